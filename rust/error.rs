@@ -1,0 +1,51 @@
+//! The one error type of the crate. The Python binding maps each variant to a Python
+//! exception (ValueError, DivergenceError, MemoryError, KeyboardInterrupt).
+
+/// Everything that can go wrong in a run.
+#[derive(Debug, thiserror::Error, Clone, PartialEq)]
+pub enum Error {
+    /// A parameter outside its allowed range; raised before any work starts.
+    #[error("{name} {reason}")]
+    InvalidParameter {
+        /// The parameter's name as the user spells it (e.g. `batch`).
+        name: String,
+        /// What is allowed and what was given.
+        reason: String,
+    },
+    /// Values became non-finite: the learning rate is too large for this setting.
+    #[error("{what} diverged at step {step}: non-finite values appeared; try a smaller lr (now {lr})")]
+    Diverged {
+        /// Which run diverged, e.g. `simulation replica 3`.
+        what: String,
+        /// First time step whose values are not finite.
+        step: usize,
+        /// The learning rate of the run.
+        lr: f64,
+    },
+    /// The run would need more memory than the machine has available.
+    #[error("this run needs about {needed_mib} MiB of memory but only {available_mib} MiB are available; {hint}")]
+    OutOfMemory {
+        /// Estimated need.
+        needed_mib: u64,
+        /// What the operating system reports as available.
+        available_mib: u64,
+        /// How to make the run smaller.
+        hint: String,
+    },
+    /// The run was stopped through its [`Control`](crate::Control).
+    #[error("run cancelled")]
+    Cancelled,
+}
+
+impl Error {
+    /// Shorthand for [`Error::InvalidParameter`].
+    pub fn invalid(name: &str, reason: impl Into<String>) -> Self {
+        Error::InvalidParameter {
+            name: name.to_string(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Result alias of the crate.
+pub type Result<T> = std::result::Result<T, Error>;

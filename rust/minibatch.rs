@@ -1,0 +1,114 @@
+//! The mini-batch process (theory.md section 1): every sample carries `s(t) ∈ {0, 1}`, a
+//! two-state Markov chain with `P(0->1) = dt/tau`, `P(1->0) = dt (1-b)/(b tau)` and
+//! `s(0) ~ Bernoulli(b)`, so the stationary occupation is `b`.
+
+use crate::config::Config;
+use rand::{Rng, RngExt};
+
+/// Transition probabilities of one sample's batch chain.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BatchChain {
+    /// Stationary occupation `b`.
+    pub batch: f64,
+    /// `P(0 -> 1) = dt / tau`.
+    pub p_on: f64,
+    /// `P(1 -> 0) = dt (1 - b) / (b tau)`.
+    pub p_off: f64,
+}
+
+impl BatchChain {
+    /// The chain of a validated config (probabilities clipped to 1 against rounding).
+    pub fn new(cfg: &Config) -> Self {
+        BatchChain {
+            batch: cfg.batch,
+            p_on: (cfg.lr / cfg.tau).min(1.0),
+            p_off: (cfg.lr * (1.0 - cfg.batch) / (cfg.batch * cfg.tau)).min(1.0),
+        }
+    }
+
+    /// `s(0)` from a uniform number `u ∈ [0, 1)`.
+    #[inline]
+    pub fn start(&self, u: f64) -> bool {
+        u < self.batch
+    }
+
+    /// `s(k+1)` given `s(k)` and a uniform number `u ∈ [0, 1)`.
+    #[inline]
+    pub fn next(&self, s: bool, u: f64) -> bool {
+        if s {
+            u >= self.p_off
+        } else {
+            u < self.p_on
+        }
+    }
+}
+
+/// Where the mini-batch of every step comes from.
+pub trait BatchSchedule {
+    /// Writes `s_mu(k)` for all samples into `s` (steps are asked for in order 0, 1, ...).
+    fn fill(&mut self, k: usize, s: &mut [bool]);
+}
+
+/// Batches drawn from the Markov chain with a given random stream.
+pub struct MarkovBatches<R> {
+    chain: BatchChain,
+    rng: R,
+}
+
+impl<R: Rng> MarkovBatches<R> {
+    /// The chain of `cfg`, driven by `rng`.
+    pub fn new(cfg: &Config, rng: R) -> Self {
+        MarkovBatches { chain: BatchChain::new(cfg), rng }
+    }
+}
+
+impl<R: Rng> BatchSchedule for MarkovBatches<R> {
+    fn fill(&mut self, k: usize, s: &mut [bool]) {
+        for s_mu in s.iter_mut() {
+            let u: f64 = self.rng.random();
+            *s_mu = if k == 0 { self.chain.start(u) } else { self.chain.next(*s_mu, u) };
+        }
+    }
+}
+
+/// Batches given as a row-major `(steps, n)` mask.
+pub struct GivenBatches<'a> {
+    /// `mask[k * n + mu] = s_mu(k)`.
+    pub mask: &'a [bool],
+}
+
+impl BatchSchedule for GivenBatches<'_> {
+    fn fill(&mut self, k: usize, s: &mut [bool]) {
+        let n = s.len();
+        s.copy_from_slice(&self.mask[k * n..(k + 1) * n]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    #[test]
+    fn plain_sgd_redraws_every_step_and_gd_keeps_everything() {
+        let cfg = Config { lr: 0.2, batch: 0.25, tau: 0.8, ..Config::default() };
+        let c = BatchChain::new(&cfg);
+        assert!((c.p_on - 0.25).abs() < 1e-15 && (c.p_off - 0.75).abs() < 1e-15);
+        let gd = BatchChain::new(&Config::default());
+        assert_eq!((gd.p_on, gd.p_off), (1.0, 0.0));
+    }
+
+    #[test]
+    fn occupation_is_stationary_at_b() {
+        let cfg = Config { lr: 0.1, batch: 0.3, tau: 2.0, steps: 50, ..Config::default() };
+        let mut sched = MarkovBatches::new(&cfg, rand_chacha::ChaCha8Rng::seed_from_u64(7));
+        let n = 20_000;
+        let mut s = vec![false; n];
+        for k in 0..50 {
+            sched.fill(k, &mut s);
+            let occ = s.iter().filter(|&&x| x).count() as f64 / n as f64;
+            // Binomial standard error sqrt(b(1-b)/n) = 0.0032; allow 5 of them.
+            assert!((occ - 0.3).abs() < 0.0165, "step {k}: {occ}");
+        }
+    }
+}

@@ -1,0 +1,22 @@
+//! Random streams. Every stream is derived from (seed, domain, index), never from the
+//! thread that happens to run the task, so results do not depend on the thread count.
+
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+/// What a stream is used for; keeps the streams of different jobs apart for one seed.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Domain {
+    /// One stream per replica of the finite-d ensemble.
+    Replica = 1,
+    /// The mini-batch chain of `sgd_trajectory` on user data.
+    UserBatches = 2,
+}
+
+/// The independent ChaCha8 stream number `index` of `domain` for `seed`.
+pub(crate) fn stream(seed: u64, domain: Domain, index: u64) -> ChaCha8Rng {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    // 2^56 indices per domain are more than any run will use.
+    rng.set_stream(((domain as u64) << 56) | (index & ((1 << 56) - 1)));
+    rng
+}

@@ -1,0 +1,216 @@
+//! The SGD recursion of theory.md section 1 on one data set, recording the observables of
+//! section 2 at every step:
+//!
+//! `w_{k+1} = (1 - dt lambda) w_k - dt sum_mu s_mu(k) l'(y_mu, h_mu(k)) x_mu / sqrt(d)`.
+//!
+//! One step reads every row `x_mu` once: the row's field `h_mu` gives the training loss
+//! and error, and, if the sample is in the batch, the row is added to the gradient while
+//! it is still in cache. At large `d` the step is bound by memory bandwidth, so the
+//! ensemble may store its data as `f32`; all sums are accumulated in `f64`.
+
+use crate::config::Config;
+use crate::control::Control;
+use crate::error::{Error, Result};
+use crate::losses::SampleLoss;
+use crate::minibatch::BatchSchedule;
+use crate::observables::test_error;
+
+/// Storage type of the data matrix: `f64` for user data, `f32` for generated ensembles.
+pub trait DataElement: Copy + Send + Sync + Into<f64> + 'static {}
+impl DataElement for f32 {}
+impl DataElement for f64 {}
+
+/// A data set: `n` rows `x_mu ∈ R^d` (row-major), labels `y`, and the teacher `v*`.
+#[derive(Clone, Copy, Debug)]
+pub struct DataSet<'a, E> {
+    /// Row-major `(n, d)` matrix.
+    pub x: &'a [E],
+    /// Labels, length `n`.
+    pub y: &'a [f64],
+    /// Teacher direction with `|v*|^2 = d`, length `d`.
+    pub v_star: &'a [f64],
+}
+
+impl<E> DataSet<'_, E> {
+    /// Dimension `d`.
+    pub fn dim(&self) -> usize {
+        self.v_star.len()
+    }
+    /// Number of samples `n`.
+    pub fn samples(&self) -> usize {
+        self.y.len()
+    }
+}
+
+/// Observables of one run, one entry per time step `k = 0..T-1`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Trajectory {
+    /// Magnetisation `m = w·v*/d`.
+    pub m: Vec<f64>,
+    /// `q = |w|^2/d - m^2`.
+    pub q: Vec<f64>,
+    /// Mean training loss (without the ridge term).
+    pub train_loss: Vec<f64>,
+    /// Fraction of training samples with `y o(h) <= 0`.
+    pub train_error: Vec<f64>,
+    /// Closed-form test error from `m`, `q`.
+    pub test_error: Vec<f64>,
+    /// The weights at the last recorded step `T-1`.
+    pub w: Vec<f64>,
+}
+
+/// `sum_i a_i b_i` in `f64`, with independent partial sums so the loop vectorises.
+#[inline]
+pub(crate) fn dot<E: DataElement>(a: &[E], b: &[f64]) -> f64 {
+    const LANES: usize = 8;
+    let mut acc = [0.0f64; LANES];
+    let (a_main, a_tail) = a.split_at(a.len() - a.len() % LANES);
+    let (b_main, b_tail) = b.split_at(a_main.len());
+    for (ac, bc) in a_main.chunks_exact(LANES).zip(b_main.chunks_exact(LANES)) {
+        for i in 0..LANES {
+            acc[i] += ac[i].into() * bc[i];
+        }
+    }
+    let mut tail = 0.0;
+    for (&ai, &bi) in a_tail.iter().zip(b_tail) {
+        tail += ai.into() * bi;
+    }
+    acc.iter().sum::<f64>() + tail
+}
+
+/// `y += alpha x`.
+#[inline]
+fn axpy<E: DataElement>(alpha: f64, x: &[E], y: &mut [f64]) {
+    for (yi, &xi) in y.iter_mut().zip(x) {
+        *yi += alpha * xi.into();
+    }
+}
+
+/// Runs `cfg.steps` steps of SGD from `w0` on `data` with mini-batches from `batches`.
+/// `label` names the run in a divergence error (e.g. "simulation replica 3").
+pub fn run_sgd<E: DataElement>(
+    cfg: &Config,
+    data: DataSet<'_, E>,
+    w0: Vec<f64>,
+    batches: &mut dyn BatchSchedule,
+    control: &Control,
+    label: &str,
+) -> Result<Trajectory> {
+    let (n, d) = (data.samples(), data.dim());
+    debug_assert_eq!(data.x.len(), n * d);
+    debug_assert_eq!(w0.len(), d);
+    let steps = cfg.steps;
+    let sample_loss = SampleLoss { loss: cfg.loss, activation: cfg.activation };
+    let inv_sqrt_d = 1.0 / (d as f64).sqrt();
+    let (dt, shrink) = (cfg.lr, 1.0 - cfg.lr * cfg.lam);
+
+    let mut out = Trajectory {
+        m: Vec::with_capacity(steps),
+        q: Vec::with_capacity(steps),
+        train_loss: Vec::with_capacity(steps),
+        train_error: Vec::with_capacity(steps),
+        test_error: Vec::with_capacity(steps),
+        w: Vec::new(),
+    };
+    let diverged = |step| Error::Diverged { what: label.to_string(), step, lr: cfg.lr };
+    let mut w = w0;
+    let mut grad = vec![0.0f64; d]; // sum_mu s_mu f_mu x_mu, with f = -l'
+    let mut s = vec![false; n];
+
+    for k in 0..steps {
+        batches.fill(k, &mut s);
+        let m = dot(data.v_star, &w) / d as f64;
+        let q = dot(&w, &w) / d as f64 - m * m;
+        if !(m.is_finite() && q.is_finite()) {
+            return Err(diverged(k));
+        }
+
+        grad.fill(0.0);
+        let (mut loss_sum, mut errors) = (0.0f64, 0usize);
+        for ((row, &y_mu), &in_batch) in data.x.chunks_exact(d).zip(data.y).zip(&s) {
+            let h = dot(row, &w) * inv_sqrt_d;
+            let (l, slope) = sample_loss.value_and_slope(y_mu, h);
+            loss_sum += l;
+            errors += sample_loss.misclassified(y_mu, h) as usize;
+            if in_batch {
+                axpy(-slope, row, &mut grad);
+            }
+        }
+        if !loss_sum.is_finite() {
+            return Err(diverged(k));
+        }
+        out.m.push(m);
+        out.q.push(q);
+        out.test_error.push(test_error(cfg, m, q));
+        out.train_loss.push(loss_sum / n as f64);
+        out.train_error.push(errors as f64 / n as f64);
+
+        if k + 1 < steps {
+            let step = dt * inv_sqrt_d;
+            for (wi, gi) in w.iter_mut().zip(&grad) {
+                *wi = shrink * *wi + step * gi;
+            }
+        }
+        control.checkpoint(1)?;
+    }
+    out.w = w;
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::minibatch::GivenBatches;
+
+    #[test]
+    fn dot_handles_tails() {
+        let a: Vec<f32> = (0..13).map(|i| i as f32).collect();
+        let b: Vec<f64> = (0..13).map(|i| 1.0 + i as f64).collect();
+        let exact: f64 = (0..13).map(|i| (i * (i + 1)) as f64).sum();
+        assert_eq!(dot(&a, &b), exact);
+    }
+
+    #[test]
+    fn square_loss_gd_on_one_sample_is_a_linear_map() {
+        // d = 1, one sample x = 2, y = 1: h = 2w, l' = h - 1,
+        // w' = (1 - dt lam) w - dt (2w - 1) 2 = (1 - dt lam - 4 dt) w + 2 dt.
+        let cfg = Config {
+            loss: crate::config::Loss::Square,
+            lam: 0.5,
+            lr: 0.1,
+            steps: 4,
+            ..Config::default()
+        };
+        let x = [2.0f64];
+        let data = DataSet { x: &x, y: &[1.0], v_star: &[1.0] };
+        let mask = vec![true; 4];
+        let traj = run_sgd(&cfg, data, vec![0.3], &mut GivenBatches { mask: &mask }, &Control::new(), "t")
+            .unwrap();
+        let mut w = 0.3;
+        for k in 0..4 {
+            assert!((traj.m[k] - w).abs() < 1e-15);
+            assert!((traj.train_loss[k] - 0.5 * (2.0 * w - 1.0f64).powi(2)).abs() < 1e-15);
+            w = (1.0 - 0.05 - 0.4) * w + 0.2;
+        }
+    }
+
+    #[test]
+    fn divergence_names_the_first_bad_step() {
+        let cfg = Config { loss: crate::config::Loss::Square, lr: 10.0, tau: 10.0, steps: 400, ..Config::default() };
+        let x = [3.0f64];
+        let data = DataSet { x: &x, y: &[1.0], v_star: &[1.0] };
+        let mask = vec![true; 400];
+        let err = run_sgd(&cfg, data, vec![1.0], &mut GivenBatches { mask: &mask }, &Control::new(), "t")
+            .unwrap_err();
+        // w' = -89 w + 30: the first step whose q = w^2 or loss (3w - 1)^2/2 overflows.
+        let (mut w, mut first_bad) = (1.0f64, 0);
+        while (w * w).is_finite() && (0.5 * (3.0 * w - 1.0).powi(2)).is_finite() {
+            w = -89.0 * w + 30.0;
+            first_bad += 1;
+        }
+        match err {
+            Error::Diverged { step, .. } => assert_eq!(step, first_bad),
+            other => panic!("{other:?}"),
+        }
+    }
+}
