@@ -145,7 +145,10 @@ fn positive(name: &str, x: f64) -> Result<()> {
     if x.is_finite() && x > 0.0 {
         Ok(())
     } else {
-        Err(Error::invalid(name, format!("must be finite and > 0, got {x}")))
+        Err(Error::invalid(
+            name,
+            format!("must be finite and > 0, got {x}"),
+        ))
     }
 }
 
@@ -160,7 +163,10 @@ impl Config {
     pub fn validate(&self) -> Result<()> {
         if let Clusters::Three { rho } = self.clusters {
             if !(rho.is_finite() && rho > 0.0 && rho < 1.0) {
-                return Err(Error::invalid("rho", format!("must be in (0, 1), got {rho}")));
+                return Err(Error::invalid(
+                    "rho",
+                    format!("must be in (0, 1), got {rho}"),
+                ));
             }
         }
         positive("alpha", self.alpha)?;
@@ -201,7 +207,10 @@ impl Config {
             ));
         }
         if !self.m0.is_finite() {
-            return Err(Error::invalid("m0", format!("must be finite, got {}", self.m0)));
+            return Err(Error::invalid(
+                "m0",
+                format!("must be finite, got {}", self.m0),
+            ));
         }
         positive("q0", self.q0)?;
         Ok(())
@@ -213,7 +222,10 @@ impl Config {
         if n < 1.0 {
             return Err(Error::invalid(
                 "d",
-                format!("gives n = round(alpha*d) = 0 samples (alpha = {}, d = {d})", self.alpha),
+                format!(
+                    "gives n = round(alpha*d) = 0 samples (alpha = {}, d = {d})",
+                    self.alpha
+                ),
             ));
         }
         Ok(n as usize)
@@ -240,18 +252,83 @@ mod tests {
     fn bad_values_name_their_parameter() {
         let base = Config::default();
         let cases: Vec<(Config, &str)> = vec![
-            (Config { alpha: 0.0, ..base.clone() }, "alpha"),
-            (Config { delta: f64::NAN, ..base.clone() }, "delta"),
-            (Config { lam: -1.0, ..base.clone() }, "lam"),
-            (Config { lr: f64::INFINITY, ..base.clone() }, "lr"),
-            (Config { batch: 1.5, tau: 1.0, ..base.clone() }, "batch"),
-            (Config { batch: 0.5, tau: 0.05, ..base.clone() }, "tau"),
-            (Config { steps: 0, ..base.clone() }, "steps"),
-            (Config { q0: 0.0, ..base.clone() }, "q0"),
-            (Config { m0: f64::NAN, ..base.clone() }, "m0"),
-            (Config { clusters: Clusters::Three { rho: 1.0 }, ..base.clone() }, "rho"),
             (
-                Config { activation: Activation::Door { threshold: -1.0 }, ..base.clone() },
+                Config {
+                    alpha: 0.0,
+                    ..base.clone()
+                },
+                "alpha",
+            ),
+            (
+                Config {
+                    delta: f64::NAN,
+                    ..base.clone()
+                },
+                "delta",
+            ),
+            (
+                Config {
+                    lam: -1.0,
+                    ..base.clone()
+                },
+                "lam",
+            ),
+            (
+                Config {
+                    lr: f64::INFINITY,
+                    ..base.clone()
+                },
+                "lr",
+            ),
+            (
+                Config {
+                    batch: 1.5,
+                    tau: 1.0,
+                    ..base.clone()
+                },
+                "batch",
+            ),
+            (
+                Config {
+                    batch: 0.5,
+                    tau: 0.05,
+                    ..base.clone()
+                },
+                "tau",
+            ),
+            (
+                Config {
+                    steps: 0,
+                    ..base.clone()
+                },
+                "steps",
+            ),
+            (
+                Config {
+                    q0: 0.0,
+                    ..base.clone()
+                },
+                "q0",
+            ),
+            (
+                Config {
+                    m0: f64::NAN,
+                    ..base.clone()
+                },
+                "m0",
+            ),
+            (
+                Config {
+                    clusters: Clusters::Three { rho: 1.0 },
+                    ..base.clone()
+                },
+                "rho",
+            ),
+            (
+                Config {
+                    activation: Activation::Door { threshold: -1.0 },
+                    ..base.clone()
+                },
                 "threshold",
             ),
         ];
@@ -264,7 +341,12 @@ mod tests {
     fn plain_sgd_tau_is_accepted_at_its_bound() {
         for b in [0.1, 0.3, 0.7, 1.0] {
             let lr = 0.3;
-            let cfg = Config { lr, batch: b, tau: Config::plain_sgd_tau(lr, b), ..Config::default() };
+            let cfg = Config {
+                lr,
+                batch: b,
+                tau: Config::plain_sgd_tau(lr, b),
+                ..Config::default()
+            };
             cfg.validate().unwrap();
         }
     }

@@ -13,7 +13,9 @@ pub enum Error {
         reason: String,
     },
     /// Values became non-finite: the learning rate is too large for this setting.
-    #[error("{what} diverged at step {step}: non-finite values appeared; try a smaller lr (now {lr})")]
+    #[error(
+        "{what} diverged at step {step}: non-finite values appeared; try a smaller lr (now {lr})"
+    )]
     Diverged {
         /// Which run diverged, e.g. `simulation replica 3`.
         what: String,

@@ -116,11 +116,17 @@ mod tests {
                     let (_, slope) = f.value_and_slope(y, h);
                     let fd = (f.value_and_slope(y, h + eps).0 - f.value_and_slope(y, h - eps).0)
                         / (2.0 * eps);
-                    assert!((slope - fd).abs() < 1e-7 * (1.0 + fd.abs()), "{f:?} y={y} h={h}");
+                    assert!(
+                        (slope - fd).abs() < 1e-7 * (1.0 + fd.abs()),
+                        "{f:?} y={y} h={h}"
+                    );
                     let fd2 = (f.value_and_slope(y, h + eps).1 - f.value_and_slope(y, h - eps).1)
                         / (2.0 * eps);
                     let c = f.curvature(y, h);
-                    assert!((c - fd2).abs() < 1e-6 * (1.0 + fd2.abs()), "{f:?} y={y} h={h}");
+                    assert!(
+                        (c - fd2).abs() < 1e-6 * (1.0 + fd2.abs()),
+                        "{f:?} y={y} h={h}"
+                    );
                 }
             }
         }
@@ -128,14 +134,20 @@ mod tests {
 
     #[test]
     fn logistic_is_stable_for_huge_fields() {
-        let f = SampleLoss { loss: Loss::Logistic, activation: Activation::Linear };
+        let f = SampleLoss {
+            loss: Loss::Logistic,
+            activation: Activation::Linear,
+        };
         let (l, s) = f.value_and_slope(1.0, -1e3);
         assert_eq!(l, 1e3);
         assert_eq!(s, -1.0);
         let (l, s) = f.value_and_slope(1.0, 1e3);
-        assert!(l >= 0.0 && l < 1e-300 && s <= 0.0 && s > -1e-300);
+        assert!((0.0..1e-300).contains(&l) && (-1e-300..=0.0).contains(&s));
         assert_eq!(f.curvature(1.0, 1e3), 0.0);
-        let door = SampleLoss { loss: Loss::Logistic, activation: Activation::Door { threshold: 1.0 } };
+        let door = SampleLoss {
+            loss: Loss::Logistic,
+            activation: Activation::Door { threshold: 1.0 },
+        };
         for h in [-1e3, 1e3] {
             let (l, s) = door.value_and_slope(-1.0, h);
             assert!(l.is_finite() && s.is_finite() && door.curvature(-1.0, h).is_finite());
@@ -144,7 +156,10 @@ mod tests {
 
     #[test]
     fn door_curvature_can_be_negative() {
-        let door = SampleLoss { loss: Loss::Square, activation: Activation::Door { threshold: 1.0 } };
+        let door = SampleLoss {
+            loss: Loss::Square,
+            activation: Activation::Door { threshold: 1.0 },
+        };
         // l'' = 4h^2 + 2(h^2 - 1 - y) = -2(1 + y) at h = 0.
         assert_eq!(door.curvature(1.0, 0.0), -4.0);
     }

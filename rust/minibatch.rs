@@ -58,7 +58,10 @@ pub struct MarkovBatches<R> {
 impl<R: Rng> MarkovBatches<R> {
     /// The chain of `cfg`, driven by `rng`.
     pub fn new(cfg: &Config, rng: R) -> Self {
-        MarkovBatches { chain: BatchChain::new(cfg), rng }
+        MarkovBatches {
+            chain: BatchChain::new(cfg),
+            rng,
+        }
     }
 }
 
@@ -66,7 +69,11 @@ impl<R: Rng> BatchSchedule for MarkovBatches<R> {
     fn fill(&mut self, k: usize, s: &mut [bool]) {
         for s_mu in s.iter_mut() {
             let u: f64 = self.rng.random();
-            *s_mu = if k == 0 { self.chain.start(u) } else { self.chain.next(*s_mu, u) };
+            *s_mu = if k == 0 {
+                self.chain.start(u)
+            } else {
+                self.chain.next(*s_mu, u)
+            };
         }
     }
 }
@@ -84,6 +91,23 @@ impl BatchSchedule for GivenBatches<'_> {
     }
 }
 
+/// The `(steps, n)` row-major batch mask that [`crate::sgd::sgd_on_data`] draws for `seed`.
+pub fn batch_mask(cfg: &Config, n: usize, seed: u64) -> Vec<bool> {
+    let mut sched = MarkovBatches::new(cfg, user_batch_stream(seed));
+    let mut mask = vec![false; cfg.steps * n];
+    let mut s = vec![false; n];
+    for k in 0..cfg.steps {
+        sched.fill(k, &mut s);
+        mask[k * n..(k + 1) * n].copy_from_slice(&s);
+    }
+    mask
+}
+
+/// The random stream of the batch chain on user data.
+pub(crate) fn user_batch_stream(seed: u64) -> rand_chacha::ChaCha8Rng {
+    crate::rng::stream(seed, crate::rng::Domain::UserBatches, 0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -91,7 +115,12 @@ mod tests {
 
     #[test]
     fn plain_sgd_redraws_every_step_and_gd_keeps_everything() {
-        let cfg = Config { lr: 0.2, batch: 0.25, tau: 0.8, ..Config::default() };
+        let cfg = Config {
+            lr: 0.2,
+            batch: 0.25,
+            tau: 0.8,
+            ..Config::default()
+        };
         let c = BatchChain::new(&cfg);
         assert!((c.p_on - 0.25).abs() < 1e-15 && (c.p_off - 0.75).abs() < 1e-15);
         let gd = BatchChain::new(&Config::default());
@@ -100,7 +129,13 @@ mod tests {
 
     #[test]
     fn occupation_is_stationary_at_b() {
-        let cfg = Config { lr: 0.1, batch: 0.3, tau: 2.0, steps: 50, ..Config::default() };
+        let cfg = Config {
+            lr: 0.1,
+            batch: 0.3,
+            tau: 2.0,
+            steps: 50,
+            ..Config::default()
+        };
         let mut sched = MarkovBatches::new(&cfg, rand_chacha::ChaCha8Rng::seed_from_u64(7));
         let n = 20_000;
         let mut s = vec![false; n];

@@ -83,7 +83,8 @@ mod tests {
         };
         let (m, q) = (1.2, 0.4);
         let sd = (cfg.delta * (m * m + q)).sqrt();
-        let inside = |mean: f64| normal_cdf((l.sqrt() - mean) / sd) - normal_cdf((-l.sqrt() - mean) / sd);
+        let inside =
+            |mean: f64| normal_cdf((l.sqrt() - mean) / sd) - normal_cdf((-l.sqrt() - mean) / sd);
         let expected = rho * inside(m) + (1.0 - rho) * (1.0 - inside(0.0));
         assert!((test_error(&cfg, m, q) - expected).abs() < 1e-14);
     }

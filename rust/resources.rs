@@ -6,14 +6,21 @@ use crate::error::{Error, Result};
 /// Never touches the global pool, so a library user keeps control of it.
 pub fn with_threads<T: Send>(threads: Option<usize>, job: impl FnOnce() -> T + Send) -> Result<T> {
     let threads = match threads {
-        Some(0) => return Err(Error::invalid("threads", "must be >= 1 (or None for all cores), got 0")),
+        Some(0) => {
+            return Err(Error::invalid(
+                "threads",
+                "must be >= 1 (or None for all cores), got 0",
+            ))
+        }
         Some(t) => t,
         None => std::thread::available_parallelism().map_or(1, |n| n.get()),
     };
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()
-        .map_err(|e| Error::invalid("threads", format!("could not start {threads} threads: {e}")))?;
+        .map_err(|e| {
+            Error::invalid("threads", format!("could not start {threads} threads: {e}"))
+        })?;
     Ok(pool.install(job))
 }
 
@@ -36,4 +43,34 @@ pub fn check_memory(needed_bytes: u64, hint: &str) -> Result<()> {
         }),
         _ => Ok(()),
     }
+}
+
+/// Measured read bandwidth of main memory in bytes per second: the best of `repeats`
+/// parallel sums over a buffer of `bytes` bytes on the current rayon pool. The benchmarks
+/// use it as the machine's limit for memory-bound steps.
+pub fn measure_read_bandwidth(bytes: usize, repeats: usize) -> f64 {
+    use rayon::prelude::*;
+    let data = vec![1.0f32; (bytes / 4).max(1)];
+    let chunk = data.len().div_ceil(rayon::current_num_threads()).max(1);
+    let mut best = f64::INFINITY;
+    for _ in 0..repeats.max(1) {
+        let start = std::time::Instant::now();
+        let total: f64 = data.par_chunks(chunk).map(sum_f32).sum();
+        best = best.min(start.elapsed().as_secs_f64());
+        std::hint::black_box(total);
+    }
+    (data.len() * 4) as f64 / best
+}
+
+/// `sum c_i` with independent partial sums (vectorised).
+fn sum_f32(c: &[f32]) -> f64 {
+    let mut acc = [0.0f32; 16];
+    let chunks = c.chunks_exact(16);
+    let tail: f32 = chunks.remainder().iter().sum();
+    for ch in chunks {
+        for i in 0..16 {
+            acc[i] += ch[i];
+        }
+    }
+    acc.iter().map(|&a| a as f64).sum::<f64>() + tail as f64
 }

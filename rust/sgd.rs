@@ -12,7 +12,7 @@ use crate::config::Config;
 use crate::control::Control;
 use crate::error::{Error, Result};
 use crate::losses::SampleLoss;
-use crate::minibatch::BatchSchedule;
+use crate::minibatch::{user_batch_stream, BatchSchedule, GivenBatches, MarkovBatches};
 use crate::observables::test_error;
 
 /// Storage type of the data matrix: `f64` for user data, `f32` for generated ensembles.
@@ -100,7 +100,10 @@ pub fn run_sgd<E: DataElement>(
     debug_assert_eq!(data.x.len(), n * d);
     debug_assert_eq!(w0.len(), d);
     let steps = cfg.steps;
-    let sample_loss = SampleLoss { loss: cfg.loss, activation: cfg.activation };
+    let sample_loss = SampleLoss {
+        loss: cfg.loss,
+        activation: cfg.activation,
+    };
     let inv_sqrt_d = 1.0 / (d as f64).sqrt();
     let (dt, shrink) = (cfg.lr, 1.0 - cfg.lr * cfg.lam);
 
@@ -112,7 +115,11 @@ pub fn run_sgd<E: DataElement>(
         test_error: Vec::with_capacity(steps),
         w: Vec::new(),
     };
-    let diverged = |step| Error::Diverged { what: label.to_string(), step, lr: cfg.lr };
+    let diverged = |step| Error::Diverged {
+        what: label.to_string(),
+        step,
+        lr: cfg.lr,
+    };
     let mut w = w0;
     let mut grad = vec![0.0f64; d]; // sum_mu s_mu f_mu x_mu, with f = -l'
     let mut s = vec![false; n];
@@ -157,10 +164,93 @@ pub fn run_sgd<E: DataElement>(
     Ok(out)
 }
 
+fn check_finite(name: &str, values: &[f64]) -> Result<()> {
+    match values.iter().position(|v| !v.is_finite()) {
+        Some(i) => Err(Error::invalid(
+            name,
+            format!("must be finite, found {} at index {i}", values[i]),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// SGD on a data set the user supplies, with the batch chain drawn from `seed` (see
+/// [`crate::minibatch::batch_mask`]) or given as a row-major `(steps, n)` mask.
+/// Checks shapes and values first; errors name the offending argument.
+pub fn sgd_on_data(
+    cfg: &Config,
+    data: DataSet<'_, f64>,
+    w0: &[f64],
+    seed: u64,
+    given_batches: Option<&[bool]>,
+    control: &Control,
+) -> Result<Trajectory> {
+    cfg.validate()?;
+    let (n, d) = (data.samples(), data.dim());
+    if d == 0 {
+        return Err(Error::invalid("v_star", "must have at least one entry"));
+    }
+    if n == 0 {
+        return Err(Error::invalid("y", "must have at least one sample"));
+    }
+    if data.x.len() != n * d {
+        return Err(Error::invalid(
+            "X",
+            format!(
+                "must have shape (n, d) = ({n}, {d}) to match y and v_star, got {} entries",
+                data.x.len()
+            ),
+        ));
+    }
+    if w0.len() != d {
+        return Err(Error::invalid(
+            "w0",
+            format!("must have length d = {d}, got {}", w0.len()),
+        ));
+    }
+    check_finite("X", data.x)?;
+    check_finite("y", data.y)?;
+    check_finite("v_star", data.v_star)?;
+    check_finite("w0", w0)?;
+    let norm2 = dot(data.v_star, data.v_star) / d as f64;
+    if (norm2 - 1.0).abs() > 1e-6 {
+        return Err(Error::invalid(
+            "v_star",
+            format!("must be normalised to |v_star|^2 = d (theory convention), got |v_star|^2/d = {norm2}"),
+        ));
+    }
+    let label = "sgd_trajectory";
+    match given_batches {
+        Some(mask) => {
+            if mask.len() != cfg.steps * n {
+                return Err(Error::invalid(
+                    "batches",
+                    format!(
+                        "must have shape (steps, n) = ({}, {n}), got {} entries",
+                        cfg.steps,
+                        mask.len()
+                    ),
+                ));
+            }
+            run_sgd(
+                cfg,
+                data,
+                w0.to_vec(),
+                &mut GivenBatches { mask },
+                control,
+                label,
+            )
+        }
+        None => {
+            let mut batches = MarkovBatches::new(cfg, user_batch_stream(seed));
+            run_sgd(cfg, data, w0.to_vec(), &mut batches, control, label)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::minibatch::GivenBatches;
 
     #[test]
     fn dot_handles_tails() {
@@ -182,10 +272,21 @@ mod tests {
             ..Config::default()
         };
         let x = [2.0f64];
-        let data = DataSet { x: &x, y: &[1.0], v_star: &[1.0] };
+        let data = DataSet {
+            x: &x,
+            y: &[1.0],
+            v_star: &[1.0],
+        };
         let mask = vec![true; 4];
-        let traj = run_sgd(&cfg, data, vec![0.3], &mut GivenBatches { mask: &mask }, &Control::new(), "t")
-            .unwrap();
+        let traj = run_sgd(
+            &cfg,
+            data,
+            vec![0.3],
+            &mut GivenBatches { mask: &mask },
+            &Control::new(),
+            "t",
+        )
+        .unwrap();
         let mut w = 0.3;
         for k in 0..4 {
             assert!((traj.m[k] - w).abs() < 1e-15);
@@ -196,12 +297,29 @@ mod tests {
 
     #[test]
     fn divergence_names_the_first_bad_step() {
-        let cfg = Config { loss: crate::config::Loss::Square, lr: 10.0, tau: 10.0, steps: 400, ..Config::default() };
+        let cfg = Config {
+            loss: crate::config::Loss::Square,
+            lr: 10.0,
+            tau: 10.0,
+            steps: 400,
+            ..Config::default()
+        };
         let x = [3.0f64];
-        let data = DataSet { x: &x, y: &[1.0], v_star: &[1.0] };
+        let data = DataSet {
+            x: &x,
+            y: &[1.0],
+            v_star: &[1.0],
+        };
         let mask = vec![true; 400];
-        let err = run_sgd(&cfg, data, vec![1.0], &mut GivenBatches { mask: &mask }, &Control::new(), "t")
-            .unwrap_err();
+        let err = run_sgd(
+            &cfg,
+            data,
+            vec![1.0],
+            &mut GivenBatches { mask: &mask },
+            &Control::new(),
+            "t",
+        )
+        .unwrap_err();
         // w' = -89 w + 30: the first step whose q = w^2 or loss (3w - 1)^2/2 overflows.
         let (mut w, mut first_bad) = (1.0f64, 0);
         while (w * w).is_finite() && (0.5 * (3.0 * w - 1.0).powi(2)).is_finite() {
@@ -212,5 +330,67 @@ mod tests {
             Error::Diverged { step, .. } => assert_eq!(step, first_bad),
             other => panic!("{other:?}"),
         }
+    }
+}
+
+#[cfg(test)]
+mod user_data_tests {
+    use super::*;
+
+    #[test]
+    fn drawn_batches_equal_the_published_mask() {
+        let cfg = Config {
+            batch: 0.5,
+            tau: 0.4,
+            steps: 6,
+            ..Config::default()
+        };
+        let (n, d) = (5, 2);
+        let x: Vec<f64> = (0..n * d).map(|i| ((i * 7) % 5) as f64 - 2.0).collect();
+        let y = [1.0, -1.0, 1.0, 1.0, -1.0];
+        let v = [1.0, 1.0];
+        let data = DataSet {
+            x: &x,
+            y: &y,
+            v_star: &v,
+        };
+        let c = Control::new();
+        let drawn = sgd_on_data(&cfg, data, &[0.1, 0.2], 9, None, &c).unwrap();
+        let mask = crate::minibatch::batch_mask(&cfg, n, 9);
+        let given = sgd_on_data(&cfg, data, &[0.1, 0.2], 0, Some(&mask), &c).unwrap();
+        assert_eq!(drawn, given);
+    }
+
+    #[test]
+    fn bad_user_data_names_the_argument() {
+        let cfg = Config::default();
+        let c = Control::new();
+        let x = [1.0, f64::NAN];
+        let err = sgd_on_data(
+            &cfg,
+            DataSet {
+                x: &x,
+                y: &[1.0],
+                v_star: &[1.0, 1.0],
+            },
+            &[0.0, 0.0],
+            0,
+            None,
+            &c,
+        );
+        assert!(matches!(err, Err(Error::InvalidParameter { ref name, .. }) if name == "X"));
+        let err = sgd_on_data(
+            &cfg,
+            DataSet {
+                x: &[1.0, 2.0],
+                y: &[1.0],
+                v_star: &[3.0, 0.0],
+            },
+            &[0.0, 0.0],
+            0,
+            None,
+            &c,
+        );
+        assert!(matches!(err, Err(Error::InvalidParameter { ref name, .. }) if name == "v_star"));
     }
 }

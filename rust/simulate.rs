@@ -113,7 +113,11 @@ pub fn simulate(cfg: &Config, spec: &EnsembleSpec, control: &Control) -> Result<
         .map(|r| {
             let mut rng = stream(spec.seed, Domain::Replica, r as u64);
             let rep = Replica::draw(cfg, spec.d, n, &mut rng);
-            let data = DataSet { x: &rep.x, y: &rep.y, v_star: &rep.v_star };
+            let data = DataSet {
+                x: &rep.x,
+                y: &rep.y,
+                v_star: &rep.v_star,
+            };
             let mut batches = MarkovBatches::new(cfg, rng);
             let label = format!("simulation replica {r}");
             run_sgd(cfg, data, rep.w0.clone(), &mut batches, control, &label)
@@ -141,10 +145,23 @@ mod tests {
 
     #[test]
     fn same_seed_same_numbers_for_any_thread_count() {
-        let cfg = Config { batch: 0.3, tau: 1.0, steps: 20, ..Config::default() };
-        let spec = EnsembleSpec { d: 50, replicas: 5, seed: 11 };
-        let one = with_threads(Some(1), || simulate(&cfg, &spec, &Control::new())).unwrap().unwrap();
-        let three = with_threads(Some(3), || simulate(&cfg, &spec, &Control::new())).unwrap().unwrap();
+        let cfg = Config {
+            batch: 0.3,
+            tau: 1.0,
+            steps: 20,
+            ..Config::default()
+        };
+        let spec = EnsembleSpec {
+            d: 50,
+            replicas: 5,
+            seed: 11,
+        };
+        let one = with_threads(Some(1), || simulate(&cfg, &spec, &Control::new()))
+            .unwrap()
+            .unwrap();
+        let three = with_threads(Some(3), || simulate(&cfg, &spec, &Control::new()))
+            .unwrap()
+            .unwrap();
         assert_eq!(one, three);
         let other = simulate(&cfg, &EnsembleSpec { seed: 12, ..spec }, &Control::new()).unwrap();
         assert_ne!(one.m, other.m);
@@ -152,8 +169,17 @@ mod tests {
 
     #[test]
     fn initial_order_parameters_match_the_config() {
-        let cfg = Config { m0: 0.5, q0: 2.0, steps: 1, ..Config::default() };
-        let spec = EnsembleSpec { d: 400, replicas: 40, seed: 3 };
+        let cfg = Config {
+            m0: 0.5,
+            q0: 2.0,
+            steps: 1,
+            ..Config::default()
+        };
+        let spec = EnsembleSpec {
+            d: 400,
+            replicas: 40,
+            seed: 3,
+        };
         let e = simulate(&cfg, &spec, &Control::new()).unwrap();
         let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
         // m(0) = m0 + sqrt(q0) z·v*/d has sd sqrt(q0/d) = 0.07 per replica, 0.011 over 40.
@@ -166,7 +192,15 @@ mod tests {
     fn cancelled_runs_stop() {
         let control = Control::new();
         control.cancel();
-        let err = simulate(&Config::default(), &EnsembleSpec { d: 10, replicas: 2, seed: 0 }, &control);
+        let err = simulate(
+            &Config::default(),
+            &EnsembleSpec {
+                d: 10,
+                replicas: 2,
+                seed: 0,
+            },
+            &control,
+        );
         assert_eq!(err.unwrap_err(), Error::Cancelled);
     }
 }

@@ -1,0 +1,27 @@
+"""dmft-sgd: the dynamical mean-field theory of SGD on Gaussian-mixture perceptrons.
+
+Quick start::
+
+    import dmft_sgd as ds
+    cfg = ds.Config(alpha=2.0, delta=0.5, lam=0.1, lr=0.2, batch=0.3, steps=200)
+    sim = ds.simulate(cfg, d=1000, replicas=16, seed=0)
+    sim.mean("test_error"), sim.sem("test_error")
+"""
+
+from ._core import DivergenceError
+from ._core import __version__ as __version__
+from .config import Config
+from .results import OBSERVABLES, SimulationResult, TrajectoryResult, load
+from .simulation import minibatch_chain, sgd_trajectory, simulate
+
+__all__ = [
+    "Config",
+    "DivergenceError",
+    "OBSERVABLES",
+    "SimulationResult",
+    "TrajectoryResult",
+    "load",
+    "minibatch_chain",
+    "sgd_trajectory",
+    "simulate",
+]

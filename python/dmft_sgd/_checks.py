@@ -1,0 +1,49 @@
+"""Argument checks shared by the public functions: each error names the parameter."""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+import numpy as np
+
+_U64_MAX = 2**64 - 1
+
+
+def as_int(name: str, value: Any, minimum: int | None = None, maximum: int | None = None) -> int:
+    """An integer argument (Python or numpy int, not bool) within [minimum, maximum]."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {value!r} ({type(value).__name__})")
+    value = int(value)
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name} must be <= {maximum}, got {value}")
+    return value
+
+
+def as_float(name: str, value: Any) -> float:
+    """A real-number argument (int or float, not bool or str); ranges are checked by the core."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {value!r} ({type(value).__name__})")
+    return float(value)
+
+
+def as_seed(value: Any) -> int:
+    """A seed: an integer in [0, 2**64)."""
+    return as_int("seed", value, 0, _U64_MAX)
+
+
+def as_threads(value: Any) -> int | None:
+    """None (all cores) or a positive thread count."""
+    return None if value is None else as_int("threads", value, 1, 4096)
+
+
+def as_float_array(name: str, value: Any, ndim: int) -> np.ndarray:
+    """A C-contiguous float64 array of `ndim` dimensions (copied only if needed)."""
+    arr = np.asarray(value)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
+    if arr.ndim != ndim:
+        raise ValueError(f"{name} must be a {ndim}-D array, got shape {arr.shape}")
+    return np.ascontiguousarray(arr, dtype=np.float64)

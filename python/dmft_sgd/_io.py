@@ -1,0 +1,64 @@
+"""The `.npz` file format of results: numpy arrays plus one JSON header, never pickles.
+
+The header `__meta__` holds the format name and version, the result kind, the config as
+a plain dict, and the scalar run parameters. Saving writes a temporary file next to the
+target and renames it, so an interrupted save never leaves a half-written file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+FORMAT = "dmft-sgd"
+VERSION = 1
+
+
+def write(path: str | os.PathLike, kind: str, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> Path:
+    """Atomically writes `arrays` and the header to `path` (".npz" appended if missing)."""
+    path = Path(path)
+    if path.suffix != ".npz":
+        path = path.with_name(path.name + ".npz")
+    header = {"format": FORMAT, "version": VERSION, "kind": kind, **meta}
+    payload = {name: np.asarray(a) for name, a in arrays.items()}
+    payload["__meta__"] = np.array(json.dumps(header))
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent or ".")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.savez_compressed(fh, **payload)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    return path
+
+
+def read(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Reads a result file; raises ValueError for anything that is not one."""
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {name: data[name] for name in data.files}
+    except FileNotFoundError:
+        raise
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+        raise ValueError(f"{path}: not a readable dmft-sgd result file ({exc})") from None
+    if "__meta__" not in arrays:
+        raise ValueError(f"{path}: not a dmft-sgd result file (no header)")
+    try:
+        meta = json.loads(str(arrays.pop("__meta__")))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: corrupt header ({exc})") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise ValueError(f"{path}: not a dmft-sgd result file")
+    if meta.get("version") != VERSION:
+        raise ValueError(
+            f"{path}: file format version {meta.get('version')!r}, this package reads {VERSION}"
+        )
+    return meta, arrays

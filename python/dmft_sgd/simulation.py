@@ -1,0 +1,131 @@
+"""Finite-d SGD: the multithreaded ensemble and single runs on user data."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+from . import _core
+from ._checks import as_float_array, as_int, as_seed, as_threads
+from .config import Config
+from .results import SimulationResult, TrajectoryResult, time_axis
+
+ProgressCallback = Callable[[int, int], Any]
+
+
+def _check_config(cfg: Any) -> Config:
+    if not isinstance(cfg, Config):
+        raise TypeError(f"cfg must be a dmft_sgd.Config, got {type(cfg).__name__}")
+    return cfg
+
+
+def simulate(
+    cfg: Config,
+    d: int = 1000,
+    replicas: int = 16,
+    seed: int = 0,
+    threads: int | None = None,
+    progress: ProgressCallback | None = None,
+) -> SimulationResult:
+    """Runs `replicas` independent finite-d SGD runs of the model of `cfg` in parallel.
+
+    Each replica draws its own teacher v*, data set (n = round(alpha d) samples, stored as
+    float32, sums in float64), initial weights and mini-batch chain from stream r of
+    `seed`, then runs `cfg.steps` SGD steps, recording m, q, training loss and error and
+    the closed-form test error at every step.
+
+    Parameters
+    ----------
+    cfg : Config
+    d : int
+        Dimension (>= 1).
+    replicas : int
+        Number of independent replicas (>= 1; >= 2 for `sem`).
+    seed : int
+        Results are identical for the same seed whatever the number of threads.
+    threads : int or None
+        Worker threads; None uses all cores.
+    progress : callable or None
+        Called as ``progress(done, total)`` in replica-steps while the run goes on.
+
+    Raises
+    ------
+    ValueError, TypeError
+        A bad argument, named in the message, before any work.
+    DivergenceError
+        The weights became non-finite (the message names the step); use a smaller lr.
+    MemoryError
+        The data would not fit in the available memory.
+    KeyboardInterrupt
+        Ctrl-C; the workers stop within one step.
+    """
+    cfg = _check_config(cfg)
+    d = as_int("d", d, 1)
+    replicas = as_int("replicas", replicas, 1)
+    seed, threads = as_seed(seed), as_threads(threads)
+    callback = None
+    if progress is not None:
+        total = replicas * cfg.steps
+        callback = lambda done: progress(done, total)  # noqa: E731
+    out = _core.simulate(cfg.resolved(), d, replicas, seed, threads, callback)
+    return SimulationResult(config=cfg, d=d, replicas=replicas, seed=seed, t=time_axis(cfg), **out)
+
+
+def sgd_trajectory(
+    X: Any,
+    y: Any,
+    v_star: Any,
+    w0: Any,
+    cfg: Config,
+    seed: int = 0,
+    batches: Any = None,
+) -> TrajectoryResult:
+    """Runs the SGD recursion of `cfg` on a data set you supply (all float64).
+
+    Parameters
+    ----------
+    X : array (n, d)
+        Samples as rows.
+    y : array (n,)
+        Labels (±1 for classification).
+    v_star : array (d,)
+        Teacher direction, normalised to |v_star|^2 = d; defines m = w·v*/d.
+    w0 : array (d,)
+        Initial weights.
+    cfg : Config
+        Loss, output, ridge, learning rate, batch chain and number of steps.
+    seed : int
+        Seed of the mini-batch chain (`minibatch_chain(n, cfg, seed)` returns it).
+    batches : bool array (steps, n) or None
+        An explicit batch mask s_mu(k), used instead of the random chain.
+
+    Returns
+    -------
+    TrajectoryResult
+        t, m, q, train_loss, train_error, test_error of shape (steps,), and the weights w
+        at the last step. The test error is the closed form of the mixture model in `cfg`.
+    """
+    cfg = _check_config(cfg)
+    X = as_float_array("X", X, 2)
+    y = as_float_array("y", y, 1)
+    v_star = as_float_array("v_star", v_star, 1)
+    w0 = as_float_array("w0", w0, 1)
+    seed = as_seed(seed)
+    if batches is not None:
+        batches = np.asarray(batches)
+        if batches.dtype != np.bool_:
+            raise TypeError(f"batches must be a boolean array, got dtype {batches.dtype}")
+        if batches.shape != (cfg.steps, y.shape[0]):
+            raise ValueError(
+                f"batches must have shape (steps, n) = ({cfg.steps}, {y.shape[0]}), got {batches.shape}"
+            )
+        batches = np.ascontiguousarray(batches)
+    out = _core.sgd_trajectory(cfg.resolved(), X, y, v_star, w0, seed, batches)
+    return TrajectoryResult(config=cfg, t=time_axis(cfg), **out)
+
+
+def minibatch_chain(n: int, cfg: Config, seed: int = 0) -> np.ndarray:
+    """The (steps, n) boolean mask s_mu(k) that `sgd_trajectory` draws with this seed."""
+    cfg = _check_config(cfg)
+    return _core.minibatch_chain(cfg.resolved(), as_int("n", n, 1), as_seed(seed))

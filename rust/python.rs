@@ -1,0 +1,298 @@
+//! The PyO3 binding module `dmft_sgd._core`: converts arguments, releases the GIL while the
+//! core runs on its own rayon pool, relays Ctrl-C and progress, and maps errors to Python
+//! exceptions. The friendly API, validation of types and result classes live in Python.
+
+use crate::config::{Activation, Clusters, Config};
+use crate::control::Control;
+use crate::error::Error;
+use crate::minibatch::batch_mask;
+use crate::resources::{measure_read_bandwidth, with_threads};
+use crate::sgd::{sgd_on_data, DataSet, Trajectory};
+use crate::simulate::{simulate as simulate_ensemble, EnsembleSpec};
+use numpy::ndarray::{Array1, Array2};
+use numpy::{IntoPyArray, PyReadonlyArray1, PyReadonlyArray2};
+use pyo3::exceptions::{PyKeyboardInterrupt, PyMemoryError, PyRuntimeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+use std::sync::mpsc;
+use std::time::Duration;
+
+pyo3::create_exception!(
+    _core,
+    DivergenceError,
+    PyRuntimeError,
+    "A run whose values became non-finite (usually: the learning rate is too large)."
+);
+
+impl From<Error> for PyErr {
+    fn from(e: Error) -> PyErr {
+        let msg = e.to_string();
+        match e {
+            Error::InvalidParameter { .. } => PyValueError::new_err(msg),
+            Error::Diverged { .. } => DivergenceError::new_err(msg),
+            Error::OutOfMemory { .. } => PyMemoryError::new_err(msg),
+            Error::Cancelled => PyKeyboardInterrupt::new_err(msg),
+        }
+    }
+}
+
+/// Reads a resolved config from the dict built by `dmft_sgd.Config`.
+fn config_from_dict(d: &Bound<'_, PyDict>) -> PyResult<Config> {
+    let item = |key: &str| -> PyResult<Bound<'_, PyAny>> {
+        d.get_item(key)?
+            .ok_or_else(|| PyValueError::new_err(format!("config is missing '{key}'")))
+    };
+    let f = |key: &str| -> PyResult<f64> { item(key)?.extract() };
+    let clusters = match item("clusters")?.extract::<i64>()? {
+        2 => Clusters::Two,
+        3 => Clusters::Three { rho: f("rho")? },
+        c => return Err(Error::invalid("clusters", format!("must be 2 or 3, got {c}")).into()),
+    };
+    let activation = match item("activation")?.extract::<String>()?.as_str() {
+        "linear" => Activation::Linear,
+        "door" => Activation::Door {
+            threshold: f("threshold")?,
+        },
+        a => {
+            return Err(Error::invalid(
+                "activation",
+                format!("must be 'linear' or 'door', got '{a}'"),
+            )
+            .into())
+        }
+    };
+    let steps = item("steps")?.extract::<i64>()?;
+    let cfg = Config {
+        clusters,
+        alpha: f("alpha")?,
+        delta: f("delta")?,
+        loss: item("loss")?.extract::<String>()?.parse()?,
+        activation,
+        lam: f("lam")?,
+        lr: f("lr")?,
+        batch: f("batch")?,
+        tau: f("tau")?,
+        steps: usize::try_from(steps)
+            .map_err(|_| Error::invalid("steps", format!("must be >= 1, got {steps}")))?,
+        m0: f("m0")?,
+        q0: f("q0")?,
+    };
+    cfg.validate()?;
+    // rho and threshold are checked even where this model does not use them: a value out
+    // of range is a mistake either way.
+    let (rho, threshold) = (f("rho")?, f("threshold")?);
+    Config {
+        clusters: Clusters::Three { rho },
+        activation: Activation::Door { threshold },
+        ..cfg.clone()
+    }
+    .validate()?;
+    Ok(cfg)
+}
+
+/// Runs `job` on a local pool of `threads` workers with the GIL released. Meanwhile the
+/// calling thread checks for Ctrl-C and reports progress every 50 ms; an interrupt cancels
+/// the job, which stops at its next checkpoint. A panic becomes a RuntimeError.
+fn run_detached<T: Send>(
+    py: Python<'_>,
+    threads: Option<usize>,
+    progress: Option<Py<PyAny>>,
+    job: impl FnOnce(&Control) -> crate::Result<T> + Send,
+) -> PyResult<T> {
+    let control = Control::new();
+    let (outcome, interrupt) = py.detach(|| {
+        std::thread::scope(|scope| {
+            let (done_tx, done_rx) = mpsc::channel::<()>();
+            let control = &control;
+            let worker = scope.spawn(move || {
+                let result = with_threads(threads, || job(control));
+                let _ = done_tx.send(());
+                result
+            });
+            let mut interrupt: Option<PyErr> = None;
+            let mut reported = 0;
+            // Disconnected (worker panicked) or finished: either way stop polling.
+            while let Err(mpsc::RecvTimeoutError::Timeout) =
+                done_rx.recv_timeout(Duration::from_millis(50))
+            {
+                if interrupt.is_some() {
+                    continue;
+                }
+                Python::attach(|py| {
+                    let mut status = py.check_signals();
+                    let now = control.progress();
+                    if let (Ok(()), Some(callback)) = (&status, &progress) {
+                        if now != reported {
+                            reported = now;
+                            status = callback.call1(py, (now,)).map(|_| ());
+                        }
+                    }
+                    if let Err(e) = status {
+                        control.cancel();
+                        interrupt = Some(e);
+                    }
+                });
+            }
+            (worker.join(), interrupt)
+        })
+    });
+    if let Some(e) = interrupt {
+        return Err(e);
+    }
+    match outcome {
+        Ok(Ok(Ok(value))) => Ok(value),
+        Ok(Ok(Err(e))) | Ok(Err(e)) => Err(e.into()),
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            Err(PyRuntimeError::new_err(format!(
+                "internal error in dmft_sgd (please report): {what}"
+            )))
+        }
+    }
+}
+
+fn threads_arg(threads: Option<i64>) -> PyResult<Option<usize>> {
+    match threads {
+        None => Ok(None),
+        Some(t) if t >= 1 => Ok(Some(t as usize)),
+        Some(t) => Err(Error::invalid(
+            "threads",
+            format!("must be >= 1 (or None for all cores), got {t}"),
+        )
+        .into()),
+    }
+}
+
+fn trajectory_dict<'py>(py: Python<'py>, t: Trajectory) -> PyResult<Bound<'py, PyDict>> {
+    let out = PyDict::new(py);
+    out.set_item("m", t.m.into_pyarray(py))?;
+    out.set_item("q", t.q.into_pyarray(py))?;
+    out.set_item("train_loss", t.train_loss.into_pyarray(py))?;
+    out.set_item("train_error", t.train_error.into_pyarray(py))?;
+    out.set_item("test_error", t.test_error.into_pyarray(py))?;
+    out.set_item("w", Array1::from(t.w).into_pyarray(py))?;
+    Ok(out)
+}
+
+/// Checks a resolved config dict; raises ValueError naming the first bad parameter.
+#[pyfunction]
+fn validate_config(config: &Bound<'_, PyDict>) -> PyResult<()> {
+    config_from_dict(config).map(|_| ())
+}
+
+/// Runs the finite-d ensemble; returns a dict of (replicas, steps) float64 arrays.
+/// `progress(done)` is called with the number of finished replica-steps.
+#[pyfunction]
+#[pyo3(signature = (config, d, replicas, seed, threads=None, progress=None))]
+fn simulate<'py>(
+    py: Python<'py>,
+    config: &Bound<'py, PyDict>,
+    d: usize,
+    replicas: usize,
+    seed: u64,
+    threads: Option<i64>,
+    progress: Option<Py<PyAny>>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let cfg = config_from_dict(config)?;
+    let spec = EnsembleSpec { d, replicas, seed };
+    let threads = threads_arg(threads)?;
+    let ens = run_detached(py, threads, progress, |control| {
+        simulate_ensemble(&cfg, &spec, control)
+    })?;
+    let out = PyDict::new(py);
+    let shape = (ens.replicas, ens.steps);
+    for (name, values) in [
+        ("m", ens.m),
+        ("q", ens.q),
+        ("train_loss", ens.train_loss),
+        ("train_error", ens.train_error),
+        ("test_error", ens.test_error),
+    ] {
+        let array = Array2::from_shape_vec(shape, values)
+            .map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
+        out.set_item(name, array.into_pyarray(py))?;
+    }
+    Ok(out)
+}
+
+/// SGD on user data (C-contiguous float64 arrays); returns a dict of (steps,) arrays and
+/// the final weights `w`.
+#[pyfunction]
+#[pyo3(signature = (config, x, y, v_star, w0, seed, batches=None))]
+#[allow(clippy::too_many_arguments)]
+fn sgd_trajectory<'py>(
+    py: Python<'py>,
+    config: &Bound<'py, PyDict>,
+    x: PyReadonlyArray2<'py, f64>,
+    y: PyReadonlyArray1<'py, f64>,
+    v_star: PyReadonlyArray1<'py, f64>,
+    w0: PyReadonlyArray1<'py, f64>,
+    seed: u64,
+    batches: Option<PyReadonlyArray2<'py, bool>>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let cfg = config_from_dict(config)?;
+    let contiguous = |name: &str| PyValueError::new_err(format!("{name} must be C-contiguous"));
+    let x_slice = x.as_slice().map_err(|_| contiguous("X"))?;
+    let y_slice = y.as_slice().map_err(|_| contiguous("y"))?;
+    let v_slice = v_star.as_slice().map_err(|_| contiguous("v_star"))?;
+    let w0_slice = w0.as_slice().map_err(|_| contiguous("w0"))?;
+    let mask = match &batches {
+        Some(b) => Some(b.as_slice().map_err(|_| contiguous("batches"))?),
+        None => None,
+    };
+    let data = DataSet {
+        x: x_slice,
+        y: y_slice,
+        v_star: v_slice,
+    };
+    let traj = run_detached(py, Some(1), None, |control| {
+        sgd_on_data(&cfg, data, w0_slice, seed, mask, control)
+    })?;
+    trajectory_dict(py, traj)
+}
+
+/// The (steps, n) boolean batch mask that `sgd_trajectory` draws for `seed`.
+#[pyfunction]
+fn minibatch_chain<'py>(
+    py: Python<'py>,
+    config: &Bound<'py, PyDict>,
+    n: usize,
+    seed: u64,
+) -> PyResult<Bound<'py, numpy::PyArray2<bool>>> {
+    let cfg = config_from_dict(config)?;
+    let mask = py.detach(|| batch_mask(&cfg, n, seed));
+    let array = Array2::from_shape_vec((cfg.steps, n), mask)
+        .map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
+    Ok(array.into_pyarray(py))
+}
+
+/// Read bandwidth of main memory in bytes/s with `threads` threads (for the benchmarks).
+#[pyfunction]
+#[pyo3(signature = (nbytes=1 << 30, threads=None, repeats=5))]
+fn measure_bandwidth(
+    py: Python<'_>,
+    nbytes: usize,
+    threads: Option<i64>,
+    repeats: usize,
+) -> PyResult<f64> {
+    let threads = threads_arg(threads)?;
+    run_detached(py, threads, None, |_| {
+        Ok(measure_read_bandwidth(nbytes, repeats))
+    })
+}
+
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("DivergenceError", m.py().get_type::<DivergenceError>())?;
+    m.add_function(wrap_pyfunction!(validate_config, m)?)?;
+    m.add_function(wrap_pyfunction!(simulate, m)?)?;
+    m.add_function(wrap_pyfunction!(sgd_trajectory, m)?)?;
+    m.add_function(wrap_pyfunction!(minibatch_chain, m)?)?;
+    m.add_function(wrap_pyfunction!(measure_bandwidth, m)?)?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}
