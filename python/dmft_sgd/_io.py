@@ -43,8 +43,13 @@ def read(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, np.ndarray]
     """Reads a result file; raises ValueError for anything that is not one."""
     path = Path(path)
     try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {name: data[name] for name in data.files}
+        # Open the file here: np.load leaks its handle when the archive is broken.
+        with open(path, "rb") as fh:
+            data = np.load(fh, allow_pickle=False)
+            if not hasattr(data, "files"):  # a bare .npy array
+                raise ValueError("a single array, not an archive")
+            with data:
+                arrays = {name: data[name] for name in data.files}
     except FileNotFoundError:
         raise
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -100,7 +101,10 @@ class Config:
     @property
     def effective_tau(self) -> float:
         """The persistence time in use: ``tau``, or lr/batch (plain SGD)."""
-        return self.lr / self.batch if self.tau is None else self.tau
+        if self.tau is not None:
+            return self.tau
+        # An invalid batch <= 0 is reported by the validation, which checks batch first.
+        return self.lr / self.batch if self.batch > 0 else math.inf
 
     @property
     def effective_m0(self) -> float:

@@ -1,0 +1,140 @@
+"""Config: defaults, resolution, immutability, dict round trip, and every validation rule."""
+
+import dataclasses
+import json
+import math
+
+import numpy as np
+import pytest
+
+import dmft_sgd as ds
+
+
+def test_defaults_follow_the_api():
+    cfg = ds.Config()
+    assert cfg.to_dict() == dict(
+        clusters=2, alpha=2.0, delta=0.5, rho=0.5, loss="logistic", activation=None,
+        threshold=1.0, lam=0.0, lr=0.1, batch=1.0, tau=None, steps=100, m0=None, q0=1.0,
+    )
+    assert cfg.effective_activation == "linear"
+    assert cfg.effective_m0 == 0.0
+    assert cfg.effective_tau == pytest.approx(0.1)
+
+
+def test_three_clusters_default_to_the_door_and_a_positive_overlap():
+    cfg = ds.Config(clusters=3)
+    assert cfg.effective_activation == "door"
+    assert cfg.effective_m0 == 0.1
+
+
+def test_plain_sgd_tau_follows_lr_and_batch_through_replace():
+    cfg = ds.Config(lr=0.2, batch=0.5)
+    assert cfg.effective_tau == pytest.approx(0.4)
+    assert cfg.replace(batch=0.25).effective_tau == pytest.approx(0.8)
+    assert cfg.replace(tau=3.0).effective_tau == 3.0
+
+
+def test_immutable_equal_hashable_and_readable():
+    cfg = ds.Config(batch=0.3)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.batch = 0.5
+    assert cfg == ds.Config(batch=0.3) and cfg != ds.Config(batch=0.4)
+    assert hash(cfg) == hash(ds.Config(batch=0.3))
+    assert "batch=0.3" in repr(cfg)
+
+
+def test_dict_and_json_round_trip():
+    cfg = ds.Config(clusters=3, rho=0.2, loss="square", tau=2.0, steps=7, m0=0.3)
+    assert ds.Config.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+
+
+def test_numbers_are_normalised():
+    cfg = ds.Config(alpha=np.float32(1.5), steps=np.int64(12), lr=1)
+    assert type(cfg.alpha) is float and type(cfg.steps) is int and type(cfg.lr) is float
+
+
+def test_unknown_fields_are_named():
+    with pytest.raises(ValueError, match="bogus"):
+        ds.Config.from_dict({"bogus": 1})
+    with pytest.raises(TypeError, match="bogus"):
+        ds.Config().replace(bogus=1)
+
+
+GOOD = {
+    "clusters": [2, 3],
+    "alpha": [1e-3, 2.0, 50],
+    "delta": [1e-3, 0.5, 4.0],
+    "rho": [0.01, 0.5, 0.99],
+    "loss": ["logistic", "square"],
+    "activation": [None, "linear", "door"],
+    "threshold": [0.1, 1.0],
+    "lam": [0.0, 0.1, 10.0],
+    "lr": [1e-3, 0.1, 0.5],
+    "batch": [0.01, 0.3, 1.0],
+    "steps": [1, 100, 5000],
+    "m0": [None, -1.0, 0.0, 0.5],
+    "q0": [1e-8, 1.0],
+}
+
+BAD = {
+    "clusters": [1, 4, 0],
+    "alpha": [0.0, -1.0, math.nan, math.inf],
+    "delta": [0.0, -0.5, math.nan, math.inf],
+    "rho": [0.0, 1.0, -0.1, math.nan],
+    "loss": ["hinge", ""],
+    "activation": ["relu", "Linear"],
+    "threshold": [0.0, -1.0, math.inf],
+    "lam": [-0.1, math.nan, math.inf],
+    "lr": [0.0, -0.1, math.nan, math.inf],
+    "batch": [0.0, -0.2, 1.5, math.nan],
+    "tau": [0.0, -1.0, math.nan, math.inf],
+    "steps": [0, -5],
+    "m0": [math.nan, math.inf],
+    "q0": [0.0, -1.0, math.nan],
+}
+
+WRONG_TYPE = {
+    "clusters": [2.0, "2", True],
+    "alpha": ["2", None, True, [1.0]],
+    "loss": [1, None],
+    "activation": [1],
+    "steps": [10.0, "10", None],
+    "tau": ["1"],
+}
+
+
+@pytest.mark.parametrize("name,value", [(k, v) for k, vs in GOOD.items() for v in vs])
+def test_good_values_are_accepted(name, value):
+    cfg = ds.Config(**{name: value})
+    assert getattr(cfg, name) == value
+
+
+@pytest.mark.parametrize("name,value", [(k, v) for k, vs in BAD.items() for v in vs])
+def test_bad_values_raise_value_error_naming_the_parameter(name, value):
+    with pytest.raises(ValueError, match=rf"^{name} must"):
+        ds.Config(**{name: value})
+
+
+@pytest.mark.parametrize("name,value", [(k, v) for k, vs in WRONG_TYPE.items() for v in vs])
+def test_wrong_types_raise_type_error_naming_the_parameter(name, value):
+    with pytest.raises(TypeError, match=name):
+        ds.Config(**{name: value})
+
+
+def test_tau_must_keep_the_switching_probabilities_below_one():
+    # P(0->1) = lr/tau <= 1 and P(1->0) = lr (1-b)/(b tau) <= 1.
+    ds.Config(lr=0.1, batch=0.5, tau=0.1)
+    with pytest.raises(ValueError, match=r"^tau must be >= max\(lr, lr\*\(1-batch\)/batch\) = 0.1"):
+        ds.Config(lr=0.1, batch=0.5, tau=0.09)
+    ds.Config(lr=0.1, batch=0.1, tau=0.9)
+    with pytest.raises(ValueError, match="^tau must be >="):
+        ds.Config(lr=0.1, batch=0.1, tau=0.8)
+    with pytest.raises(ValueError, match="^tau must be >="):
+        ds.Config(lr=0.1, batch=0.5, tau=0.2).replace(lr=0.3)
+
+
+def test_error_messages_state_the_allowed_range():
+    with pytest.raises(ValueError, match=r"batch must be in \(0, 1\], got 1.5"):
+        ds.Config(batch=1.5)
+    with pytest.raises(ValueError, match=r"rho must be in \(0, 1\), got 1"):
+        ds.Config(rho=1.0)
