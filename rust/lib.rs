@@ -20,6 +20,7 @@
 pub mod config;
 pub mod control;
 pub mod error;
+pub mod kernels;
 pub mod losses;
 pub mod minibatch;
 pub mod observables;

@@ -11,14 +11,11 @@
 use crate::config::Config;
 use crate::control::Control;
 use crate::error::{Error, Result};
-use crate::losses::SampleLoss;
+pub use crate::kernels::DataElement;
+use crate::kernels::{axpy, dot};
+use crate::losses::{LossSum, SampleLoss};
 use crate::minibatch::{user_batch_stream, BatchSchedule, GivenBatches, MarkovBatches};
 use crate::observables::test_error;
-
-/// Storage type of the data matrix: `f64` for user data, `f32` for generated ensembles.
-pub trait DataElement: Copy + Send + Sync + Into<f64> + 'static {}
-impl DataElement for f32 {}
-impl DataElement for f64 {}
 
 /// A data set: `n` rows `x_mu ∈ R^d` (row-major), labels `y`, and the teacher `v*`.
 #[derive(Clone, Copy, Debug)]
@@ -57,33 +54,6 @@ pub struct Trajectory {
     pub test_error: Vec<f64>,
     /// The weights at the last recorded step `T-1`.
     pub w: Vec<f64>,
-}
-
-/// `sum_i a_i b_i` in `f64`, with independent partial sums so the loop vectorises.
-#[inline]
-pub(crate) fn dot<E: DataElement>(a: &[E], b: &[f64]) -> f64 {
-    const LANES: usize = 8;
-    let mut acc = [0.0f64; LANES];
-    let (a_main, a_tail) = a.split_at(a.len() - a.len() % LANES);
-    let (b_main, b_tail) = b.split_at(a_main.len());
-    for (ac, bc) in a_main.chunks_exact(LANES).zip(b_main.chunks_exact(LANES)) {
-        for i in 0..LANES {
-            acc[i] += ac[i].into() * bc[i];
-        }
-    }
-    let mut tail = 0.0;
-    for (&ai, &bi) in a_tail.iter().zip(b_tail) {
-        tail += ai.into() * bi;
-    }
-    acc.iter().sum::<f64>() + tail
-}
-
-/// `y += alpha x`.
-#[inline]
-fn axpy<E: DataElement>(alpha: f64, x: &[E], y: &mut [f64]) {
-    for (yi, &xi) in y.iter_mut().zip(x) {
-        *yi += alpha * xi.into();
-    }
 }
 
 /// Runs `cfg.steps` steps of SGD from `w0` on `data` with mini-batches from `batches`.
@@ -133,16 +103,16 @@ pub fn run_sgd<E: DataElement>(
         }
 
         grad.fill(0.0);
-        let (mut loss_sum, mut errors) = (0.0f64, 0usize);
+        let (mut losses, mut errors) = (LossSum::default(), 0usize);
         for ((row, &y_mu), &in_batch) in data.x.chunks_exact(d).zip(data.y).zip(&s) {
             let h = dot(row, &w) * inv_sqrt_d;
-            let (l, slope) = sample_loss.value_and_slope(y_mu, h);
-            loss_sum += l;
+            let slope = sample_loss.slope_adding_loss(y_mu, h, &mut losses);
             errors += sample_loss.misclassified(y_mu, h) as usize;
             if in_batch {
                 axpy(-slope, row, &mut grad);
             }
         }
+        let loss_sum = losses.total();
         if !loss_sum.is_finite() {
             return Err(diverged(k));
         }
@@ -251,14 +221,6 @@ pub fn sgd_on_data(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn dot_handles_tails() {
-        let a: Vec<f32> = (0..13).map(|i| i as f32).collect();
-        let b: Vec<f64> = (0..13).map(|i| 1.0 + i as f64).collect();
-        let exact: f64 = (0..13).map(|i| (i * (i + 1)) as f64).sum();
-        assert_eq!(dot(&a, &b), exact);
-    }
 
     #[test]
     fn square_loss_gd_on_one_sample_is_a_linear_map() {

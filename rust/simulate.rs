@@ -5,10 +5,11 @@
 use crate::config::Config;
 use crate::control::Control;
 use crate::error::{Error, Result};
+use crate::kernels::dot;
 use crate::minibatch::MarkovBatches;
 use crate::resources::check_memory;
 use crate::rng::{stream, Domain};
-use crate::sgd::{dot, run_sgd, DataSet, Trajectory};
+use crate::sgd::{run_sgd, DataSet, Trajectory};
 use rand::{Rng, RngExt};
 use rand_distr::StandardNormal;
 use rayon::prelude::*;
