@@ -27,26 +27,41 @@ impl Clusters {
         }
     }
 
+    /// The label `y(c)` of cluster `c`.
+    pub fn label(&self, c: f64) -> f64 {
+        match *self {
+            Clusters::Two => c,
+            Clusters::Three { .. } => {
+                if c != 0.0 {
+                    1.0
+                } else {
+                    -1.0
+                }
+            }
+        }
+    }
+
     /// Draws a cluster centre `c` and its label `y` from a uniform number `u ∈ [0, 1)`.
     pub fn draw(&self, u: f64) -> (f64, f64) {
-        match *self {
+        let c = match *self {
             Clusters::Two => {
                 if u < 0.5 {
-                    (-1.0, -1.0)
+                    -1.0
                 } else {
-                    (1.0, 1.0)
+                    1.0
                 }
             }
             Clusters::Three { rho } => {
                 if u < rho / 2.0 {
-                    (-1.0, 1.0)
+                    -1.0
                 } else if u < rho {
-                    (1.0, 1.0)
+                    1.0
                 } else {
-                    (0.0, -1.0)
+                    0.0
                 }
             }
-        }
+        };
+        (c, self.label(c))
     }
 }
 

@@ -19,6 +19,7 @@
 
 pub mod config;
 pub mod control;
+pub mod dmft;
 pub mod error;
 pub mod kernels;
 pub mod losses;
@@ -34,5 +35,6 @@ mod python;
 
 pub use config::{Activation, Clusters, Config, Loss};
 pub use control::Control;
+pub use dmft::{solve_dmft, DmftOptions, DmftSolution, Method};
 pub use error::{Error, Result};
 pub use simulate::{simulate, Ensemble, EnsembleSpec};

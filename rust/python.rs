@@ -4,6 +4,7 @@
 
 use crate::config::{Activation, Clusters, Config};
 use crate::control::Control;
+use crate::dmft::{solve_dmft as solve, DmftOptions, Method};
 use crate::error::Error;
 use crate::minibatch::batch_mask;
 use crate::resources::{measure_read_bandwidth, with_threads};
@@ -219,6 +220,73 @@ fn simulate<'py>(
     Ok(out)
 }
 
+/// Solves the DMFT; returns a dict of (steps,) and (steps, steps) float64 arrays plus
+/// the iteration diagnostics. `progress(done)` is called with the number of steps done.
+#[pyfunction]
+#[pyo3(signature = (config, samples, seed, threads=None, method="single", response_samples=None,
+                    iterations=50, damping=0.5, tol=1e-3, progress=None))]
+#[allow(clippy::too_many_arguments)]
+fn solve_dmft<'py>(
+    py: Python<'py>,
+    config: &Bound<'py, PyDict>,
+    samples: usize,
+    seed: u64,
+    threads: Option<i64>,
+    method: &str,
+    response_samples: Option<usize>,
+    iterations: usize,
+    damping: f64,
+    tol: f64,
+    progress: Option<Py<PyAny>>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let cfg = config_from_dict(config)?;
+    let method = match method {
+        "single" => Method::SinglePass,
+        "iterate" => Method::Iterate {
+            iterations,
+            damping,
+            tol,
+        },
+        other => {
+            return Err(Error::invalid(
+                "method",
+                format!("must be 'single' or 'iterate', got '{other}'"),
+            )
+            .into())
+        }
+    };
+    let opts = DmftOptions {
+        samples,
+        response_samples,
+        seed,
+        method,
+    };
+    let threads = threads_arg(threads)?;
+    let sol = run_detached(py, threads, progress, |control| solve(&cfg, &opts, control))?;
+    let t = cfg.steps;
+    let out = PyDict::new(py);
+    let square = |data: Vec<f64>| -> PyResult<Bound<'py, numpy::PyArray2<f64>>> {
+        let array = Array2::from_shape_vec((t, t), data)
+            .map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
+        Ok(array.into_pyarray(py))
+    };
+    out.set_item("m", sol.m.into_pyarray(py))?;
+    out.set_item("q", sol.q.into_pyarray(py))?;
+    out.set_item("train_loss", sol.train_loss.into_pyarray(py))?;
+    out.set_item("train_loss_sem", sol.train_loss_sem.into_pyarray(py))?;
+    out.set_item("train_error", sol.train_error.into_pyarray(py))?;
+    out.set_item("train_error_sem", sol.train_error_sem.into_pyarray(py))?;
+    out.set_item("test_error", sol.test_error.into_pyarray(py))?;
+    out.set_item("C", square(sol.weights.c.into_vec())?)?;
+    out.set_item("R", square(sol.weights.r.into_vec())?)?;
+    out.set_item("M_C", square(sol.kernels.m_c.into_vec())?)?;
+    out.set_item("M_R", square(sol.kernels.m_r.into_vec())?)?;
+    out.set_item("mu", sol.kernels.mu.into_pyarray(py))?;
+    out.set_item("changes", sol.changes.into_pyarray(py))?;
+    out.set_item("converged", sol.converged)?;
+    Ok(out)
+}
+
 /// SGD on user data (C-contiguous float64 arrays); returns a dict of (steps,) arrays and
 /// the final weights `w`.
 #[pyfunction]
@@ -290,6 +358,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("DivergenceError", m.py().get_type::<DivergenceError>())?;
     m.add_function(wrap_pyfunction!(validate_config, m)?)?;
     m.add_function(wrap_pyfunction!(simulate, m)?)?;
+    m.add_function(wrap_pyfunction!(solve_dmft, m)?)?;
     m.add_function(wrap_pyfunction!(sgd_trajectory, m)?)?;
     m.add_function(wrap_pyfunction!(minibatch_chain, m)?)?;
     m.add_function(wrap_pyfunction!(measure_bandwidth, m)?)?;

@@ -11,6 +11,8 @@ pub(crate) enum Domain {
     Replica = 1,
     /// The mini-batch chain of `sgd_trajectory` on user data.
     UserBatches = 2,
+    /// One stream per chunk of DMFT samples (and per iteration of the iterative solver).
+    DmftChunk = 3,
 }
 
 /// The independent ChaCha8 stream number `index` of `domain` for `seed`.

@@ -1,0 +1,116 @@
+//! Incremental Cholesky factor `C = L L^T`, one row per time step, for drawing each
+//! sample's cavity field `chi(k)` conditionally on its past: `chi(k) = sum_j L(k,j) xi(j)`
+//! with independent standard normals `xi`.
+//!
+//! `C` is only positive *semi*-definite (e.g. when the field is a deterministic function
+//! of its past): a pivot that is zero, or negative from rounding, marks a direction with
+//! no new randomness. It is set to zero and the column is skipped, instead of failing.
+
+use super::matrix::TimeMatrix;
+
+/// Pivots `L(k,k)^2 <= PIVOT_TOL * C(k,k)` count as zero.
+const PIVOT_TOL: f64 = 1e-12;
+
+/// The lower-triangular factor, grown one row at a time.
+pub struct IncrementalCholesky {
+    l: TimeMatrix,
+}
+
+impl IncrementalCholesky {
+    /// An empty factor for up to `n` rows.
+    pub fn new(n: usize) -> Self {
+        IncrementalCholesky {
+            l: TimeMatrix::zeros(n),
+        }
+    }
+
+    /// Adds row `k` from `c_row = C(k, 0..=k)` (rows `0..k` must be in place).
+    pub fn push_row(&mut self, k: usize, c_row: &[f64]) {
+        for j in 0..k {
+            let pivot = self.l.at(j, j);
+            let value = if pivot > 0.0 {
+                let (lk, lj) = (&self.l.row(k)[..j], &self.l.row(j)[..j]);
+                let overlap: f64 = lk.iter().zip(lj).map(|(a, b)| a * b).sum();
+                (c_row[j] - overlap) / pivot
+            } else {
+                0.0
+            };
+            self.l.set(k, j, value);
+        }
+        let norm2: f64 = self.l.row(k)[..k].iter().map(|v| v * v).sum();
+        let pivot2 = c_row[k] - norm2;
+        let pivot = if pivot2 > PIVOT_TOL * c_row[k].abs() {
+            pivot2.sqrt()
+        } else {
+            0.0
+        };
+        self.l.set(k, k, pivot);
+    }
+
+    /// `L(k, 0..=k)`.
+    pub fn row(&self, k: usize) -> &[f64] {
+        &self.l.row(k)[..=k]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn factor(c: &TimeMatrix) -> IncrementalCholesky {
+        let mut chol = IncrementalCholesky::new(c.n());
+        for k in 0..c.n() {
+            chol.push_row(k, &c.row(k)[..=k]);
+        }
+        chol
+    }
+
+    fn reconstruct(chol: &IncrementalCholesky, n: usize) -> TimeMatrix {
+        let mut out = TimeMatrix::zeros(n);
+        for k in 0..n {
+            for l in 0..n {
+                let m = k.min(l);
+                let v: f64 = (0..=m).map(|j| chol.row(k)[j] * chol.row(l)[j]).sum();
+                out.set(k, l, v);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn reproduces_a_positive_definite_matrix() {
+        // C(k,l) = exp(-|k-l|/3) + 0.5: positive definite.
+        let n = 12;
+        let mut c = TimeMatrix::zeros(n);
+        for k in 0..n {
+            for l in 0..n {
+                c.set(k, l, (-((k as f64) - (l as f64)).abs() / 3.0).exp() + 0.5);
+            }
+        }
+        let back = reconstruct(&factor(&c), n);
+        for (a, b) in back.as_slice().iter().zip(c.as_slice()) {
+            assert!((a - b).abs() < 1e-13);
+        }
+    }
+
+    #[test]
+    fn tolerates_a_singular_matrix() {
+        // chi(k) = a_k * xi: rank one, every pivot after the first is zero.
+        let a = [1.0, 0.8, -0.5, 0.0, 2.0];
+        let n = a.len();
+        let mut c = TimeMatrix::zeros(n);
+        for k in 0..n {
+            for l in 0..n {
+                c.set(k, l, a[k] * a[l]);
+            }
+        }
+        let chol = factor(&c);
+        for k in 0..n {
+            assert!(chol.row(k).iter().all(|v| v.is_finite()));
+        }
+        let back = reconstruct(&chol, n);
+        for (x, y) in back.as_slice().iter().zip(c.as_slice()) {
+            assert!((x - y).abs() < 1e-12, "{x} vs {y}");
+        }
+    }
+}

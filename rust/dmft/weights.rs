@@ -1,0 +1,179 @@
+//! The weight side of the DMFT (theory.md section 3): one coordinate of `w_perp` follows
+//! the linear process
+//!
+//! `w(k+1) = (1 - dt lambda) w(k) + dt sum_{j<=k} M_R(k,j) w(j) + dt eta(k)`,
+//!
+//! with `eta` Gaussian of covariance `M_C`. Its correlation `C`, response `R` and the
+//! overlap `m` are advanced one row at a time from the kernel rows already known.
+
+use super::matrix::TimeMatrix;
+
+/// Memory kernels of the effective process, filled one row per step.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Kernels {
+    /// `M_C(k,l) = alpha Delta E[f(k) f(l)]` (symmetric).
+    pub m_c: TimeMatrix,
+    /// `M_R(k,l) = alpha sqrt(Delta) E[phi(k) G(k,l)]` for `l <= k`.
+    pub m_r: TimeMatrix,
+    /// `mu(k) = E[u f(k)]`.
+    pub mu: Vec<f64>,
+}
+
+impl Kernels {
+    /// All kernels zero, for `n` steps.
+    pub fn zeros(n: usize) -> Self {
+        Kernels {
+            m_c: TimeMatrix::zeros(n),
+            m_r: TimeMatrix::zeros(n),
+            mu: vec![0.0; n],
+        }
+    }
+}
+
+/// `C`, `R` and `m` of the weight process.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WeightSide {
+    /// `C(k,l) = w_perp(k)·w_perp(l)/d` (symmetric), `C(0,0) = q0`.
+    pub c: TimeMatrix,
+    /// `R(k,l)`, response of `w(k)` to a field at step `l < k`; `R(l+1,l) = 1`.
+    pub r: TimeMatrix,
+    /// Overlap `m(k)`, `m(0) = m0`.
+    pub m: Vec<f64>,
+    dt: f64,
+    shrink: f64,
+    alpha: f64,
+}
+
+impl WeightSide {
+    /// Row 0: `C(0,0) = q0`, `m(0) = m0`.
+    pub fn new(steps: usize, dt: f64, lam: f64, alpha: f64, m0: f64, q0: f64) -> Self {
+        let mut c = TimeMatrix::zeros(steps);
+        c.set(0, 0, q0);
+        let mut m = vec![0.0; steps];
+        m[0] = m0;
+        WeightSide {
+            c,
+            r: TimeMatrix::zeros(steps),
+            m,
+            dt,
+            shrink: 1.0 - dt * lam,
+            alpha,
+        }
+    }
+
+    /// Row `k+1` of `C`, `R` and `m` from the kernel rows `<= k`. Returns false if a
+    /// value is not finite.
+    pub fn advance(&mut self, k: usize, kernels: &Kernels) -> bool {
+        let dt = self.dt;
+        // w(k+1) = a · w(0..=k) + dt eta(k), with a = (1 - dt lambda) e_k + dt M_R(k, 0..=k).
+        let mut a: Vec<f64> = kernels.m_r.row(k)[..=k].iter().map(|v| dt * v).collect();
+        a[k] += self.shrink;
+
+        // R(k+1,l) = sum_{l<j<=k} a_j R(j,l) for l < k, and R(k+1,k) = 1.
+        for l in 0..k {
+            let value: f64 = (l + 1..=k).map(|j| a[j] * self.r.at(j, l)).sum();
+            self.r.set(k + 1, l, value);
+        }
+        self.r.set(k + 1, k, 1.0);
+
+        // e_l = E[eta(k) w(l)] = dt sum_{i<l} R(l,i) M_C(k,i).
+        let m_c_k = kernels.m_c.row(k);
+        let e: Vec<f64> = (0..=k)
+            .map(|l| dt * (0..l).map(|i| self.r.at(l, i) * m_c_k[i]).sum::<f64>())
+            .collect();
+
+        // C(k+1,l) = sum_{j<=k} a_j C(j,l) + dt e_l for l <= k.
+        let mut c_new = vec![0.0; k + 1];
+        for (j, &aj) in a.iter().enumerate() {
+            for (cl, &cjl) in c_new.iter_mut().zip(&self.c.row(j)[..=k]) {
+                *cl += aj * cjl;
+            }
+        }
+        for (cl, el) in c_new.iter_mut().zip(&e) {
+            *cl += dt * el;
+        }
+        // C(k+1,k+1) = a · C(k+1, 0..=k) + dt a · e + dt^2 M_C(k,k).
+        let diag = a.iter().zip(&c_new).map(|(x, y)| x * y).sum::<f64>()
+            + dt * a.iter().zip(&e).map(|(x, y)| x * y).sum::<f64>()
+            + dt * dt * m_c_k[k];
+        for (l, &v) in c_new.iter().enumerate() {
+            self.c.set(k + 1, l, v);
+            self.c.set(l, k + 1, v);
+        }
+        self.c.set(k + 1, k + 1, diag);
+
+        // m(k+1) = (1 - dt lambda) m(k) + dt alpha mu(k).
+        self.m[k + 1] = self.shrink * self.m[k] + dt * self.alpha * kernels.mu[k];
+
+        diag.is_finite() && self.m[k + 1].is_finite() && c_new.iter().all(|v| v.is_finite())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn without_kernels_the_weights_decay_by_the_ridge() {
+        // M = 0: w(k) = (1 - dt lam)^k w(0), so C(k,l) = q0 s^(k+l), R(k,l) = s^(k-l-1).
+        let (steps, dt, lam, q0, m0) = (6, 0.1, 0.5, 2.0, 0.7);
+        let s: f64 = 1.0 - dt * lam;
+        let kernels = Kernels::zeros(steps);
+        let mut w = WeightSide::new(steps, dt, lam, 2.0, m0, q0);
+        for k in 0..steps - 1 {
+            assert!(w.advance(k, &kernels));
+        }
+        for k in 0..steps {
+            assert!((w.m[k] - m0 * s.powi(k as i32)).abs() < 1e-15);
+            for l in 0..steps {
+                assert!((w.c.at(k, l) - q0 * s.powi((k + l) as i32)).abs() < 1e-14);
+                let r = if k > l {
+                    s.powi((k - l - 1) as i32)
+                } else {
+                    0.0
+                };
+                assert!((w.r.at(k, l) - r).abs() < 1e-15);
+            }
+        }
+    }
+
+    #[test]
+    fn white_noise_adds_variance_dt_squared_per_step() {
+        // M_C(k,l) = sigma2 [k == l], M_R = 0, lam = 0: w(k) = w(0) + dt sum_{i<k} eta(i),
+        // so C(k,l) = q0 + dt^2 sigma2 min(k,l).
+        let (steps, dt, q0, sigma2) = (7, 0.2, 1.0, 3.0);
+        let mut kernels = Kernels::zeros(steps);
+        for k in 0..steps {
+            kernels.m_c.set(k, k, sigma2);
+        }
+        let mut w = WeightSide::new(steps, dt, 0.0, 1.0, 0.0, q0);
+        for k in 0..steps - 1 {
+            w.advance(k, &kernels);
+        }
+        for k in 0..steps {
+            for l in 0..steps {
+                let want = q0 + dt * dt * sigma2 * k.min(l) as f64;
+                assert!((w.c.at(k, l) - want).abs() < 1e-14, "C({k},{l})");
+            }
+        }
+    }
+
+    #[test]
+    fn a_constant_friction_is_a_geometric_decay() {
+        // M_R(k,k) = -g only: w(k+1) = (1 - dt lam - dt g) w(k).
+        let (steps, dt, lam, g) = (5, 0.1, 0.2, 1.5);
+        let mut kernels = Kernels::zeros(steps);
+        for k in 0..steps {
+            kernels.m_r.set(k, k, -g);
+        }
+        let mut w = WeightSide::new(steps, dt, lam, 1.0, 0.0, 1.0);
+        for k in 0..steps - 1 {
+            w.advance(k, &kernels);
+        }
+        let s: f64 = 1.0 - dt * lam - dt * g;
+        for k in 1..steps {
+            assert!((w.c.at(k, k) - s.powi(2 * k as i32)).abs() < 1e-14);
+            assert!((w.r.at(k, 0) - s.powi(k as i32 - 1)).abs() < 1e-14);
+        }
+    }
+}
