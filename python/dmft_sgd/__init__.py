@@ -6,16 +6,20 @@ Quick start::
     cfg = ds.Config(alpha=2.0, delta=0.5, lam=0.1, lr=0.2, batch=0.3, steps=200)
     sim = ds.simulate(cfg, d=1000, replicas=16, seed=0)
     sim.mean("test_error"), sim.sem("test_error")
+    res = ds.solve_dmft(cfg, samples=20_000, seed=0)          # d -> infinity
+    res.test_error, res.C, res.M_R
 """
 
 from ._core import DivergenceError
 from ._core import __version__ as __version__
 from .config import Config
-from .results import OBSERVABLES, SimulationResult, TrajectoryResult, load
+from .dmft import solve_dmft
+from .results import OBSERVABLES, DMFTResult, SimulationResult, TrajectoryResult, load
 from .simulation import minibatch_chain, sgd_trajectory, simulate
 
 __all__ = [
     "Config",
+    "DMFTResult",
     "DivergenceError",
     "OBSERVABLES",
     "SimulationResult",
@@ -24,4 +28,5 @@ __all__ = [
     "minibatch_chain",
     "sgd_trajectory",
     "simulate",
+    "solve_dmft",
 ]

@@ -18,6 +18,18 @@ def simulate(
     threads: int | None = None,
     progress: Callable[[int], Any] | None = None,
 ) -> dict[str, npt.NDArray[np.float64]]: ...
+def solve_dmft(
+    config: dict[str, Any],
+    samples: int,
+    seed: int,
+    threads: int | None = None,
+    method: str = "single",
+    response_samples: int | None = None,
+    iterations: int = 50,
+    damping: float = 0.5,
+    tol: float = 1e-3,
+    progress: Callable[[int], Any] | None = None,
+) -> dict[str, Any]: ...
 def sgd_trajectory(
     config: dict[str, Any],
     x: npt.NDArray[np.float64],

@@ -82,23 +82,91 @@ class SimulationResult:
         )
 
 
+@dataclass(frozen=True, eq=False)
+class DMFTResult:
+    """The d -> infinity dynamics: observables of shape (T,), two-time matrices (T, T).
+
+    ``C[k, l]`` correlation and ``R[k, l]`` response of the weights (``q = diag(C)``),
+    ``M_C``, ``M_R`` and ``mu`` the memory kernels; ``train_loss_sem`` and
+    ``train_error_sem`` the Monte Carlo standard errors of the sample averages;
+    ``changes`` the relative kernel change per iteration (method "iterate").
+    """
+
+    config: Config
+    samples: int
+    seed: int
+    method: str
+    response_samples: int
+    t: np.ndarray
+    m: np.ndarray
+    q: np.ndarray
+    train_loss: np.ndarray
+    train_error: np.ndarray
+    test_error: np.ndarray
+    train_loss_sem: np.ndarray
+    train_error_sem: np.ndarray
+    C: np.ndarray
+    R: np.ndarray
+    M_C: np.ndarray
+    M_R: np.ndarray
+    mu: np.ndarray
+    changes: np.ndarray
+    converged: bool
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Writes one `.npz` file (arrays + config); read it back with `dmft_sgd.load`."""
+        meta = {name: getattr(self, name) for name in _DMFT_META}
+        meta["config"] = self.config.to_dict()
+        return _io.write(path, "dmft", meta, {name: getattr(self, name) for name in _DMFT_ARRAYS})
+
+    def __repr__(self) -> str:
+        return (
+            f"DMFTResult(samples={self.samples}, seed={self.seed}, method={self.method!r}, "
+            f"steps={self.t.size}, config={self.config!r})"
+        )
+
+
+_DMFT_META = ("samples", "seed", "method", "response_samples", "converged")
+_DMFT_ARRAYS = (
+    "t", *OBSERVABLES, "train_loss_sem", "train_error_sem", "C", "R", "M_C", "M_R", "mu", "changes",
+)
+
+
+def _check_arrays(arrays: dict[str, np.ndarray], expected: dict[str, tuple], where: str) -> None:
+    for name, shape in expected.items():
+        a = arrays.get(name)
+        if a is None or a.dtype != np.float64 or (shape is not None and a.shape != shape):
+            raise ValueError(f"{where}: array {name!r} is missing or not float64 of shape {shape}")
+
+
+def _dmft_from_file(meta: dict[str, Any], arrays: dict[str, np.ndarray], where: str) -> DMFTResult:
+    cfg = Config.from_dict(meta["config"])
+    T = cfg.steps
+    expected = {name: (T,) for name in _DMFT_ARRAYS}
+    expected.update({name: (T, T) for name in ("C", "R", "M_C", "M_R")}, changes=None)
+    _check_arrays(arrays, expected, where)
+    return DMFTResult(
+        config=cfg, samples=int(meta["samples"]), seed=int(meta["seed"]), method=str(meta["method"]),
+        response_samples=int(meta["response_samples"]), converged=bool(meta["converged"]),
+        **{name: arrays[name] for name in _DMFT_ARRAYS},
+    )
+
+
 def _simulation_from_file(meta: dict[str, Any], arrays: dict[str, np.ndarray], where: str) -> SimulationResult:
     cfg = Config.from_dict(meta["config"])
     replicas = int(meta["replicas"])
     expected = {"t": (cfg.steps,), **{name: (replicas, cfg.steps) for name in OBSERVABLES}}
-    for name, shape in expected.items():
-        if name not in arrays or arrays[name].shape != shape or arrays[name].dtype != np.float64:
-            raise ValueError(f"{where}: array {name!r} is missing or not float64 of shape {shape}")
+    _check_arrays(arrays, expected, where)
     return SimulationResult(
         config=cfg, d=int(meta["d"]), replicas=replicas, seed=int(meta["seed"]),
         **{name: arrays[name] for name in expected},
     )
 
 
-_READERS = {"simulation": _simulation_from_file}
+_READERS = {"simulation": _simulation_from_file, "dmft": _dmft_from_file}
 
 
-def load(path: str | os.PathLike) -> SimulationResult:
+def load(path: str | os.PathLike) -> SimulationResult | DMFTResult:
     """Reads a result written by ``save``: the same class with identical arrays and config.
 
     Raises ValueError for a file that is not a (complete, untampered) result file.

@@ -13,7 +13,7 @@
 
 use super::matrix::TimeMatrix;
 use crate::config::{Clusters, Config};
-use crate::kernels::{axpy, dot};
+use crate::kernels::{axpy, combine_rows, dot};
 use crate::losses::SampleLoss;
 use crate::minibatch::BatchChain;
 use rand::RngExt;
@@ -21,10 +21,15 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
 
 /// Samples per chunk (an even number: mirror pairs never straddle two chunks).
-pub const CHUNK: usize = 64;
+pub const CHUNK: usize = 256;
 
 /// Rows of the tangent's backward sweep handled by one matrix product.
 const PANEL: usize = 32;
+
+/// Tangent entries below this are set to zero. `G(k,l)` decays with the lag `k - l` and
+/// would otherwise reach subnormal numbers, whose arithmetic is ~100 times slower;
+/// against kernels of order one such entries are nothing.
+const TANGENT_FLOOR: f64 = 1e-150;
 
 /// Constants of the pattern process.
 #[derive(Clone, Copy, Debug)]
@@ -150,7 +155,8 @@ pub struct Chunk {
     f: Vec<f64>,
     /// `phi(j) = -sqrt(Delta) s(j) l''(y, h(j))` per response sample, time-major.
     phi: Vec<f64>,
-    /// Scratch: `chi(k)` per pair, the memory term per sample, the tangent rows.
+    /// Scratch: `chi(k)` per pair, the memory term per sample, the tangent row and its
+    /// accumulator.
     chi: Vec<f64>,
     memory: Vec<f64>,
     tangent: Vec<f64>,
@@ -192,7 +198,7 @@ impl Chunk {
             chi: vec![0.0; pairs],
             memory: vec![0.0; samples],
             tangent: vec![0.0; steps * responders],
-            panel: vec![0.0; PANEL * responders],
+            panel: vec![0.0; steps * responders],
         }
     }
 
@@ -285,48 +291,56 @@ impl Chunk {
     /// `G(k,k) = 1`, `G(k,l) = c phi(l) sum_{l<j<=k} G(k,j) R(j,l)` for `l < k`, `c = sqrt(Delta) dt`.
     ///
     /// It is the same row as the forward recursion of theory.md but needs only `phi`'s
-    /// history, not every sample's past tangent. Rows are solved in panels of [`PANEL`]:
-    /// the part of the sum over rows already solved is one matrix product (sample-wide
-    /// vectors times the shared `R`), the rest a short triangular sweep.
+    /// history, not every sample's past tangent. Rows are solved downwards in panels of
+    /// [`PANEL`]; once a panel is solved its contribution to all earlier rows is added in
+    /// one matrix product (the shared `R` times sample-wide vectors), so only the short
+    /// sweep inside a panel is done row by row.
     fn tangent_row(&mut self, k: usize, r: &TimeMatrix, c: f64) {
         let (nr, t) = (self.responders, r.n());
+        // acc(l) accumulates sum_{j solved} R(j,l) G(k,j); row k (G(k,k) = 1) first.
+        let acc = &mut self.panel;
+        for l in 0..k {
+            acc[l * nr..(l + 1) * nr].fill(r.at(k, l));
+        }
         self.tangent[k * nr..(k + 1) * nr].fill(1.0);
+        let mut coefs = Vec::with_capacity(PANEL);
         let mut p1 = k; // rows p1..=k are solved
         while p1 > 0 {
             let p0 = p1.saturating_sub(PANEL);
-            let (rows, depth) = (p1 - p0, k + 1 - p1);
-            // panel(l - p0, a) = sum_{j=p1}^{k} R(j,l) G(k,j)_a  for l in p0..p1.
-            // SAFETY: the operands lie inside `r` (rows p1..=k < t, columns p0..p1),
-            // `self.tangent` (rows p1..=k) and `self.panel` (rows < PANEL), with the
-            // strides given; the output does not alias the inputs.
-            unsafe {
-                matrixmultiply::dgemm(
-                    rows,
-                    depth,
-                    nr,
-                    1.0,
-                    r.as_slice().as_ptr().add(p1 * t + p0),
-                    1,
-                    t as isize,
-                    self.tangent.as_ptr().add(p1 * nr),
-                    nr as isize,
-                    1,
-                    0.0,
-                    self.panel.as_mut_ptr(),
-                    nr as isize,
-                    1,
-                );
-            }
             for l in (p0..p1).rev() {
-                let (done, rest) = self.tangent.split_at_mut((l + 1) * nr);
-                let row = &mut done[l * nr..];
-                row.copy_from_slice(&self.panel[(l - p0) * nr..(l - p0 + 1) * nr]);
-                for j in l + 1..p1 {
-                    let tj = &rest[(j - l - 1) * nr..(j - l) * nr];
-                    axpy(r.at(j, l), tj, row);
-                }
+                // G(k,l) = c phi(l) [acc(l) + sum_{l<j<p1} R(j,l) G(k,j)].
+                coefs.clear();
+                coefs.extend((l + 1..p1).map(|j| r.at(j, l)));
+                let (head, solved) = self.tangent.split_at_mut((l + 1) * nr);
+                let row = &mut head[l * nr..];
+                combine_rows(&acc[l * nr..(l + 1) * nr], &coefs, solved, row);
                 for (g, &phi) in row.iter_mut().zip(&self.phi[l * nr..(l + 1) * nr]) {
-                    *g *= c * phi;
+                    let v = *g * (c * phi);
+                    *g = if v.abs() < TANGENT_FLOOR { 0.0 } else { v };
+                }
+            }
+            if p0 > 0 {
+                // acc(l, a) += sum_{j=p0}^{p1-1} R(j,l) G(k,j)_a  for l < p0.
+                // SAFETY: the operands lie inside `r` (rows p0..p1 < t, columns < p0),
+                // `self.tangent` (rows p0..p1) and `acc` (rows < p0 <= t), with the
+                // strides given; the output does not alias the inputs.
+                unsafe {
+                    matrixmultiply::dgemm(
+                        p0,
+                        p1 - p0,
+                        nr,
+                        1.0,
+                        r.as_slice().as_ptr().add(p0 * t),
+                        1,
+                        t as isize,
+                        self.tangent.as_ptr().add(p0 * nr),
+                        nr as isize,
+                        1,
+                        1.0,
+                        acc.as_mut_ptr(),
+                        nr as isize,
+                        1,
+                    );
                 }
             }
             p1 = p0;
