@@ -253,7 +253,10 @@ mod tests {
             combine_rows_portable(base, &coefs, &rows, &mut plain, 0);
             assert_eq!(fast, plain);
             for col in 0..width {
-                let want = base[col] + (0..m).map(|j| coefs[j] * rows[j * width + col]).sum::<f64>();
+                let want = base[col]
+                    + (0..m)
+                        .map(|j| coefs[j] * rows[j * width + col])
+                        .sum::<f64>();
                 assert!((plain[col] - want).abs() < 1e-12);
             }
         }
