@@ -26,12 +26,12 @@ impl IncrementalCholesky {
 
     /// Adds row `k` from `c_row = C(k, 0..=k)` (rows `0..k` must be in place).
     pub fn push_row(&mut self, k: usize, c_row: &[f64]) {
-        for j in 0..k {
+        for (j, &c_kj) in c_row[..k].iter().enumerate() {
             let pivot = self.l.at(j, j);
             let value = if pivot > 0.0 {
                 let (lk, lj) = (&self.l.row(k)[..j], &self.l.row(j)[..j]);
                 let overlap: f64 = lk.iter().zip(lj).map(|(a, b)| a * b).sum();
-                (c_row[j] - overlap) / pivot
+                (c_kj - overlap) / pivot
             } else {
                 0.0
             };

@@ -359,8 +359,8 @@ mod tests {
         for k in 0..t {
             for l in 0..=k {
                 let mut v = if k == l { 1.0 } else { 0.0 };
-                for j in l..k {
-                    v += c * r.at(k, j) * phi[j] * g.at(j, l);
+                for (j, &phi_j) in phi.iter().enumerate().take(k).skip(l) {
+                    v += c * r.at(k, j) * phi_j * g.at(j, l);
                 }
                 g.set(k, l, v);
             }
