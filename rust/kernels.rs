@@ -65,42 +65,77 @@ pub fn axpy<E: DataElement>(alpha: f64, x: &[E], y: &mut [f64]) {
     axpy_portable(alpha, x, y)
 }
 
-/// `out[a] = base[a] + sum_j coefs[j] rows[j * width + a]` for `a < width = out.len()`,
-/// the sum taken in increasing `j`: one pass over the columns with the partial sums in
-/// registers (where a sequence of `axpy` would load and store `out` once per row).
+/// `out[a] = c scale[a] (base[a] + sum_j coefs[j] rows[j * width + a])` for
+/// `a < width = out.len()`, the sum taken in increasing `j`; results with
+/// `|out[a]| < floor` are set to zero. One pass over the columns with the partial sums
+/// in registers (where a sequence of `axpy` would load and store `out` once per row).
 #[inline]
-pub fn combine_rows(base: &[f64], coefs: &[f64], rows: &[f64], out: &mut [f64]) {
-    assert!(base.len() >= out.len() && rows.len() >= coefs.len() * out.len());
+pub fn scaled_combination(
+    base: &[f64],
+    coefs: &[f64],
+    rows: &[f64],
+    (c, scale): (f64, &[f64]),
+    floor: f64,
+    out: &mut [f64],
+) {
+    let width = out.len();
+    assert!(base.len() >= width && scale.len() >= width && rows.len() >= coefs.len() * width);
     #[cfg(target_arch = "x86_64")]
     if has_avx2() {
         // SAFETY: AVX2 was detected at run time; the lengths were checked above.
-        return unsafe { combine_rows_avx2(base, coefs, rows, out) };
+        return unsafe { scaled_combination_avx2(base, coefs, rows, (c, scale), floor, out) };
     }
-    combine_rows_portable(base, coefs, rows, out, 0)
+    scaled_combination_portable(base, coefs, rows, (c, scale), floor, out, 0)
 }
 
-/// [`combine_rows`] for the columns `from..`.
-fn combine_rows_portable(base: &[f64], coefs: &[f64], rows: &[f64], out: &mut [f64], from: usize) {
+/// [`scaled_combination`] for the columns `from..`.
+fn scaled_combination_portable(
+    base: &[f64],
+    coefs: &[f64],
+    rows: &[f64],
+    (c, scale): (f64, &[f64]),
+    floor: f64,
+    out: &mut [f64],
+    from: usize,
+) {
     let width = out.len();
     for a in from..width {
         let mut v = base[a];
         for (j, &cj) in coefs.iter().enumerate() {
             v += cj * rows[j * width + a];
         }
-        out[a] = v;
+        let v = v * (c * scale[a]);
+        out[a] = if v.abs() < floor { 0.0 } else { v };
     }
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn combine_rows_avx2(base: &[f64], coefs: &[f64], rows: &[f64], out: &mut [f64]) {
+unsafe fn scaled_combination_avx2(
+    base: &[f64],
+    coefs: &[f64],
+    rows: &[f64],
+    (c, scale): (f64, &[f64]),
+    floor: f64,
+    out: &mut [f64],
+) {
     const BLOCK: usize = 16;
     let width = out.len();
     let full = width - width % BLOCK;
-    let (pb, pr, po) = (base.as_ptr(), rows.as_ptr(), out.as_mut_ptr());
+    let (pb, pr, ps, po) = (
+        base.as_ptr(),
+        rows.as_ptr(),
+        scale.as_ptr(),
+        out.as_mut_ptr(),
+    );
+    let (c4, floor4, sign_mask) = (
+        _mm256_set1_pd(c),
+        _mm256_set1_pd(floor),
+        _mm256_set1_pd(-0.0),
+    );
     let mut a = 0;
     while a < full {
-        // SAFETY: a + BLOCK <= width <= base.len(); j * width + a + BLOCK <= rows.len().
+        // SAFETY: a + BLOCK <= width <= base.len(), scale.len(); j * width + a + BLOCK <= rows.len().
         unsafe {
             let mut v = [
                 _mm256_loadu_pd(pb.add(a)),
@@ -109,19 +144,23 @@ unsafe fn combine_rows_avx2(base: &[f64], coefs: &[f64], rows: &[f64], out: &mut
                 _mm256_loadu_pd(pb.add(a + 12)),
             ];
             for (j, &cj) in coefs.iter().enumerate() {
-                let c4 = _mm256_set1_pd(cj);
+                let cj4 = _mm256_set1_pd(cj);
                 let row = pr.add(j * width + a);
                 for (i, vi) in v.iter_mut().enumerate() {
-                    *vi = _mm256_add_pd(*vi, _mm256_mul_pd(c4, _mm256_loadu_pd(row.add(4 * i))));
+                    *vi = _mm256_add_pd(*vi, _mm256_mul_pd(cj4, _mm256_loadu_pd(row.add(4 * i))));
                 }
             }
             for (i, vi) in v.iter().enumerate() {
-                _mm256_storeu_pd(po.add(a + 4 * i), *vi);
+                let scaled =
+                    _mm256_mul_pd(*vi, _mm256_mul_pd(c4, _mm256_loadu_pd(ps.add(a + 4 * i))));
+                let magnitude = _mm256_andnot_pd(sign_mask, scaled);
+                let keep = _mm256_cmp_pd::<_CMP_GE_OQ>(magnitude, floor4);
+                _mm256_storeu_pd(po.add(a + 4 * i), _mm256_and_pd(scaled, keep));
             }
         }
         a += BLOCK;
     }
-    combine_rows_portable(base, coefs, rows, out, full);
+    scaled_combination_portable(base, coefs, rows, (c, scale), floor, out, full);
 }
 
 /// Adds the tail (fewer than [`LANES`] elements) into the first lanes, then reduces the
@@ -241,22 +280,23 @@ mod tests {
     }
 
     #[test]
-    fn combine_rows_matches_the_portable_sum() {
+    fn scaled_combination_matches_the_portable_sum() {
         for width in [0, 5, 16, 37, 64] {
             let m = 7;
-            let (a, b) = data(m * width + width);
+            let (a, b) = data(m * width + 2 * width);
             let rows: Vec<f64> = a[..m * width].iter().map(|&v| v as f64).collect();
-            let base = &b[m * width..];
+            let base = &b[m * width..(m + 1) * width];
+            let scale = &b[(m + 1) * width..];
             let coefs: Vec<f64> = (0..m).map(|j| 0.3 - 0.1 * j as f64).collect();
             let (mut fast, mut plain) = (vec![0.0; width], vec![0.0; width]);
-            combine_rows(base, &coefs, &rows, &mut fast);
-            combine_rows_portable(base, &coefs, &rows, &mut plain, 0);
+            let floor = 2.0; // some entries fall below it
+            scaled_combination(base, &coefs, &rows, (0.7, scale), floor, &mut fast);
+            scaled_combination_portable(base, &coefs, &rows, (0.7, scale), floor, &mut plain, 0);
             assert_eq!(fast, plain);
             for col in 0..width {
-                let want = base[col]
-                    + (0..m)
-                        .map(|j| coefs[j] * rows[j * width + col])
-                        .sum::<f64>();
+                let sum: f64 = (0..m).map(|j| coefs[j] * rows[j * width + col]).sum();
+                let want = 0.7 * scale[col] * (base[col] + sum);
+                let want = if want.abs() < floor { 0.0 } else { want };
                 assert!((plain[col] - want).abs() < 1e-12);
             }
         }

@@ -13,18 +13,19 @@
 
 use super::matrix::TimeMatrix;
 use crate::config::{Clusters, Config};
-use crate::kernels::{axpy, combine_rows, dot};
+use crate::kernels::{axpy, dot, scaled_combination};
 use crate::losses::SampleLoss;
 use crate::minibatch::BatchChain;
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
+use std::cell::RefCell;
 
 /// Samples per chunk (an even number: mirror pairs never straddle two chunks).
 pub const CHUNK: usize = 256;
 
-/// Rows of the tangent's backward sweep handled by one matrix product.
-const PANEL: usize = 32;
+/// Rows of the tangent's backward sweep solved one by one (the rest is matrix products).
+const LEAF: usize = 16;
 
 /// Tangent entries below this are set to zero. `G(k,l)` decays with the lag `k - l` and
 /// would otherwise reach subnormal numbers, whose arithmetic is ~100 times slower;
@@ -155,12 +156,21 @@ pub struct Chunk {
     f: Vec<f64>,
     /// `phi(j) = -sqrt(Delta) s(j) l''(y, h(j))` per response sample, time-major.
     phi: Vec<f64>,
-    /// Scratch: `chi(k)` per pair, the memory term per sample, the tangent row and its
-    /// accumulator.
+    /// Scratch: `chi(k)` per pair, the memory term per sample.
     chi: Vec<f64>,
     memory: Vec<f64>,
+}
+
+/// Scratch of the tangent sweep: the row `G(k, .)` of each response sample and its
+/// accumulator. One per thread, reused from chunk to chunk so that it stays in cache.
+#[derive(Default)]
+struct TangentScratch {
     tangent: Vec<f64>,
-    panel: Vec<f64>,
+    acc: Vec<f64>,
+}
+
+thread_local! {
+    static TANGENT_SCRATCH: RefCell<TangentScratch> = RefCell::new(TangentScratch::default());
 }
 
 impl Chunk {
@@ -197,8 +207,6 @@ impl Chunk {
             phi: vec![0.0; steps * responders],
             chi: vec![0.0; pairs],
             memory: vec![0.0; samples],
-            tangent: vec![0.0; steps * responders],
-            panel: vec![0.0; steps * responders],
         }
     }
 
@@ -275,12 +283,18 @@ impl Chunk {
         }
 
         if self.responders > 0 {
-            self.tangent_row(k, r, params.sqrt_delta * params.dt);
             let nr = self.responders;
-            let phi_k = &self.phi[k * nr..(k + 1) * nr];
-            for (l, out) in sums.phi_g.iter_mut().enumerate() {
-                *out = dot(phi_k, &self.tangent[l * nr..(l + 1) * nr]);
-            }
+            TANGENT_SCRATCH.with_borrow_mut(|scratch| {
+                if scratch.tangent.len() < (k + 1) * nr {
+                    scratch.tangent.resize((k + 1) * nr, 0.0);
+                    scratch.acc.resize((k + 1) * nr, 0.0);
+                }
+                self.tangent_row(k, r, params.sqrt_delta * params.dt, scratch);
+                let phi_k = &self.phi[k * nr..(k + 1) * nr];
+                for (l, out) in sums.phi_g.iter_mut().enumerate() {
+                    *out = dot(phi_k, &scratch.tangent[l * nr..(l + 1) * nr]);
+                }
+            });
         }
         sums
     }
@@ -291,60 +305,88 @@ impl Chunk {
     /// `G(k,k) = 1`, `G(k,l) = c phi(l) sum_{l<j<=k} G(k,j) R(j,l)` for `l < k`, `c = sqrt(Delta) dt`.
     ///
     /// It is the same row as the forward recursion of theory.md but needs only `phi`'s
-    /// history, not every sample's past tangent. Rows are solved downwards in panels of
-    /// [`PANEL`]; once a panel is solved its contribution to all earlier rows is added in
-    /// one matrix product (the shared `R` times sample-wide vectors), so only the short
-    /// sweep inside a panel is done row by row.
-    fn tangent_row(&mut self, k: usize, r: &TimeMatrix, c: f64) {
-        let (nr, t) = (self.responders, r.n());
-        // acc(l) accumulates sum_{j solved} R(j,l) G(k,j); row k (G(k,k) = 1) first.
-        let acc = &mut self.panel;
+    /// history, not every sample's past tangent; see [`backward_sweep`] for its blocking.
+    fn tangent_row(&self, k: usize, r: &TimeMatrix, c: f64, scratch: &mut TangentScratch) {
+        let nr = self.responders;
+        // acc(l) = sum over solved rows j of R(j,l) G(k,j); first row k, where G(k,k) = 1.
         for l in 0..k {
-            acc[l * nr..(l + 1) * nr].fill(r.at(k, l));
+            scratch.acc[l * nr..(l + 1) * nr].fill(r.at(k, l));
         }
-        self.tangent[k * nr..(k + 1) * nr].fill(1.0);
-        let mut coefs = Vec::with_capacity(PANEL);
-        let mut p1 = k; // rows p1..=k are solved
-        while p1 > 0 {
-            let p0 = p1.saturating_sub(PANEL);
+        scratch.tangent[k * nr..(k + 1) * nr].fill(1.0);
+        let mut sweep = BackwardSweep {
+            r,
+            c,
+            width: nr,
+            phi: &self.phi,
+            tangent: &mut scratch.tangent,
+            acc: &mut scratch.acc,
+            coefs: Vec::with_capacity(LEAF),
+        };
+        sweep.solve(0, k);
+    }
+}
+
+/// The triangular solve of [`Chunk::tangent_row`], blocked recursively: to solve rows
+/// `p0..p1` (given the contributions of rows `>= p1`), solve the upper half, add its
+/// contribution to the lower half in one matrix product (the shared `R` times
+/// sample-wide rows), then solve the lower half. Only blocks of [`LEAF`] rows are swept
+/// row by row, so almost all the `O(k^2)` work per sample is matrix multiplication.
+struct BackwardSweep<'a> {
+    r: &'a TimeMatrix,
+    c: f64,
+    width: usize,
+    phi: &'a [f64],
+    tangent: &'a mut [f64],
+    acc: &'a mut [f64],
+    coefs: Vec<f64>,
+}
+
+impl BackwardSweep<'_> {
+    fn solve(&mut self, p0: usize, p1: usize) {
+        let nr = self.width;
+        if p1 - p0 <= LEAF {
             for l in (p0..p1).rev() {
                 // G(k,l) = c phi(l) [acc(l) + sum_{l<j<p1} R(j,l) G(k,j)].
-                coefs.clear();
-                coefs.extend((l + 1..p1).map(|j| r.at(j, l)));
+                self.coefs.clear();
+                self.coefs.extend((l + 1..p1).map(|j| self.r.at(j, l)));
                 let (head, solved) = self.tangent.split_at_mut((l + 1) * nr);
-                let row = &mut head[l * nr..];
-                combine_rows(&acc[l * nr..(l + 1) * nr], &coefs, solved, row);
-                for (g, &phi) in row.iter_mut().zip(&self.phi[l * nr..(l + 1) * nr]) {
-                    let v = *g * (c * phi);
-                    *g = if v.abs() < TANGENT_FLOOR { 0.0 } else { v };
-                }
+                scaled_combination(
+                    &self.acc[l * nr..(l + 1) * nr],
+                    &self.coefs,
+                    solved,
+                    (self.c, &self.phi[l * nr..(l + 1) * nr]),
+                    TANGENT_FLOOR,
+                    &mut head[l * nr..],
+                );
             }
-            if p0 > 0 {
-                // acc(l, a) += sum_{j=p0}^{p1-1} R(j,l) G(k,j)_a  for l < p0.
-                // SAFETY: the operands lie inside `r` (rows p0..p1 < t, columns < p0),
-                // `self.tangent` (rows p0..p1) and `acc` (rows < p0 <= t), with the
-                // strides given; the output does not alias the inputs.
-                unsafe {
-                    matrixmultiply::dgemm(
-                        p0,
-                        p1 - p0,
-                        nr,
-                        1.0,
-                        r.as_slice().as_ptr().add(p0 * t),
-                        1,
-                        t as isize,
-                        self.tangent.as_ptr().add(p0 * nr),
-                        nr as isize,
-                        1,
-                        1.0,
-                        acc.as_mut_ptr(),
-                        nr as isize,
-                        1,
-                    );
-                }
-            }
-            p1 = p0;
+            return;
         }
+        let mid = p0 + (p1 - p0) / 2;
+        self.solve(mid, p1);
+        // acc(l, a) += sum_{j=mid}^{p1-1} R(j,l) G(k,j)_a  for l in p0..mid.
+        let t = self.r.n();
+        // SAFETY: the operands lie inside `r` (rows mid..p1 < t, columns p0..mid),
+        // `tangent` (rows mid..p1) and `acc` (rows p0..mid), with the strides given; the
+        // output does not alias the inputs.
+        unsafe {
+            matrixmultiply::dgemm(
+                mid - p0,
+                p1 - mid,
+                nr,
+                1.0,
+                self.r.as_slice().as_ptr().add(mid * t + p0),
+                1,
+                t as isize,
+                self.tangent.as_ptr().add(mid * nr),
+                nr as isize,
+                1,
+                1.0,
+                self.acc.as_mut_ptr().add(p0 * nr),
+                nr as isize,
+                1,
+            );
+        }
+        self.solve(p0, mid);
     }
 }
 
@@ -384,12 +426,16 @@ mod tests {
         }
         let c = 0.3;
         let k = t - 1;
-        chunk.tangent_row(k, &r, c);
+        let mut scratch = TangentScratch {
+            tangent: vec![0.0; t * 3],
+            acc: vec![0.0; t * 3],
+        };
+        chunk.tangent_row(k, &r, c, &mut scratch);
         for a in 0..3 {
             let phi_a: Vec<f64> = (0..t).map(|j| chunk.phi[j * 3 + a]).collect();
             let g = forward_tangent(&r, &phi_a, c, t);
             for l in 0..=k {
-                let got = chunk.tangent[l * 3 + a];
+                let got = scratch.tangent[l * 3 + a];
                 assert!(
                     (got - g.at(k, l)).abs() < 1e-12 * (1.0 + g.at(k, l).abs()),
                     "a={a} l={l}"
