@@ -1,0 +1,163 @@
+"""Benchmark: the Rust DMFT solver against a vectorised numpy implementation of the same
+single-pass algorithm, measured in the same run.
+
+Workload of the DMFT issue: two clusters, logistic, alpha=2, Delta=0.5, lambda=0.1,
+lr=0.2, b=0.3 (plain SGD).
+  (a) T=100, S=10000, exact response on all samples: Rust vs numpy.
+  (b) T=200, S=20000: Rust time, and the tangent stage's GFLOP/s against the machine's
+      matrix-multiply peak (numpy's own float64 matmul, measured here).
+  (c) time and peak memory as T and S grow.
+
+The numpy version follows the Rust algorithm step by step (incremental Cholesky, causal
+sampling, backward tangent sweep, kernel rows), vectorised over samples; it draws its own
+random numbers, so the two agree within Monte Carlo error, which is printed.
+
+Run:  python benches/bench_dmft.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+import dmft_sgd as ds
+
+CFG = ds.Config(clusters=2, loss="logistic", alpha=2.0, delta=0.5, lam=0.1, lr=0.2, batch=0.3)
+
+
+def numpy_dmft(cfg: ds.Config, S: int, seed: int = 0) -> dict[str, np.ndarray]:
+    """The single-pass DMFT of theory.md section 3 in numpy (two clusters, linear output)."""
+    rng = np.random.default_rng(seed)
+    T, dt, lam, alpha = cfg.steps, cfg.lr, cfg.lam, cfg.alpha
+    sd = math.sqrt(cfg.delta)
+    tau = cfg.effective_tau
+    p_on, p_off = dt / tau, dt * (1 - cfg.batch) / (cfg.batch * tau)
+    c = np.where(rng.random(S) < 0.5, -1.0, 1.0)
+    y, u = c, c + sd * rng.standard_normal(S)
+    s = rng.random(S) < cfg.batch
+    C, R, L = np.zeros((T, T)), np.zeros((T, T)), np.zeros((T, T))
+    MC, MR, mu, m = np.zeros((T, T)), np.zeros((T, T)), np.zeros(T), np.zeros(T)
+    xi, F, Phi = np.zeros((T, S)), np.zeros((T, S)), np.zeros((T, S))
+    loss = np.zeros(T)
+    C[0, 0], m[0] = cfg.q0, cfg.effective_m0
+    for k in range(T):
+        # Cholesky row k (zero pivots skipped).
+        for j in range(k):
+            L[k, j] = (C[k, j] - L[k, :j] @ L[j, :j]) / L[j, j] if L[j, j] > 0 else 0.0
+        piv = C[k, k] - L[k, :k] @ L[k, :k]
+        L[k, k] = math.sqrt(piv) if piv > 1e-12 * C[k, k] else 0.0
+        # Samples.
+        if k > 0:
+            v = rng.random(S)
+            s = np.where(s, v >= p_off, v < p_on)
+        xi[k] = rng.standard_normal(S)
+        chi = L[k, : k + 1] @ xi[: k + 1]
+        g = chi + sd * dt * (R[k, :k] @ F[:k])
+        h = u * m[k] + sd * g
+        z = y * h
+        loss[k] = np.logaddexp(0, -z).mean()
+        sig = 1 / (1 + np.exp(z))
+        F[k] = s * y * sig
+        Phi[k] = -sd * s * sig * (1 - sig)
+        # Tangent row k, backward: G(k,l) = c phi(l) sum_{l<j<=k} G(k,j) R(j,l).
+        X = np.zeros((k + 1, S))
+        X[k] = 1.0
+        for l in range(k - 1, -1, -1):
+            X[l] = sd * dt * Phi[l] * (R[l + 1 : k + 1, l] @ X[l + 1 : k + 1])
+        MC[k, : k + 1] = alpha * cfg.delta * (F[: k + 1] @ F[k]) / S
+        MC[: k + 1, k] = MC[k, : k + 1]
+        MR[k, : k + 1] = alpha * sd * (X @ Phi[k]) / S
+        mu[k] = (u * F[k]).mean()
+        if k + 1 == T:
+            break
+        # Weight side, row k+1.
+        a = dt * MR[k, : k + 1].copy()
+        a[k] += 1 - dt * lam
+        for l in range(k):
+            R[k + 1, l] = a[l + 1 : k + 1] @ R[l + 1 : k + 1, l]
+        R[k + 1, k] = 1.0
+        e = np.array([dt * (R[l, :l] @ MC[k, :l]) for l in range(k + 1)])
+        row = a @ C[: k + 1, : k + 1] + dt * e
+        C[k + 1, : k + 1] = row
+        C[: k + 1, k + 1] = row
+        C[k + 1, k + 1] = a @ row + dt * (a @ e) + dt * dt * MC[k, k]
+        m[k + 1] = (1 - dt * lam) * m[k] + dt * alpha * mu[k]
+    return {"m": m, "q": np.diag(C).copy(), "train_loss": loss}
+
+
+def timed(fn, repeats=1):
+    best, out = math.inf, None
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - t0)
+    return best, out
+
+
+def matmul_peak() -> float:
+    n = 2000
+    a, b = np.random.default_rng(0).standard_normal((2, n, n))
+    a @ b
+    t, _ = timed(lambda: a @ b, 3)
+    return 2 * n**3 / t
+
+
+def peak_memory_mib(steps: int, samples: int) -> tuple[float, float]:
+    """(seconds, peak RSS in MiB) of one solve in a fresh interpreter."""
+    # VmHWM, not ru_maxrss: the latter keeps the forking parent's peak across exec.
+    code = (
+        "import time, re, dmft_sgd as ds\n"
+        f"cfg = ds.Config(alpha=2.0, delta=0.5, lam=0.1, lr=0.2, batch=0.3, steps={steps})\n"
+        "t0 = time.perf_counter()\n"
+        f"ds.solve_dmft(cfg, samples={samples}, seed=0)\n"
+        "elapsed = time.perf_counter() - t0\n"
+        "hwm = re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1)\n"
+        "print(elapsed, int(hwm) / 1024)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    seconds, mib = out.stdout.split()
+    return float(seconds), float(mib)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    threads = os.cpu_count() or 1
+    peak = matmul_peak()
+    print(f"machine: {threads} threads; numpy float64 matmul peak {peak / 1e9:.1f} GFLOP/s\n")
+
+    T, S = (50, 4000) if args.quick else (100, 10_000)
+    cfg = CFG.replace(steps=T)
+    rust_t, rust = timed(lambda: ds.solve_dmft(cfg, samples=S, seed=0), 3)
+    numpy_t, ref = timed(lambda: numpy_dmft(cfg, S, seed=1))
+    print(f"(a) T={T}, S={S}: rust {rust_t:.3f} s, numpy {numpy_t:.2f} s -> rust is {numpy_t / rust_t:.0f}x faster")
+    for name in ("m", "q", "train_loss"):
+        print(f"    {name}(T-1): rust {getattr(rust, name)[-1]:.4f}, numpy {ref[name][-1]:.4f}")
+
+    T, S = (100, 8000) if args.quick else (200, 20_000)
+    cfg = CFG.replace(steps=T)
+    full_t, _ = timed(lambda: ds.solve_dmft(cfg, samples=S, seed=0), 3)
+    light_t, _ = timed(lambda: ds.solve_dmft(cfg, samples=S, seed=0, response_samples=2), 3)
+    tangent_flops = S * T**3 / 3  # sum_k k^2/2 multiply-adds per sample, 2 flops each
+    rate = tangent_flops / (full_t - light_t)
+    print(f"(b) T={T}, S={S}: {full_t:.2f} s; tangent stage {full_t - light_t:.2f} s at "
+          f"{rate / 1e9:.1f} GFLOP/s = {rate / peak:.0%} of the matmul peak")
+
+    print("(c) time [s] / peak memory [MiB] of one solve:")
+    grid_T = (50, 100) if args.quick else (50, 100, 200)
+    grid_S = (2000, 4000) if args.quick else (5000, 10_000, 20_000)
+    print("    T \\ S " + "".join(f"{s:>16}" for s in grid_S))
+    for t in grid_T:
+        cells = [peak_memory_mib(t, s) for s in grid_S]
+        print(f"    {t:>5}  " + "".join(f"{sec:>8.2f} / {mib:>5.0f}" for sec, mib in cells))
+
+
+if __name__ == "__main__":
+    main()
