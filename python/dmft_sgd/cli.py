@@ -1,38 +1,41 @@
 """The `dmft-sgd` command line.
 
-``dmft-sgd simulate [--alpha 2 --batch 0.3 ... every Config field] [--d D --replicas R
---seed S --threads N --out DIR]`` runs the finite-d ensemble and prints the final
-observables (mean ± sem over replicas). With no options it runs a built-in default.
-Exit codes: 0 success, 2 bad input (one line naming the option), 130 Ctrl-C.
+    dmft-sgd compare [options]     DMFT and simulation side by side (the default command)
+    dmft-sgd dmft [options]        the DMFT solver alone
+    dmft-sgd simulate [options]    the finite-d ensemble alone
+    dmft-sgd plot FILE.npz [FILE2.npz ...] --out PNG
+
+Every Config field is an option (``--alpha 2 --batch 0.3 --tau 5 ...``; ``none`` restores
+a None default); ``--config FILE`` reads the same keys (and the run options) from TOML
+or JSON, and options given on the command line override the file. Exit codes: 0 success,
+1 a run failed (e.g. diverged), 2 bad input (one line naming the option), 130 Ctrl-C.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import math
 import sys
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from .config import Config, field_names
-from .results import OBSERVABLES, SimulationResult
+from .dmft import solve_dmft
+from .results import DMFTResult, SimulationResult, load
 from .simulation import simulate
 
-#: The built-in default of `dmft-sgd simulate`: two clusters, mini-batch SGD, a few seconds.
-DEFAULT_RUN = dict(alpha=2.0, delta=0.5, lam=0.1, lr=0.2, batch=0.3, steps=200)
+#: The built-in default: two clusters, logistic loss, plain SGD with b = 0.3 and a ridge;
+#: DMFT and simulation both take a few seconds on two cores.
+DEFAULT_CONFIG = dict(alpha=2.0, delta=0.5, lam=0.1, lr=0.2, batch=0.3, steps=200)
+DEFAULT_RUN = dict(samples=20_000, d=1000, replicas=16, seed=0, threads=None)
+RUN_KEYS = tuple(DEFAULT_RUN)
+
+TABLE_ROWS = ("test_error", "train_error", "train_loss", "m", "q")
 
 
-def _optional_float(text: str) -> float | None:
-    return None if text.lower() == "none" else float(text)
-
-
-_FIELD_TYPES: dict[str, Any] = {
-    "clusters": int,
-    "steps": int,
-    "loss": str,
-    "activation": lambda s: None if s.lower() == "none" else s,
-    "tau": _optional_float,
-    "m0": _optional_float,
-}
+class UsageError(Exception):
+    """Bad input: reported on one line with exit code 2."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -40,58 +43,265 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"dmft-sgd: error: {message}\n")
 
 
-def _build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="dmft-sgd", description="DMFT of SGD on Gaussian mixtures.")
-    commands = parser.add_subparsers(dest="command", required=True)
-    sim = commands.add_parser("simulate", help="run the finite-d SGD ensemble")
-    model = sim.add_argument_group("model and optimiser (Config fields)")
+def _optional(convert: Callable[[str], Any]) -> Callable[[str], Any]:
+    def parse(text: str) -> Any:
+        return None if text.lower() == "none" else convert(text)
+
+    parse.__name__ = getattr(convert, "__name__", "value")
+    return parse
+
+
+_FIELD_TYPES: dict[str, Callable[[str], Any]] = {
+    "clusters": int,
+    "steps": int,
+    "loss": str,
+    "activation": _optional(str),
+    "tau": _optional(float),
+    "m0": _optional(float),
+}
+
+
+def _add_run_options(p: argparse.ArgumentParser, dmft: bool, sim: bool) -> None:
+    model = p.add_argument_group("model and optimiser (Config fields; default: the built-in run)")
     for name in field_names():
-        model.add_argument(f"--{name}", type=_FIELD_TYPES.get(name, float), default=None, metavar="X")
-    run = sim.add_argument_group("run")
-    run.add_argument("--d", type=int, default=500, help="dimension (default 500)")
-    run.add_argument("--replicas", type=int, default=16, help="replicas (default 16)")
-    run.add_argument("--seed", type=int, default=0)
-    run.add_argument("--threads", type=int, default=None, help="default: all cores")
-    run.add_argument("--out", type=Path, default=None, help="directory for sim.npz")
-    run.add_argument("--quiet", action="store_true", help="print nothing but errors")
+        model.add_argument(f"--{name}", type=_FIELD_TYPES.get(name, float), metavar="X")
+    run = p.add_argument_group("run")
+    run.add_argument("--config", type=Path, metavar="FILE", help="TOML or JSON file with the same keys")
+    if dmft:
+        run.add_argument("--samples", type=int, help=f"DMFT samples (default {DEFAULT_RUN['samples']})")
+    if sim:
+        run.add_argument("--d", type=int, help=f"dimension (default {DEFAULT_RUN['d']})")
+        run.add_argument("--replicas", type=int, help=f"replicas (default {DEFAULT_RUN['replicas']})")
+    run.add_argument("--seed", type=int, help="default 0")
+    run.add_argument("--threads", type=_optional(int), help="default: all cores")
+    run.add_argument("--out", type=Path, default=Path("dmft-sgd-output"), help="output directory")
+    run.add_argument("--log-time", action="store_true", help="logarithmic time axis")
+    run.add_argument("--quiet", action="store_true", help="no progress bars or tables")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="dmft-sgd", description="DMFT of SGD on Gaussian mixtures, and its finite-d check.")
+    commands = parser.add_subparsers(dest="command", metavar="{compare,dmft,simulate,plot}")
+    for name, help_, dmft, sim in [
+        ("compare", "DMFT and simulation side by side (default)", True, True),
+        ("dmft", "the d -> infinity DMFT solver", True, False),
+        ("simulate", "the finite-d SGD ensemble", False, True),
+    ]:
+        _add_run_options(commands.add_parser(name, help=help_), dmft, sim)
+    plot = commands.add_parser("plot", help="draw saved results")
+    plot.add_argument("files", nargs="+", type=Path, metavar="FILE.npz")
+    plot.add_argument("--out", type=Path, required=True, metavar="PNG")
+    plot.add_argument("--log-time", action="store_true")
     return parser
 
 
-def _config_from_args(args: argparse.Namespace) -> Config:
-    given = {name: getattr(args, name) for name in field_names() if getattr(args, name) is not None}
-    return Config(**{**DEFAULT_RUN, **given})
+def _read_config_file(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise UsageError(f"--config: cannot read {path}: {exc.strerror}") from None
+    try:
+        if path.suffix.lower() == ".toml":
+            try:
+                import tomllib
+            except ImportError:  # Python 3.10
+                import tomli as tomllib
+
+            data = tomllib.loads(text)
+        else:
+            data = json.loads(text)
+    except ValueError as exc:
+        raise UsageError(f"--config: {path} is not valid {path.suffix.lstrip('.') or 'JSON'}: {exc}") from None
+    if not isinstance(data, dict):
+        raise UsageError(f"--config: {path} must hold a table of keys")
+    unknown = sorted(set(data) - set(field_names()) - set(RUN_KEYS))
+    if unknown:
+        raise UsageError(f"--config: unknown key(s) {unknown} in {path}")
+    return data
 
 
-def _summary(sim: SimulationResult) -> str:
-    lines = [f"{'observable':<12} {'final mean':>12} {'± sem':>10}"]
-    for name in OBSERVABLES:
-        sem = sim.sem(name)[-1] if sim.replicas > 1 else float("nan")
-        lines.append(f"{name:<12} {sim.mean(name)[-1]:>12.6f} {sem:>10.6f}")
+def settings_from_args(args: argparse.Namespace) -> tuple[Config, dict[str, Any]]:
+    """The Config and run options: built-in defaults < config file < command line."""
+    merged: dict[str, Any] = {**DEFAULT_CONFIG, **DEFAULT_RUN}
+    if getattr(args, "config", None) is not None:
+        merged.update(_read_config_file(args.config))
+    for key in (*field_names(), *RUN_KEYS):
+        value = getattr(args, key, None)
+        if value is not None:
+            merged[key] = value
+    try:
+        cfg = Config(**{k: merged[k] for k in field_names() if k in merged})
+    except (ValueError, TypeError) as exc:
+        raise UsageError(_name_option(str(exc))) from None
+    return cfg, {k: merged[k] for k in RUN_KEYS}
+
+
+def _name_option(message: str) -> str:
+    """Messages start with the parameter's name; say which option sets it."""
+    first = message.split(" ", 1)[0]
+    if first in (*field_names(), *RUN_KEYS):
+        return f"--{first}: {message}"
+    return message
+
+
+class _Progress:
+    """A tqdm bar fed by the Rust loops' progress callback (nothing if quiet or missing)."""
+
+    def __init__(self, desc: str, quiet: bool):
+        self.bar = None
+        self.desc, self.quiet = desc, quiet
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.quiet:
+            return
+        if self.bar is None:
+            try:
+                from tqdm import tqdm
+            except ImportError:
+                self.quiet = True
+                return
+            self.bar = tqdm(total=total, desc=self.desc, unit="step", leave=False, file=sys.stderr)
+        self.bar.update(done - self.bar.n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _run_dmft(cfg: Config, run: dict[str, Any], quiet: bool) -> DMFTResult:
+    progress = _Progress("DMFT", quiet)
+    try:
+        return solve_dmft(cfg, samples=run["samples"], seed=run["seed"], threads=run["threads"], progress=progress)
+    finally:
+        progress.close()
+
+
+def _run_simulation(cfg: Config, run: dict[str, Any], quiet: bool) -> SimulationResult:
+    progress = _Progress("SGD", quiet)
+    try:
+        return simulate(cfg, d=run["d"], replicas=run["replicas"], seed=run["seed"], threads=run["threads"],
+                        progress=progress)
+    finally:
+        progress.close()
+
+
+def summary_table(dmft: DMFTResult | None, sim: SimulationResult | None) -> str:
+    """Final values: DMFT (± Monte Carlo sem where reported), simulation mean ± sem."""
+    head = f"{'observable':<12}"
+    if dmft is not None:
+        head += f"{'DMFT':>22}"
+    if sim is not None:
+        head += f"{f'SGD d={sim.d}':>22}"
+    lines = [head]
+    for name in TABLE_ROWS:
+        line = f"{name:<12}"
+        if dmft is not None:
+            value = getattr(dmft, name)[-1]
+            sem_name = f"{name}_sem"
+            cell = f"{value:.5f}"
+            if hasattr(dmft, sem_name):
+                cell += f" ± {getattr(dmft, sem_name)[-1]:.5f}"
+            line += f"{cell:>22}"
+        if sim is not None:
+            sem = sim.sem(name)[-1] if sim.replicas > 1 else math.nan
+            line += f"{f'{sim.mean(name)[-1]:.5f} ± {sem:.5f}':>22}"
+        lines.append(line)
     return "\n".join(lines)
+
+
+def _draw(results: list, path: Path, log_time: bool, quiet: bool, required: bool) -> bool:
+    try:
+        from .plot import plot_observables, save_figure
+
+        fig = plot_observables(results, log_time=log_time)
+    except ImportError as exc:
+        if required:
+            raise
+        print(f"dmft-sgd: note: {exc} (no picture written)", file=sys.stderr)
+        return False
+    save_figure(fig, path)
+    if not quiet:
+        print(f"wrote {path}")
+    return True
+
+
+def _command_run(args: argparse.Namespace) -> int:
+    cfg, run = settings_from_args(args)
+    want_dmft = args.command in ("compare", "dmft")
+    want_sim = args.command in ("compare", "simulate")
+    out: Path = args.out
+    # Check the run options before any work (the solvers would, but only one at a time).
+    try:
+        from ._checks import as_int, as_seed, as_threads
+
+        as_seed(run["seed"])
+        as_threads(run["threads"])
+        if want_dmft:
+            as_int("samples", run["samples"], 2)
+        if want_sim:
+            as_int("d", run["d"], 1)
+            as_int("replicas", run["replicas"], 1)
+    except (ValueError, TypeError) as exc:
+        raise UsageError(_name_option(str(exc))) from None
+    if not args.quiet:
+        print(f"config: {cfg}")
+    dmft = sim = None
+    try:
+        if want_dmft:
+            dmft = _run_dmft(cfg, run, args.quiet)
+        if want_sim:
+            sim = _run_simulation(cfg, run, args.quiet)
+    except (ValueError, TypeError) as exc:
+        raise UsageError(_name_option(str(exc))) from None
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    if dmft is not None:
+        written.append(dmft.save(out / "dmft.npz"))
+    if sim is not None:
+        written.append(sim.save(out / "sim.npz"))
+    if not args.quiet:
+        print(summary_table(dmft, sim))
+        print("wrote " + ", ".join(str(p) for p in written))
+    results = [r for r in (dmft, sim) if r is not None]
+    _draw(results, out / f"{args.command}.png", args.log_time, args.quiet, required=False)
+    return 0
+
+
+def _command_plot(args: argparse.Namespace) -> int:
+    results = []
+    for path in args.files:
+        try:
+            results.append(load(path))
+        except FileNotFoundError:
+            raise UsageError(f"plot: no such file {path}") from None
+        except ValueError as exc:
+            raise UsageError(f"plot: {exc}") from None
+    _draw(results, args.out, args.log_time, quiet=False, required=True)
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code."""
-    args = _build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0].startswith("-") and argv[0] not in ("-h", "--help"):
+        argv = ["compare", *argv]
+    args = build_parser().parse_args(argv)
     try:
-        cfg = _config_from_args(args)
-        sim = simulate(cfg, d=args.d, replicas=args.replicas, seed=args.seed, threads=args.threads)
-    except (ValueError, TypeError) as exc:
+        if args.command == "plot":
+            return _command_plot(args)
+        return _command_run(args)
+    except UsageError as exc:
         print(f"dmft-sgd: error: {exc}", file=sys.stderr)
         return 2
+    except ImportError as exc:
+        print(f"dmft-sgd: error: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("dmft-sgd: interrupted", file=sys.stderr)
         return 130
-    if not args.quiet:
-        print(f"finite-d SGD, d={sim.d}, {sim.replicas} replicas, seed {sim.seed}, t = {sim.t[-1]:g}")
-        print(cfg)
-        print(_summary(sim))
-    if args.out is not None:
-        args.out.mkdir(parents=True, exist_ok=True)
-        path = sim.save(args.out / "sim.npz")
-        if not args.quiet:
-            print(f"wrote {path}")
-    return 0
+    except (RuntimeError, MemoryError) as exc:  # DivergenceError, memory refusals
+        print(f"dmft-sgd: error: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

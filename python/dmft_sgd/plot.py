@@ -1,0 +1,139 @@
+"""Plots of DMFT and simulation results (matplotlib, the optional extra ``[plot]``).
+
+DMFT results are drawn as lines, simulation ensembles as their mean with a band of
+± one standard error, one panel per observable, the parameters in the title.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Sequence, Union
+
+import numpy as np
+
+from .config import Config
+from .results import OBSERVABLES, DMFTResult, SimulationResult
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+Result = Union[DMFTResult, SimulationResult]
+
+LABELS = {
+    "test_error": "test error",
+    "train_error": "training error",
+    "train_loss": "training loss",
+    "m": "magnetisation $m$",
+    "q": "$q = |w_\\perp|^2/d$",
+}
+
+INSTALL_HINT = "plotting needs matplotlib: pip install 'dmft-sgd[plot]'"
+
+
+def _pyplot():
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg", force=False)
+        import matplotlib.pyplot as plt
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError(INSTALL_HINT) from exc
+    return plt
+
+
+def describe(cfg: Config) -> str:
+    """A one-line summary of the parameters that matter for `cfg`."""
+    parts = [f"{cfg.clusters} clusters", cfg.loss, cfg.effective_activation]
+    parts += [f"α={cfg.alpha:g}", f"Δ={cfg.delta:g}", f"λ={cfg.lam:g}", f"η={cfg.lr:g}", f"b={cfg.batch:g}"]
+    if cfg.batch < 1:
+        parts.append("plain SGD" if cfg.tau is None else f"τ={cfg.tau:g}")
+    if cfg.clusters == 3:
+        parts += [f"ρ={cfg.rho:g}", f"L={cfg.threshold:g}"]
+    return ", ".join(parts)
+
+
+#: Panel order: what a reader looks at first.
+PLOT_ORDER = ("test_error", "train_error", "train_loss", "m", "q")
+
+
+def default_label(result: Result) -> str:
+    if isinstance(result, DMFTResult):
+        return f"DMFT (S={result.samples})"
+    return f"SGD d={result.d} ({result.replicas} runs)"
+
+
+def plot_observables(
+    results: Sequence[Result],
+    labels: Sequence[str] | None = None,
+    observables: Sequence[str] = PLOT_ORDER,
+    log_time: bool = False,
+    title: str | None = None,
+) -> "Figure":
+    """One panel per observable; DMFT as lines, simulations as mean ± sem bands.
+
+    Parameters
+    ----------
+    results : DMFTResult and SimulationResult objects, in any mix.
+    labels : legend entries (default: the kind and size of each result).
+    observables : which of ``OBSERVABLES`` to draw.
+    log_time : logarithmic time axis (t = 0 is then left out).
+    title : figure title (default: the parameters, if all results share one config).
+    """
+    if not results:
+        raise ValueError("results must hold at least one result")
+    unknown = [o for o in observables if o not in OBSERVABLES]
+    if unknown:
+        raise ValueError(f"observables must be among {OBSERVABLES}, got {unknown}")
+    labels = list(labels) if labels is not None else [default_label(r) for r in results]
+    if len(labels) != len(results):
+        raise ValueError(f"labels must have one entry per result ({len(results)}), got {len(labels)}")
+    plt = _pyplot()
+    ncols = min(3, len(observables))
+    nrows = -(-len(observables) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.3 * nrows), squeeze=False)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for ax, name in zip(axes.flat, observables):
+        for i, (res, label) in enumerate(zip(results, labels)):
+            color = colors[i % len(colors)]
+            t = res.t
+            keep = t > 0 if log_time else np.ones_like(t, dtype=bool)
+            if isinstance(res, SimulationResult):
+                mean = res.mean(name)
+                sem = res.sem(name) if res.replicas > 1 else np.zeros_like(mean)
+                ax.fill_between(t[keep], (mean - sem)[keep], (mean + sem)[keep], color=color, alpha=0.25, lw=0)
+                ax.plot(t[keep], mean[keep], "o", ms=3, color=color, label=label,
+                        markevery=max(1, int(keep.sum()) // 40))
+            else:
+                ax.plot(t[keep], getattr(res, name)[keep], "-", lw=1.6, color=color, label=label)
+        ax.set_xlabel("time $t = k\\eta$")
+        ax.set_ylabel(LABELS[name])
+        if log_time:
+            ax.set_xscale("log")
+        ax.grid(alpha=0.3)
+    spare = list(axes.flat)[len(observables):]
+    for ax in spare:
+        ax.axis("off")
+    handles, names = axes.flat[0].get_legend_handles_labels()
+    if spare:
+        spare[0].legend(handles, names, loc="center", fontsize=9, frameon=False)
+    else:
+        axes.flat[0].legend(fontsize=8)
+    configs = {r.config for r in results}
+    if title is None and len(configs) == 1:
+        title = describe(next(iter(configs)))
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def save_figure(fig: "Figure", path: str | os.PathLike, dpi: int = 110) -> Path:
+    """Writes `fig` as an image (format from the suffix, PNG by default) and closes it."""
+    path = Path(path)
+    if not path.suffix:
+        path = path.with_suffix(".png")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=dpi)
+    _pyplot().close(fig)
+    return path
