@@ -156,13 +156,18 @@ const TAU_SLACK: f64 = 1e-12;
 /// Largest number of time steps accepted (the DMFT stores T x T matrices).
 pub const MAX_STEPS: usize = 1_000_000;
 
+/// Largest magnitude accepted for the real-valued parameters: far beyond any sensible
+/// setting, small enough that products of a few of them stay finite.
+pub const MAX_PARAMETER: f64 = 1e6;
+
+/// `x ∈ (0, MAX_PARAMETER]`.
 fn positive(name: &str, x: f64) -> Result<()> {
-    if x.is_finite() && x > 0.0 {
+    if x > 0.0 && x <= MAX_PARAMETER {
         Ok(())
     } else {
         Err(Error::invalid(
             name,
-            format!("must be finite and > 0, got {x}"),
+            format!("must be in (0, {MAX_PARAMETER:e}], got {x}"),
         ))
     }
 }
@@ -189,10 +194,10 @@ impl Config {
         if let Activation::Door { threshold } = self.activation {
             positive("threshold", threshold)?;
         }
-        if !(self.lam.is_finite() && self.lam >= 0.0) {
+        if !(self.lam >= 0.0 && self.lam <= MAX_PARAMETER) {
             return Err(Error::invalid(
                 "lam",
-                format!("must be finite and >= 0, got {}", self.lam),
+                format!("must be in [0, {MAX_PARAMETER:e}], got {}", self.lam),
             ));
         }
         positive("lr", self.lr)?;
@@ -221,10 +226,13 @@ impl Config {
                 format!("must be in [1, {MAX_STEPS}], got {}", self.steps),
             ));
         }
-        if !self.m0.is_finite() {
+        if !(self.m0.abs() <= MAX_PARAMETER) {
             return Err(Error::invalid(
                 "m0",
-                format!("must be finite, got {}", self.m0),
+                format!(
+                    "must be in [-{MAX_PARAMETER:e}, {MAX_PARAMETER:e}], got {}",
+                    self.m0
+                ),
             ));
         }
         positive("q0", self.q0)?;
@@ -273,6 +281,34 @@ mod tests {
                     ..base.clone()
                 },
                 "alpha",
+            ),
+            (
+                Config {
+                    alpha: 1e7,
+                    ..base.clone()
+                },
+                "alpha",
+            ),
+            (
+                Config {
+                    delta: 1e300,
+                    ..base.clone()
+                },
+                "delta",
+            ),
+            (
+                Config {
+                    m0: -2e6,
+                    ..base.clone()
+                },
+                "m0",
+            ),
+            (
+                Config {
+                    lam: 1e7,
+                    ..base.clone()
+                },
+                "lam",
             ),
             (
                 Config {

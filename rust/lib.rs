@@ -33,6 +33,9 @@ pub mod simulate;
 #[cfg(feature = "python")]
 mod python;
 
+#[cfg(test)]
+mod fuzz_tests;
+
 pub use config::{Activation, Clusters, Config, Loss};
 pub use control::Control;
 pub use dmft::{solve_dmft, DmftOptions, DmftSolution, Method};

@@ -87,11 +87,12 @@ impl Replica {
 /// Bytes an ensemble needs at once: the data of the replicas running concurrently plus
 /// the results.
 pub fn ensemble_memory(cfg: &Config, spec: &EnsembleSpec, concurrent: usize) -> Result<u64> {
-    let n = cfg.samples_for(spec.d)? as u64;
-    let d = spec.d as u64;
-    let per_replica = n * d * 4 + (3 * d + 2 * n) * 8;
-    let results = 5 * (spec.replicas as u64) * (cfg.steps as u64) * 8;
-    Ok(concurrent.min(spec.replicas) as u64 * per_replica + 2 * results)
+    // In f64: the product of large requests must saturate, not wrap around.
+    let n = cfg.samples_for(spec.d)? as f64;
+    let d = spec.d as f64;
+    let per_replica = n * d * 4.0 + (3.0 * d + 2.0 * n) * 8.0;
+    let results = 5.0 * spec.replicas as f64 * cfg.steps as f64 * 8.0;
+    Ok((concurrent.min(spec.replicas) as f64 * per_replica + 2.0 * results) as u64)
 }
 
 /// Runs the ensemble on the current rayon pool. Progress counts replica-steps.

@@ -78,18 +78,18 @@ GOOD = {
 
 BAD = {
     "clusters": [1, 4, 0],
-    "alpha": [0.0, -1.0, math.nan, math.inf],
-    "delta": [0.0, -0.5, math.nan, math.inf],
+    "alpha": [0.0, -1.0, math.nan, math.inf, 1e7],
+    "delta": [0.0, -0.5, math.nan, math.inf, 1e300],
     "rho": [0.0, 1.0, -0.1, math.nan],
     "loss": ["hinge", ""],
     "activation": ["relu", "Linear"],
     "threshold": [0.0, -1.0, math.inf],
-    "lam": [-0.1, math.nan, math.inf],
+    "lam": [-0.1, math.nan, math.inf, 1e7],
     "lr": [0.0, -0.1, math.nan, math.inf],
     "batch": [0.0, -0.2, 1.5, math.nan],
     "tau": [0.0, -1.0, math.nan, math.inf],
     "steps": [0, -5],
-    "m0": [math.nan, math.inf],
+    "m0": [math.nan, math.inf, -1e7],
     "q0": [0.0, -1.0, math.nan],
 }
 

@@ -130,6 +130,35 @@ mod tests {
     }
 
     #[test]
+    fn random_semidefinite_matrices_give_finite_bounded_rows() {
+        use rand::{RngExt, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(9);
+        for _ in 0..300 {
+            // C = A A^T with A of random shape and scale: any rank, any conditioning.
+            let n = rng.random_range(1..40usize);
+            let r = rng.random_range(1..=n);
+            let scale = 10f64.powf(rng.random_range(-8.0..8.0));
+            let a: Vec<f64> = (0..n * r)
+                .map(|_| scale * rng.random_range(-1.0..1.0))
+                .collect();
+            let mut c = TimeMatrix::zeros(n);
+            for k in 0..n {
+                for l in 0..n {
+                    let v: f64 = (0..r).map(|i| a[k * r + i] * a[l * r + i]).sum();
+                    c.set(k, l, v);
+                }
+            }
+            let chol = factor(&c);
+            for k in 0..n {
+                let row = chol.row(k);
+                assert!(row.iter().all(|v| v.is_finite()));
+                let norm2: f64 = row.iter().map(|v| v * v).sum();
+                assert!(norm2 <= c.at(k, k) * (1.0 + 1e-9) + 1e-300);
+            }
+        }
+    }
+
+    #[test]
     fn tolerates_a_singular_matrix() {
         // chi(k) = a_k * xi: rank one, every pivot after the first is zero.
         let a = [1.0, 0.8, -0.5, 0.0, 2.0];

@@ -89,9 +89,13 @@ pub struct DmftSolution {
 /// Bytes a solve needs: every sample's history (`xi` per pair, `f`, and for response
 /// samples `phi` and the tangent row) plus the time-time matrices.
 pub fn dmft_memory(cfg: &Config, opts: &DmftOptions) -> u64 {
-    let (t, s) = (cfg.steps as u64, opts.samples as u64);
-    let sr = opts.response_samples.unwrap_or(opts.samples) as u64;
-    8 * t * (s / 2 + s + 2 * sr + 2 * s / t.max(1)) + 8 * 10 * t * t
+    // In f64: the product of large requests must saturate, not wrap around.
+    let (t, s) = (cfg.steps as f64, opts.samples as f64);
+    let sr = opts.response_samples.unwrap_or(opts.samples) as f64;
+    let threads = rayon::current_num_threads() as f64;
+    let histories = 8.0 * t * (s / 2.0 + s + sr) + 8.0 * 6.0 * s;
+    let scratch = threads * 2.0 * 8.0 * t * CHUNK as f64;
+    (histories + scratch + 8.0 * 10.0 * t * t) as u64
 }
 
 fn validate(cfg: &Config, opts: &DmftOptions) -> Result<()> {
@@ -232,6 +236,7 @@ impl Observables {
 /// Kernel row `k` from the merged sums:
 /// `M_C(k,l) = alpha Delta E[f(k) f(l)]`, `M_R(k,l) = alpha sqrt(Delta) E[phi(k) G(k,l)]`,
 /// `mu(k) = E[u f(k)]`.
+/// Returns false if a kernel value is not finite.
 fn fill_kernel_row(
     k: usize,
     sums: &StepSums,
@@ -239,7 +244,7 @@ fn fill_kernel_row(
     samples: usize,
     responders: usize,
     kernels: &mut Kernels,
-) {
+) -> bool {
     let (s, sr) = (samples as f64, responders as f64);
     for l in 0..=k {
         let mc = cfg.alpha * cfg.delta * sums.f_f[l] / s;
@@ -250,6 +255,9 @@ fn fill_kernel_row(
             .set(k, l, cfg.alpha * cfg.delta.sqrt() * sums.phi_g[l] / sr);
     }
     kernels.mu[k] = sums.u_f / s;
+    kernels.mu[k].is_finite()
+        && kernels.m_c.row(k)[..=k].iter().all(|v| v.is_finite())
+        && kernels.m_r.row(k)[..=k].iter().all(|v| v.is_finite())
 }
 
 fn diverged(step: usize, cfg: &Config) -> Error {
