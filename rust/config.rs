@@ -226,7 +226,7 @@ impl Config {
                 format!("must be in [1, {MAX_STEPS}], got {}", self.steps),
             ));
         }
-        if !(self.m0.abs() <= MAX_PARAMETER) {
+        if self.m0.is_nan() || self.m0.abs() > MAX_PARAMETER {
             return Err(Error::invalid(
                 "m0",
                 format!(
