@@ -18,8 +18,9 @@ use pyo3::types::PyDict;
 use std::sync::mpsc;
 use std::time::Duration;
 
+// The full module path makes the exception picklable (process pools, dask).
 pyo3::create_exception!(
-    _core,
+    dmft_sgd._core,
     DivergenceError,
     PyRuntimeError,
     "A run whose values became non-finite (usually: the learning rate is too large)."

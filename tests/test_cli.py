@@ -122,3 +122,25 @@ def test_plot_redraws_saved_results(tmp_path):
     assert main(["plot", str(a), str(b), "--out", str(tmp_path / "p.png"), "--log-time"]) == 0
     width, height = png_size(tmp_path / "p.png")
     assert (width, height) == (1386, 726)
+
+
+def test_sweep_writes_the_file_and_a_heat_map(tmp_path, capsys):
+    code = main(["sweep", "--grid", "batch=0.5,1", "--grid", "tau=none,2", "--samples", "200", "--steps", "10",
+                 "--out", str(tmp_path)])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "batch=0.5, tau=None" in out and "wrote" in out
+    result = ds.load(tmp_path / "sweep.npz")
+    assert isinstance(result, ds.SweepResult) and result.axes == [("batch", [0.5, 1.0]), ("tau", [None, 2.0])]
+    assert result.base_config.steps == 10 and all(r.samples == 200 for r in result.results)
+    assert png_size(tmp_path / "sweep.png")[0] > 300
+
+
+@pytest.mark.parametrize(
+    "grid,needle",
+    [("batch", "expected FIELD=V1,V2"), ("batchsize=0.1", "unknown Config field"), ("batch=a,b", "bad value for batch")],
+)
+def test_bad_grids_exit_2(grid, needle):
+    proc = subprocess.run([sys.executable, "-m", "dmft_sgd.cli", "sweep", "--grid", grid],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and needle in proc.stderr

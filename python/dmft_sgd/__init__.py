@@ -16,6 +16,7 @@ from .config import Config
 from .dmft import solve_dmft
 from .results import OBSERVABLES, DMFTResult, SimulationResult, TrajectoryResult, load
 from .simulation import minibatch_chain, sgd_trajectory, simulate
+from .sweep import SweepResult, point_seed, sweep
 
 __all__ = [
     "Config",
@@ -23,10 +24,13 @@ __all__ = [
     "DivergenceError",
     "OBSERVABLES",
     "SimulationResult",
+    "SweepResult",
     "TrajectoryResult",
     "load",
     "minibatch_chain",
+    "point_seed",
     "sgd_trajectory",
     "simulate",
     "solve_dmft",
+    "sweep",
 ]

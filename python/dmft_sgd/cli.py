@@ -4,6 +4,7 @@
     dmft-sgd dmft [options]        the DMFT solver alone
     dmft-sgd simulate [options]    the finite-d ensemble alone
     dmft-sgd plot FILE.npz [FILE2.npz ...] --out PNG
+    dmft-sgd sweep --grid batch=0.1,0.3,1 --grid tau=none,5 [--kind dmft|simulate] [options]
 
 Every Config field is an option (``--alpha 2 --batch 0.3 --tau 5 ...``; ``none`` restores
 a None default); ``--config FILE`` reads the same keys (and the run options) from TOML
@@ -81,13 +82,19 @@ def _add_run_options(p: argparse.ArgumentParser, dmft: bool, sim: bool) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="dmft-sgd", description="DMFT of SGD on Gaussian mixtures, and its finite-d check.")
-    commands = parser.add_subparsers(dest="command", metavar="{compare,dmft,simulate,plot}")
+    commands = parser.add_subparsers(dest="command", metavar="{compare,dmft,simulate,plot,sweep}")
     for name, help_, dmft, sim in [
         ("compare", "DMFT and simulation side by side (default)", True, True),
         ("dmft", "the d -> infinity DMFT solver", True, False),
         ("simulate", "the finite-d SGD ensemble", False, True),
     ]:
         _add_run_options(commands.add_parser(name, help=help_), dmft, sim)
+    sweep = commands.add_parser("sweep", help="a grid of DMFT solves or simulations")
+    sweep.add_argument("--grid", action="append", required=True, metavar="FIELD=V1,V2,...",
+                       help="one axis of the grid (repeat for a product grid)")
+    sweep.add_argument("--kind", choices=("dmft", "simulate"), default="dmft")
+    sweep.add_argument("--observable", choices=TABLE_ROWS, default="test_error", help="what the picture shows")
+    _add_run_options(sweep, dmft=True, sim=True)
     plot = commands.add_parser("plot", help="draw saved results")
     plot.add_argument("files", nargs="+", type=Path, metavar="FILE.npz")
     plot.add_argument("--out", type=Path, required=True, metavar="PNG")
@@ -147,9 +154,9 @@ def _name_option(message: str) -> str:
 class _Progress:
     """A tqdm bar fed by the Rust loops' progress callback (nothing if quiet or missing)."""
 
-    def __init__(self, desc: str, quiet: bool):
+    def __init__(self, desc: str, quiet: bool, unit: str = "step"):
         self.bar = None
-        self.desc, self.quiet = desc, quiet
+        self.desc, self.quiet, self.unit = desc, quiet, unit
 
     def __call__(self, done: int, total: int) -> None:
         if self.quiet:
@@ -160,7 +167,7 @@ class _Progress:
             except ImportError:
                 self.quiet = True
                 return
-            self.bar = tqdm(total=total, desc=self.desc, unit="step", leave=False, file=sys.stderr)
+            self.bar = tqdm(total=total, desc=self.desc, unit=self.unit, leave=False, file=sys.stderr)
         self.bar.update(done - self.bar.n)
 
     def close(self) -> None:
@@ -267,6 +274,64 @@ def _command_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def parse_grid(specs: Sequence[str]) -> dict[str, list[Any]]:
+    """``["batch=0.1,0.3", "tau=none,5"]`` -> ``{"batch": [0.1, 0.3], "tau": [None, 5.0]}``."""
+    grid: dict[str, list[Any]] = {}
+    for spec in specs:
+        name, sep, values = spec.partition("=")
+        name = name.strip()
+        if not sep or not values.strip():
+            raise UsageError(f"--grid: expected FIELD=V1,V2,..., got {spec!r}")
+        if name not in field_names():
+            raise UsageError(f"--grid: unknown Config field {name!r}")
+        if name in grid:
+            raise UsageError(f"--grid: {name} given twice")
+        convert = _FIELD_TYPES.get(name, float)
+        try:
+            grid[name] = [convert(v.strip()) for v in values.split(",")]
+        except ValueError:
+            raise UsageError(f"--grid: bad value for {name} in {spec!r}") from None
+    return grid
+
+
+def _command_sweep(args: argparse.Namespace) -> int:
+    from .sweep import sweep
+
+    cfg, run = settings_from_args(args)
+    grid = parse_grid(args.grid)
+    kwargs: dict[str, Any] = {"threads": run["threads"]} if run["threads"] is not None else {}
+    if args.kind == "dmft":
+        kwargs["samples"] = run["samples"]
+    else:
+        kwargs.update(d=run["d"], replicas=run["replicas"])
+    bar = _Progress("sweep", args.quiet, unit="point")
+    try:
+        result = sweep(cfg, grid, kind=args.kind, seed=run["seed"], progress=bar, **kwargs)
+    except (ValueError, TypeError) as exc:
+        raise UsageError(_name_option(str(exc))) from None
+    finally:
+        bar.close()
+    args.out.mkdir(parents=True, exist_ok=True)
+    path = result.save(args.out / "sweep.npz")
+    if not args.quiet:
+        values = result.array(args.observable)
+        for changes, value in zip(result.points, values.ravel()):
+            point = ", ".join(f"{k}={v}" for k, v in changes.items())
+            print(f"{point:<40} {args.observable} = {value:.5f}")
+        for failure in result.failures:
+            print(f"failed: {failure['changes']}: {failure['error']}")
+        print(f"wrote {path}")
+    try:
+        from .plot import plot_sweep, save_figure
+
+        picture = save_figure(plot_sweep(result, args.observable), args.out / "sweep.png")
+        if not args.quiet:
+            print(f"wrote {picture}")
+    except ImportError as exc:
+        print(f"dmft-sgd: note: {exc} (no picture written)", file=sys.stderr)
+    return 0
+
+
 def _command_plot(args: argparse.Namespace) -> int:
     results = []
     for path in args.files:
@@ -289,6 +354,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "plot":
             return _command_plot(args)
+        if args.command == "sweep":
+            return _command_sweep(args)
         return _command_run(args)
     except UsageError as exc:
         print(f"dmft-sgd: error: {exc}", file=sys.stderr)

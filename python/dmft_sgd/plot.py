@@ -6,6 +6,7 @@ DMFT results are drawn as lines, simulation ensembles as their mean with a band 
 
 from __future__ import annotations
 
+import itertools
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence, Union
@@ -137,3 +138,42 @@ def save_figure(fig: "Figure", path: str | os.PathLike, dpi: int = 110) -> Path:
     fig.savefig(path, dpi=dpi)
     _pyplot().close(fig)
     return path
+
+
+def plot_sweep(result, observable: str = "test_error", at: str | float = "final") -> "Figure":
+    """A sweep at a glance: a heat map over two grid axes, curves for one axis (or for the
+    first axis, one curve per value of the others), points in order for a list grid."""
+    plt = _pyplot()
+    values = result.array(observable, at)
+    fig, ax = plt.subplots(figsize=(5.5, 4.2))
+    axes = result.axes
+    label = LABELS[observable] + ("" if at == "final" else f" at t = {at}")
+    if axes is not None and len(axes) == 2:
+        (ny, ys), (nx, xs) = axes
+        image = ax.imshow(values, origin="lower", aspect="auto", cmap="viridis")
+        ax.set_xticks(range(len(xs)), [str(x) for x in xs])
+        ax.set_yticks(range(len(ys)), [str(y) for y in ys])
+        ax.set(xlabel=nx, ylabel=ny)
+        for (i, j), v in np.ndenumerate(values):
+            ax.text(j, i, "failed" if np.isnan(v) else f"{v:.3g}", ha="center", va="center", fontsize=8, color="w")
+        fig.colorbar(image, ax=ax, label=label)
+    elif axes is not None:
+        name, xs = axes[0]
+        numeric = all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in xs)
+        positions = xs if numeric else list(range(len(xs)))
+        curves = values.reshape(len(xs), -1)
+        others = list(itertools.product(*(v for _, v in axes[1:])))
+        for c, combo in enumerate(others):
+            tag = ", ".join(f"{n}={v}" for (n, _), v in zip(axes[1:], combo))
+            ax.plot(positions, curves[:, c], "o-", label=tag or None)
+        if not numeric:
+            ax.set_xticks(positions, [str(x) for x in xs])
+        ax.set(xlabel=name, ylabel=label)
+        if len(others) > 1:
+            ax.legend(fontsize=8)
+    else:
+        ax.plot(range(len(values)), values, "o")
+        ax.set(xlabel="point", ylabel=label)
+    ax.set_title(f"{result.kind} sweep; base: {describe(result.base_config)}", fontsize=8)
+    fig.tight_layout()
+    return fig

@@ -71,9 +71,11 @@ class SimulationResult:
 
     def save(self, path: str | os.PathLike) -> Path:
         """Writes one `.npz` file (arrays + config); read it back with `dmft_sgd.load`."""
+        return _io.write(path, *self._payload())
+
+    def _payload(self) -> tuple[str, dict[str, Any], dict[str, np.ndarray]]:
         meta = {"config": self.config.to_dict(), "d": self.d, "replicas": self.replicas, "seed": self.seed}
-        arrays = {name: getattr(self, name) for name in ("t", *OBSERVABLES)}
-        return _io.write(path, "simulation", meta, arrays)
+        return "simulation", meta, {name: getattr(self, name) for name in ("t", *OBSERVABLES)}
 
     def __repr__(self) -> str:
         return (
@@ -115,9 +117,12 @@ class DMFTResult:
 
     def save(self, path: str | os.PathLike) -> Path:
         """Writes one `.npz` file (arrays + config); read it back with `dmft_sgd.load`."""
+        return _io.write(path, *self._payload())
+
+    def _payload(self) -> tuple[str, dict[str, Any], dict[str, np.ndarray]]:
         meta = {name: getattr(self, name) for name in _DMFT_META}
         meta["config"] = self.config.to_dict()
-        return _io.write(path, "dmft", meta, {name: getattr(self, name) for name in _DMFT_ARRAYS})
+        return "dmft", meta, {name: getattr(self, name) for name in _DMFT_ARRAYS}
 
     def __repr__(self) -> str:
         return (
@@ -163,19 +168,26 @@ def _simulation_from_file(meta: dict[str, Any], arrays: dict[str, np.ndarray], w
     )
 
 
-_READERS = {"simulation": _simulation_from_file, "dmft": _dmft_from_file}
+#: Readers of the result kinds: (header, arrays, where) -> result. The sweep module adds its own.
+READERS: dict[str, Any] = {"simulation": _simulation_from_file, "dmft": _dmft_from_file}
 
 
-def load(path: str | os.PathLike) -> SimulationResult | DMFTResult:
-    """Reads a result written by ``save``: the same class with identical arrays and config.
+def from_payload(meta: dict[str, Any], arrays: dict[str, np.ndarray], where: str) -> Any:
+    """A result from its header and arrays (as written by its ``_payload``)."""
+    reader = READERS.get(meta.get("kind"))
+    if reader is None:
+        raise ValueError(f"{where}: unknown result kind {meta.get('kind')!r}")
+    try:
+        return reader(meta, arrays, where)
+    except (KeyError, TypeError) as exc:
+        raise ValueError(f"{where}: incomplete header ({exc})") from None
+
+
+def load(path: str | os.PathLike) -> Any:
+    """Reads a result written by ``save`` (DMFTResult, SimulationResult or SweepResult):
+    the same class with identical arrays and config.
 
     Raises ValueError for a file that is not a (complete, untampered) result file.
     """
     meta, arrays = _io.read(path)
-    reader = _READERS.get(meta.get("kind"))
-    if reader is None:
-        raise ValueError(f"{path}: unknown result kind {meta.get('kind')!r}")
-    try:
-        return reader(meta, arrays, str(path))
-    except (KeyError, TypeError) as exc:
-        raise ValueError(f"{path}: incomplete header ({exc})") from None
+    return from_payload(meta, arrays, str(path))

@@ -1,0 +1,266 @@
+"""Parameter sweeps: many DMFT solves or simulation ensembles over a grid of Config
+values, on a local pool or any executor (thread or process pool, dask.distributed)."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+from . import _io
+from ._checks import as_seed
+from .config import Config, field_names
+from .dmft import solve_dmft
+from .results import OBSERVABLES, READERS, from_payload
+from .simulation import simulate
+
+KINDS = ("dmft", "simulate")
+
+
+def point_seed(base_seed: int, changes: Mapping[str, Any]) -> int:
+    """The seed of one sweep point: a hash of the base seed and the point's changes, so a
+    sweep is reproducible and any point can be re-run alone with the same numbers."""
+    text = json.dumps({"seed": int(base_seed), "changes": dict(sorted(changes.items()))}, sort_keys=True)
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
+
+
+def run_point(kind: str, config: dict[str, Any], seed: int, run_kwargs: dict[str, Any]) -> Any:
+    """Runs one point (a plain module-level function, so process pools and dask can ship it)."""
+    cfg = Config.from_dict(config)
+    if kind == "dmft":
+        return solve_dmft(cfg, seed=seed, **run_kwargs)
+    return simulate(cfg, seed=seed, **run_kwargs)
+
+
+def _points(grid: Any) -> tuple[list[dict[str, Any]], list[tuple[str, list[Any]]] | None]:
+    """The list of changes, and the axes (name, values) when the grid is a product."""
+    if isinstance(grid, Mapping):
+        names = list(grid)
+        axes = []
+        for name in names:
+            values = grid[name]
+            if isinstance(values, (str, bytes)) or not isinstance(values, Sequence) or len(values) == 0:
+                raise ValueError(f"grid[{name!r}] must be a non-empty sequence of values, got {values!r}")
+            axes.append((name, list(values)))
+        points = [dict(zip(names, combo)) for combo in itertools.product(*(v for _, v in axes))]
+        return points, axes
+    if isinstance(grid, Sequence) and not isinstance(grid, (str, bytes)) and grid:
+        if not all(isinstance(p, Mapping) for p in grid):
+            raise TypeError("grid must be a dict of sequences or a list of dicts of changes")
+        return [dict(p) for p in grid], None
+    raise TypeError("grid must be a dict of sequences or a non-empty list of dicts of changes")
+
+
+@dataclass(eq=False)
+class SweepResult:
+    """The points of a sweep and their results.
+
+    ``configs[i]``/``results[i]``/``seeds[i]`` belong to ``points[i]`` (the changes to the
+    base config); ``results[i]`` is None for a failed point, which is listed in
+    ``failures`` as a dict (index, changes, config as a dict or None where the changes
+    were invalid, error). ``axes`` lists (name, values) for a product
+    grid, None for a list of points.
+    """
+
+    kind: str
+    base_config: Config
+    points: list[dict[str, Any]]
+    axes: list[tuple[str, list[Any]]] | None
+    seeds: list[int]
+    configs: list[Config | None]
+    results: list[Any]
+    failures: list[dict[str, Any]] = field(default_factory=list)
+
+    def _index(self, result: Any, at: str | float) -> int:
+        if at == "final":
+            return result.t.size - 1
+        if isinstance(at, (int, float)) and not isinstance(at, bool) and at >= 0:
+            return int(min(round(at / result.config.lr), result.t.size - 1))
+        raise ValueError(f"at must be 'final' or a time >= 0, got {at!r}")
+
+    def _value(self, result: Any, name: str, at: str | float) -> tuple[float, float]:
+        if name not in OBSERVABLES:
+            raise ValueError(f"observable must be one of {OBSERVABLES}, got {name!r}")
+        k = self._index(result, at)
+        if self.kind == "simulate":
+            sem = result.sem(name)[k] if result.replicas > 1 else np.nan
+            return float(result.mean(name)[k]), float(sem)
+        sem = getattr(result, f"{name}_sem", None)
+        return float(getattr(result, name)[k]), (float(sem[k]) if sem is not None else np.nan)
+
+    def array(self, observable: str, at: str | float = "final") -> np.ndarray:
+        """The observable at time `at` (``"final"`` or a time t), shaped by the grid axes
+        (a product grid) or by the list of points. Failed points are NaN."""
+        values = np.full(len(self.points), np.nan)
+        for i, res in enumerate(self.results):
+            if res is not None:
+                values[i] = self._value(res, observable, at)[0]
+        if self.axes is None:
+            return values
+        return values.reshape([len(v) for _, v in self.axes])
+
+    def table(self, observable: str, at: str | float = "final"):
+        """A tidy pandas DataFrame: one row per successful point, the changed fields as
+        columns, then the observable (``mean`` for simulations) and its standard error
+        (``sem``; NaN where none is reported) and the point's seed."""
+        try:
+            import pandas as pd
+        except ImportError as exc:  # pragma: no cover - depends on the environment
+            raise ImportError("table() needs pandas: pip install 'dmft-sgd[table]'") from exc
+        rows = []
+        for changes, seed, res in zip(self.points, self.seeds, self.results):
+            if res is None:
+                continue
+            value, sem = self._value(res, observable, at)
+            rows.append({**changes, observable: value, "sem": sem, "seed": seed})
+        return pd.DataFrame(rows)
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """One `.npz` file with every point's arrays; read it back with `dmft_sgd.load`."""
+        metas, arrays = [], {}
+        for i, res in enumerate(self.results):
+            if res is None:
+                metas.append(None)
+                continue
+            kind, meta, res_arrays = res._payload()
+            metas.append({**meta, "kind": kind})
+            arrays.update({f"p{i}.{name}": a for name, a in res_arrays.items()})
+        meta = {
+            "sweep_kind": self.kind,
+            "base_config": self.base_config.to_dict(),
+            "points": self.points,
+            "axes": self.axes,
+            "seeds": [str(s) for s in self.seeds],  # JSON numbers lose 64-bit precision
+            "results": metas,
+            "failures": self.failures,
+        }
+        return _io.write(path, "sweep", meta, arrays)
+
+    def __repr__(self) -> str:
+        return (
+            f"SweepResult(kind={self.kind!r}, points={len(self.points)}, "
+            f"failures={len(self.failures)}, base_config={self.base_config!r})"
+        )
+
+
+def _sweep_from_file(meta: dict[str, Any], arrays: dict[str, np.ndarray], where: str) -> SweepResult:
+    results = []
+    for i, res_meta in enumerate(meta["results"]):
+        if res_meta is None:
+            results.append(None)
+            continue
+        prefix = f"p{i}."
+        mine = {name[len(prefix):]: a for name, a in arrays.items() if name.startswith(prefix)}
+        results.append(from_payload(res_meta, mine, f"{where} (point {i})"))
+    axes = None if meta["axes"] is None else [(name, list(values)) for name, values in meta["axes"]]
+    return SweepResult(
+        kind=meta["sweep_kind"],
+        base_config=Config.from_dict(meta["base_config"]),
+        points=[dict(p) for p in meta["points"]],
+        axes=axes,
+        seeds=[int(s) for s in meta["seeds"]],
+        configs=[None if r is None else r.config for r in results],
+        results=results,
+        failures=list(meta["failures"]),
+    )
+
+
+READERS["sweep"] = _sweep_from_file
+
+
+def sweep(
+    base_cfg: Config,
+    grid: Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Any]],
+    kind: str = "dmft",
+    executor: Any = None,
+    *,
+    seed: int = 0,
+    progress: Callable[[int, int], Any] | None = None,
+    **run_kwargs: Any,
+) -> SweepResult:
+    """Runs `solve_dmft` (kind="dmft") or `simulate` (kind="simulate") at every point.
+
+    Parameters
+    ----------
+    base_cfg : Config
+        The settings shared by all points.
+    grid : dict of sequences, or list of dicts
+        ``{"batch": [0.1, 0.3, 1], "tau": [1, 5]}`` is the cartesian product (axes in
+        this order); a list ``[{"batch": 0.1}, {"batch": 0.3, "lam": 0.1}]`` lists points.
+    kind : "dmft" or "simulate"
+    executor : None, a concurrent.futures.Executor, or a dask.distributed.Client
+        None: a local thread pool with one worker per core (at most one per point), each
+        run given ``cores // workers`` Rust threads so the machine is not oversubscribed.
+        With your own executor, pass ``threads=`` (e.g. 1 for a process pool with one
+        worker per core); otherwise every run uses all cores of its machine.
+    seed : int
+        Base seed; point ``p`` runs with ``point_seed(seed, p)``.
+    progress : callable or None
+        Called as ``progress(done, total)`` in points as they finish.
+    **run_kwargs
+        Passed to every run: ``samples``, ``response_samples``, ``method``, ... for the
+        DMFT; ``d``, ``replicas`` for simulations; ``threads``.
+
+    Returns
+    -------
+    SweepResult
+        A point whose config is invalid, or whose run fails (e.g. diverges), is kept in
+        ``failures`` with its error; the other points are unaffected.
+    """
+    if not isinstance(base_cfg, Config):
+        raise TypeError(f"base_cfg must be a dmft_sgd.Config, got {type(base_cfg).__name__}")
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    if "seed" in run_kwargs:
+        raise TypeError("pass the base seed as seed=")
+    seed = as_seed(seed)
+    points, axes = _points(grid)
+    for changes in points:
+        unknown = sorted(set(changes) - set(field_names()))
+        if unknown:
+            raise ValueError(f"grid: unknown Config field(s) {unknown}; known: {list(field_names())}")
+
+    seeds = [point_seed(seed, p) for p in points]
+    configs: list[Config | None] = []
+    failures: list[dict[str, Any]] = []
+    for i, changes in enumerate(points):
+        try:
+            configs.append(base_cfg.replace(**changes))
+        except (ValueError, TypeError) as exc:
+            configs.append(None)
+            failures.append(
+                {"index": i, "changes": changes, "config": None, "error": f"{type(exc).__name__}: {exc}"}
+            )
+
+    todo = [i for i, c in enumerate(configs) if c is not None]
+    own_pool = executor is None
+    if own_pool:
+        cores = os.cpu_count() or 1
+        workers = max(1, min(cores, len(todo)))
+        run_kwargs.setdefault("threads", max(1, cores // workers))
+        executor = ThreadPoolExecutor(max_workers=workers)
+    results: list[Any] = [None] * len(points)
+    try:
+        futures = {
+            i: executor.submit(run_point, kind, configs[i].to_dict(), seeds[i], dict(run_kwargs)) for i in todo
+        }
+        for done, (i, future) in enumerate(futures.items(), start=1):
+            try:
+                results[i] = future.result()
+            except (ValueError, TypeError, ArithmeticError, RuntimeError, MemoryError) as exc:
+                failures.append({"index": i, "changes": points[i], "config": configs[i].to_dict(),
+                                 "error": f"{type(exc).__name__}: {exc}"})
+            if progress is not None:
+                progress(done, len(futures))
+    finally:
+        if own_pool:
+            executor.shutdown(wait=True, cancel_futures=True)
+    failures.sort(key=lambda f: f["index"])
+    return SweepResult(kind, base_cfg, points, axes, seeds, configs, results, failures)
