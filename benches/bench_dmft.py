@@ -31,8 +31,12 @@ import dmft_sgd as ds
 CFG = ds.Config(clusters=2, loss="logistic", alpha=2.0, delta=0.5, lam=0.1, lr=0.2, batch=0.3)
 
 
-def numpy_dmft(cfg: ds.Config, S: int, seed: int = 0) -> dict[str, np.ndarray]:
-    """The single-pass DMFT of theory.md section 3 in numpy (two clusters, linear output)."""
+def numpy_dmft(cfg: ds.Config, S: int, seed: int = 0, tangent: str = "backward") -> dict[str, np.ndarray]:
+    """The single-pass DMFT of theory.md section 3 in numpy (two clusters, linear output).
+
+    tangent="backward": the row G(k, .) by the backward recursion the Rust code uses;
+    tangent="forward": theory.md's forward recursion, keeping every sample's G (S T^2/2).
+    """
     rng = np.random.default_rng(seed)
     T, dt, lam, alpha = cfg.steps, cfg.lr, cfg.lam, cfg.alpha
     sd = math.sqrt(cfg.delta)
@@ -45,6 +49,7 @@ def numpy_dmft(cfg: ds.Config, S: int, seed: int = 0) -> dict[str, np.ndarray]:
     MC, MR, mu, m = np.zeros((T, T)), np.zeros((T, T)), np.zeros(T), np.zeros(T)
     xi, F, Phi = np.zeros((T, S)), np.zeros((T, S)), np.zeros((T, S))
     loss = np.zeros(T)
+    G = np.zeros((S, T, T)) if tangent == "forward" else None
     C[0, 0], m[0] = cfg.q0, cfg.effective_m0
     for k in range(T):
         # Cholesky row k (zero pivots skipped).
@@ -65,11 +70,18 @@ def numpy_dmft(cfg: ds.Config, S: int, seed: int = 0) -> dict[str, np.ndarray]:
         sig = 1 / (1 + np.exp(z))
         F[k] = s * y * sig
         Phi[k] = -sd * s * sig * (1 - sig)
-        # Tangent row k, backward: G(k,l) = c phi(l) sum_{l<j<=k} G(k,j) R(j,l).
-        X = np.zeros((k + 1, S))
-        X[k] = 1.0
-        for l in range(k - 1, -1, -1):
-            X[l] = sd * dt * Phi[l] * (R[l + 1 : k + 1, l] @ X[l + 1 : k + 1])
+        if tangent == "backward":
+            # Tangent row k: G(k,l) = c phi(l) sum_{l<j<=k} G(k,j) R(j,l).
+            X = np.zeros((k + 1, S))
+            X[k] = 1.0
+            for l in range(k - 1, -1, -1):
+                X[l] = sd * dt * Phi[l] * (R[l + 1 : k + 1, l] @ X[l + 1 : k + 1])
+        else:
+            # G(k,l) = [k==l] + c sum_{l<=j<k} R(k,j) phi(j) G(j,l), all samples at once.
+            weights = R[k, :k][None, :] * Phi[:k].T  # (S, k)
+            G[:, k, :k] = sd * dt * np.einsum("sj,sjl->sl", weights, G[:, :k, :k])
+            G[:, k, k] = 1.0
+            X = G[:, k, : k + 1].T
         MC[k, : k + 1] = alpha * cfg.delta * (F[: k + 1] @ F[k]) / S
         MC[: k + 1, k] = MC[k, : k + 1]
         MR[k, : k + 1] = alpha * sd * (X @ Phi[k]) / S
@@ -137,9 +149,12 @@ def main() -> None:
     cfg = CFG.replace(steps=T)
     rust_t, rust = timed(lambda: ds.solve_dmft(cfg, samples=S, seed=0), 3)
     numpy_t, ref = timed(lambda: numpy_dmft(cfg, S, seed=1))
-    print(f"(a) T={T}, S={S}: rust {rust_t:.3f} s, numpy {numpy_t:.2f} s -> rust is {numpy_t / rust_t:.0f}x faster")
+    forward_t, fwd = timed(lambda: numpy_dmft(cfg, S, seed=1, tangent="forward"))
+    print(f"(a) T={T}, S={S}: rust {rust_t:.3f} s")
+    print(f"    numpy, backward tangent (Rust's algorithm): {numpy_t:.2f} s -> rust is {numpy_t / rust_t:.0f}x faster")
+    print(f"    numpy, forward tangent (theory.md as written): {forward_t:.2f} s -> rust is {forward_t / rust_t:.0f}x faster")
     for name in ("m", "q", "train_loss"):
-        print(f"    {name}(T-1): rust {getattr(rust, name)[-1]:.4f}, numpy {ref[name][-1]:.4f}")
+        print(f"    {name}(T-1): rust {getattr(rust, name)[-1]:.4f}, numpy {ref[name][-1]:.4f} / {fwd[name][-1]:.4f}")
 
     T, S = (100, 8000) if args.quick else (200, 20_000)
     cfg = CFG.replace(steps=T)
