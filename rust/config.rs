@@ -251,6 +251,12 @@ impl Config {
                 ),
             ));
         }
+        if n > (1u64 << 48) as f64 {
+            return Err(Error::invalid(
+                "d",
+                format!("gives n = round(alpha*d) = {n:e} samples, more than any machine holds"),
+            ));
+        }
         Ok(n as usize)
     }
 }

@@ -16,6 +16,12 @@ impl TimeMatrix {
         }
     }
 
+    /// An `n x n` matrix from its row-major data (`data.len()` must be `n * n`).
+    pub fn from_vec(n: usize, data: Vec<f64>) -> Self {
+        assert_eq!(data.len(), n * n, "TimeMatrix::from_vec: wrong length");
+        TimeMatrix { n, data }
+    }
+
     /// Side length.
     pub fn n(&self) -> usize {
         self.n

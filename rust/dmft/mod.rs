@@ -268,6 +268,34 @@ fn diverged(step: usize, cfg: &Config) -> Error {
     }
 }
 
+/// Step `k` of the pattern side: extend the Cholesky factor of `C` by row `k`, advance
+/// every sample, fill kernel row `k` and record the observables.
+fn pattern_step(
+    k: usize,
+    cfg: &Config,
+    weights: &WeightSide,
+    chol: &mut IncrementalCholesky,
+    patterns: &mut PatternSide,
+    kernels: &mut Kernels,
+    obs: &mut Observables,
+) -> Result<()> {
+    chol.push_row(k, &weights.c.row(k)[..=k]);
+    let sums = patterns.step(k, chol.row(k), weights);
+    let finite = fill_kernel_row(
+        k,
+        &sums,
+        cfg,
+        patterns.samples,
+        patterns.responders,
+        kernels,
+    );
+    if !(sums.finite && finite) {
+        return Err(diverged(k, cfg));
+    }
+    obs.record(k, &sums, patterns.samples / 2);
+    Ok(())
+}
+
 fn single_pass(cfg: &Config, opts: &DmftOptions, control: &Control) -> Result<DmftSolution> {
     let t = cfg.steps;
     let mut weights = WeightSide::new(t, cfg.lr, cfg.lam, cfg.alpha, cfg.m0, cfg.q0);
@@ -276,20 +304,15 @@ fn single_pass(cfg: &Config, opts: &DmftOptions, control: &Control) -> Result<Dm
     let mut patterns = PatternSide::new(cfg, opts, 0);
     let mut obs = Observables::new(t);
     for k in 0..t {
-        chol.push_row(k, &weights.c.row(k)[..=k]);
-        let sums = patterns.step(k, chol.row(k), &weights);
-        if !sums.finite {
-            return Err(diverged(k, cfg));
-        }
-        fill_kernel_row(
+        pattern_step(
             k,
-            &sums,
             cfg,
-            patterns.samples,
-            patterns.responders,
+            &weights,
+            &mut chol,
+            &mut patterns,
             &mut kernels,
-        );
-        obs.record(k, &sums, patterns.samples / 2);
+            &mut obs,
+        )?;
         if k + 1 < t && !weights.advance(k, &kernels) {
             return Err(diverged(k + 1, cfg));
         }
@@ -328,20 +351,15 @@ fn iterate(
         let mut patterns = PatternSide::new(cfg, opts, round as u64 + 1);
         let mut fresh = Kernels::zeros(t);
         for k in 0..t {
-            chol.push_row(k, &weights.c.row(k)[..=k]);
-            let sums = patterns.step(k, chol.row(k), &weights);
-            if !sums.finite {
-                return Err(diverged(k, cfg));
-            }
-            fill_kernel_row(
+            pattern_step(
                 k,
-                &sums,
                 cfg,
-                patterns.samples,
-                patterns.responders,
+                &weights,
+                &mut chol,
+                &mut patterns,
                 &mut fresh,
-            );
-            obs.record(k, &sums, patterns.samples / 2);
+                &mut obs,
+            )?;
             control.checkpoint(1)?;
         }
         let change = relative_change(&kernels, &fresh);
@@ -391,18 +409,10 @@ fn mix(old: &Kernels, new: &Kernels, damping: f64) -> Kernels {
     };
     let t = old.mu.len();
     let mut out = Kernels::zeros(t);
-    out.m_c = matrix_from(t, blend(old.m_c.as_slice(), new.m_c.as_slice()));
-    out.m_r = matrix_from(t, blend(old.m_r.as_slice(), new.m_r.as_slice()));
+    out.m_c = TimeMatrix::from_vec(t, blend(old.m_c.as_slice(), new.m_c.as_slice()));
+    out.m_r = TimeMatrix::from_vec(t, blend(old.m_r.as_slice(), new.m_r.as_slice()));
     out.mu = blend(&old.mu, &new.mu);
     out
-}
-
-fn matrix_from(t: usize, data: Vec<f64>) -> TimeMatrix {
-    let mut m = TimeMatrix::zeros(t);
-    for k in 0..t {
-        m.row_mut(k).copy_from_slice(&data[k * t..(k + 1) * t]);
-    }
-    m
 }
 
 fn finish(
