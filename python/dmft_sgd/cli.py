@@ -62,10 +62,31 @@ _FIELD_TYPES: dict[str, Callable[[str], Any]] = {
 }
 
 
+_FIELD_HELP = {
+    "clusters": "2 or 3",
+    "alpha": "samples per dimension n/d",
+    "delta": "cluster variance",
+    "rho": "three clusters: mass of the outer clusters",
+    "loss": "logistic or square",
+    "activation": "linear or door (none: by clusters)",
+    "threshold": "door threshold L",
+    "lam": "ridge lambda",
+    "lr": "learning rate = time step",
+    "batch": "batch fraction b in (0, 1]",
+    "tau": "persistence time (none: plain SGD)",
+    "steps": "number of time steps",
+    "m0": "initial overlap (none: by clusters)",
+    "q0": "initial |w_perp|^2/d",
+}
+
+
 def _add_run_options(p: argparse.ArgumentParser, dmft: bool, sim: bool) -> None:
     model = p.add_argument_group("model and optimiser (Config fields; default: the built-in run)")
     for name in field_names():
-        model.add_argument(f"--{name}", type=_FIELD_TYPES.get(name, float), metavar="X")
+        default = DEFAULT_CONFIG.get(name, getattr(Config(), name))
+        extra = "" if default is None else f" (default {default})"
+        model.add_argument(f"--{name}", type=_FIELD_TYPES.get(name, float), metavar="X",
+                           help=_FIELD_HELP[name] + extra)
     run = p.add_argument_group("run")
     run.add_argument("--config", type=Path, metavar="FILE", help="TOML or JSON file with the same keys")
     if dmft:
