@@ -3,7 +3,7 @@
 
 use crate::config::{Activation, Clusters, Config, Loss};
 use crate::dmft::{Kernels, WeightSide};
-use crate::kernels::{axpy, dot, scaled_combination};
+use crate::kernels::{axpy, combine_rows, dot, Scaling};
 use crate::losses::{LossSum, SampleLoss};
 use crate::observables::test_error;
 use rand::{RngExt, SeedableRng};
@@ -32,14 +32,12 @@ fn vector_kernels_are_finite_on_finite_inputs() {
         let rows: Vec<f64> = (0..m * n).map(|_| wide(&mut rng, 5.0)).collect();
         let coefs: Vec<f64> = (0..m).map(|_| wide(&mut rng, 5.0)).collect();
         let mut out = vec![0.0; n];
-        scaled_combination(
-            &b,
-            &coefs,
-            &rows,
-            (wide(&mut rng, 5.0), &b),
-            1e-150,
-            &mut out,
-        );
+        let scaling = Scaling {
+            c: wide(&mut rng, 5.0),
+            scale: &b,
+            floor: 1e-150,
+        };
+        combine_rows(Some(&b), &coefs, &rows, Some(scaling), &mut out);
         assert!(out.iter().all(|v| v.is_finite()));
     }
 }

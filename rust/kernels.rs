@@ -65,84 +65,96 @@ pub fn axpy<E: DataElement>(alpha: f64, x: &[E], y: &mut [f64]) {
     axpy_portable(alpha, x, y)
 }
 
-/// `out[a] = c scale[a] (base[a] + sum_j coefs[j] rows[j * width + a])` for
-/// `a < width = out.len()`, the sum taken in increasing `j`; results with
-/// `|out[a]| < floor` are set to zero. One pass over the columns with the partial sums
-/// in registers (where a sequence of `axpy` would load and store `out` once per row).
+/// What [`combine_rows`] does after the sum: `out[a] = c scale[a] sum`, and results with
+/// `|out[a]| < floor` set to zero.
+#[derive(Clone, Copy, Debug)]
+pub struct Scaling<'a> {
+    /// Common factor.
+    pub c: f64,
+    /// Per-column factor.
+    pub scale: &'a [f64],
+    /// Magnitudes below this become zero.
+    pub floor: f64,
+}
+
+/// `out[a] = base[a] + sum_j coefs[j] rows[j * width + a]` for `a < width = out.len()`
+/// (`base` zero if `None`), the sum taken in increasing `j`, then the optional
+/// [`Scaling`]. One pass over the columns with the partial sums in registers, where a
+/// sequence of `axpy` would load and store `out` once per row.
 #[inline]
-pub fn scaled_combination(
-    base: &[f64],
+pub fn combine_rows(
+    base: Option<&[f64]>,
     coefs: &[f64],
     rows: &[f64],
-    (c, scale): (f64, &[f64]),
-    floor: f64,
+    scaling: Option<Scaling<'_>>,
     out: &mut [f64],
 ) {
     let width = out.len();
-    assert!(base.len() >= width && scale.len() >= width && rows.len() >= coefs.len() * width);
+    assert!(rows.len() >= coefs.len() * width);
+    assert!(base.is_none_or(|b| b.len() >= width));
+    assert!(scaling.is_none_or(|s| s.scale.len() >= width));
     #[cfg(target_arch = "x86_64")]
     if has_avx2() {
         // SAFETY: AVX2 was detected at run time; the lengths were checked above.
-        return unsafe { scaled_combination_avx2(base, coefs, rows, (c, scale), floor, out) };
+        return unsafe { combine_rows_avx2(base, coefs, rows, scaling, out) };
     }
-    scaled_combination_portable(base, coefs, rows, (c, scale), floor, out, 0)
+    combine_rows_portable(base, coefs, rows, scaling, out, 0)
 }
 
-/// [`scaled_combination`] for the columns `from..`.
-fn scaled_combination_portable(
-    base: &[f64],
+/// [`combine_rows`] for the columns `from..`.
+fn combine_rows_portable(
+    base: Option<&[f64]>,
     coefs: &[f64],
     rows: &[f64],
-    (c, scale): (f64, &[f64]),
-    floor: f64,
+    scaling: Option<Scaling<'_>>,
     out: &mut [f64],
     from: usize,
 ) {
     let width = out.len();
     for a in from..width {
-        let mut v = base[a];
+        let mut v = base.map_or(0.0, |b| b[a]);
         for (j, &cj) in coefs.iter().enumerate() {
             v += cj * rows[j * width + a];
         }
-        let v = v * (c * scale[a]);
-        out[a] = if v.abs() < floor { 0.0 } else { v };
+        out[a] = match scaling {
+            Some(s) => {
+                let v = v * (s.c * s.scale[a]);
+                if v.abs() < s.floor {
+                    0.0
+                } else {
+                    v
+                }
+            }
+            None => v,
+        };
     }
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn scaled_combination_avx2(
-    base: &[f64],
+unsafe fn combine_rows_avx2(
+    base: Option<&[f64]>,
     coefs: &[f64],
     rows: &[f64],
-    (c, scale): (f64, &[f64]),
-    floor: f64,
+    scaling: Option<Scaling<'_>>,
     out: &mut [f64],
 ) {
     const BLOCK: usize = 16;
     let width = out.len();
     let full = width - width % BLOCK;
-    let (pb, pr, ps, po) = (
-        base.as_ptr(),
-        rows.as_ptr(),
-        scale.as_ptr(),
-        out.as_mut_ptr(),
-    );
-    let (c4, floor4, sign_mask) = (
-        _mm256_set1_pd(c),
-        _mm256_set1_pd(floor),
-        _mm256_set1_pd(-0.0),
-    );
+    let (pr, po) = (rows.as_ptr(), out.as_mut_ptr());
+    let sign_mask = _mm256_set1_pd(-0.0);
     let mut a = 0;
     while a < full {
-        // SAFETY: a + BLOCK <= width <= base.len(), scale.len(); j * width + a + BLOCK <= rows.len().
+        // SAFETY: a + BLOCK <= width <= the lengths of base and scale (checked by the
+        // caller); j * width + a + BLOCK <= rows.len().
         unsafe {
-            let mut v = [
-                _mm256_loadu_pd(pb.add(a)),
-                _mm256_loadu_pd(pb.add(a + 4)),
-                _mm256_loadu_pd(pb.add(a + 8)),
-                _mm256_loadu_pd(pb.add(a + 12)),
-            ];
+            let mut v = [_mm256_setzero_pd(); BLOCK / 4];
+            if let Some(b) = base {
+                for (i, vi) in v.iter_mut().enumerate() {
+                    *vi = _mm256_loadu_pd(b.as_ptr().add(a + 4 * i));
+                }
+            }
             for (j, &cj) in coefs.iter().enumerate() {
                 let cj4 = _mm256_set1_pd(cj);
                 let row = pr.add(j * width + a);
@@ -151,16 +163,22 @@ unsafe fn scaled_combination_avx2(
                 }
             }
             for (i, vi) in v.iter().enumerate() {
-                let scaled =
-                    _mm256_mul_pd(*vi, _mm256_mul_pd(c4, _mm256_loadu_pd(ps.add(a + 4 * i))));
-                let magnitude = _mm256_andnot_pd(sign_mask, scaled);
-                let keep = _mm256_cmp_pd::<_CMP_GE_OQ>(magnitude, floor4);
-                _mm256_storeu_pd(po.add(a + 4 * i), _mm256_and_pd(scaled, keep));
+                let result = match scaling {
+                    Some(s) => {
+                        let factor = _mm256_loadu_pd(s.scale.as_ptr().add(a + 4 * i));
+                        let scaled = _mm256_mul_pd(*vi, _mm256_mul_pd(_mm256_set1_pd(s.c), factor));
+                        let magnitude = _mm256_andnot_pd(sign_mask, scaled);
+                        let keep = _mm256_cmp_pd::<_CMP_GE_OQ>(magnitude, _mm256_set1_pd(s.floor));
+                        _mm256_and_pd(scaled, keep)
+                    }
+                    None => *vi,
+                };
+                _mm256_storeu_pd(po.add(a + 4 * i), result);
             }
         }
         a += BLOCK;
     }
-    scaled_combination_portable(base, coefs, rows, (c, scale), floor, out, full);
+    combine_rows_portable(base, coefs, rows, scaling, out, full);
 }
 
 /// Adds the tail (fewer than [`LANES`] elements) into the first lanes, then reduces the
@@ -280,7 +298,7 @@ mod tests {
     }
 
     #[test]
-    fn scaled_combination_matches_the_portable_sum() {
+    fn combine_rows_matches_the_portable_sum() {
         for width in [0, 5, 16, 37, 64] {
             let m = 7;
             let (a, b) = data(m * width + 2 * width);
@@ -288,16 +306,26 @@ mod tests {
             let base = &b[m * width..(m + 1) * width];
             let scale = &b[(m + 1) * width..];
             let coefs: Vec<f64> = (0..m).map(|j| 0.3 - 0.1 * j as f64).collect();
-            let (mut fast, mut plain) = (vec![0.0; width], vec![0.0; width]);
             let floor = 2.0; // some entries fall below it
-            scaled_combination(base, &coefs, &rows, (0.7, scale), floor, &mut fast);
-            scaled_combination_portable(base, &coefs, &rows, (0.7, scale), floor, &mut plain, 0);
-            assert_eq!(fast, plain);
-            for col in 0..width {
-                let sum: f64 = (0..m).map(|j| coefs[j] * rows[j * width + col]).sum();
-                let want = 0.7 * scale[col] * (base[col] + sum);
-                let want = if want.abs() < floor { 0.0 } else { want };
-                assert!((plain[col] - want).abs() < 1e-12);
+            let scaling = Some(Scaling {
+                c: 0.7,
+                scale,
+                floor,
+            });
+            for (base, scaling) in [(Some(base), scaling), (None, None), (Some(base), None)] {
+                let (mut fast, mut plain) = (vec![0.0; width], vec![0.0; width]);
+                combine_rows(base, &coefs, &rows, scaling, &mut fast);
+                combine_rows_portable(base, &coefs, &rows, scaling, &mut plain, 0);
+                assert_eq!(fast, plain);
+                for col in 0..width {
+                    let sum: f64 = (0..m).map(|j| coefs[j] * rows[j * width + col]).sum();
+                    let mut want = base.map_or(0.0, |b| b[col]) + sum;
+                    if scaling.is_some() {
+                        want *= 0.7 * scale[col];
+                        want = if want.abs() < floor { 0.0 } else { want };
+                    }
+                    assert!((plain[col] - want).abs() < 1e-12);
+                }
             }
         }
     }

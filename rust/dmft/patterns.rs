@@ -13,7 +13,7 @@
 
 use super::matrix::TimeMatrix;
 use crate::config::{Clusters, Config};
-use crate::kernels::{axpy, dot, scaled_combination};
+use crate::kernels::{axpy, combine_rows, dot, Scaling};
 use crate::losses::SampleLoss;
 use crate::minibatch::BatchChain;
 use rand::RngExt;
@@ -233,7 +233,8 @@ impl Chunk {
             *xi = self.rng.sample(StandardNormal);
         }
 
-        // chi(k) = sum_{j<=k} L(k,j) xi(j): conditioned on the pair's own past.
+        // chi(k) = sum_{j<=k} L(k,j) xi(j): conditioned on the pair's own past. (Row by
+        // row: the history streams through once, in order.)
         self.chi.fill(0.0);
         for (j, &l_kj) in chol_row.iter().enumerate() {
             if l_kj != 0.0 {
@@ -350,12 +351,17 @@ impl BackwardSweep<'_> {
                 self.coefs.clear();
                 self.coefs.extend((l + 1..p1).map(|j| self.r.at(j, l)));
                 let (head, solved) = self.tangent.split_at_mut((l + 1) * nr);
-                scaled_combination(
-                    &self.acc[l * nr..(l + 1) * nr],
+                let scaling = Scaling {
+                    c: self.c,
+                    scale: &self.phi[l * nr..(l + 1) * nr],
+                    floor: TANGENT_FLOOR,
+                };
+                let base = &self.acc[l * nr..(l + 1) * nr];
+                combine_rows(
+                    Some(base),
                     &self.coefs,
                     solved,
-                    (self.c, &self.phi[l * nr..(l + 1) * nr]),
-                    TANGENT_FLOOR,
+                    Some(scaling),
                     &mut head[l * nr..],
                 );
             }
