@@ -135,10 +135,16 @@ def main() -> None:
         n = round(cfg.alpha * d)
         # Dynamics only: subtract data generation, timed separately with one step.
         gen_t, _ = best_of(lambda: ds.simulate(cfg.replace(steps=1), d=d, replicas=replicas, seed=0, threads=threads), 3)
-        bytes_read = replicas * (steps - 1) * n * d * 4
-        achieved = bytes_read / max(rust_t - gen_t, 1e-9)
-        print(f"  rust data generation {gen_t:8.3f} s; SGD steps read the float32 data at "
-              f"{achieved / 1e9:.1f} GB/s = {achieved / bandwidth:.0%} of measured bandwidth")
+        step_t = max(rust_t - gen_t, 1e-9)
+        # Per step: the field of every sample (n d multiply-adds) and the gradient of the
+        # samples in the batch (b n d), 2 flops each.
+        flops = replicas * (steps - 1) * n * d * (1 + cfg.batch) * 2
+        print(f"  rust data generation {gen_t:8.3f} s; SGD steps {step_t:.3f} s at {flops / step_t / 1e9:.1f} GFLOP/s")
+        data_bytes = n * d * 4 * min(threads, replicas)
+        if data_bytes > 32 << 20:  # beyond the last-level cache: memory-bound
+            achieved = replicas * (steps - 1) * n * d * 4 / step_t
+            print(f"  the steps read the float32 data at {achieved / 1e9:.1f} GB/s = "
+                  f"{achieved / bandwidth:.0%} of the measured read bandwidth")
         print(f"  same physics: {check_agreement(rust, loop_out)}\n")
 
 
