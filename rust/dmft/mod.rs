@@ -94,7 +94,7 @@ pub fn dmft_memory(cfg: &Config, opts: &DmftOptions) -> u64 {
     let sr = opts.response_samples.unwrap_or(opts.samples) as f64;
     let threads = rayon::current_num_threads() as f64;
     let histories = 8.0 * t * (s / 2.0 + s + sr) + 8.0 * 6.0 * s;
-    let scratch = threads * 2.0 * 8.0 * t * CHUNK as f64;
+    let scratch = threads * 3.0 * 8.0 * t * CHUNK as f64;
     (histories + scratch + 8.0 * 10.0 * t * t) as u64
 }
 

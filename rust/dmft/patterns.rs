@@ -161,12 +161,24 @@ pub struct Chunk {
     memory: Vec<f64>,
 }
 
-/// Scratch of the tangent sweep: the row `G(k, .)` of each response sample and its
-/// accumulator. One per thread, reused from chunk to chunk so that it stays in cache.
+/// Scratch of the tangent sweep: the gathered `phi` histories, the row `G(k, .)` of each
+/// sample and its accumulator. One per thread, reused from chunk to chunk so that it
+/// stays in cache.
 #[derive(Default)]
 struct TangentScratch {
+    phi: Vec<f64>,
     tangent: Vec<f64>,
     acc: Vec<f64>,
+}
+
+impl TangentScratch {
+    fn ensure(&mut self, len: usize) {
+        if self.tangent.len() < len {
+            self.phi.resize(len, 0.0);
+            self.tangent.resize(len, 0.0);
+            self.acc.resize(len, 0.0);
+        }
+    }
 }
 
 thread_local! {
@@ -283,51 +295,63 @@ impl Chunk {
             *out = dot(f_k, &self.f[l * n..(l + 1) * n]);
         }
 
-        if self.responders > 0 {
-            let nr = self.responders;
+        // sum_a phi_a(k) G_a(k,l): samples out of the batch at step k have phi(k) = 0 and
+        // contribute nothing, so only the others need their tangent row (a fraction b of
+        // the work under SGD). Their phi histories are gathered side by side first.
+        let nr = self.responders;
+        let phi_k = &self.phi[k * nr..(k + 1) * nr];
+        let active: Vec<usize> = (0..nr).filter(|&a| phi_k[a] != 0.0).collect();
+        let width = active.len();
+        if width > 0 {
             TANGENT_SCRATCH.with_borrow_mut(|scratch| {
-                if scratch.tangent.len() < (k + 1) * nr {
-                    scratch.tangent.resize((k + 1) * nr, 0.0);
-                    scratch.acc.resize((k + 1) * nr, 0.0);
+                scratch.ensure((k + 1) * width);
+                for l in 0..=k {
+                    let (src, dst) = (
+                        &self.phi[l * nr..],
+                        &mut scratch.phi[l * width..(l + 1) * width],
+                    );
+                    for (d, &a) in dst.iter_mut().zip(&active) {
+                        *d = src[a];
+                    }
                 }
-                self.tangent_row(k, r, params.sqrt_delta * params.dt, scratch);
-                let phi_k = &self.phi[k * nr..(k + 1) * nr];
+                tangent_row(k, r, params.sqrt_delta * params.dt, width, scratch);
+                let phi_k = &scratch.phi[k * width..(k + 1) * width];
                 for (l, out) in sums.phi_g.iter_mut().enumerate() {
-                    *out = dot(phi_k, &scratch.tangent[l * nr..(l + 1) * nr]);
+                    *out = dot(phi_k, &scratch.tangent[l * width..(l + 1) * width]);
                 }
             });
         }
         sums
     }
-
-    /// Row `k` of the tangent `G(k, l) = dg(k)/dchi(l)` of every response sample, into
-    /// `self.tangent[l * responders + a]`, by the backward recursion of `G = I + c G R Phi`:
-    ///
-    /// `G(k,k) = 1`, `G(k,l) = c phi(l) sum_{l<j<=k} G(k,j) R(j,l)` for `l < k`, `c = sqrt(Delta) dt`.
-    ///
-    /// It is the same row as the forward recursion of theory.md but needs only `phi`'s
-    /// history, not every sample's past tangent; see [`backward_sweep`] for its blocking.
-    fn tangent_row(&self, k: usize, r: &TimeMatrix, c: f64, scratch: &mut TangentScratch) {
-        let nr = self.responders;
-        // acc(l) = sum over solved rows j of R(j,l) G(k,j); first row k, where G(k,k) = 1.
-        for l in 0..k {
-            scratch.acc[l * nr..(l + 1) * nr].fill(r.at(k, l));
-        }
-        scratch.tangent[k * nr..(k + 1) * nr].fill(1.0);
-        let mut sweep = BackwardSweep {
-            r,
-            c,
-            width: nr,
-            phi: &self.phi,
-            tangent: &mut scratch.tangent,
-            acc: &mut scratch.acc,
-            coefs: Vec::with_capacity(LEAF),
-        };
-        sweep.solve(0, k);
-    }
 }
 
-/// The triangular solve of [`Chunk::tangent_row`], blocked recursively: to solve rows
+/// Row `k` of the tangent `G(k, l) = dg(k)/dchi(l)` of `width` samples whose `phi`
+/// histories are in `scratch.phi` (time-major), into `scratch.tangent[l * width + a]`,
+/// by the backward recursion of `G = I + c G R Phi`:
+///
+/// `G(k,k) = 1`, `G(k,l) = c phi(l) sum_{l<j<=k} G(k,j) R(j,l)` for `l < k`, `c = sqrt(Delta) dt`.
+///
+/// It is the same row as the forward recursion of theory.md but needs only `phi`'s
+/// history, not every sample's past tangent; see [`BackwardSweep`] for its blocking.
+fn tangent_row(k: usize, r: &TimeMatrix, c: f64, width: usize, scratch: &mut TangentScratch) {
+    // acc(l) = sum over solved rows j of R(j,l) G(k,j); first row k, where G(k,k) = 1.
+    for l in 0..k {
+        scratch.acc[l * width..(l + 1) * width].fill(r.at(k, l));
+    }
+    scratch.tangent[k * width..(k + 1) * width].fill(1.0);
+    let mut sweep = BackwardSweep {
+        r,
+        c,
+        width,
+        phi: &scratch.phi,
+        tangent: &mut scratch.tangent,
+        acc: &mut scratch.acc,
+        coefs: Vec::with_capacity(LEAF),
+    };
+    sweep.solve(0, k);
+}
+
+/// The triangular solve of [`tangent_row`], blocked recursively: to solve rows
 /// `p0..p1` (given the contributions of rows `>= p1`), solve the upper half, add its
 /// contribution to the lower half in one matrix product (the shared `R` times
 /// sample-wide rows), then solve the lower half. Only blocks of [`LEAF`] rows are swept
@@ -432,11 +456,10 @@ mod tests {
         }
         let c = 0.3;
         let k = t - 1;
-        let mut scratch = TangentScratch {
-            tangent: vec![0.0; t * 3],
-            acc: vec![0.0; t * 3],
-        };
-        chunk.tangent_row(k, &r, c, &mut scratch);
+        let mut scratch = TangentScratch::default();
+        scratch.ensure(t * 3);
+        scratch.phi.copy_from_slice(&chunk.phi);
+        tangent_row(k, &r, c, 3, &mut scratch);
         for a in 0..3 {
             let phi_a: Vec<f64> = (0..t).map(|j| chunk.phi[j * 3 + a]).collect();
             let g = forward_tangent(&r, &phi_a, c, t);
