@@ -222,6 +222,13 @@ pub fn sgd_on_data(
 mod tests {
     use super::*;
 
+    /// Full-batch GD on a one-dimensional data set from `w0`.
+    fn full_batch(cfg: &Config, data: DataSet<'_, f64>, w0: f64) -> Result<Trajectory> {
+        let mask = vec![true; cfg.steps * data.samples()];
+        let mut batches = GivenBatches { mask: &mask };
+        run_sgd(cfg, data, vec![w0], &mut batches, &Control::new(), "t")
+    }
+
     #[test]
     fn square_loss_gd_on_one_sample_is_a_linear_map() {
         // d = 1, one sample x = 2, y = 1: h = 2w, l' = h - 1,
@@ -239,16 +246,7 @@ mod tests {
             y: &[1.0],
             v_star: &[1.0],
         };
-        let mask = vec![true; 4];
-        let traj = run_sgd(
-            &cfg,
-            data,
-            vec![0.3],
-            &mut GivenBatches { mask: &mask },
-            &Control::new(),
-            "t",
-        )
-        .unwrap();
+        let traj = full_batch(&cfg, data, 0.3).unwrap();
         let mut w = 0.3;
         for k in 0..4 {
             assert!((traj.m[k] - w).abs() < 1e-15);
@@ -272,16 +270,7 @@ mod tests {
             y: &[1.0],
             v_star: &[1.0],
         };
-        let mask = vec![true; 400];
-        let err = run_sgd(
-            &cfg,
-            data,
-            vec![1.0],
-            &mut GivenBatches { mask: &mask },
-            &Control::new(),
-            "t",
-        )
-        .unwrap_err();
+        let err = full_batch(&cfg, data, 1.0).unwrap_err();
         // w' = -89 w + 30: the first step whose q = w^2 or loss (3w - 1)^2/2 overflows.
         let (mut w, mut first_bad) = (1.0f64, 0);
         while (w * w).is_finite() && (0.5 * (3.0 * w - 1.0).powi(2)).is_finite() {

@@ -147,3 +147,10 @@ class Config:
 def field_names() -> tuple[str, ...]:
     """Names of the Config fields, in order."""
     return tuple(f.name for f in dataclasses.fields(Config))
+
+
+def as_config(name: str, value: Any) -> Config:
+    """A Config argument, or TypeError naming the parameter."""
+    if not isinstance(value, Config):
+        raise TypeError(f"{name} must be a dmft_sgd.Config, got {type(value).__name__}")
+    return value

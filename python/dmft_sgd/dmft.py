@@ -8,7 +8,7 @@ import numpy as np
 
 from . import _core
 from ._checks import as_float, as_int, as_seed, as_threads
-from .config import Config
+from .config import Config, as_config
 from .results import DMFTResult, time_axis
 
 METHODS = ("single", "iterate")
@@ -63,8 +63,7 @@ def solve_dmft(
     KeyboardInterrupt
         Ctrl-C; the solver stops within one time step.
     """
-    if not isinstance(cfg, Config):
-        raise TypeError(f"cfg must be a dmft_sgd.Config, got {type(cfg).__name__}")
+    cfg = as_config("cfg", cfg)
     samples = as_int("samples", samples, 2)
     if samples % 2:
         raise ValueError(f"samples must be even (samples come in mirror pairs), got {samples}")

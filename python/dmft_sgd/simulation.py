@@ -8,16 +8,10 @@ import numpy as np
 
 from . import _core
 from ._checks import as_float_array, as_int, as_seed, as_threads
-from .config import Config
+from .config import Config, as_config
 from .results import SimulationResult, TrajectoryResult, time_axis
 
 ProgressCallback = Callable[[int, int], Any]
-
-
-def _check_config(cfg: Any) -> Config:
-    if not isinstance(cfg, Config):
-        raise TypeError(f"cfg must be a dmft_sgd.Config, got {type(cfg).__name__}")
-    return cfg
 
 
 def simulate(
@@ -60,7 +54,7 @@ def simulate(
     KeyboardInterrupt
         Ctrl-C; the workers stop within one step.
     """
-    cfg = _check_config(cfg)
+    cfg = as_config("cfg", cfg)
     d = as_int("d", d, 1)
     replicas = as_int("replicas", replicas, 1)
     seed, threads = as_seed(seed), as_threads(threads)
@@ -106,7 +100,7 @@ def sgd_trajectory(
         t, m, q, train_loss, train_error, test_error of shape (steps,), and the weights w
         at the last step. The test error is the closed form of the mixture model in `cfg`.
     """
-    cfg = _check_config(cfg)
+    cfg = as_config("cfg", cfg)
     X = as_float_array("X", X, 2)
     y = as_float_array("y", y, 1)
     v_star = as_float_array("v_star", v_star, 1)
@@ -127,5 +121,5 @@ def sgd_trajectory(
 
 def minibatch_chain(n: int, cfg: Config, seed: int = 0) -> np.ndarray:
     """The (steps, n) boolean mask s_mu(k) that `sgd_trajectory` draws with this seed."""
-    cfg = _check_config(cfg)
+    cfg = as_config("cfg", cfg)
     return _core.minibatch_chain(cfg.resolved(), as_int("n", n, 1), as_seed(seed))

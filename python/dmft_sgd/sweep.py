@@ -16,7 +16,7 @@ import numpy as np
 
 from . import _io
 from ._checks import as_seed
-from .config import Config, field_names
+from .config import Config, as_config, field_names
 from .dmft import solve_dmft
 from .results import OBSERVABLES, READERS, from_payload
 from .simulation import simulate
@@ -214,8 +214,7 @@ def sweep(
         A point whose config is invalid, or whose run fails (e.g. diverges), is kept in
         ``failures`` with its error; the other points are unaffected.
     """
-    if not isinstance(base_cfg, Config):
-        raise TypeError(f"base_cfg must be a dmft_sgd.Config, got {type(base_cfg).__name__}")
+    base_cfg = as_config("base_cfg", base_cfg)
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
     if "seed" in run_kwargs:
