@@ -4,7 +4,7 @@
 
 use crate::config::{Activation, Clusters, Config};
 use crate::control::Control;
-use crate::dmft::{solve_dmft as solve, DmftOptions, Method};
+use crate::dmft::{solve_dmft as solve, DmftOptions, Method, Response, TimeMatrix};
 use crate::error::Error;
 use crate::minibatch::batch_mask;
 use crate::resources::{measure_read_bandwidth, with_threads};
@@ -221,20 +221,25 @@ fn simulate<'py>(
     Ok(out)
 }
 
-/// Solves the DMFT; returns a dict of (steps,) and (steps, steps) float64 arrays plus
-/// the iteration diagnostics. `progress(done)` is called with the number of steps done.
+/// Solves the DMFT; returns a dict of float64 arrays (observables and their standard
+/// errors `(T,)`, `C, R, M_C, M_R` `(T, T)`, the latter two `None` unless kept) and what
+/// the run used. `progress(done)` is called with the number of finished time steps.
 #[pyfunction]
-#[pyo3(signature = (config, samples, seed, threads=None, method="single", response_samples=None,
-                    iterations=50, damping=0.5, tol=1e-3, progress=None))]
+#[pyo3(signature = (config, samples, groups, seed, threads, method, response, band,
+    response_samples, keep_kernels, iterations, damping, tol, progress=None))]
 #[allow(clippy::too_many_arguments)]
 fn solve_dmft<'py>(
     py: Python<'py>,
     config: &Bound<'py, PyDict>,
     samples: usize,
+    groups: usize,
     seed: u64,
     threads: Option<i64>,
     method: &str,
+    response: &str,
+    band: usize,
     response_samples: Option<usize>,
+    keep_kernels: bool,
     iterations: usize,
     damping: f64,
     tol: f64,
@@ -256,35 +261,68 @@ fn solve_dmft<'py>(
             .into())
         }
     };
+    let response = match response {
+        "auto" => Response::Auto,
+        "tangent" => Response::Tangent,
+        "probe" => Response::Probe { band },
+        other => {
+            return Err(Error::invalid(
+                "response",
+                format!("must be 'auto', 'tangent' or 'probe', got '{other}'"),
+            )
+            .into())
+        }
+    };
     let opts = DmftOptions {
         samples,
+        groups,
+        response,
         response_samples,
+        keep_kernels,
         seed,
         method,
+        threads: threads_arg(threads)?,
     };
-    let threads = threads_arg(threads)?;
-    let sol = run_detached(py, threads, progress, |control| solve(&cfg, &opts, control))?;
+    // The solver runs on its own pool of `threads`; the waiting thread needs no other.
+    let sol = run_detached(py, Some(1), progress, |control| solve(&cfg, &opts, control))?;
     let t = cfg.steps;
     let out = PyDict::new(py);
-    let square = |data: Vec<f64>| -> PyResult<Bound<'py, numpy::PyArray2<f64>>> {
-        let array = Array2::from_shape_vec((t, t), data)
+    let square = |m: TimeMatrix| -> PyResult<Bound<'py, numpy::PyArray2<f64>>> {
+        let array = Array2::from_shape_vec((t, t), m.into_vec())
             .map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
         Ok(array.into_pyarray(py))
     };
-    out.set_item("m", sol.m.into_pyarray(py))?;
-    out.set_item("q", sol.q.into_pyarray(py))?;
-    out.set_item("train_loss", sol.train_loss.into_pyarray(py))?;
-    out.set_item("train_loss_sem", sol.train_loss_sem.into_pyarray(py))?;
-    out.set_item("train_error", sol.train_error.into_pyarray(py))?;
-    out.set_item("train_error_sem", sol.train_error_sem.into_pyarray(py))?;
-    out.set_item("test_error", sol.test_error.into_pyarray(py))?;
-    out.set_item("C", square(sol.weights.c.into_vec())?)?;
-    out.set_item("R", square(sol.weights.r.into_vec())?)?;
-    out.set_item("M_C", square(sol.kernels.m_c.into_vec())?)?;
-    out.set_item("M_R", square(sol.kernels.m_r.into_vec())?)?;
-    out.set_item("mu", sol.kernels.mu.into_pyarray(py))?;
+    for (name, values) in sol.observables.named() {
+        out.set_item(name, values.clone().into_pyarray(py))?;
+    }
+    if let Some(sem) = &sol.sem {
+        for (name, values) in sem.named() {
+            out.set_item(format!("{name}_sem"), values.clone().into_pyarray(py))?;
+        }
+    }
+    out.set_item("C", square(sol.c)?)?;
+    out.set_item("R", square(sol.r)?)?;
+    match sol.kernels {
+        Some(k) => {
+            out.set_item("M_C", square(k.m_c)?)?;
+            out.set_item("M_R", square(k.m_r)?)?;
+            out.set_item("mu", k.mu.into_pyarray(py))?;
+        }
+        None => {
+            out.set_item("M_C", py.None())?;
+            out.set_item("M_R", py.None())?;
+            out.set_item("mu", py.None())?;
+        }
+    }
     out.set_item("changes", sol.changes.into_pyarray(py))?;
     out.set_item("converged", sol.converged)?;
+    let (name, band) = match sol.response {
+        Response::Probe { band } => ("probe", band),
+        _ => ("tangent", 0),
+    };
+    out.set_item("response", name)?;
+    out.set_item("band", band)?;
+    out.set_item("groups", sol.groups)?;
     Ok(out)
 }
 

@@ -2,19 +2,22 @@
 
 use crate::error::{Error, Result};
 
+/// The number of worker threads `threads` asks for: all cores for `None`.
+pub fn resolve_threads(threads: Option<usize>) -> Result<usize> {
+    match threads {
+        Some(0) => Err(Error::invalid(
+            "threads",
+            "must be >= 1 (or None for all cores), got 0",
+        )),
+        Some(t) => Ok(t),
+        None => Ok(std::thread::available_parallelism().map_or(1, |n| n.get())),
+    }
+}
+
 /// Runs `job` on a local rayon pool of `threads` workers (all cores when `None`).
 /// Never touches the global pool, so a library user keeps control of it.
 pub fn with_threads<T: Send>(threads: Option<usize>, job: impl FnOnce() -> T + Send) -> Result<T> {
-    let threads = match threads {
-        Some(0) => {
-            return Err(Error::invalid(
-                "threads",
-                "must be >= 1 (or None for all cores), got 0",
-            ))
-        }
-        Some(t) => t,
-        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
-    };
+    let threads = resolve_threads(threads)?;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()

@@ -13,6 +13,8 @@ pub(crate) enum Domain {
     UserBatches = 2,
     /// One stream per chunk of DMFT samples (and per iteration of the iterative solver).
     DmftChunk = 3,
+    /// The probe signs of one chunk of DMFT samples (response estimator "probe").
+    DmftProbe = 4,
 }
 
 /// The independent ChaCha8 stream number `index` of `domain` for `seed`.

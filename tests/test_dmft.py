@@ -184,11 +184,18 @@ def test_same_seed_same_numbers_for_every_thread_count():
             np.testing.assert_array_equal(getattr(runs[0], name), getattr(other, name))
 
 
-def test_sample_average_errors_are_reported():
+def test_every_observable_has_an_error_bar():
     r = ds.solve_dmft(ds.Config(lr=0.2, batch=0.5, steps=10), samples=2000, seed=0)
-    assert r.train_loss_sem.shape == (10,) and np.all(r.train_loss_sem[1:] > 0)
-    # sem ~ sd / sqrt(pairs): of order 1/sqrt(1000) for an O(1) spread.
-    assert np.all(r.train_loss_sem[1:] < 0.05)
+    assert r.groups == 8
+    for name in OBS:
+        sem = r.sem(name)
+        assert sem.shape == (10,) and np.all(np.isfinite(sem))
+        # Of order sd/sqrt(S) for an O(1) spread; m and q start from fixed values.
+        assert np.all(sem < 0.05), name
+    assert r.sem("m")[0] == 0.0 and np.all(r.sem("m")[1:] > 0) and np.all(r.sem("train_loss") > 0)
+    one = ds.solve_dmft(ds.Config(lr=0.2, batch=0.5, steps=10), samples=2000, seed=0, groups=1)
+    with pytest.raises(ValueError, match="sem needs groups >= 2"):
+        one.sem("m")
 
 
 def test_divergence_is_reported():
@@ -220,5 +227,5 @@ def test_save_and_load_round_trip(tmp_path):
     back = ds.load(r.save(tmp_path / "dmft.npz"))
     assert isinstance(back, ds.DMFTResult) and back.config == r.config
     assert (back.samples, back.seed, back.method, back.converged) == (200, 5, "iterate", r.converged)
-    for name in ("t", *OBS, "C", "R", "M_C", "M_R", "mu", "changes", "train_loss_sem"):
+    for name in ("t", *OBS, "C", "R", "M_C", "M_R", "mu", "changes", "train_loss_sem", "m_sem"):
         np.testing.assert_array_equal(getattr(back, name), getattr(r, name))

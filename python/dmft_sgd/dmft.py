@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
-
 import numpy as np
 
 from . import _core
 from ._checks import as_float, as_int, as_seed, as_threads
+from ._progress import ProgressCallback, reporter
 from .config import Config, as_config
 from .results import DMFTResult, time_axis
 
 METHODS = ("single", "iterate")
+RESPONSES = ("auto", "tangent", "probe")
+DEFAULT_GROUPS = 8
 
 
 def solve_dmft(
@@ -20,12 +21,16 @@ def solve_dmft(
     seed: int = 0,
     threads: int | None = None,
     *,
+    groups: int | None = None,
+    response: str = "auto",
+    band: int = 16,
+    keep_kernels: bool = True,
     method: str = "single",
     response_samples: int | None = None,
     iterations: int = 50,
     damping: float = 0.5,
     tol: float = 1e-3,
-    progress: Callable[[int, int], Any] | None = None,
+    progress: bool | ProgressCallback | None = None,
 ) -> DMFTResult:
     """Solves the discrete-time DMFT of `cfg` by Monte Carlo over effective samples.
 
@@ -39,18 +44,34 @@ def solve_dmft(
         Results are identical for the same seed whatever the number of threads.
     threads : int or None
         Worker threads; None uses all cores.
+    groups : int or None
+        The samples are split into this many independent groups, each solved
+        self-consistently; the result is their mean and ``result.sem(name)`` their spread
+        over sqrt(groups) (theory.md section 4.4). None: 8 (fewer if there are fewer than
+        8 pairs); 1 gives no error bars.
+    response : "auto", "tangent" or "probe"
+        Estimator of the response kernel M_R (theory.md section 4.2). "tangent" is exact
+        and costs b S T^3 / 6; "probe" computes the lags < `band` exactly and the rest
+        with one random probe per sample, O(S T^2), unbiased; "auto" uses "tangent" up to
+        400 steps and "probe" beyond. ``result.response`` records the choice.
+    band : int
+        Lags computed exactly by the "probe" estimator (>= 1).
+    keep_kernels : bool
+        False drops M_C, M_R and mu from the result (two T x T matrices less per group
+        while solving); C and R are always kept.
     method : "single" or "iterate"
         "single": one causal sweep in time (fast, default). "iterate": the damped
         fixed-point iteration of the published codes, re-sampling every iteration
         (a cross-check; ~`iterations` times slower).
     response_samples : int or None
-        Samples (the first ones) carrying the exact tangent process for M_R, the costly
-        part (O(S T^3)); None uses all samples.
+        Samples (the first ones of each group) carrying the response process; None uses
+        all samples.
     iterations, damping, tol : method "iterate" only
         At most `iterations` rounds; new kernels = damping * old + (1 - damping) * fresh;
         stop once the largest kernel change relative to the kernels' scale is < tol.
-    progress : callable or None
-        Called as ``progress(done, total)`` in time steps while the solve goes on.
+    progress : bool, callable or None
+        True shows a progress bar with ETA (tqdm, terminal or notebook); a callable is
+        called as ``progress(done, total)`` in time steps while the solve goes on.
 
     Raises
     ------
@@ -59,7 +80,7 @@ def solve_dmft(
     DivergenceError
         Non-finite values (the message names the step); use a smaller lr.
     MemoryError
-        The samples' histories would not fit in the available memory.
+        The run would not fit in the available memory (the message gives the estimate).
     KeyboardInterrupt
         Ctrl-C; the solver stops within one time step.
     """
@@ -68,20 +89,29 @@ def solve_dmft(
     if samples % 2:
         raise ValueError(f"samples must be even (samples come in mirror pairs), got {samples}")
     seed, threads = as_seed(seed), as_threads(threads)
+    groups = min(DEFAULT_GROUPS, samples // 2) if groups is None else as_int("groups", groups, 1, samples // 2)
+    if response not in RESPONSES:
+        raise ValueError(f"response must be one of {RESPONSES}, got {response!r}")
+    band = as_int("band", band, 1)
+    if not isinstance(keep_kernels, bool):
+        raise TypeError(f"keep_kernels must be a bool, got {keep_kernels!r}")
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     if response_samples is not None:
-        response_samples = as_int("response_samples", response_samples, 2, samples)
+        response_samples = as_int("response_samples", response_samples, 2 * groups, samples)
     iterations = as_int("iterations", iterations, 1)
     damping, tol = as_float("damping", damping), as_float("tol", tol)
     total = cfg.steps * (iterations if method == "iterate" else 1)
-    callback = None if progress is None else (lambda done: progress(done, total))
-    out = _core.solve_dmft(
-        cfg.resolved(), samples, seed, threads, method, response_samples, iterations, damping, tol, callback
-    )
+    with reporter(progress, total, "DMFT") as callback:
+        out = _core.solve_dmft(
+            cfg.resolved(), samples, groups, seed, threads, method, response, band,
+            response_samples, keep_kernels, iterations, damping, tol, callback,
+        )
+    arrays = {name: None if value is None else np.asarray(value) for name, value in out.items()
+              if name not in ("converged", "response", "band", "groups")}
     return DMFTResult(
-        config=cfg, samples=samples, seed=seed, method=method,
+        config=cfg, samples=samples, seed=seed, method=method, groups=groups,
+        response=str(out["response"]), band=int(out["band"]),
         response_samples=samples if response_samples is None else response_samples,
-        t=time_axis(cfg), converged=bool(out.pop("converged")),
-        **{name: np.asarray(value) for name, value in out.items()},
+        t=time_axis(cfg), converged=bool(out["converged"]), **arrays,
     )

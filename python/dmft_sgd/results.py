@@ -88,16 +88,22 @@ class SimulationResult:
 class DMFTResult:
     """The d -> infinity dynamics: observables of shape (T,), two-time matrices (T, T).
 
-    ``C[k, l]`` correlation and ``R[k, l]`` response of the weights (``q = diag(C)``),
-    ``M_C``, ``M_R`` and ``mu`` the memory kernels; ``train_loss_sem`` and
-    ``train_error_sem`` the Monte Carlo standard errors of the sample averages;
-    ``changes`` the relative kernel change per iteration (method "iterate").
+    Every quantity is the mean over `groups` independently solved groups of samples;
+    ``sem(name)`` is the Monte Carlo standard error of an observable (their spread over
+    sqrt(groups)). ``C[k, l]`` correlation and ``R[k, l]`` response of the weights
+    (``q = diag(C)``), ``M_C``, ``M_R`` and ``mu`` the memory kernels (None when solved
+    with ``keep_kernels=False``); ``response`` the estimator of M_R that was used
+    ("tangent" or "probe", with its ``band``); ``changes`` the largest relative kernel
+    change per iteration (method "iterate").
     """
 
     config: Config
     samples: int
     seed: int
     method: str
+    groups: int
+    response: str
+    band: int
     response_samples: int
     t: np.ndarray
     m: np.ndarray
@@ -105,15 +111,32 @@ class DMFTResult:
     train_loss: np.ndarray
     train_error: np.ndarray
     test_error: np.ndarray
-    train_loss_sem: np.ndarray
-    train_error_sem: np.ndarray
     C: np.ndarray
     R: np.ndarray
-    M_C: np.ndarray
-    M_R: np.ndarray
-    mu: np.ndarray
+    M_C: np.ndarray | None
+    M_R: np.ndarray | None
+    mu: np.ndarray | None
     changes: np.ndarray
     converged: bool
+    m_sem: np.ndarray | None = None
+    q_sem: np.ndarray | None = None
+    train_loss_sem: np.ndarray | None = None
+    train_error_sem: np.ndarray | None = None
+    test_error_sem: np.ndarray | None = None
+
+    def mean(self, name: str) -> np.ndarray:
+        """An observable by name, shape (T,) (the same as the attribute)."""
+        if name not in OBSERVABLES:
+            raise ValueError(f"name must be one of {OBSERVABLES}, got {name!r}")
+        return getattr(self, name)
+
+    def sem(self, name: str) -> np.ndarray:
+        """Monte Carlo standard error of an observable, shape (T,): the spread of the
+        independent groups (ddof=1) over sqrt(groups)."""
+        self.mean(name)
+        if self.groups < 2:
+            raise ValueError("sem needs groups >= 2: solve with groups=8 (the default) for error bars")
+        return getattr(self, f"{name}_sem")
 
     def save(self, path: str | os.PathLike) -> Path:
         """Writes one `.npz` file (arrays + config); read it back with `dmft_sgd.load`."""
@@ -122,19 +145,21 @@ class DMFTResult:
     def _payload(self) -> tuple[str, dict[str, Any], dict[str, np.ndarray]]:
         meta = {name: getattr(self, name) for name in _DMFT_META}
         meta["config"] = self.config.to_dict()
-        return "dmft", meta, {name: getattr(self, name) for name in _DMFT_ARRAYS}
+        arrays = {name: getattr(self, name) for name in _DMFT_ARRAYS}
+        return "dmft", meta, {name: a for name, a in arrays.items() if a is not None}
 
     def __repr__(self) -> str:
         return (
-            f"DMFTResult(samples={self.samples}, seed={self.seed}, method={self.method!r}, "
-            f"steps={self.t.size}, config={self.config!r})"
+            f"DMFTResult(samples={self.samples}, groups={self.groups}, seed={self.seed}, "
+            f"method={self.method!r}, response={self.response!r}, steps={self.t.size}, "
+            f"config={self.config!r})"
         )
 
 
-_DMFT_META = ("samples", "seed", "method", "response_samples", "converged")
-_DMFT_ARRAYS = (
-    "t", *OBSERVABLES, "train_loss_sem", "train_error_sem", "C", "R", "M_C", "M_R", "mu", "changes",
-)
+_DMFT_META = ("samples", "seed", "method", "groups", "response", "band", "response_samples", "converged")
+_DMFT_SEMS = tuple(f"{name}_sem" for name in OBSERVABLES)
+_DMFT_KERNELS = ("M_C", "M_R", "mu")
+_DMFT_ARRAYS = ("t", *OBSERVABLES, "C", "R", *_DMFT_KERNELS, "changes", *_DMFT_SEMS)
 
 
 def _check_arrays(arrays: dict[str, np.ndarray], expected: dict[str, tuple], where: str) -> None:
@@ -146,14 +171,19 @@ def _check_arrays(arrays: dict[str, np.ndarray], expected: dict[str, tuple], whe
 
 def _dmft_from_file(meta: dict[str, Any], arrays: dict[str, np.ndarray], where: str) -> DMFTResult:
     cfg = Config.from_dict(meta["config"])
-    T = cfg.steps
-    expected = {name: (T,) for name in _DMFT_ARRAYS}
-    expected.update({name: (T, T) for name in ("C", "R", "M_C", "M_R")}, changes=None)
+    T, groups = cfg.steps, int(meta["groups"])
+    expected: dict[str, tuple | None] = {name: (T,) for name in ("t", *OBSERVABLES)}
+    expected.update(C=(T, T), R=(T, T), changes=None)
+    if groups > 1:
+        expected.update({name: (T,) for name in _DMFT_SEMS})
+    if "M_C" in arrays:
+        expected.update(M_C=(T, T), M_R=(T, T), mu=(T,))
     _check_arrays(arrays, expected, where)
     return DMFTResult(
         config=cfg, samples=int(meta["samples"]), seed=int(meta["seed"]), method=str(meta["method"]),
+        groups=groups, response=str(meta["response"]), band=int(meta["band"]),
         response_samples=int(meta["response_samples"]), converged=bool(meta["converged"]),
-        **{name: arrays[name] for name in _DMFT_ARRAYS},
+        **{name: arrays.get(name) for name in _DMFT_ARRAYS},
     )
 
 

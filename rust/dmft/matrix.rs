@@ -56,6 +56,11 @@ impl TimeMatrix {
         &self.data
     }
 
+    /// The row-major data, mutable.
+    pub fn as_mut_slice(&mut self) -> &mut [f64] {
+        &mut self.data
+    }
+
     /// Consumes the matrix, returning its row-major data.
     pub fn into_vec(self) -> Vec<f64> {
         self.data

@@ -11,6 +11,12 @@
 //! (zero), solve the weight side for all times, re-simulate fresh samples over the whole
 //! trajectory to get new kernels, mix them with the old ones (`damping` is the weight
 //! of the old), and repeat until the relative change is below `tol`.
+//!
+//! **Error bars** (theory.md section 4.4). The samples are split into `groups`
+//! independent groups, each solved self-consistently on its own (its own `C`, `R`, `m`),
+//! side by side in time. The result is the mean over groups and its standard error the
+//! spread of the groups over `sqrt(groups)`: honest for every quantity, including the
+//! noise that feeds back through `m`, `C`, `R` to later times.
 
 mod cholesky;
 mod matrix;
@@ -24,10 +30,10 @@ use crate::config::Config;
 use crate::control::Control;
 use crate::error::{Error, Result};
 use crate::observables::test_error;
-use crate::resources::check_memory;
+use crate::resources::{check_memory, resolve_threads, with_threads};
 use crate::rng::{stream, Domain};
 use cholesky::IncrementalCholesky;
-use patterns::{Chunk, PatternParams, StepSums, CHUNK};
+use patterns::{history_bytes_per_step, Chunk, PatternParams, StepSums, CHUNK};
 use rayon::prelude::*;
 
 /// How the DMFT equations are solved.
@@ -46,56 +52,167 @@ pub enum Method {
     },
 }
 
+/// How the response kernel `M_R(k,l) = alpha sqrt(Delta) E[phi(k) G(k,l)]` is estimated
+/// (theory.md section 4.2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Response {
+    /// [`Response::Tangent`] up to [`Response::AUTO_TANGENT_STEPS`] steps, else
+    /// [`Response::Probe`] with the default band: see [`Response::resolve`].
+    Auto,
+    /// The exact tangent row of every sample in the batch: `b S T^3 / 6` multiply-adds.
+    Tangent,
+    /// Exact for lags `< band`, one random probe per sample beyond: `O(S T (T + band^2))`.
+    Probe {
+        /// Number of lags computed exactly, `>= 1`.
+        band: usize,
+    },
+}
+
+impl Response {
+    /// Longest run for which [`Response::Auto`] uses the exact tangent.
+    pub const AUTO_TANGENT_STEPS: usize = 400;
+    /// The band of [`Response::Auto`]'s probe estimator.
+    pub const DEFAULT_BAND: usize = 16;
+
+    /// The estimator a run of `cfg` uses: `Auto` becomes `Tangent` for
+    /// `steps <= AUTO_TANGENT_STEPS` (cheap there, and exact), else
+    /// `Probe { band: DEFAULT_BAND }`. A band wider than the run is clipped to it.
+    pub fn resolve(self, cfg: &Config) -> Response {
+        match self {
+            Response::Auto if cfg.steps <= Self::AUTO_TANGENT_STEPS => Response::Tangent,
+            Response::Auto => Response::Probe {
+                band: Self::DEFAULT_BAND.min(cfg.steps),
+            },
+            Response::Probe { band } => Response::Probe {
+                band: band.min(cfg.steps).max(1),
+            },
+            Response::Tangent => Response::Tangent,
+        }
+    }
+}
+
 /// Monte Carlo size and method of a solve.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct DmftOptions {
-    /// Number of effective samples `S` (even: mirror pairs).
+    /// Number of effective samples `S` (even: mirror pairs), over all groups.
     pub samples: usize,
-    /// Samples carrying the exact tangent for `M_R` (the first ones); `None`: all.
+    /// Independent groups the samples are split into, for the error bars (`>= 1`; at
+    /// least one pair each). One group gives no error bars.
+    pub groups: usize,
+    /// The estimator of `M_R`.
+    pub response: Response,
+    /// Samples carrying the response process (the first ones of each group, in
+    /// proportion); `None`: all.
     pub response_samples: Option<usize>,
-    /// Seed; chunk `i` of samples uses random stream `i`, whatever the thread count.
+    /// Whether the solution keeps `M_C` and `M_R` (two `T x T` matrices per group while
+    /// solving); `C` and `R` are always kept.
+    pub keep_kernels: bool,
+    /// Seed; chunk `i` of group `g` uses its own random streams, whatever the thread count.
     pub seed: u64,
     /// Solution method.
     pub method: Method,
+    /// Worker threads of the run's own pool (`None`: all cores).
+    pub threads: Option<usize>,
 }
 
-/// The solution on the time grid `k = 0..T-1`.
-#[derive(Clone, Debug, PartialEq)]
-pub struct DmftSolution {
+impl Default for DmftOptions {
+    /// 20 000 samples in 8 groups, automatic response estimator, kernels kept, seed 0,
+    /// single pass, all cores.
+    fn default() -> Self {
+        DmftOptions {
+            samples: 20_000,
+            groups: 8,
+            response: Response::Auto,
+            response_samples: None,
+            keep_kernels: true,
+            seed: 0,
+            method: Method::SinglePass,
+            threads: None,
+        }
+    }
+}
+
+/// Observables on the time grid `k = 0..T-1`.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct Observables {
     /// Overlap `m(k)`.
     pub m: Vec<f64>,
     /// `q(k) = C(k,k)`.
     pub q: Vec<f64>,
     /// Mean training loss `E[l(y, h(k))]`.
     pub train_loss: Vec<f64>,
-    /// Its Monte Carlo standard error.
-    pub train_loss_sem: Vec<f64>,
     /// Training error `E[1[y o(h(k)) <= 0]]`.
     pub train_error: Vec<f64>,
-    /// Its Monte Carlo standard error.
-    pub train_error_sem: Vec<f64>,
     /// Closed-form test error from `m`, `q`.
     pub test_error: Vec<f64>,
-    /// Weight side: `C`, `R`, `m`.
-    pub weights: WeightSide,
-    /// Memory kernels `M_C`, `M_R`, `mu`.
-    pub kernels: Kernels,
-    /// For `Iterate`: relative kernel change of each iteration.
+}
+
+impl Observables {
+    /// The observables by name, in a fixed order.
+    pub fn named(&self) -> [(&'static str, &Vec<f64>); 5] {
+        [
+            ("m", &self.m),
+            ("q", &self.q),
+            ("train_loss", &self.train_loss),
+            ("train_error", &self.train_error),
+            ("test_error", &self.test_error),
+        ]
+    }
+
+    fn named_mut(&mut self) -> [&mut Vec<f64>; 5] {
+        [
+            &mut self.m,
+            &mut self.q,
+            &mut self.train_loss,
+            &mut self.train_error,
+            &mut self.test_error,
+        ]
+    }
+}
+
+/// The solution: every quantity is the mean over the groups.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DmftSolution {
+    /// The observables.
+    pub observables: Observables,
+    /// Their Monte Carlo standard errors (spread over groups / `sqrt(groups)`); `None`
+    /// for a single group.
+    pub sem: Option<Observables>,
+    /// Correlation `C(k,l)` of the weights.
+    pub c: TimeMatrix,
+    /// Response `R(k,l)` of the weights.
+    pub r: TimeMatrix,
+    /// Memory kernels `M_C`, `M_R`, `mu` (`None` unless `keep_kernels`).
+    pub kernels: Option<Kernels>,
+    /// For `Iterate`: the largest relative kernel change over groups, per iteration.
     pub changes: Vec<f64>,
     /// For `Iterate`: whether the change fell below `tol`.
     pub converged: bool,
+    /// The response estimator used (never `Auto`).
+    pub response: Response,
+    /// Number of groups.
+    pub groups: usize,
 }
 
-/// Bytes a solve needs: every sample's history (`xi` per pair, `f`, and for response
-/// samples `phi` and the tangent row) plus the time-time matrices.
+/// Bytes a solve needs: every sample's history, each group's time-time matrices (`C`,
+/// `R`, the Cholesky factor, and `M_C`, `M_R` when kept or iterating), the tangent's
+/// per-thread scratch and the result.
 pub fn dmft_memory(cfg: &Config, opts: &DmftOptions) -> u64 {
     // In f64: the product of large requests must saturate, not wrap around.
-    let (t, s) = (cfg.steps as f64, opts.samples as f64);
-    let sr = opts.response_samples.unwrap_or(opts.samples) as f64;
-    let threads = rayon::current_num_threads() as f64;
-    let histories = 8.0 * t * (s / 2.0 + s + sr) + 8.0 * 6.0 * s;
-    let scratch = threads * 3.0 * 8.0 * t * CHUNK as f64;
-    (histories + scratch + 8.0 * 10.0 * t * t) as u64
+    let (t, s, g) = (cfg.steps as f64, opts.samples as f64, opts.groups as f64);
+    let sr = opts.response_samples.unwrap_or(opts.samples);
+    let histories = t * history_bytes_per_step(opts.samples, sr) as f64 + 64.0 * s;
+    let kernels_kept = opts.keep_kernels || matches!(opts.method, Method::Iterate { .. });
+    let per_group = 8.0 * t * t * if kernels_kept { 5.0 } else { 3.0 };
+    let result = 8.0 * t * t * if opts.keep_kernels { 4.0 } else { 2.0 };
+    let tangent = match opts.response.resolve(cfg) {
+        Response::Tangent => {
+            let threads = resolve_threads(opts.threads).unwrap_or(1) as f64;
+            threads * 3.0 * 8.0 * t * CHUNK as f64
+        }
+        _ => 0.0,
+    };
+    (histories + g * per_group + result + tangent) as u64
 }
 
 fn validate(cfg: &Config, opts: &DmftOptions) -> Result<()> {
@@ -109,12 +226,31 @@ fn validate(cfg: &Config, opts: &DmftOptions) -> Result<()> {
             ),
         ));
     }
+    if opts.groups < 1 || opts.groups > opts.samples / 2 {
+        return Err(Error::invalid(
+            "groups",
+            format!(
+                "must be in [1, samples/2 = {}] (at least one pair per group), got {}",
+                opts.samples / 2,
+                opts.groups
+            ),
+        ));
+    }
     if let Some(sr) = opts.response_samples {
-        if sr < 2 || sr > opts.samples {
+        if sr < 2 * opts.groups || sr > opts.samples {
             return Err(Error::invalid(
                 "response_samples",
-                format!("must be in [2, samples = {}], got {sr}", opts.samples),
+                format!(
+                    "must be in [2 groups = {}, samples = {}], got {sr}",
+                    2 * opts.groups,
+                    opts.samples
+                ),
             ));
+        }
+    }
+    if let Response::Probe { band } = opts.response {
+        if band == 0 {
+            return Err(Error::invalid("band", "must be >= 1, got 0"));
         }
     }
     if let Method::Iterate {
@@ -139,28 +275,39 @@ fn validate(cfg: &Config, opts: &DmftOptions) -> Result<()> {
             ));
         }
     }
+    resolve_threads(opts.threads)?;
     Ok(())
 }
 
-/// Solves the DMFT of `cfg` on the current rayon pool. Progress counts time steps
-/// (`T` for a single pass, `T` per iteration for `Iterate`).
+/// Solves the DMFT of `cfg` on a pool of `opts.threads` workers. Progress counts time
+/// steps (`T` for a single pass, `T` per iteration for `Iterate`).
+///
+/// ```
+/// use dmft_sgd::{solve_dmft, Config, Control, DmftOptions};
+///
+/// let cfg = Config { batch: 0.3, tau: 0.1 / 0.3, steps: 40, ..Config::default() };
+/// let opts = DmftOptions { samples: 2_000, groups: 4, ..DmftOptions::default() };
+/// let sol = solve_dmft(&cfg, &opts, &Control::new()).unwrap();
+/// let (e, se) = (sol.observables.test_error[39], sol.sem.unwrap().test_error[39]);
+/// assert!(e < 0.5 && se > 0.0 && se < 0.05);
+/// ```
 pub fn solve_dmft(cfg: &Config, opts: &DmftOptions, control: &Control) -> Result<DmftSolution> {
     validate(cfg, opts)?;
     check_memory(
         dmft_memory(cfg, opts),
-        "use fewer samples, fewer response_samples or fewer steps",
+        "use fewer samples, fewer steps, fewer groups or keep_kernels=False",
     )?;
-    match opts.method {
+    with_threads(opts.threads, || match opts.method {
         Method::SinglePass => single_pass(cfg, opts, control),
         Method::Iterate {
             iterations,
             damping,
             tol,
         } => iterate(cfg, opts, iterations, damping, tol, control),
-    }
+    })?
 }
 
-/// All effective samples, in chunks.
+/// The effective samples of one group, in chunks.
 struct PatternSide {
     chunks: Vec<Chunk>,
     params: PatternParams,
@@ -169,24 +316,32 @@ struct PatternSide {
 }
 
 impl PatternSide {
-    /// Fresh samples; `round` separates the random streams of successive iterations.
-    fn new(cfg: &Config, opts: &DmftOptions, round: u64) -> Self {
-        let params = PatternParams::new(cfg);
-        let responders = opts.response_samples.unwrap_or(opts.samples);
-        let chunks = (0..opts.samples.div_ceil(CHUNK))
+    /// Fresh samples for group `group`; `round` separates the random streams of
+    /// successive iterations.
+    fn new(
+        params: PatternParams,
+        opts: &DmftOptions,
+        steps: usize,
+        group: usize,
+        round: u64,
+    ) -> Self {
+        let (samples, responders) = group_size(opts, group);
+        let chunks = (0..samples.div_ceil(CHUNK))
             .into_par_iter()
             .map(|i| {
                 let first = i * CHUNK;
-                let size = CHUNK.min(opts.samples - first);
+                let size = CHUNK.min(samples - first);
                 let resp = responders.saturating_sub(first).min(size);
-                let rng = stream(opts.seed, Domain::DmftChunk, (round << 32) | i as u64);
-                Chunk::new(&params, rng, size, resp, cfg.steps)
+                let index = (round << 40) | ((group as u64) << 20) | i as u64;
+                let rng = stream(opts.seed, Domain::DmftChunk, index);
+                let probe_rng = stream(opts.seed, Domain::DmftProbe, index);
+                Chunk::new(&params, rng, probe_rng, size, resp, steps)
             })
             .collect();
         PatternSide {
             chunks,
             params,
-            samples: opts.samples,
+            samples,
             responders,
         }
     }
@@ -208,56 +363,60 @@ impl PatternSide {
     }
 }
 
-/// Per-step observables, filled as the solve goes.
-struct Observables {
-    train_loss: Vec<f64>,
-    train_loss_sem: Vec<f64>,
-    train_error: Vec<f64>,
-    train_error_sem: Vec<f64>,
+/// Samples and response samples of group `group`: the pairs are shared out as evenly as
+/// possible, and the response samples in proportion (even, at least one pair).
+fn group_size(opts: &DmftOptions, group: usize) -> (usize, usize) {
+    let (pairs, g) = (opts.samples / 2, opts.groups);
+    let share = |total: usize| total / g + usize::from(group < total % g);
+    let samples = 2 * share(pairs);
+    let responders = match opts.response_samples {
+        None => samples,
+        Some(sr) => (2 * share(sr / 2)).clamp(2, samples),
+    };
+    (samples, responders)
 }
 
-impl Observables {
-    fn new(steps: usize) -> Self {
-        let z = vec![0.0; steps];
-        Observables {
-            train_loss: z.clone(),
-            train_loss_sem: z.clone(),
-            train_error: z.clone(),
-            train_error_sem: z,
+/// Kernel row `k` from a group's merged sums (eq. 3.2):
+/// `M_C(k,l) = alpha Delta E[f(k) f(l)]`, `M_R(k,l) = alpha sqrt(Delta) E[phi(k) G(k,l)]`,
+/// `mu(k) = E[u f(k)]`.
+struct KernelRow {
+    m_c: Vec<f64>,
+    m_r: Vec<f64>,
+    mu: f64,
+}
+
+impl KernelRow {
+    fn new(sums: &StepSums, cfg: &Config, samples: usize, responders: usize) -> Self {
+        let (s, sr) = (samples as f64, responders as f64);
+        KernelRow {
+            m_c: sums
+                .f_f
+                .iter()
+                .map(|v| cfg.alpha * cfg.delta * v / s)
+                .collect(),
+            m_r: sums
+                .phi_g
+                .iter()
+                .map(|v| cfg.alpha * cfg.delta.sqrt() * v / sr)
+                .collect(),
+            mu: sums.u_f / s,
         }
     }
 
-    fn record(&mut self, k: usize, sums: &StepSums, pairs: usize) {
-        (self.train_loss[k], self.train_loss_sem[k]) = sums.loss.mean_sem(pairs);
-        (self.train_error[k], self.train_error_sem[k]) = sums.error.mean_sem(pairs);
+    fn is_finite(&self) -> bool {
+        self.mu.is_finite()
+            && self.m_c.iter().all(|v| v.is_finite())
+            && self.m_r.iter().all(|v| v.is_finite())
     }
-}
 
-/// Kernel row `k` from the merged sums:
-/// `M_C(k,l) = alpha Delta E[f(k) f(l)]`, `M_R(k,l) = alpha sqrt(Delta) E[phi(k) G(k,l)]`,
-/// `mu(k) = E[u f(k)]`.
-/// Returns false if a kernel value is not finite.
-fn fill_kernel_row(
-    k: usize,
-    sums: &StepSums,
-    cfg: &Config,
-    samples: usize,
-    responders: usize,
-    kernels: &mut Kernels,
-) -> bool {
-    let (s, sr) = (samples as f64, responders as f64);
-    for l in 0..=k {
-        let mc = cfg.alpha * cfg.delta * sums.f_f[l] / s;
-        kernels.m_c.set(k, l, mc);
-        kernels.m_c.set(l, k, mc);
-        kernels
-            .m_r
-            .set(k, l, cfg.alpha * cfg.delta.sqrt() * sums.phi_g[l] / sr);
+    fn store(&self, k: usize, kernels: &mut Kernels) {
+        for (l, &v) in self.m_c.iter().enumerate() {
+            kernels.m_c.set(k, l, v);
+            kernels.m_c.set(l, k, v);
+        }
+        kernels.m_r.row_mut(k)[..=k].copy_from_slice(&self.m_r);
+        kernels.mu[k] = self.mu;
     }
-    kernels.mu[k] = sums.u_f / s;
-    kernels.mu[k].is_finite()
-        && kernels.m_c.row(k)[..=k].iter().all(|v| v.is_finite())
-        && kernels.m_r.row(k)[..=k].iter().all(|v| v.is_finite())
 }
 
 fn diverged(step: usize, cfg: &Config) -> Error {
@@ -268,57 +427,100 @@ fn diverged(step: usize, cfg: &Config) -> Error {
     }
 }
 
-/// Step `k` of the pattern side: extend the Cholesky factor of `C` by row `k`, advance
-/// every sample, fill kernel row `k` and record the observables.
-fn pattern_step(
-    k: usize,
-    cfg: &Config,
-    weights: &WeightSide,
-    chol: &mut IncrementalCholesky,
-    patterns: &mut PatternSide,
-    kernels: &mut Kernels,
-    obs: &mut Observables,
-) -> Result<()> {
-    chol.push_row(k, &weights.c.row(k)[..=k]);
-    let sums = patterns.step(k, chol.row(k), weights);
-    let finite = fill_kernel_row(
-        k,
-        &sums,
-        cfg,
-        patterns.samples,
-        patterns.responders,
-        kernels,
-    );
-    if !(sums.finite && finite) {
-        return Err(diverged(k, cfg));
+/// One independent group: its samples, its weight side and what it has measured.
+struct Group {
+    weights: WeightSide,
+    chol: IncrementalCholesky,
+    patterns: PatternSide,
+    /// Full kernels (kept, or needed by the iteration); else only the current row.
+    kernels: Option<Kernels>,
+    row: Option<KernelRow>,
+    train_loss: Vec<f64>,
+    train_error: Vec<f64>,
+}
+
+impl Group {
+    fn new(cfg: &Config, opts: &DmftOptions, params: PatternParams, group: usize) -> Self {
+        let t = cfg.steps;
+        Group {
+            weights: WeightSide::new(t, cfg.lr, cfg.lam, cfg.alpha, cfg.m0, cfg.q0),
+            chol: IncrementalCholesky::new(t),
+            patterns: PatternSide::new(params, opts, t, group, 0),
+            kernels: opts.keep_kernels.then(|| Kernels::zeros(t)),
+            row: None,
+            train_loss: vec![0.0; t],
+            train_error: vec![0.0; t],
+        }
     }
-    obs.record(k, &sums, patterns.samples / 2);
-    Ok(())
+
+    /// Step `k` of the pattern side (theory.md section 4.1, steps 1-4): extend the
+    /// Cholesky factor of `C` by row `k`, advance every sample, fill kernel row `k` and
+    /// record the observables.
+    fn pattern_step(&mut self, k: usize, cfg: &Config) -> Result<()> {
+        self.chol.push_row(k, &self.weights.c.row(k)[..=k]);
+        let sums = self.patterns.step(k, self.chol.row(k), &self.weights);
+        let (s, sr) = (self.patterns.samples, self.patterns.responders);
+        let row = KernelRow::new(&sums, cfg, s, sr);
+        if !(sums.finite && row.is_finite()) {
+            return Err(diverged(k, cfg));
+        }
+        if let Some(kernels) = self.kernels.as_mut() {
+            row.store(k, kernels);
+        }
+        self.row = Some(row);
+        self.train_loss[k] = sums.loss / s as f64;
+        self.train_error[k] = sums.errors / s as f64;
+        Ok(())
+    }
+
+    /// Step 5: rows `k+1` of `C`, `R`, `m` from kernel row `k`.
+    fn advance(&mut self, k: usize, cfg: &Config) -> Result<()> {
+        let finite = match &self.row {
+            Some(row) => self.weights.advance_rows(k, &row.m_c, &row.m_r, row.mu),
+            None => true,
+        };
+        if finite {
+            Ok(())
+        } else {
+            Err(diverged(k + 1, cfg))
+        }
+    }
+}
+
+/// Runs `step` on every group (in parallel); the first error in group order wins.
+fn each_group<G: Send>(
+    groups: &mut [G],
+    step: impl Fn(&mut G) -> Result<()> + Sync + Send,
+) -> Result<()> {
+    let outcomes: Vec<Result<()>> = groups.par_iter_mut().map(step).collect();
+    outcomes.into_iter().collect()
 }
 
 fn single_pass(cfg: &Config, opts: &DmftOptions, control: &Control) -> Result<DmftSolution> {
-    let t = cfg.steps;
-    let mut weights = WeightSide::new(t, cfg.lr, cfg.lam, cfg.alpha, cfg.m0, cfg.q0);
-    let mut kernels = Kernels::zeros(t);
-    let mut chol = IncrementalCholesky::new(t);
-    let mut patterns = PatternSide::new(cfg, opts, 0);
-    let mut obs = Observables::new(t);
-    for k in 0..t {
-        pattern_step(
-            k,
-            cfg,
-            &weights,
-            &mut chol,
-            &mut patterns,
-            &mut kernels,
-            &mut obs,
-        )?;
-        if k + 1 < t && !weights.advance(k, &kernels) {
-            return Err(diverged(k + 1, cfg));
-        }
+    let params = PatternParams::new(cfg, opts.response.resolve(cfg));
+    let mut groups: Vec<Group> = (0..opts.groups)
+        .map(|g| Group::new(cfg, opts, params, g))
+        .collect();
+    for k in 0..cfg.steps {
+        each_group(&mut groups, |g| {
+            g.pattern_step(k, cfg)?;
+            if k + 1 < cfg.steps {
+                g.advance(k, cfg)?;
+            }
+            Ok(())
+        })?;
         control.checkpoint(1)?;
     }
-    Ok(finish(cfg, weights, kernels, obs, Vec::new(), true))
+    let parts = groups
+        .into_iter()
+        .map(|g| GroupResult {
+            weights: g.weights,
+            kernels: g.kernels,
+            train_loss: g.train_loss,
+            train_error: g.train_error,
+        })
+        .collect();
+    Ok(combine(cfg, params.response, parts, Vec::new(), true))
 }
 
 /// `C`, `R`, `m` for all times from given kernels.
@@ -332,6 +534,13 @@ fn weights_from(cfg: &Config, kernels: &Kernels) -> Result<WeightSide> {
     Ok(weights)
 }
 
+/// One group of the iteration: its current kernels and last round's observables.
+struct IterGroup {
+    kernels: Kernels,
+    train_loss: Vec<f64>,
+    train_error: Vec<f64>,
+}
+
 fn iterate(
     cfg: &Config,
     opts: &DmftOptions,
@@ -341,41 +550,73 @@ fn iterate(
     control: &Control,
 ) -> Result<DmftSolution> {
     let t = cfg.steps;
-    let mut kernels = Kernels::zeros(t);
+    let params = PatternParams::new(cfg, opts.response.resolve(cfg));
+    let mut groups: Vec<IterGroup> = (0..opts.groups)
+        .map(|_| IterGroup {
+            kernels: Kernels::zeros(t),
+            train_loss: vec![0.0; t],
+            train_error: vec![0.0; t],
+        })
+        .collect();
     let mut changes = Vec::new();
     let mut converged = false;
-    let mut obs = Observables::new(t);
     for round in 0..iterations {
-        let weights = weights_from(cfg, &kernels)?;
-        let mut chol = IncrementalCholesky::new(t);
-        let mut patterns = PatternSide::new(cfg, opts, round as u64 + 1);
-        let mut fresh = Kernels::zeros(t);
+        // Fresh samples on the weights of the current kernels; the whole trajectory of
+        // each group, side by side.
+        let mut fresh: Vec<Group> = Vec::with_capacity(opts.groups);
+        for (g, group) in groups.iter().enumerate() {
+            fresh.push(Group {
+                weights: weights_from(cfg, &group.kernels)?,
+                chol: IncrementalCholesky::new(t),
+                patterns: PatternSide::new(params, opts, t, g, round as u64 + 1),
+                kernels: Some(Kernels::zeros(t)),
+                row: None,
+                train_loss: vec![0.0; t],
+                train_error: vec![0.0; t],
+            });
+        }
         for k in 0..t {
-            pattern_step(
-                k,
-                cfg,
-                &weights,
-                &mut chol,
-                &mut patterns,
-                &mut fresh,
-                &mut obs,
-            )?;
+            each_group(&mut fresh, |g| g.pattern_step(k, cfg))?;
             control.checkpoint(1)?;
         }
-        let change = relative_change(&kernels, &fresh);
+        let new_kernels: Vec<Kernels> = fresh
+            .iter_mut()
+            .map(|g| g.kernels.take().unwrap_or_else(|| Kernels::zeros(t)))
+            .collect();
+        // The change of the kernels the result reports: the mean over groups.
+        let change = relative_change(
+            &mean_kernels(groups.iter().map(|g| &g.kernels)),
+            &mean_kernels(new_kernels.iter()),
+        );
+        for ((group, new), new_kernels) in groups.iter_mut().zip(fresh).zip(new_kernels) {
+            group.kernels = if round == 0 {
+                new_kernels
+            } else {
+                mix(&group.kernels, &new_kernels, damping)
+            };
+            group.train_loss = new.train_loss;
+            group.train_error = new.train_error;
+        }
         changes.push(change);
-        kernels = if round == 0 {
-            fresh
-        } else {
-            mix(&kernels, &fresh, damping)
-        };
         if change < tol {
             converged = true;
             break;
         }
     }
-    let weights = weights_from(cfg, &kernels)?;
-    Ok(finish(cfg, weights, kernels, obs, changes, converged))
+    let mut parts = Vec::with_capacity(groups.len());
+    for g in groups {
+        parts.push(GroupResult {
+            weights: weights_from(cfg, &g.kernels)?,
+            kernels: Some(g.kernels),
+            train_loss: g.train_loss,
+            train_error: g.train_error,
+        });
+    }
+    let mut sol = combine(cfg, params.response, parts, changes, converged);
+    if !opts.keep_kernels {
+        sol.kernels = None;
+    }
+    Ok(sol)
 }
 
 /// `max |new - old| / max |new|` over `M_C`, `M_R` and `mu`.
@@ -408,37 +649,128 @@ fn mix(old: &Kernels, new: &Kernels, damping: f64) -> Kernels {
             .collect()
     };
     let t = old.mu.len();
-    let mut out = Kernels::zeros(t);
-    out.m_c = TimeMatrix::from_vec(t, blend(old.m_c.as_slice(), new.m_c.as_slice()));
-    out.m_r = TimeMatrix::from_vec(t, blend(old.m_r.as_slice(), new.m_r.as_slice()));
-    out.mu = blend(&old.mu, &new.mu);
-    out
+    Kernels {
+        m_c: TimeMatrix::from_vec(t, blend(old.m_c.as_slice(), new.m_c.as_slice())),
+        m_r: TimeMatrix::from_vec(t, blend(old.m_r.as_slice(), new.m_r.as_slice())),
+        mu: blend(&old.mu, &new.mu),
+    }
 }
 
-fn finish(
-    cfg: &Config,
+/// What one group solved.
+struct GroupResult {
     weights: WeightSide,
-    kernels: Kernels,
-    obs: Observables,
+    kernels: Option<Kernels>,
+    train_loss: Vec<f64>,
+    train_error: Vec<f64>,
+}
+
+impl GroupResult {
+    fn observables(self, cfg: &Config) -> (Observables, WeightSide, Option<Kernels>) {
+        let t = cfg.steps;
+        let q: Vec<f64> = (0..t).map(|k| self.weights.c.at(k, k)).collect();
+        let test = (0..t)
+            .map(|k| test_error(cfg, self.weights.m[k], q[k]))
+            .collect();
+        let obs = Observables {
+            m: self.weights.m.clone(),
+            q,
+            train_loss: self.train_loss,
+            train_error: self.train_error,
+            test_error: test,
+        };
+        (obs, self.weights, self.kernels)
+    }
+}
+
+/// Element-wise mean of equally long `values`, in order, as the first plus the mean
+/// deviation from it: exact where all groups agree (e.g. `C(0,0) = q0`).
+fn mean_of<'a>(mut values: impl Iterator<Item = &'a [f64]>) -> Vec<f64> {
+    let Some(first) = values.next() else {
+        return Vec::new();
+    };
+    let mut deviation = vec![0.0; first.len()];
+    let mut count = 1.0;
+    for v in values {
+        deviation
+            .iter_mut()
+            .zip(v.iter().zip(first))
+            .for_each(|(d, (x, x0))| *d += x - x0);
+        count += 1.0;
+    }
+    first
+        .iter()
+        .zip(&deviation)
+        .map(|(x0, d)| x0 + d / count)
+        .collect()
+}
+
+fn mean_matrix<'a>(matrices: impl Iterator<Item = &'a TimeMatrix>, n: usize) -> TimeMatrix {
+    TimeMatrix::from_vec(n, mean_of(matrices.map(|m| m.as_slice())))
+}
+
+/// The mean of the groups' kernels.
+fn mean_kernels<'a>(kernels: impl Iterator<Item = &'a Kernels> + Clone) -> Kernels {
+    let t = kernels.clone().next().map_or(0, |k| k.mu.len());
+    Kernels {
+        m_c: mean_matrix(kernels.clone().map(|k| &k.m_c), t),
+        m_r: mean_matrix(kernels.clone().map(|k| &k.m_r), t),
+        mu: mean_of(kernels.map(|k| k.mu.as_slice())),
+    }
+}
+
+/// The mean over groups of every quantity, and the standard error of the observables
+/// (eq. 4.6).
+fn combine(
+    cfg: &Config,
+    response: Response,
+    parts: Vec<GroupResult>,
     changes: Vec<f64>,
     converged: bool,
 ) -> DmftSolution {
     let t = cfg.steps;
-    let q: Vec<f64> = (0..t).map(|k| weights.c.at(k, k)).collect();
-    let test = (0..t)
-        .map(|k| test_error(cfg, weights.m[k], q[k]))
-        .collect();
+    let groups = parts.len();
+    let (mut observables, mut weights, mut kernels) = (Vec::new(), Vec::new(), Vec::new());
+    for part in parts {
+        let (obs, w, k) = part.observables(cfg);
+        observables.push(obs);
+        weights.push(w);
+        kernels.extend(k);
+    }
+    let g = groups as f64;
+    let mut mean = Observables::default();
+    let mut sem = Observables::default();
+    for (i, (out_mean, out_sem)) in mean
+        .named_mut()
+        .into_iter()
+        .zip(sem.named_mut())
+        .enumerate()
+    {
+        let series: Vec<&[f64]> = observables
+            .iter()
+            .map(|o| o.named()[i].1.as_slice())
+            .collect();
+        *out_mean = mean_of(series.iter().copied());
+        // Standard error of the mean of independent groups (eq. 4.6).
+        *out_sem = (0..t)
+            .map(|k| {
+                let var = series
+                    .iter()
+                    .map(|s| (s[k] - out_mean[k]).powi(2))
+                    .sum::<f64>()
+                    / (g - 1.0);
+                (var / g).sqrt()
+            })
+            .collect();
+    }
     DmftSolution {
-        m: weights.m.clone(),
-        q,
-        train_loss: obs.train_loss,
-        train_loss_sem: obs.train_loss_sem,
-        train_error: obs.train_error,
-        train_error_sem: obs.train_error_sem,
-        test_error: test,
-        weights,
-        kernels,
+        observables: mean,
+        sem: (groups > 1).then_some(sem),
+        c: mean_matrix(weights.iter().map(|w| &w.c), t),
+        r: mean_matrix(weights.iter().map(|w| &w.r), t),
+        kernels: (kernels.len() == groups).then(|| mean_kernels(kernels.iter())),
         changes,
         converged,
+        response,
+        groups,
     }
 }

@@ -5,18 +5,24 @@
 //! Samples come in mirror-image pairs `(c, zeta) -> (-c, -zeta)` sharing `chi` and the
 //! batch chain. Each sample keeps its correct distribution; the pair makes `E[u f]`
 //! vanish exactly when `m = 0` (three clusters) and reduces its variance otherwise.
-//! Standard errors treat the pair as the independent unit.
 //!
-//! Samples are grouped in chunks of [`CHUNK`]; a chunk owns its random stream, so the
-//! numbers do not depend on which thread runs it. Quantities are stored time-major
-//! (`f[k * samples + a]`) so that every update is a vector operation across samples.
+//! Samples are grouped in chunks of at most [`CHUNK`]; a chunk owns its random stream, so
+//! the numbers do not depend on which thread runs it. Histories are stored time-major
+//! (`f[k * samples + a]`) so that every update is a vector operation across samples, and
+//! in `f32` (theory.md section 4.3: their rounding, 6e-8 relative, is far below the Monte
+//! Carlo error); every sum is taken in `f64`.
+//!
+//! The response kernel `M_R` comes from one of two estimators ([`Response`]): the exact
+//! tangent row of every sample in the batch (`O(T^2)` per sample and step), or the exact
+//! band of the last `W` lags plus one random probe per sample for the rest (`O(T)`).
 
 use super::matrix::TimeMatrix;
+use super::Response;
 use crate::config::{Clusters, Config};
 use crate::kernels::{axpy, combine_rows, dot, Scaling};
 use crate::losses::SampleLoss;
 use crate::minibatch::BatchChain;
-use rand::RngExt;
+use rand::{Rng, RngExt};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
 use std::cell::RefCell;
@@ -45,11 +51,13 @@ pub struct PatternParams {
     pub chain: BatchChain,
     /// The data model.
     pub clusters: Clusters,
+    /// The estimator of `M_R` (resolved: never [`Response::Auto`]).
+    pub response: Response,
 }
 
 impl PatternParams {
-    /// The constants of `cfg`.
-    pub fn new(cfg: &Config) -> Self {
+    /// The constants of `cfg`, with the resolved response estimator.
+    pub fn new(cfg: &Config, response: Response) -> Self {
         PatternParams {
             sqrt_delta: cfg.delta.sqrt(),
             dt: cfg.lr,
@@ -59,55 +67,30 @@ impl PatternParams {
             },
             chain: BatchChain::new(cfg),
             clusters: cfg.clusters,
+            response,
         }
     }
-}
 
-/// Sum and sum of squares of per-pair means: enough for a mean and its standard error.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct Moments {
-    /// Sum of the pair means.
-    pub sum: f64,
-    /// Sum of their squares.
-    pub sum_sq: f64,
-}
-
-impl Moments {
-    fn push(&mut self, x: f64) {
-        self.sum += x;
-        self.sum_sq += x * x;
-    }
-
-    fn merge(&mut self, other: &Moments) {
-        self.sum += other.sum;
-        self.sum_sq += other.sum_sq;
-    }
-
-    /// `(mean, standard error of the mean)` over `units` independent pairs.
-    pub fn mean_sem(&self, units: usize) -> (f64, f64) {
-        let n = units as f64;
-        let mean = self.sum / n;
-        if units < 2 {
-            return (mean, f64::NAN);
-        }
-        let var = ((self.sum_sq - n * mean * mean) / (n - 1.0)).max(0.0);
-        (mean, (var / n).sqrt())
+    /// `c = sqrt(Delta) dt`, the factor of the memory terms (eq. 3.1).
+    fn memory_factor(&self) -> f64 {
+        self.sqrt_delta * self.dt
     }
 }
 
-/// One chunk's (or, after [`StepSums::merge`], all chunks') contributions at step `k`.
+/// One chunk's (or, after [`StepSums::merge`], a group's) contributions at step `k`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct StepSums {
     /// `sum_a f_a(k) f_a(l)` for `l <= k`.
     pub f_f: Vec<f64>,
-    /// `sum_a phi_a(k) G_a(k,l)` for `l <= k`, over the response samples.
+    /// `sum_a phi_a(k) G_a(k,l)` for `l <= k` over the response samples (an unbiased
+    /// estimate of it with the probe estimator).
     pub phi_g: Vec<f64>,
     /// `sum_a u_a f_a(k)`.
     pub u_f: f64,
-    /// Training loss `l(y, h(k))` per pair.
-    pub loss: Moments,
-    /// Training error `1[y o(h(k)) <= 0]` per pair.
-    pub error: Moments,
+    /// `sum_a l(y_a, h_a(k))`.
+    pub loss: f64,
+    /// `sum_a 1[y_a o(h_a(k)) <= 0]`.
+    pub errors: f64,
     /// Whether every field and loss was finite.
     pub finite: bool,
 }
@@ -118,27 +101,52 @@ impl StepSums {
             f_f: vec![0.0; k + 1],
             phi_g: vec![0.0; k + 1],
             u_f: 0.0,
-            loss: Moments::default(),
-            error: Moments::default(),
+            loss: 0.0,
+            errors: 0.0,
             finite: true,
         }
     }
 
     /// Adds another chunk's sums (callers merge in chunk order: reproducible rounding).
     pub fn merge(&mut self, other: &StepSums) {
-        self.f_f
-            .iter_mut()
-            .zip(&other.f_f)
-            .for_each(|(a, b)| *a += b);
-        self.phi_g
-            .iter_mut()
-            .zip(&other.phi_g)
-            .for_each(|(a, b)| *a += b);
+        let add = |a: &mut Vec<f64>, b: &Vec<f64>| a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
+        add(&mut self.f_f, &other.f_f);
+        add(&mut self.phi_g, &other.phi_g);
         self.u_f += other.u_f;
-        self.loss.merge(&other.loss);
-        self.error.merge(&other.error);
+        self.loss += other.loss;
+        self.errors += other.errors;
         self.finite &= other.finite;
     }
+}
+
+/// What a chunk keeps for the response estimator of its first `responders` samples.
+enum ResponseState {
+    /// The exact tangent needs every `phi(j) = -sqrt(Delta) s(j) l''(y, h(j))`.
+    Tangent { phi: Vec<f64> },
+    /// The probe estimator (theory.md section 4.2).
+    Probe(Box<ProbeState>),
+}
+
+/// The probe process of each response sample: a random sign `p(j)` per step and the
+/// forward tangent along it, `v(k) = sum_l G(k,l) p(l) = p(k) + c sum_{j<k} R(k,j) phi(j) v(j)`
+/// (eq. 4.4).
+struct ProbeState {
+    /// The probes' own random stream: the samples' paths do not depend on the estimator.
+    rng: ChaCha8Rng,
+    /// Lags computed exactly: `G(k,l)` for `k - band < l <= k`.
+    band: usize,
+    /// `p(j) = ±1`, time-major.
+    probe: Vec<f32>,
+    /// `phi(j) v(j)`, time-major: the history the forward tangent needs.
+    phi_v: Vec<f32>,
+    /// `phi(j)` of the last `band` steps, row `j % band`: what the exact band needs.
+    phi_recent: Vec<f64>,
+    /// Scratch: `sum_{j<k} R(k,j) phi(j) v(j)` per sample.
+    memory: Vec<f64>,
+    /// Scratch: `v(k)`, then the weight `phi(k) (v(k) - band part)` of the off-band sums.
+    weight: Vec<f64>,
+    /// Scratch: `G(k, k - i)` for `i < band` of one sample.
+    band_row: Vec<f64>,
 }
 
 /// A chunk of effective samples with their whole history.
@@ -151,14 +159,14 @@ pub struct Chunk {
     /// `s(k)` per pair.
     in_batch: Vec<bool>,
     /// `xi(j)` per pair, time-major: `chi(k) = sum_j L(k,j) xi(j)`.
-    xi: Vec<f64>,
+    xi: Vec<f32>,
     /// `f(j) = -s(j) l'(y, h(j))` per sample, time-major.
-    f: Vec<f64>,
-    /// `phi(j) = -sqrt(Delta) s(j) l''(y, h(j))` per response sample, time-major.
-    phi: Vec<f64>,
-    /// Scratch: `chi(k)` per pair, the memory term per sample.
+    f: Vec<f32>,
+    response: ResponseState,
+    /// Scratch: `chi(k)` per pair, the memory term and `f(k)` per sample.
     chi: Vec<f64>,
     memory: Vec<f64>,
+    f_now: Vec<f64>,
 }
 
 /// Scratch of the tangent sweep: the gathered `phi` histories, the row `G(k, .)` of each
@@ -185,12 +193,22 @@ thread_local! {
     static TANGENT_SCRATCH: RefCell<TangentScratch> = RefCell::new(TangentScratch::default());
 }
 
+/// Bytes of history one chunk keeps per time step: `xi` per pair, `f` per sample and the
+/// response estimator's history per response sample.
+/// (Either estimator keeps 8 bytes per response sample: `phi` in `f64` for the tangent,
+/// `p` and `phi v` in `f32` for the probe.)
+pub fn history_bytes_per_step(samples: usize, responders: usize) -> usize {
+    2 * samples + 4 * samples + 8 * responders
+}
+
 impl Chunk {
     /// Draws `samples` (even) samples for `steps` steps; the first `responders` of them
-    /// also carry the tangent process.
+    /// also carry the response estimator's process. `rng` draws the samples, `probe_rng`
+    /// the probe signs.
     pub fn new(
         params: &PatternParams,
         mut rng: ChaCha8Rng,
+        probe_rng: ChaCha8Rng,
         samples: usize,
         responders: usize,
         steps: usize,
@@ -207,6 +225,21 @@ impl Chunk {
             y.extend([label, params.clusters.label(-c)]);
             in_batch.push(params.chain.start(rng.random()));
         }
+        let response = match params.response {
+            Response::Probe { band } => ResponseState::Probe(Box::new(ProbeState {
+                rng: probe_rng,
+                band,
+                probe: vec![0.0; steps * responders],
+                phi_v: vec![0.0; steps * responders],
+                phi_recent: vec![0.0; band * responders],
+                memory: vec![0.0; responders],
+                weight: vec![0.0; responders],
+                band_row: vec![0.0; band],
+            })),
+            _ => ResponseState::Tangent {
+                phi: vec![0.0; steps * responders],
+            },
+        };
         Chunk {
             rng,
             samples,
@@ -216,14 +249,16 @@ impl Chunk {
             in_batch,
             xi: vec![0.0; steps * pairs],
             f: vec![0.0; steps * samples],
-            phi: vec![0.0; steps * responders],
+            response,
             chi: vec![0.0; pairs],
             memory: vec![0.0; samples],
+            f_now: vec![0.0; samples],
         }
     }
 
     /// Advances every sample to step `k` given `L(k, 0..=k)`, the response `R` (rows
-    /// `<= k`) and `m(k)`; returns the chunk's contributions to the kernel rows `k`.
+    /// `<= k`) and `m(k)`; returns the chunk's contributions to the kernel rows `k`
+    /// (theory.md section 4.1, steps 2-4).
     pub fn step(
         &mut self,
         k: usize,
@@ -232,99 +267,195 @@ impl Chunk {
         m_k: f64,
         params: &PatternParams,
     ) -> StepSums {
-        let (n, pairs) = (self.samples, self.samples / 2);
         let mut sums = StepSums::zeros(k);
+        self.draw(k, params);
+        self.cavity_field(chol_row);
+        self.memory_terms(k, r);
+        self.advance(k, m_k, params, &mut sums);
+        self.correlation_row(k, &mut sums);
+        let c = params.memory_factor();
+        match &mut self.response {
+            ResponseState::Tangent { phi } => {
+                tangent_response(k, r, c, self.responders, phi, &mut sums.phi_g)
+            }
+            ResponseState::Probe(probe) => probe.response(k, r, c, &mut sums.phi_g),
+        }
+        sums
+    }
 
-        // Batch chain s(k) and fresh normals xi(k), pair by pair.
+    /// The randomness of step `k`: the batch chain `s(k)` and `xi(k)` pair by pair, then
+    /// the probe signs `p(k)`.
+    fn draw(&mut self, k: usize, params: &PatternParams) {
         if k > 0 {
             for s in self.in_batch.iter_mut() {
                 *s = params.chain.next(*s, self.rng.random());
             }
         }
+        let pairs = self.samples / 2;
         for xi in &mut self.xi[k * pairs..(k + 1) * pairs] {
-            *xi = self.rng.sample(StandardNormal);
+            *xi = self.rng.sample::<f64, _>(StandardNormal) as f32;
         }
+        if let ResponseState::Probe(probe) = &mut self.response {
+            let nr = self.responders;
+            for block in probe.probe[k * nr..(k + 1) * nr].chunks_mut(64) {
+                let bits = probe.rng.next_u64();
+                for (i, p) in block.iter_mut().enumerate() {
+                    *p = if bits >> i & 1 == 1 { 1.0 } else { -1.0 };
+                }
+            }
+        }
+    }
 
-        // chi(k) = sum_{j<=k} L(k,j) xi(j): conditioned on the pair's own past. (Row by
-        // row: the history streams through once, in order.)
+    /// `chi(k) = sum_{j<=k} L(k,j) xi(j)` (eq. 4.1): the new value of each pair's cavity
+    /// field conditioned on its own past. Row by row: the history streams through once.
+    fn cavity_field(&mut self, chol_row: &[f64]) {
+        let pairs = self.samples / 2;
         self.chi.fill(0.0);
         for (j, &l_kj) in chol_row.iter().enumerate() {
             if l_kj != 0.0 {
                 axpy(l_kj, &self.xi[j * pairs..(j + 1) * pairs], &mut self.chi);
             }
         }
-        // Memory term sum_{j<k} R(k,j) f(j).
+    }
+
+    /// The memory terms `sum_{j<k} R(k,j) f(j)` (eq. 3.1) and, for the probe estimator,
+    /// `sum_{j<k} R(k,j) phi(j) v(j)` (eq. 4.4), in one pass over the histories.
+    fn memory_terms(&mut self, k: usize, r: &TimeMatrix) {
+        let n = self.samples;
         self.memory.fill(0.0);
+        let mut probe = match &mut self.response {
+            ResponseState::Probe(probe) => {
+                probe.memory.fill(0.0);
+                Some(probe)
+            }
+            ResponseState::Tangent { .. } => None,
+        };
+        let nr = self.responders;
         for (j, &r_kj) in r.row(k)[..k].iter().enumerate() {
             axpy(r_kj, &self.f[j * n..(j + 1) * n], &mut self.memory);
+            if let Some(probe) = probe.as_mut() {
+                axpy(r_kj, &probe.phi_v[j * nr..(j + 1) * nr], &mut probe.memory);
+            }
         }
+    }
 
-        // g(k) = chi(k) + sqrt(Delta) dt sum_{j<k} R(k,j) f(j), h(k) = u m(k) + sqrt(Delta) g(k),
-        // f(k) = -s(k) l'(y, h(k)), phi(k) = -sqrt(Delta) s(k) l''(y, h(k)).
-        let (sd, dt) = (params.sqrt_delta, params.dt);
+    /// Every sample at step `k` (eq. 3.1): `g = chi + c sum_{j<k} R(k,j) f(j)`,
+    /// `h = u m(k) + sqrt(Delta) g`, `f = -s l'(y, h)`, `phi = -sqrt(Delta) s l''(y, h)`,
+    /// and for the probe estimator `v(k) = p(k) + c sum_{j<k} R(k,j) phi(j) v(j)`.
+    fn advance(&mut self, k: usize, m_k: f64, params: &PatternParams, sums: &mut StepSums) {
+        let (n, nr, pairs) = (self.samples, self.responders, self.samples / 2);
+        let (sd, c) = (params.sqrt_delta, params.memory_factor());
         for p in 0..pairs {
             let s = self.in_batch[p];
-            let (mut pair_loss, mut pair_errors, mut pair_u_f) = (0.0, 0.0, 0.0);
             for a in [2 * p, 2 * p + 1] {
-                let g = self.chi[p] + sd * dt * self.memory[a];
+                let g = self.chi[p] + c * self.memory[a];
                 let h = self.u[a] * m_k + sd * g;
                 let (loss, slope) = params.sample_loss.value_and_slope(self.y[a], h);
-                let f = if s { -slope } else { 0.0 };
+                // Stored in f32; f(k) is used as stored, so every kernel sees one process.
+                let f = if s { -slope as f32 } else { 0.0 };
                 self.f[k * n + a] = f;
-                if a < self.responders {
+                self.f_now[a] = f as f64;
+                if a < nr {
                     let phi = if s {
                         -sd * params.sample_loss.curvature(self.y[a], h)
                     } else {
                         0.0
                     };
-                    self.phi[k * self.responders + a] = phi;
-                }
-                pair_loss += loss;
-                pair_errors += params.sample_loss.misclassified(self.y[a], h) as u8 as f64;
-                pair_u_f += self.u[a] * f;
-                sums.finite &= h.is_finite() && loss.is_finite();
-            }
-            sums.loss.push(0.5 * pair_loss);
-            sums.error.push(0.5 * pair_errors);
-            sums.u_f += pair_u_f;
-        }
-
-        // sum_a f_a(k) f_a(l), l <= k.
-        let f_k = &self.f[k * n..(k + 1) * n];
-        for (l, out) in sums.f_f.iter_mut().enumerate() {
-            *out = dot(f_k, &self.f[l * n..(l + 1) * n]);
-        }
-
-        // sum_a phi_a(k) G_a(k,l): samples out of the batch at step k have phi(k) = 0 and
-        // contribute nothing, so only the others need their tangent row (a fraction b of
-        // the work under SGD). Their phi histories are gathered side by side first.
-        let nr = self.responders;
-        let phi_k = &self.phi[k * nr..(k + 1) * nr];
-        let active: Vec<usize> = (0..nr).filter(|&a| phi_k[a] != 0.0).collect();
-        let width = active.len();
-        if width > 0 {
-            TANGENT_SCRATCH.with_borrow_mut(|scratch| {
-                scratch.ensure((k + 1) * width);
-                for l in 0..=k {
-                    let (src, dst) = (
-                        &self.phi[l * nr..],
-                        &mut scratch.phi[l * width..(l + 1) * width],
-                    );
-                    for (d, &a) in dst.iter_mut().zip(&active) {
-                        *d = src[a];
+                    match &mut self.response {
+                        ResponseState::Tangent { phi: history } => history[k * nr + a] = phi,
+                        ResponseState::Probe(probe) => {
+                            let v = probe.probe[k * nr + a] as f64 + c * probe.memory[a];
+                            probe.weight[a] = v;
+                            probe.phi_v[k * nr + a] = (phi * v) as f32;
+                            probe.phi_recent[(k % probe.band) * nr + a] = phi;
+                        }
                     }
                 }
-                tangent_row(k, r, params.sqrt_delta * params.dt, width, scratch);
-                let phi_k = &scratch.phi[k * width..(k + 1) * width];
-                for (l, out) in sums.phi_g.iter_mut().enumerate() {
-                    *out = dot(phi_k, &scratch.tangent[l * width..(l + 1) * width]);
-                }
-            });
+                sums.loss += loss;
+                sums.errors += params.sample_loss.misclassified(self.y[a], h) as u8 as f64;
+                sums.u_f += self.u[a] * f as f64;
+                sums.finite &= h.is_finite() && loss.is_finite();
+            }
         }
-        sums
+    }
+
+    /// `sum_a f_a(k) f_a(l)` for `l <= k`, the chunk's part of `M_C(k, .)` (eq. 3.2).
+    fn correlation_row(&self, k: usize, sums: &mut StepSums) {
+        if self.f_now.iter().all(|&v| v == 0.0) {
+            return;
+        }
+        let n = self.samples;
+        for (l, out) in sums.f_f.iter_mut().enumerate() {
+            *out = dot(&self.f[l * n..(l + 1) * n], &self.f_now);
+        }
+        debug_assert!(k + 1 == sums.f_f.len());
     }
 }
 
+impl ProbeState {
+    /// The probe estimate of `sum_a phi_a(k) G_a(k,l)` (theory.md section 4.2): exact for
+    /// the lags `< band`, where the tangent is large, and for older `l` the unbiased
+    /// `phi(k) [v(k) - sum_{band} G(k,l') p(l')] p(l)` (the band part is a control
+    /// variate: it removes the largest terms of the probe's noise).
+    fn response(&mut self, k: usize, r: &TimeMatrix, c: f64, phi_g: &mut [f64]) {
+        let nr = self.weight.len();
+        let lo = (k + 1).saturating_sub(self.band);
+        let phi = |j: usize, a: usize| self.phi_recent[(j % self.band) * nr + a];
+        let mut any = false;
+        for a in 0..nr {
+            let phi_k = phi(k, a);
+            if phi_k == 0.0 {
+                self.weight[a] = 0.0;
+                continue;
+            }
+            any = true;
+            // Backward recursion (eq. 4.3) on the band: band_row[i] = G(k, k - i).
+            let row = &mut self.band_row;
+            row[0] = 1.0;
+            for l in (lo..k).rev() {
+                let sum: f64 = (l + 1..=k).map(|j| row[k - j] * r.at(j, l)).sum();
+                row[k - l] = c * phi(l, a) * sum;
+            }
+            let mut band_part = 0.0;
+            for l in lo..=k {
+                phi_g[l] += phi_k * row[k - l];
+                band_part += row[k - l] * self.probe[l * nr + a] as f64;
+            }
+            self.weight[a] = phi_k * (self.weight[a] - band_part);
+        }
+        if any {
+            for (l, out) in phi_g[..lo].iter_mut().enumerate() {
+                *out += dot(&self.probe[l * nr..(l + 1) * nr], &self.weight);
+            }
+        }
+    }
+}
+
+/// The exact `sum_a phi_a(k) G_a(k,l)`: samples out of the batch at step `k` have
+/// `phi(k) = 0` and contribute nothing, so only the others get their tangent row (a
+/// fraction `b` of the work under SGD), with their `phi` histories gathered side by side.
+fn tangent_response(k: usize, r: &TimeMatrix, c: f64, nr: usize, phi: &[f64], phi_g: &mut [f64]) {
+    let phi_k = &phi[k * nr..(k + 1) * nr];
+    let active: Vec<usize> = (0..nr).filter(|&a| phi_k[a] != 0.0).collect();
+    let width = active.len();
+    if width == 0 {
+        return;
+    }
+    TANGENT_SCRATCH.with_borrow_mut(|scratch| {
+        scratch.ensure((k + 1) * width);
+        for l in 0..=k {
+            let (src, dst) = (&phi[l * nr..], &mut scratch.phi[l * width..(l + 1) * width]);
+            for (d, &a) in dst.iter_mut().zip(&active) {
+                *d = src[a];
+            }
+        }
+        tangent_row(k, r, c, width, scratch);
+        let phi_k = &scratch.phi[k * width..(k + 1) * width];
+        for (l, out) in phi_g.iter_mut().enumerate() {
+            *out = dot(phi_k, &scratch.tangent[l * width..(l + 1) * width]);
+        }
+    });
+}
 /// Row `k` of the tangent `G(k, l) = dg(k)/dchi(l)` of `width` samples whose `phi`
 /// histories are in `scratch.phi` (time-major), into `scratch.tangent[l * width + a]`,
 /// by the backward recursion of `G = I + c G R Phi`:
@@ -443,25 +574,23 @@ mod tests {
     #[test]
     fn backward_tangent_equals_the_forward_recursion() {
         let t = 75; // more than two panels
-        let params = PatternParams::new(&Config::default());
-        let mut chunk = Chunk::new(&params, ChaCha8Rng::seed_from_u64(1), 4, 3, t);
         let mut r = TimeMatrix::zeros(t);
         for k in 0..t {
             for l in 0..k {
                 r.set(k, l, ((k * 7 + l * 3) % 11) as f64 / 11.0 - 0.3);
             }
         }
-        for (i, phi) in chunk.phi.iter_mut().enumerate() {
-            *phi = ((i * 5) % 13) as f64 / 13.0 - 0.6;
-        }
+        let phi: Vec<f64> = (0..t * 3)
+            .map(|i| ((i * 5) % 13) as f64 / 13.0 - 0.6)
+            .collect();
         let c = 0.3;
         let k = t - 1;
         let mut scratch = TangentScratch::default();
         scratch.ensure(t * 3);
-        scratch.phi.copy_from_slice(&chunk.phi);
+        scratch.phi.copy_from_slice(&phi);
         tangent_row(k, &r, c, 3, &mut scratch);
         for a in 0..3 {
-            let phi_a: Vec<f64> = (0..t).map(|j| chunk.phi[j * 3 + a]).collect();
+            let phi_a: Vec<f64> = (0..t).map(|j| phi[j * 3 + a]).collect();
             let g = forward_tangent(&r, &phi_a, c, t);
             for l in 0..=k {
                 let got = scratch.tangent[l * 3 + a];
@@ -483,8 +612,9 @@ mod tests {
             tau: 0.2,
             ..Config::default()
         };
-        let params = PatternParams::new(&cfg);
-        let mut chunk = Chunk::new(&params, ChaCha8Rng::seed_from_u64(2), CHUNK, CHUNK, 3);
+        let params = PatternParams::new(&cfg, Response::Tangent);
+        let rng = || ChaCha8Rng::seed_from_u64(2);
+        let mut chunk = Chunk::new(&params, rng(), rng(), CHUNK, CHUNK, 3);
         let mut r = TimeMatrix::zeros(3);
         r.set(1, 0, 1.0);
         let sums = chunk.step(0, &[1.0], &r, 0.0, &params);

@@ -7,6 +7,7 @@
 //! overlap `m` are advanced one row at a time from the kernel rows already known.
 
 use super::matrix::TimeMatrix;
+use crate::kernels::{axpy, dot};
 
 /// Memory kernels of the effective process, filled one row per step.
 #[derive(Clone, Debug, PartialEq)]
@@ -64,46 +65,47 @@ impl WeightSide {
     /// Row `k+1` of `C`, `R` and `m` from the kernel rows `<= k`. Returns false if a
     /// value is not finite.
     pub fn advance(&mut self, k: usize, kernels: &Kernels) -> bool {
+        self.advance_rows(k, kernels.m_c.row(k), kernels.m_r.row(k), kernels.mu[k])
+    }
+
+    /// [`WeightSide::advance`] from kernel row `k` alone: `M_C(k, 0..=k)`,
+    /// `M_R(k, 0..=k)` and `mu(k)` (eqs. 3.3-3.6). Every update runs along rows, so the
+    /// `O(k^2)` work streams through memory in order.
+    pub fn advance_rows(&mut self, k: usize, m_c_k: &[f64], m_r_k: &[f64], mu_k: f64) -> bool {
         let dt = self.dt;
         // w(k+1) = a · w(0..=k) + dt eta(k), with a = (1 - dt lambda) e_k + dt M_R(k, 0..=k).
-        let mut a: Vec<f64> = kernels.m_r.row(k)[..=k].iter().map(|v| dt * v).collect();
+        let mut a: Vec<f64> = m_r_k[..=k].iter().map(|v| dt * v).collect();
         a[k] += self.shrink;
 
-        // R(k+1,l) = sum_{l<j<=k} a_j R(j,l) for l < k, and R(k+1,k) = 1.
-        for l in 0..k {
-            let value: f64 = (l + 1..=k).map(|j| a[j] * self.r.at(j, l)).sum();
-            self.r.set(k + 1, l, value);
+        // R(k+1,l) = sum_{l<j<=k} a_j R(j,l) for l < k (eq. 3.3): R(j, .) vanishes from
+        // column j on, so the sum over j of a_j R(j, 0..j) gives the row. R(k+1,k) = 1.
+        let mut r_new = vec![0.0; k + 1];
+        for (j, &aj) in a.iter().enumerate().skip(1) {
+            axpy(aj, &self.r.row(j)[..j], &mut r_new[..j]);
         }
-        self.r.set(k + 1, k, 1.0);
+        r_new[k] = 1.0;
+        self.r.row_mut(k + 1)[..=k].copy_from_slice(&r_new);
 
         // e_l = E[eta(k) w(l)] = dt sum_{i<l} R(l,i) M_C(k,i).
-        let m_c_k = kernels.m_c.row(k);
         let e: Vec<f64> = (0..=k)
-            .map(|l| dt * (0..l).map(|i| self.r.at(l, i) * m_c_k[i]).sum::<f64>())
+            .map(|l| dt * dot(&self.r.row(l)[..l], &m_c_k[..l]))
             .collect();
 
-        // C(k+1,l) = sum_{j<=k} a_j C(j,l) + dt e_l for l <= k.
-        let mut c_new = vec![0.0; k + 1];
+        // C(k+1,l) = sum_{j<=k} a_j C(j,l) + dt e_l for l <= k (eq. 3.4).
+        let mut c_new: Vec<f64> = e.iter().map(|el| dt * el).collect();
         for (j, &aj) in a.iter().enumerate() {
-            for (cl, &cjl) in c_new.iter_mut().zip(&self.c.row(j)[..=k]) {
-                *cl += aj * cjl;
-            }
+            axpy(aj, &self.c.row(j)[..=k], &mut c_new);
         }
-        for (cl, el) in c_new.iter_mut().zip(&e) {
-            *cl += dt * el;
-        }
-        // C(k+1,k+1) = a · C(k+1, 0..=k) + dt a · e + dt^2 M_C(k,k).
-        let diag = a.iter().zip(&c_new).map(|(x, y)| x * y).sum::<f64>()
-            + dt * a.iter().zip(&e).map(|(x, y)| x * y).sum::<f64>()
-            + dt * dt * m_c_k[k];
+        // C(k+1,k+1) = a · C(k+1, 0..=k) + dt a · e + dt^2 M_C(k,k) (eq. 3.5).
+        let diag = dot(&a, &c_new) + dt * dot(&a, &e) + dt * dt * m_c_k[k];
         for (l, &v) in c_new.iter().enumerate() {
-            self.c.set(k + 1, l, v);
             self.c.set(l, k + 1, v);
         }
+        self.c.row_mut(k + 1)[..=k].copy_from_slice(&c_new);
         self.c.set(k + 1, k + 1, diag);
 
-        // m(k+1) = (1 - dt lambda) m(k) + dt alpha mu(k).
-        self.m[k + 1] = self.shrink * self.m[k] + dt * self.alpha * kernels.mu[k];
+        // m(k+1) = (1 - dt lambda) m(k) + dt alpha mu(k) (eq. 3.6).
+        self.m[k + 1] = self.shrink * self.m[k] + dt * self.alpha * mu_k;
 
         diag.is_finite() && self.m[k + 1].is_finite() && c_new.iter().all(|v| v.is_finite())
     }

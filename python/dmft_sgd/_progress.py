@@ -1,0 +1,56 @@
+"""Progress reporting: ``progress=True`` shows a tqdm bar (terminal or notebook), a
+callable is called as ``progress(done, total)``."""
+
+from __future__ import annotations
+
+import sys
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator
+
+ProgressCallback = Callable[[int, int], Any]
+
+
+class Bar:
+    """A ``tqdm.auto`` bar created on the first update, so a run that fails its checks
+    shows none. ``quiet`` (or tqdm missing) turns it into a no-op."""
+
+    def __init__(self, desc: str, unit: str = "step", quiet: bool = False, leave: bool = False):
+        self.bar: Any = None
+        self.desc, self.unit, self.quiet, self.leave = desc, unit, quiet, leave
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.quiet:
+            return
+        if self.bar is None:
+            try:
+                from tqdm.auto import tqdm
+            except ImportError:
+                self.quiet = True
+                return
+            self.bar = tqdm(total=total, desc=self.desc, unit=self.unit, leave=self.leave, file=sys.stderr)
+        self.bar.update(done - self.bar.n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+@contextmanager
+def reporter(
+    progress: bool | ProgressCallback | None, total: int, desc: str, unit: str = "step"
+) -> Iterator[Callable[[int], Any] | None]:
+    """The ``callback(done)`` that the Rust loops call, for a ``progress`` argument of
+    None/False (no reporting), True (a tqdm bar, closed on exit) or a callable."""
+    if progress is None or progress is False:
+        yield None
+        return
+    if progress is True:
+        bar = Bar(desc, unit, leave=True)
+        try:
+            yield lambda done: bar(done, total)
+        finally:
+            bar.close()
+        return
+    if not callable(progress):
+        raise TypeError(f"progress must be None, a bool or a callable, got {type(progress).__name__}")
+    yield lambda done: progress(done, total)
