@@ -298,7 +298,7 @@ fn pattern_step(
 
 fn single_pass(cfg: &Config, opts: &DmftOptions, control: &Control) -> Result<DmftSolution> {
     let t = cfg.steps;
-    let mut weights = WeightSide::new(t, cfg.lr, cfg.lam, cfg.alpha, cfg.m0, cfg.q0);
+    let mut weights = WeightSide::new(t, cfg.lr, cfg.lam, cfg.alpha, cfg.m0(), cfg.q0);
     let mut kernels = Kernels::zeros(t);
     let mut chol = IncrementalCholesky::new(t);
     let mut patterns = PatternSide::new(cfg, opts, 0);
@@ -323,7 +323,7 @@ fn single_pass(cfg: &Config, opts: &DmftOptions, control: &Control) -> Result<Dm
 
 /// `C`, `R`, `m` for all times from given kernels.
 fn weights_from(cfg: &Config, kernels: &Kernels) -> Result<WeightSide> {
-    let mut weights = WeightSide::new(cfg.steps, cfg.lr, cfg.lam, cfg.alpha, cfg.m0, cfg.q0);
+    let mut weights = WeightSide::new(cfg.steps, cfg.lr, cfg.lam, cfg.alpha, cfg.m0(), cfg.q0);
     for k in 0..cfg.steps - 1 {
         if !weights.advance(k, kernels) {
             return Err(diverged(k + 1, cfg));
