@@ -102,7 +102,7 @@ fn test_error_is_a_probability() {
         };
         let cfg = Config {
             clusters,
-            activation,
+            activation: Some(activation),
             delta: 10f64.powf(rng.random_range(-6.0..6.0)),
             ..Config::default()
         };

@@ -8,7 +8,8 @@
 //! ```
 //! use dmft_sgd::{simulate, Config, Control, EnsembleSpec};
 //!
-//! let cfg = Config { batch: 0.3, tau: 0.1 / 0.3, steps: 50, ..Config::default() };
+//! // Plain SGD (tau = None: a fresh batch of 30% of the samples every step).
+//! let cfg = Config { batch: 0.3, steps: 50, ..Config::default() };
 //! let spec = EnsembleSpec { d: 100, replicas: 4, seed: 0 };
 //! let ens = simulate(&cfg, &spec, &Control::new()).unwrap();
 //! // Test error of replica 0 at the last step: training has moved it below chance.

@@ -19,10 +19,11 @@ pub struct BatchChain {
 impl BatchChain {
     /// The chain of a validated config (probabilities clipped to 1 against rounding).
     pub fn new(cfg: &Config) -> Self {
+        let tau = cfg.tau();
         BatchChain {
             batch: cfg.batch,
-            p_on: (cfg.lr / cfg.tau).min(1.0),
-            p_off: (cfg.lr * (1.0 - cfg.batch) / (cfg.batch * cfg.tau)).min(1.0),
+            p_on: (cfg.lr / tau).min(1.0),
+            p_off: (cfg.lr * (1.0 - cfg.batch) / (cfg.batch * tau)).min(1.0),
         }
     }
 
@@ -118,7 +119,7 @@ mod tests {
         let cfg = Config {
             lr: 0.2,
             batch: 0.25,
-            tau: 0.8,
+            tau: Some(0.8),
             ..Config::default()
         };
         let c = BatchChain::new(&cfg);
@@ -132,7 +133,7 @@ mod tests {
         let cfg = Config {
             lr: 0.1,
             batch: 0.3,
-            tau: 2.0,
+            tau: Some(2.0),
             steps: 50,
             ..Config::default()
         };

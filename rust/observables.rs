@@ -25,7 +25,7 @@ pub fn test_error(cfg: &Config, m: f64, q: f64) -> f64 {
     let mut e = 0.0;
     for (c, p, y) in cfg.clusters.table() {
         let mean = c * m;
-        let wrong = match cfg.activation {
+        let wrong = match cfg.activation() {
             // y o <= 0  <=>  y h <= 0.
             Activation::Linear => {
                 if y > 0.0 {
@@ -78,7 +78,7 @@ mod tests {
         let l: f64 = 1.5;
         let cfg = Config {
             clusters: Clusters::Three { rho },
-            activation: Activation::Door { threshold: l },
+            activation: Some(Activation::Door { threshold: l }),
             ..Config::default()
         };
         let (m, q) = (1.2, 0.4);

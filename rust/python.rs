@@ -2,7 +2,7 @@
 //! core runs on its own rayon pool, relays Ctrl-C and progress, and maps errors to Python
 //! exceptions. The friendly API, validation of types and result classes live in Python.
 
-use crate::config::{Activation, Clusters, Config};
+use crate::config::{Activation, Clusters, Config, DEFAULT_RHO, DEFAULT_THRESHOLD};
 use crate::control::Control;
 use crate::dmft::{solve_dmft as solve, DmftOptions, Method, Response, TimeMatrix};
 use crate::error::Error;
@@ -38,24 +38,34 @@ impl From<Error> for PyErr {
     }
 }
 
-/// Reads a resolved config from the dict built by `dmft_sgd.Config`.
+/// Reads a config from the dict of `dmft_sgd.Config`'s fields as given: `None` for
+/// `activation`, `tau` and `m0` leaves them to Rust's resolution ([`Config::tau()`],
+/// [`Config::m0()`], [`Config::activation()`]); resolved values are accepted as well.
 fn config_from_dict(d: &Bound<'_, PyDict>) -> PyResult<Config> {
     let item = |key: &str| -> PyResult<Bound<'_, PyAny>> {
         d.get_item(key)?
             .ok_or_else(|| PyValueError::new_err(format!("config is missing '{key}'")))
     };
     let f = |key: &str| -> PyResult<f64> { item(key)?.extract() };
+    let optional = |key: &str| -> PyResult<Option<f64>> { item(key)?.extract() };
     let clusters = match item("clusters")?.extract::<i64>()? {
         2 => Clusters::Two,
         3 => Clusters::Three { rho: f("rho")? },
         c => return Err(Error::invalid("clusters", format!("must be 2 or 3, got {c}")).into()),
     };
-    let activation = match item("activation")?.extract::<String>()?.as_str() {
-        "linear" => Activation::Linear,
-        "door" => Activation::Door {
-            threshold: f("threshold")?,
+    let threshold = f("threshold")?;
+    let activation = match item("activation")?.extract::<Option<String>>()?.as_deref() {
+        // Python's `threshold` field also sets the door that is the default for three
+        // clusters; only a threshold other than Rust's default needs to be spelled out.
+        None => match Activation::default_for(clusters) {
+            Activation::Door { threshold: default } if threshold != default => {
+                Some(Activation::Door { threshold })
+            }
+            _ => None,
         },
-        a => {
+        Some("linear") => Some(Activation::Linear),
+        Some("door") => Some(Activation::Door { threshold }),
+        Some(a) => {
             return Err(Error::invalid(
                 "activation",
                 format!("must be 'linear' or 'door', got '{a}'"),
@@ -73,23 +83,51 @@ fn config_from_dict(d: &Bound<'_, PyDict>) -> PyResult<Config> {
         lam: f("lam")?,
         lr: f("lr")?,
         batch: f("batch")?,
-        tau: f("tau")?,
+        tau: optional("tau")?,
         steps: usize::try_from(steps)
             .map_err(|_| Error::invalid("steps", format!("must be >= 1, got {steps}")))?,
-        m0: f("m0")?,
+        m0: optional("m0")?,
         q0: f("q0")?,
     };
     cfg.validate()?;
     // rho and threshold are checked even where this model does not use them: a value out
     // of range is a mistake either way.
-    let (rho, threshold) = (f("rho")?, f("threshold")?);
     Config {
-        clusters: Clusters::Three { rho },
-        activation: Activation::Door { threshold },
+        clusters: Clusters::Three { rho: f("rho")? },
+        activation: Some(Activation::Door { threshold }),
         ..cfg.clone()
     }
     .validate()?;
     Ok(cfg)
+}
+
+/// The dict form of `cfg` that `dmft_sgd.Config` uses: its fields, `None` kept, and the
+/// defaults `rho` and `threshold` where this model has no such value.
+fn config_to_dict<'py>(py: Python<'py>, cfg: &Config) -> PyResult<Bound<'py, PyDict>> {
+    let (clusters, rho) = match cfg.clusters {
+        Clusters::Two => (2, DEFAULT_RHO),
+        Clusters::Three { rho } => (3, rho),
+    };
+    let threshold = match cfg.activation {
+        Some(Activation::Door { threshold }) => threshold,
+        _ => DEFAULT_THRESHOLD,
+    };
+    let out = PyDict::new(py);
+    out.set_item("clusters", clusters)?;
+    out.set_item("alpha", cfg.alpha)?;
+    out.set_item("delta", cfg.delta)?;
+    out.set_item("rho", rho)?;
+    out.set_item("loss", cfg.loss.name())?;
+    out.set_item("activation", cfg.activation.map(|a| a.name()))?;
+    out.set_item("threshold", threshold)?;
+    out.set_item("lam", cfg.lam)?;
+    out.set_item("lr", cfg.lr)?;
+    out.set_item("batch", cfg.batch)?;
+    out.set_item("tau", cfg.tau)?;
+    out.set_item("steps", cfg.steps)?;
+    out.set_item("m0", cfg.m0)?;
+    out.set_item("q0", cfg.q0)?;
+    Ok(out)
 }
 
 /// Runs `job` on a local pool of `threads` workers with the GIL released. Meanwhile the
@@ -180,10 +218,42 @@ fn trajectory_dict<'py>(py: Python<'py>, t: Trajectory) -> PyResult<Bound<'py, P
     Ok(out)
 }
 
-/// Checks a resolved config dict; raises ValueError naming the first bad parameter.
+/// Checks a config dict (fields as given, `None` kept); raises ValueError naming the
+/// first bad parameter.
 #[pyfunction]
 fn validate_config(config: &Bound<'_, PyDict>) -> PyResult<()> {
     config_from_dict(config).map(|_| ())
+}
+
+/// The Rust `Config::default()` as the dict of `dmft_sgd.Config`'s fields (`None` for
+/// `activation`, `tau`, `m0`): the defaults of the Python API.
+#[pyfunction]
+fn config_defaults(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
+    config_to_dict(py, &Config::default())
+}
+
+/// The values in use for a config dict, as Rust resolves its `None` defaults:
+/// `activation` ("linear" or "door"), `threshold` (the door's, None for linear), `tau`,
+/// `m0`. Validates the config first (ValueError naming the bad parameter).
+#[pyfunction]
+fn resolve_config<'py>(
+    py: Python<'py>,
+    config: &Bound<'py, PyDict>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let cfg = config_from_dict(config)?;
+    let activation = cfg.activation();
+    let out = PyDict::new(py);
+    out.set_item("activation", activation.name())?;
+    out.set_item(
+        "threshold",
+        match activation {
+            Activation::Door { threshold } => Some(threshold),
+            Activation::Linear => None,
+        },
+    )?;
+    out.set_item("tau", cfg.tau())?;
+    out.set_item("m0", cfg.m0())?;
+    Ok(out)
 }
 
 /// Runs the finite-d ensemble; returns a dict of (replicas, steps) float64 arrays.
@@ -396,6 +466,8 @@ fn measure_bandwidth(
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("DivergenceError", m.py().get_type::<DivergenceError>())?;
     m.add_function(wrap_pyfunction!(validate_config, m)?)?;
+    m.add_function(wrap_pyfunction!(config_defaults, m)?)?;
+    m.add_function(wrap_pyfunction!(resolve_config, m)?)?;
     m.add_function(wrap_pyfunction!(simulate, m)?)?;
     m.add_function(wrap_pyfunction!(solve_dmft, m)?)?;
     m.add_function(wrap_pyfunction!(sgd_trajectory, m)?)?;

@@ -72,7 +72,7 @@ pub fn run_sgd<E: DataElement>(
     let steps = cfg.steps;
     let sample_loss = SampleLoss {
         loss: cfg.loss,
-        activation: cfg.activation,
+        activation: cfg.activation(),
     };
     let inv_sqrt_d = 1.0 / (d as f64).sqrt();
     let (dt, shrink) = (cfg.lr, 1.0 - cfg.lr * cfg.lam);
@@ -260,7 +260,7 @@ mod tests {
         let cfg = Config {
             loss: crate::config::Loss::Square,
             lr: 10.0,
-            tau: 10.0,
+            tau: Some(10.0),
             steps: 400,
             ..Config::default()
         };
@@ -292,7 +292,7 @@ mod user_data_tests {
     fn drawn_batches_equal_the_published_mask() {
         let cfg = Config {
             batch: 0.5,
-            tau: 0.4,
+            tau: Some(0.4),
             steps: 6,
             ..Config::default()
         };

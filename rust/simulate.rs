@@ -78,7 +78,7 @@ impl Replica {
         let sqrt_q0 = cfg.q0.sqrt();
         let w0 = v_star
             .iter()
-            .map(|&v| cfg.m0 * v + sqrt_q0 * rng.sample::<f64, _>(StandardNormal))
+            .map(|&v| cfg.m0() * v + sqrt_q0 * rng.sample::<f64, _>(StandardNormal))
             .collect();
         Replica { v_star, x, y, w0 }
     }
@@ -149,7 +149,7 @@ mod tests {
     fn same_seed_same_numbers_for_any_thread_count() {
         let cfg = Config {
             batch: 0.3,
-            tau: 1.0,
+            tau: Some(1.0),
             steps: 20,
             ..Config::default()
         };
@@ -172,7 +172,7 @@ mod tests {
     #[test]
     fn initial_order_parameters_match_the_config() {
         let cfg = Config {
-            m0: 0.5,
+            m0: Some(0.5),
             q0: 2.0,
             steps: 1,
             ..Config::default()

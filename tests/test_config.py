@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import dmft_sgd as ds
+from dmft_sgd import _core
 
 
 def test_defaults_follow_the_api():
@@ -32,6 +33,72 @@ def test_plain_sgd_tau_follows_lr_and_batch_through_replace():
     assert cfg.effective_tau == pytest.approx(0.4)
     assert cfg.replace(batch=0.25).effective_tau == pytest.approx(0.8)
     assert cfg.replace(tau=3.0).effective_tau == 3.0
+
+
+def test_python_defaults_are_rusts_field_by_field():
+    rust = _core.config_defaults()
+    fields = dataclasses.fields(ds.Config)
+    assert list(rust) == [f.name for f in fields]
+    for f in fields:
+        assert f.default == rust[f.name], f.name
+        assert type(f.default) is type(rust[f.name]), f.name
+    assert ds.Config().to_dict() == rust
+    # The Options that Rust resolves are left unset.
+    assert (rust["activation"], rust["tau"], rust["m0"]) == (None, None, None)
+
+
+def _documented_rule(cfg):
+    """The resolution documented in Config's docstring (and used before Rust did it)."""
+    activation = cfg.activation or ("linear" if cfg.clusters == 2 else "door")
+    tau = cfg.tau if cfg.tau is not None else cfg.lr / cfg.batch
+    m0 = cfg.m0 if cfg.m0 is not None else (0.0 if cfg.clusters == 2 else 0.1)
+    threshold = cfg.threshold if activation == "door" else None
+    return dict(activation=activation, threshold=threshold, tau=tau, m0=m0)
+
+
+MODELS = [
+    {},
+    {"clusters": 3},
+    {"loss": "square"},
+    {"clusters": 3, "loss": "square", "rho": 0.3},
+    {"batch": 0.3, "tau": 5.0},
+    {"lr": 0.2, "batch": 0.25},
+    {"lr": 0.3, "batch": 0.7},
+    {"clusters": 3, "m0": 0.0},
+    {"clusters": 3, "activation": "linear"},
+    {"clusters": 3, "threshold": 2.5},
+    {"activation": "door", "threshold": 0.5},
+    {"m0": -0.3, "tau": 1.0, "batch": 0.5},
+]
+
+
+@pytest.mark.parametrize("changes", MODELS)
+def test_effective_values_are_rusts_resolution(changes):
+    cfg = ds.Config(**changes)
+    rust = _core.resolve_config(cfg.to_dict())
+    assert rust == _documented_rule(cfg)
+    assert cfg.effective_activation == rust["activation"]
+    assert cfg.effective_tau == rust["tau"]
+    assert cfg.effective_m0 == rust["m0"]
+    resolved = cfg.resolved()
+    assert {k: resolved[k] for k in ("activation", "tau", "m0")} == {
+        k: rust[k] for k in ("activation", "tau", "m0")
+    }
+    # The resolved values spelled out describe the same model.
+    assert _core.resolve_config(resolved) == rust
+
+
+@pytest.mark.parametrize("changes", [{"clusters": 3, "threshold": 2.5}, {"batch": 0.4}])
+def test_none_defaults_run_like_their_resolved_values(changes):
+    cfg = ds.Config(steps=5, **changes)
+    explicit = ds.Config(**cfg.resolved())
+    assert explicit != cfg
+    a = ds.simulate(cfg, d=40, replicas=2, seed=1, threads=1)
+    b = ds.simulate(explicit, d=40, replicas=2, seed=1, threads=1)
+    for name in ("m", "q", "train_loss", "train_error", "test_error"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
+    chains = [ds.minibatch_chain(30, c, seed=2) for c in (cfg, explicit)]
+    np.testing.assert_array_equal(*chains)
 
 
 def test_immutable_equal_hashable_and_readable():

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,6 +11,10 @@ from ._checks import as_float, as_int
 
 _FLOAT_FIELDS = ("alpha", "delta", "rho", "threshold", "lam", "lr", "batch", "q0")
 _OPTIONAL_FLOAT_FIELDS = ("tau", "m0")
+
+# The defaults are Rust's `Config::default()` (rust/config.rs), so Python and Rust users
+# get the same model; `None` is resolved by Rust too (`Config.effective_*` below).
+_DEFAULTS: dict[str, Any] = _core.config_defaults()
 
 
 @dataclass(frozen=True)
@@ -32,7 +35,7 @@ class Config:
         "logistic" or "square".
     activation : str or None
         "linear" (o = h) or "door" (o = h^2 - threshold). None picks "linear" for two
-        clusters and "door" for three.
+        clusters and "door" for three (the door with this ``threshold``).
     threshold : float
         Door threshold L > 0.
     lam : float
@@ -52,25 +55,27 @@ class Config:
     q0 : float
         Initial |w_perp|^2/d > 0.
 
+    The defaults, and the values that ``None`` stands for (``effective_activation``,
+    ``effective_tau``, ``effective_m0``), come from the Rust core's ``Config``.
     Invalid values raise ValueError (TypeError for wrong types) naming the parameter.
     Equality compares the fields as given: ``tau=None`` and an explicit ``tau`` with
     the same value are different configs with the same dynamics.
     """
 
-    clusters: int = 2
-    alpha: float = 2.0
-    delta: float = 0.5
-    rho: float = 0.5
-    loss: str = "logistic"
-    activation: str | None = None
-    threshold: float = 1.0
-    lam: float = 0.0
-    lr: float = 0.1
-    batch: float = 1.0
-    tau: float | None = None
-    steps: int = 100
-    m0: float | None = None
-    q0: float = 1.0
+    clusters: int = _DEFAULTS["clusters"]
+    alpha: float = _DEFAULTS["alpha"]
+    delta: float = _DEFAULTS["delta"]
+    rho: float = _DEFAULTS["rho"]
+    loss: str = _DEFAULTS["loss"]
+    activation: str | None = _DEFAULTS["activation"]
+    threshold: float = _DEFAULTS["threshold"]
+    lam: float = _DEFAULTS["lam"]
+    lr: float = _DEFAULTS["lr"]
+    batch: float = _DEFAULTS["batch"]
+    tau: float | None = _DEFAULTS["tau"]
+    steps: int = _DEFAULTS["steps"]
+    m0: float | None = _DEFAULTS["m0"]
+    q0: float = _DEFAULTS["q0"]
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -88,36 +93,33 @@ class Config:
                 f"activation must be None, 'linear' or 'door', got {self.activation!r}"
             )
         # Ranges are checked once, by the core, so Python and Rust users get the same rules.
-        _core.validate_config(self.resolved())
+        _core.validate_config(self.to_dict())
 
-    # -- resolved defaults ------------------------------------------------------------
+    # -- resolved defaults (by the core: Config::activation(), tau(), m0()) ------------
+    def _effective(self) -> dict[str, Any]:
+        return _core.resolve_config(self.to_dict())
+
     @property
     def effective_activation(self) -> str:
         """The activation in use: ``activation``, or its default for ``clusters``."""
-        if self.activation is not None:
-            return self.activation
-        return "linear" if self.clusters == 2 else "door"
+        return str(self._effective()["activation"])
 
     @property
     def effective_tau(self) -> float:
         """The persistence time in use: ``tau``, or lr/batch (plain SGD)."""
-        if self.tau is not None:
-            return self.tau
-        # An invalid batch <= 0 is reported by the validation, which checks batch first.
-        return self.lr / self.batch if self.batch > 0 else math.inf
+        return float(self._effective()["tau"])
 
     @property
     def effective_m0(self) -> float:
         """The initial overlap in use: ``m0``, or its default for ``clusters``."""
-        if self.m0 is not None:
-            return self.m0
-        return 0.0 if self.clusters == 2 else 0.1
+        return float(self._effective()["m0"])
 
     def resolved(self) -> dict[str, Any]:
-        """All fields with the None defaults resolved (what the core receives)."""
-        out = dataclasses.asdict(self)
+        """All fields with the None defaults resolved (the values the core uses)."""
+        effective = self._effective()
+        out = self.to_dict()
         out.update(
-            activation=self.effective_activation, tau=self.effective_tau, m0=self.effective_m0
+            activation=effective["activation"], tau=effective["tau"], m0=effective["m0"]
         )
         return out
 

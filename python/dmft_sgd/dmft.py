@@ -104,7 +104,7 @@ def solve_dmft(
     total = cfg.steps * (iterations if method == "iterate" else 1)
     with reporter(progress, total, "DMFT") as callback:
         out = _core.solve_dmft(
-            cfg.resolved(), samples, groups, seed, threads, method, response, band,
+            cfg.to_dict(), samples, groups, seed, threads, method, response, band,
             response_samples, keep_kernels, iterations, damping, tol, callback,
         )
     arrays = {name: None if value is None else np.asarray(value) for name, value in out.items()

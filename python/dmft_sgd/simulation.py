@@ -62,7 +62,7 @@ def simulate(
     if progress is not None:
         total = replicas * cfg.steps
         callback = lambda done: progress(done, total)  # noqa: E731
-    out = _core.simulate(cfg.resolved(), d, replicas, seed, threads, callback)
+    out = _core.simulate(cfg.to_dict(), d, replicas, seed, threads, callback)
     return SimulationResult(config=cfg, d=d, replicas=replicas, seed=seed, t=time_axis(cfg), **out)
 
 
@@ -115,11 +115,11 @@ def sgd_trajectory(
                 f"batches must have shape (steps, n) = ({cfg.steps}, {y.shape[0]}), got {batches.shape}"
             )
         batches = np.ascontiguousarray(batches)
-    out = _core.sgd_trajectory(cfg.resolved(), X, y, v_star, w0, seed, batches)
+    out = _core.sgd_trajectory(cfg.to_dict(), X, y, v_star, w0, seed, batches)
     return TrajectoryResult(config=cfg, t=time_axis(cfg), **out)
 
 
 def minibatch_chain(n: int, cfg: Config, seed: int = 0) -> np.ndarray:
     """The (steps, n) boolean mask s_mu(k) that `sgd_trajectory` draws with this seed."""
     cfg = as_config("cfg", cfg)
-    return _core.minibatch_chain(cfg.resolved(), as_int("n", n, 1), as_seed(seed))
+    return _core.minibatch_chain(cfg.to_dict(), as_int("n", n, 1), as_seed(seed))

@@ -285,7 +285,7 @@ fn validate(cfg: &Config, opts: &DmftOptions) -> Result<()> {
 /// ```
 /// use dmft_sgd::{solve_dmft, Config, Control, DmftOptions};
 ///
-/// let cfg = Config { batch: 0.3, tau: 0.1 / 0.3, steps: 40, ..Config::default() };
+/// let cfg = Config { batch: 0.3, steps: 40, ..Config::default() };
 /// let opts = DmftOptions { samples: 2_000, groups: 4, ..DmftOptions::default() };
 /// let sol = solve_dmft(&cfg, &opts, &Control::new()).unwrap();
 /// let (e, se) = (sol.observables.test_error[39], sol.sem.unwrap().test_error[39]);
@@ -443,7 +443,7 @@ impl Group {
     fn new(cfg: &Config, opts: &DmftOptions, params: PatternParams, group: usize) -> Self {
         let t = cfg.steps;
         Group {
-            weights: WeightSide::new(t, cfg.lr, cfg.lam, cfg.alpha, cfg.m0, cfg.q0),
+            weights: WeightSide::new(t, cfg.lr, cfg.lam, cfg.alpha, cfg.m0(), cfg.q0),
             chol: IncrementalCholesky::new(t),
             patterns: PatternSide::new(params, opts, t, group, 0),
             kernels: opts.keep_kernels.then(|| Kernels::zeros(t)),
@@ -525,7 +525,7 @@ fn single_pass(cfg: &Config, opts: &DmftOptions, control: &Control) -> Result<Dm
 
 /// `C`, `R`, `m` for all times from given kernels.
 fn weights_from(cfg: &Config, kernels: &Kernels) -> Result<WeightSide> {
-    let mut weights = WeightSide::new(cfg.steps, cfg.lr, cfg.lam, cfg.alpha, cfg.m0, cfg.q0);
+    let mut weights = WeightSide::new(cfg.steps, cfg.lr, cfg.lam, cfg.alpha, cfg.m0(), cfg.q0);
     for k in 0..cfg.steps - 1 {
         if !weights.advance(k, kernels) {
             return Err(diverged(k + 1, cfg));

@@ -63,7 +63,7 @@ impl PatternParams {
             dt: cfg.lr,
             sample_loss: SampleLoss {
                 loss: cfg.loss,
-                activation: cfg.activation,
+                activation: cfg.activation(),
             },
             chain: BatchChain::new(cfg),
             clusters: cfg.clusters,
@@ -606,10 +606,10 @@ mod tests {
     fn mirror_pairs_cancel_u_f_when_m_is_zero() {
         let cfg = Config {
             clusters: Clusters::Three { rho: 0.4 },
-            activation: crate::config::Activation::Door { threshold: 1.0 },
+            activation: Some(crate::config::Activation::Door { threshold: 1.0 }),
             batch: 0.5,
             lr: 0.1,
-            tau: 0.2,
+            tau: Some(0.2),
             ..Config::default()
         };
         let params = PatternParams::new(&cfg, Response::Tangent);
