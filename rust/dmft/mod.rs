@@ -55,6 +55,7 @@ pub enum Method {
 /// How the response kernel `M_R(k,l) = alpha sqrt(Delta) E[phi(k) G(k,l)]` is estimated
 /// (theory.md section 4.2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Response {
     /// [`Response::Tangent`] up to [`Response::AUTO_TANGENT_STEPS`] steps, else
     /// [`Response::Probe`] with the default band: see [`Response::resolve`].
@@ -91,8 +92,11 @@ impl Response {
     }
 }
 
-/// Monte Carlo size and method of a solve.
+/// Monte Carlo size and method of a solve. Start from [`DmftOptions::default`] and
+/// change what you need with the setters:
+/// `DmftOptions::default().samples(4_000).groups(4).seed(7)`.
 #[derive(Clone, Copy, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct DmftOptions {
     /// Number of effective samples `S` (even: mirror pairs), over all groups.
     pub samples: usize,
@@ -132,8 +136,42 @@ impl Default for DmftOptions {
     }
 }
 
+macro_rules! setters {
+    ($($(#[$doc:meta])* $name:ident: $ty:ty),* $(,)?) => {
+        $(
+            $(#[$doc])*
+            pub fn $name(mut self, $name: $ty) -> Self {
+                self.$name = $name;
+                self
+            }
+        )*
+    };
+}
+
+impl DmftOptions {
+    setters! {
+        /// Sets the number of effective samples `S` (even).
+        samples: usize,
+        /// Sets the number of independent groups (error bars need `>= 2`).
+        groups: usize,
+        /// Sets the estimator of `M_R`.
+        response: Response,
+        /// Sets how many samples carry the response process (`None`: all).
+        response_samples: Option<usize>,
+        /// Sets whether `M_C` and `M_R` are kept in the solution.
+        keep_kernels: bool,
+        /// Sets the seed.
+        seed: u64,
+        /// Sets the solution method.
+        method: Method,
+        /// Sets the number of worker threads (`None`: all cores).
+        threads: Option<usize>,
+    }
+}
+
 /// Observables on the time grid `k = 0..T-1`.
 #[derive(Clone, Debug, PartialEq, Default)]
+#[non_exhaustive]
 pub struct Observables {
     /// Overlap `m(k)`.
     pub m: Vec<f64>,
@@ -172,6 +210,7 @@ impl Observables {
 
 /// The solution: every quantity is the mean over the groups.
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct DmftSolution {
     /// The observables.
     pub observables: Observables,
@@ -286,7 +325,7 @@ fn validate(cfg: &Config, opts: &DmftOptions) -> Result<()> {
 /// use dmft_sgd::{solve_dmft, Config, Control, DmftOptions};
 ///
 /// let cfg = Config { batch: 0.3, steps: 40, ..Config::default() };
-/// let opts = DmftOptions { samples: 2_000, groups: 4, ..DmftOptions::default() };
+/// let opts = DmftOptions::default().samples(2_000).groups(4);
 /// let sol = solve_dmft(&cfg, &opts, &Control::new()).unwrap();
 /// let (e, se) = (sol.observables.test_error[39], sol.sem.unwrap().test_error[39]);
 /// assert!(e < 0.5 && se > 0.0 && se < 0.05);
