@@ -12,7 +12,8 @@ use std::arch::x86_64::*;
 /// Number of independent partial sums in [`dot`].
 const LANES: usize = 16;
 
-/// Storage type of the data matrix: `f64` for user data, `f32` for generated ensembles.
+/// Storage type of the data matrix: `f64` for user data, `f32` for generated ensembles
+/// and DMFT histories, `i8` for the DMFT's probe signs.
 pub trait DataElement: Copy + Send + Sync + Into<f64> + 'static {
     /// Loads four consecutive values widened to `f64`.
     ///
@@ -27,6 +28,15 @@ impl DataElement for f32 {
     #[target_feature(enable = "avx")]
     unsafe fn load4(p: *const f32) -> __m256d {
         _mm256_cvtps_pd(_mm_loadu_ps(p))
+    }
+}
+
+impl DataElement for i8 {
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn load4(p: *const i8) -> __m256d {
+        let four = (p as *const i32).read_unaligned();
+        _mm256_cvtepi32_pd(_mm_cvtepi8_epi32(_mm_cvtsi32_si128(four)))
     }
 }
 
@@ -290,6 +300,13 @@ mod tests {
             );
             let a64: Vec<f64> = a.iter().map(|&v| v as f64).collect();
             assert_eq!(dot(&a64, &b).to_bits(), dot_portable(&a64, &b).to_bits());
+            let signs: Vec<i8> = (0..len).map(|i| if i % 3 == 0 { -1 } else { 1 }).collect();
+            assert_eq!(
+                dot(&signs, &b).to_bits(),
+                dot_portable(&signs, &b).to_bits()
+            );
+            let want: f64 = signs.iter().zip(&b).map(|(&s, x)| s as f64 * x).sum();
+            assert!((dot(&signs, &b) - want).abs() <= 1e-12 * (1.0 + want.abs()));
             let (mut y1, mut y2) = (b.clone(), b.clone());
             axpy(0.37, &a, &mut y1);
             axpy_portable(0.37, &a, &mut y2);

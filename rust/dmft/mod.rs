@@ -240,11 +240,12 @@ pub fn dmft_memory(cfg: &Config, opts: &DmftOptions) -> u64 {
     // In f64: the product of large requests must saturate, not wrap around.
     let (t, s, g) = (cfg.steps as f64, opts.samples as f64, opts.groups as f64);
     let sr = opts.response_samples.unwrap_or(opts.samples);
-    let histories = t * history_bytes_per_step(opts.samples, sr) as f64 + 64.0 * s;
+    let response = opts.response.resolve(cfg);
+    let histories = t * history_bytes_per_step(opts.samples, sr, response) as f64 + 64.0 * s;
     let kernels_kept = opts.keep_kernels || matches!(opts.method, Method::Iterate { .. });
     let per_group = 8.0 * t * t * if kernels_kept { 5.0 } else { 3.0 };
     let result = 8.0 * t * t * if opts.keep_kernels { 4.0 } else { 2.0 };
-    let tangent = match opts.response.resolve(cfg) {
+    let tangent = match response {
         Response::Tangent => {
             let threads = resolve_threads(opts.threads).unwrap_or(1) as f64;
             threads * 3.0 * 8.0 * t * CHUNK as f64

@@ -136,7 +136,7 @@ struct ProbeState {
     /// Lags computed exactly: `G(k,l)` for `k - band < l <= k`.
     band: usize,
     /// `p(j) = ±1`, time-major.
-    probe: Vec<f32>,
+    probe: Vec<i8>,
     /// `phi(j) v(j)`, time-major: the history the forward tangent needs.
     phi_v: Vec<f32>,
     /// `phi(j)` of the last `band` steps, row `j % band`: what the exact band needs.
@@ -195,10 +195,13 @@ thread_local! {
 
 /// Bytes of history one chunk keeps per time step: `xi` per pair, `f` per sample and the
 /// response estimator's history per response sample.
-/// (Either estimator keeps 8 bytes per response sample: `phi` in `f64` for the tangent,
-/// `p` and `phi v` in `f32` for the probe.)
-pub fn history_bytes_per_step(samples: usize, responders: usize) -> usize {
-    2 * samples + 4 * samples + 8 * responders
+/// (`phi` in `f64` for the tangent; `p` in `i8` and `phi v` in `f32` for the probe.)
+pub fn history_bytes_per_step(samples: usize, responders: usize, response: Response) -> usize {
+    let per_responder = match response {
+        Response::Tangent => 8,
+        _ => 5,
+    };
+    2 * samples + 4 * samples + per_responder * responders
 }
 
 impl Chunk {
@@ -229,7 +232,7 @@ impl Chunk {
             Response::Probe { band } => ResponseState::Probe(Box::new(ProbeState {
                 rng: probe_rng,
                 band,
-                probe: vec![0.0; steps * responders],
+                probe: vec![0; steps * responders],
                 phi_v: vec![0.0; steps * responders],
                 phi_recent: vec![0.0; band * responders],
                 memory: vec![0.0; responders],
@@ -300,7 +303,7 @@ impl Chunk {
             for block in probe.probe[k * nr..(k + 1) * nr].chunks_mut(64) {
                 let bits = probe.rng.next_u64();
                 for (i, p) in block.iter_mut().enumerate() {
-                    *p = if bits >> i & 1 == 1 { 1.0 } else { -1.0 };
+                    *p = if bits >> i & 1 == 1 { 1 } else { -1 };
                 }
             }
         }

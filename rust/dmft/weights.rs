@@ -77,24 +77,27 @@ impl WeightSide {
         let mut a: Vec<f64> = m_r_k[..=k].iter().map(|v| dt * v).collect();
         a[k] += self.shrink;
 
-        // R(k+1,l) = sum_{l<j<=k} a_j R(j,l) for l < k (eq. 3.3): R(j, .) vanishes from
-        // column j on, so the sum over j of a_j R(j, 0..j) gives the row. R(k+1,k) = 1.
+        // One pass over the rows of R (lower triangle) for two sums (eqs. 3.3, 3.4):
+        // R(k+1,l) = sum_{l<j<=k} a_j R(j,l) for l < k, as the sum over j of
+        // a_j R(j, 0..j), then R(k+1,k) = 1; and e_j = E[eta(k) w(j)] = dt sum_{i<j} R(j,i) M_C(k,i).
         let mut r_new = vec![0.0; k + 1];
-        for (j, &aj) in a.iter().enumerate().skip(1) {
-            axpy(aj, &self.r.row(j)[..j], &mut r_new[..j]);
+        let mut e = vec![0.0; k + 1];
+        for j in 1..=k {
+            let row = &self.r.row(j)[..j];
+            axpy(a[j], row, &mut r_new[..j]);
+            e[j] = dt * dot(row, &m_c_k[..j]);
         }
         r_new[k] = 1.0;
         self.r.row_mut(k + 1)[..=k].copy_from_slice(&r_new);
 
-        // e_l = E[eta(k) w(l)] = dt sum_{i<l} R(l,i) M_C(k,i).
-        let e: Vec<f64> = (0..=k)
-            .map(|l| dt * dot(&self.r.row(l)[..l], &m_c_k[..l]))
-            .collect();
-
-        // C(k+1,l) = sum_{j<=k} a_j C(j,l) + dt e_l for l <= k (eq. 3.4).
+        // C(k+1,l) = sum_{j<=k} a_j C(j,l) + dt e_l for l <= k (eq. 3.4), from the lower
+        // triangle alone in one pass: row j gives the terms C(j,l) with l <= j (an axpy)
+        // and, by symmetry, the terms a_i C(i,j) with i < j (a dot product).
         let mut c_new: Vec<f64> = e.iter().map(|el| dt * el).collect();
-        for (j, &aj) in a.iter().enumerate() {
-            axpy(aj, &self.c.row(j)[..=k], &mut c_new);
+        for j in 0..=k {
+            let row = &self.c.row(j)[..=j];
+            axpy(a[j], row, &mut c_new[..=j]);
+            c_new[j] += dot(&row[..j], &a[..j]);
         }
         // C(k+1,k+1) = a · C(k+1, 0..=k) + dt a · e + dt^2 M_C(k,k) (eq. 3.5).
         let diag = dot(&a, &c_new) + dt * dot(&a, &e) + dt * dt * m_c_k[k];
