@@ -48,6 +48,7 @@ def reporter(
         bar = Bar(desc, unit, leave=True)
         try:
             yield lambda done: bar(done, total)
+            bar(total, total)  # a run faster than the first poll still shows its bar
         finally:
             bar.close()
         return

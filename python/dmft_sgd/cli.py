@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from ._progress import Bar
 from .config import Config, field_names
 from .dmft import solve_dmft
 from .results import DMFTResult, SimulationResult, load
@@ -172,32 +173,8 @@ def _name_option(message: str) -> str:
     return message
 
 
-class _Progress:
-    """A tqdm bar fed by the Rust loops' progress callback (nothing if quiet or missing)."""
-
-    def __init__(self, desc: str, quiet: bool, unit: str = "step"):
-        self.bar = None
-        self.desc, self.quiet, self.unit = desc, quiet, unit
-
-    def __call__(self, done: int, total: int) -> None:
-        if self.quiet:
-            return
-        if self.bar is None:
-            try:
-                from tqdm import tqdm
-            except ImportError:
-                self.quiet = True
-                return
-            self.bar = tqdm(total=total, desc=self.desc, unit=self.unit, leave=False, file=sys.stderr)
-        self.bar.update(done - self.bar.n)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-
 def _run_dmft(cfg: Config, run: dict[str, Any], quiet: bool) -> DMFTResult:
-    progress = _Progress("DMFT", quiet)
+    progress = Bar("DMFT", quiet=quiet)
     try:
         return solve_dmft(cfg, samples=run["samples"], seed=run["seed"], threads=run["threads"], progress=progress)
     finally:
@@ -205,7 +182,7 @@ def _run_dmft(cfg: Config, run: dict[str, Any], quiet: bool) -> DMFTResult:
 
 
 def _run_simulation(cfg: Config, run: dict[str, Any], quiet: bool) -> SimulationResult:
-    progress = _Progress("SGD", quiet)
+    progress = Bar("SGD", quiet=quiet)
     try:
         return simulate(cfg, d=run["d"], replicas=run["replicas"], seed=run["seed"], threads=run["threads"],
                         progress=progress)
@@ -214,7 +191,7 @@ def _run_simulation(cfg: Config, run: dict[str, Any], quiet: bool) -> Simulation
 
 
 def summary_table(dmft: DMFTResult | None, sim: SimulationResult | None) -> str:
-    """Final values: DMFT (± Monte Carlo sem where reported), simulation mean ± sem."""
+    """Final values: DMFT ± its Monte Carlo sem, simulation mean ± sem."""
     head = f"{'observable':<12}"
     if dmft is not None:
         head += f"{'DMFT':>22}"
@@ -225,10 +202,9 @@ def summary_table(dmft: DMFTResult | None, sim: SimulationResult | None) -> str:
         line = f"{name:<12}"
         if dmft is not None:
             value = getattr(dmft, name)[-1]
-            sem_name = f"{name}_sem"
             cell = f"{value:.5f}"
-            if hasattr(dmft, sem_name):
-                cell += f" ± {getattr(dmft, sem_name)[-1]:.5f}"
+            if dmft.groups > 1:
+                cell += f" ± {dmft.sem(name)[-1]:.5f}"
             line += f"{cell:>22}"
         if sim is not None:
             sem = sim.sem(name)[-1] if sim.replicas > 1 else math.nan
@@ -325,7 +301,7 @@ def _command_sweep(args: argparse.Namespace) -> int:
         kwargs["samples"] = run["samples"]
     else:
         kwargs.update(d=run["d"], replicas=run["replicas"])
-    bar = _Progress("sweep", args.quiet, unit="point")
+    bar = Bar("sweep", unit="point", quiet=args.quiet)
     try:
         result = sweep(cfg, grid, kind=args.kind, seed=run["seed"], progress=bar, **kwargs)
     except (ValueError, TypeError) as exc:

@@ -71,7 +71,8 @@ def plot_observables(
     log_time: bool = False,
     title: str | None = None,
 ) -> "Figure":
-    """One panel per observable; DMFT as lines, simulations as mean ± sem bands.
+    """One panel per observable; DMFT as lines with their ± sem band, simulations as mean
+    ± sem bands.
 
     Parameters
     ----------
@@ -106,7 +107,11 @@ def plot_observables(
                 ax.plot(t[keep], mean[keep], "o", ms=3, color=color, label=label,
                         markevery=max(1, int(keep.sum()) // 40))
             else:
-                ax.plot(t[keep], getattr(res, name)[keep], "-", lw=1.6, color=color, label=label)
+                value = res.mean(name)
+                if res.groups > 1:
+                    sem = res.sem(name)
+                    ax.fill_between(t[keep], (value - sem)[keep], (value + sem)[keep], color=color, alpha=0.2, lw=0)
+                ax.plot(t[keep], value[keep], "-", lw=1.6, color=color, label=label)
         ax.set_xlabel("time $t = k\\eta$")
         ax.set_ylabel(LABELS[name])
         if log_time:

@@ -8,10 +8,10 @@ import numpy as np
 
 from . import _core
 from ._checks import as_float_array, as_int, as_seed, as_threads
+from ._progress import ProgressCallback, reporter
 from .config import Config, as_config
 from .results import SimulationResult, TrajectoryResult, time_axis
 
-ProgressCallback = Callable[[int, int], Any]
 
 
 def simulate(
@@ -20,7 +20,7 @@ def simulate(
     replicas: int = 16,
     seed: int = 0,
     threads: int | None = None,
-    progress: ProgressCallback | None = None,
+    progress: bool | ProgressCallback | None = None,
 ) -> SimulationResult:
     """Runs `replicas` independent finite-d SGD runs of the model of `cfg` in parallel.
 
@@ -40,8 +40,9 @@ def simulate(
         Results are identical for the same seed whatever the number of threads.
     threads : int or None
         Worker threads; None uses all cores.
-    progress : callable or None
-        Called as ``progress(done, total)`` in replica-steps while the run goes on.
+    progress : bool, callable or None
+        True shows a progress bar with ETA (tqdm, terminal or notebook); a callable is
+        called as ``progress(done, total)`` in replica-steps while the run goes on.
 
     Raises
     ------
@@ -58,11 +59,8 @@ def simulate(
     d = as_int("d", d, 1)
     replicas = as_int("replicas", replicas, 1)
     seed, threads = as_seed(seed), as_threads(threads)
-    callback = None
-    if progress is not None:
-        total = replicas * cfg.steps
-        callback = lambda done: progress(done, total)  # noqa: E731
-    out = _core.simulate(cfg.to_dict(), d, replicas, seed, threads, callback)
+    with reporter(progress, replicas * cfg.steps, "SGD") as callback:
+        out = _core.simulate(cfg.to_dict(), d, replicas, seed, threads, callback)
     return SimulationResult(config=cfg, d=d, replicas=replicas, seed=seed, t=time_axis(cfg), **out)
 
 

@@ -16,6 +16,7 @@ import numpy as np
 
 from . import _io
 from ._checks import as_seed
+from ._progress import Bar
 from .config import Config, as_config, field_names
 from .dmft import solve_dmft
 from .results import OBSERVABLES, READERS, from_payload
@@ -92,8 +93,8 @@ class SweepResult:
         if self.kind == "simulate":
             sem = result.sem(name)[k] if result.replicas > 1 else np.nan
             return float(result.mean(name)[k]), float(sem)
-        sem = getattr(result, f"{name}_sem", None)
-        return float(getattr(result, name)[k]), (float(sem[k]) if sem is not None else np.nan)
+        sem = float(result.sem(name)[k]) if result.groups > 1 else np.nan
+        return float(result.mean(name)[k]), sem
 
     def array(self, observable: str, at: str | float = "final") -> np.ndarray:
         """The observable at time `at` (``"final"`` or a time t), shaped by the grid axes
@@ -182,7 +183,7 @@ def sweep(
     executor: Any = None,
     *,
     seed: int = 0,
-    progress: Callable[[int, int], Any] | None = None,
+    progress: bool | Callable[[int, int], Any] | None = None,
     **run_kwargs: Any,
 ) -> SweepResult:
     """Runs `solve_dmft` (kind="dmft") or `simulate` (kind="simulate") at every point.
@@ -202,8 +203,9 @@ def sweep(
         worker per core); otherwise every run uses all cores of its machine.
     seed : int
         Base seed; point ``p`` runs with ``point_seed(seed, p)``.
-    progress : callable or None
-        Called as ``progress(done, total)`` in points as they finish.
+    progress : bool, callable or None
+        True shows a progress bar over points (tqdm, terminal or notebook); a callable is
+        called as ``progress(done, total)`` in points as they finish.
     **run_kwargs
         Passed to every run: ``samples``, ``response_samples``, ``method``, ... for the
         DMFT; ``d``, ``replicas`` for simulations; ``threads``.
@@ -246,6 +248,9 @@ def sweep(
         run_kwargs.setdefault("threads", max(1, cores // workers))
         executor = ThreadPoolExecutor(max_workers=workers)
     results: list[Any] = [None] * len(points)
+    bar = Bar("sweep", unit="point", leave=True) if progress is True else None
+    if bar is not None:
+        progress = bar
     try:
         futures = {
             i: executor.submit(run_point, kind, configs[i].to_dict(), seeds[i], dict(run_kwargs)) for i in todo
@@ -256,9 +261,11 @@ def sweep(
             except (ValueError, TypeError, ArithmeticError, RuntimeError, MemoryError) as exc:
                 failures.append({"index": i, "changes": points[i], "config": configs[i].to_dict(),
                                  "error": f"{type(exc).__name__}: {exc}"})
-            if progress is not None:
+            if callable(progress):
                 progress(done, len(futures))
     finally:
+        if bar is not None:
+            bar.close()
         if own_pool:
             executor.shutdown(wait=True, cancel_futures=True)
     failures.sort(key=lambda f: f["index"])

@@ -416,7 +416,7 @@ fn group_size(opts: &DmftOptions, group: usize) -> (usize, usize) {
     (samples, responders)
 }
 
-/// Kernel row `k` from a group's merged sums (eq. 3.2):
+/// Kernel row `k` from a group's merged sums (eq. 3.3):
 /// `M_C(k,l) = alpha Delta E[f(k) f(l)]`, `M_R(k,l) = alpha sqrt(Delta) E[phi(k) G(k,l)]`,
 /// `mu(k) = E[u f(k)]`.
 struct KernelRow {
@@ -759,7 +759,7 @@ fn mean_kernels<'a>(kernels: impl Iterator<Item = &'a Kernels> + Clone) -> Kerne
 }
 
 /// The mean over groups of every quantity, and the standard error of the observables
-/// (eq. 4.6).
+/// (eq. 4.5).
 fn combine(
     cfg: &Config,
     response: Response,
@@ -790,7 +790,7 @@ fn combine(
             .map(|o| o.named()[i].1.as_slice())
             .collect();
         *out_mean = mean_of(series.iter().copied());
-        // Standard error of the mean of independent groups (eq. 4.6).
+        // Standard error of the mean of independent groups (eq. 4.5).
         *out_sem = (0..t)
             .map(|k| {
                 let var = series

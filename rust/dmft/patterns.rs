@@ -129,7 +129,7 @@ enum ResponseState {
 
 /// The probe process of each response sample: a random sign `p(j)` per step and the
 /// forward tangent along it, `v(k) = sum_l G(k,l) p(l) = p(k) + c sum_{j<k} R(k,j) phi(j) v(j)`
-/// (eq. 4.4).
+/// (eq. 4.3).
 struct ProbeState {
     /// The probes' own random stream: the samples' paths do not depend on the estimator.
     rng: ChaCha8Rng,
@@ -322,7 +322,7 @@ impl Chunk {
     }
 
     /// The memory terms `sum_{j<k} R(k,j) f(j)` (eq. 3.1) and, for the probe estimator,
-    /// `sum_{j<k} R(k,j) phi(j) v(j)` (eq. 4.4), in one pass over the histories.
+    /// `sum_{j<k} R(k,j) phi(j) v(j)` (eq. 4.3), in one pass over the histories.
     fn memory_terms(&mut self, k: usize, r: &TimeMatrix) {
         let n = self.samples;
         self.memory.fill(0.0);
@@ -382,7 +382,7 @@ impl Chunk {
         }
     }
 
-    /// `sum_a f_a(k) f_a(l)` for `l <= k`, the chunk's part of `M_C(k, .)` (eq. 3.2).
+    /// `sum_a f_a(k) f_a(l)` for `l <= k`, the chunk's part of `M_C(k, .)` (eq. 3.3).
     fn correlation_row(&self, k: usize, sums: &mut StepSums) {
         if self.f_now.iter().all(|&v| v == 0.0) {
             return;
@@ -412,7 +412,7 @@ impl ProbeState {
                 continue;
             }
             any = true;
-            // Backward recursion (eq. 4.3) on the band: band_row[i] = G(k, k - i).
+            // Backward recursion (eq. 4.2) on the band: band_row[i] = G(k, k - i).
             let row = &mut self.band_row;
             row[0] = 1.0;
             for l in (lo..k).rev() {

@@ -69,7 +69,7 @@ impl WeightSide {
     }
 
     /// [`WeightSide::advance`] from kernel row `k` alone: `M_C(k, 0..=k)`,
-    /// `M_R(k, 0..=k)` and `mu(k)` (eqs. 3.3-3.6). Every update runs along rows, so the
+    /// `M_R(k, 0..=k)` and `mu(k)` (eqs. 3.4-3.6). Every update runs along rows, so the
     /// `O(k^2)` work streams through memory in order.
     pub fn advance_rows(&mut self, k: usize, m_c_k: &[f64], m_r_k: &[f64], mu_k: f64) -> bool {
         let dt = self.dt;
@@ -77,7 +77,7 @@ impl WeightSide {
         let mut a: Vec<f64> = m_r_k[..=k].iter().map(|v| dt * v).collect();
         a[k] += self.shrink;
 
-        // One pass over the rows of R (lower triangle) for two sums (eqs. 3.3, 3.4):
+        // One pass over the rows of R (lower triangle) for two sums (eqs. 3.4, 3.5):
         // R(k+1,l) = sum_{l<j<=k} a_j R(j,l) for l < k, as the sum over j of
         // a_j R(j, 0..j), then R(k+1,k) = 1; and e_j = E[eta(k) w(j)] = dt sum_{i<j} R(j,i) M_C(k,i).
         let mut r_new = vec![0.0; k + 1];
@@ -90,7 +90,7 @@ impl WeightSide {
         r_new[k] = 1.0;
         self.r.row_mut(k + 1)[..=k].copy_from_slice(&r_new);
 
-        // C(k+1,l) = sum_{j<=k} a_j C(j,l) + dt e_l for l <= k (eq. 3.4), from the lower
+        // C(k+1,l) = sum_{j<=k} a_j C(j,l) + dt e_l for l <= k (eq. 3.5), from the lower
         // triangle alone in one pass: row j gives the terms C(j,l) with l <= j (an axpy)
         // and, by symmetry, the terms a_i C(i,j) with i < j (a dot product).
         let mut c_new: Vec<f64> = e.iter().map(|el| dt * el).collect();
