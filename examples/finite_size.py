@@ -4,8 +4,8 @@ ensemble spread shrinks like 1/sqrt(d), the training-set quantities carry O(1/d)
 import matplotlib.pyplot as plt
 
 import dmft_sgd as ds
-from dmft_sgd.plot import describe, save_figure
 from _common import parse
+from dmft_sgd.plot import describe, save_figure
 
 args = parse(__doc__, "finite_size.png")
 samples, sizes, replicas, steps = (2000, (50, 200), 4, 60) if args.quick else (20_000, (50, 200, 800, 3200), 8, 200)

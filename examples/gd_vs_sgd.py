@@ -4,8 +4,8 @@ fractions b (plain SGD, a fresh batch every step), DMFT curves with simulations 
 import matplotlib.pyplot as plt
 
 import dmft_sgd as ds
-from dmft_sgd.plot import describe, save_figure
 from _common import parse
+from dmft_sgd.plot import describe, save_figure
 
 args = parse(__doc__, "gd_vs_sgd.png")
 samples, d, replicas, steps = (2000, 200, 4, 60) if args.quick else (20_000, 1000, 8, 400)

@@ -5,8 +5,8 @@ fixed point) and escapes faster or slower depending on the batch fraction b."""
 import matplotlib.pyplot as plt
 
 import dmft_sgd as ds
-from dmft_sgd.plot import describe, save_figure
 from _common import parse
+from dmft_sgd.plot import describe, save_figure
 
 args = parse(__doc__, "three_clusters.png")
 samples, d, replicas, steps = (2000, 200, 4, 60) if args.quick else (20_000, 1000, 8, 300)

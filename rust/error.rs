@@ -2,7 +2,9 @@
 //! exception (ValueError, DivergenceError, MemoryError, KeyboardInterrupt).
 
 /// Everything that can go wrong in a run.
+/// New variants may be added in minor releases: match with a `_` arm.
 #[derive(Debug, thiserror::Error, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum Error {
     /// A parameter outside its allowed range; raised before any work starts.
     #[error("{name} {reason}")]

@@ -10,26 +10,34 @@
 //!
 //! // Plain SGD (tau = None: a fresh batch of 30% of the samples every step).
 //! let cfg = Config { batch: 0.3, steps: 50, ..Config::default() };
-//! let spec = EnsembleSpec { d: 100, replicas: 4, seed: 0 };
+//! let spec = EnsembleSpec::new(100, 4).seed(0).threads(Some(2));
 //! let ens = simulate(&cfg, &spec, &Control::new()).unwrap();
 //! // Test error of replica 0 at the last step: training has moved it below chance.
 //! assert!(ens.test_error[cfg.steps - 1] < 0.5);
 //! ```
 //!
+//! The DMFT of the same setting, with Monte Carlo error bars, is [`solve_dmft`]; SGD on
+//! your own data is [`sgd_on_data`]. Every entry point checks its input first and returns
+//! an [`Error`] naming the bad parameter, runs on its own thread pool (an explicit
+//! `threads` option, all cores by default) and can be cancelled or watched through a
+//! [`Control`]. `cargo run --release --example quickstart` compares the two engines.
+//!
 //! The Python package `dmft_sgd` is built on this crate with the `python` feature.
 
-pub mod config;
-pub mod control;
-pub mod dmft;
-pub mod error;
-pub mod kernels;
-pub mod losses;
-pub mod minibatch;
-pub mod observables;
-pub mod resources;
+#![warn(missing_docs)]
+
+mod config;
+mod control;
+mod dmft;
+mod error;
+mod kernels;
+mod losses;
+mod minibatch;
+mod observables;
+mod resources;
 mod rng;
-pub mod sgd;
-pub mod simulate;
+mod sgd;
+mod simulate;
 
 #[cfg(feature = "python")]
 mod python;
@@ -37,8 +45,16 @@ mod python;
 #[cfg(test)]
 mod fuzz_tests;
 
-pub use config::{Activation, Clusters, Config, Loss};
+pub use config::{
+    Activation, Clusters, Config, Loss, DEFAULT_RHO, DEFAULT_THREE_CLUSTER_M0, DEFAULT_THRESHOLD,
+    MAX_PARAMETER, MAX_STEPS,
+};
 pub use control::Control;
-pub use dmft::{solve_dmft, DmftOptions, DmftSolution, Method};
+pub use dmft::{
+    dmft_memory, solve_dmft, DmftOptions, DmftSolution, Kernels, Method, Observables, Response,
+    TimeMatrix,
+};
 pub use error::{Error, Result};
+pub use minibatch::batch_mask;
+pub use sgd::{sgd_on_data, DataSet, Trajectory};
 pub use simulate::{simulate, Ensemble, EnsembleSpec};

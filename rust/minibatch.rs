@@ -3,6 +3,8 @@
 //! `s(0) ~ Bernoulli(b)`, so the stationary occupation is `b`.
 
 use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::resources::check_memory;
 use rand::{Rng, RngExt};
 
 /// Transition probabilities of one sample's batch chain.
@@ -46,6 +48,12 @@ impl BatchChain {
 
 /// Where the mini-batch of every step comes from.
 pub trait BatchSchedule {
+    /// Checks up front that the schedule can give `steps` steps of `n` samples, so that
+    /// [`BatchSchedule::fill`] cannot fail during the run.
+    fn covers(&self, _steps: usize, _n: usize) -> Result<()> {
+        Ok(())
+    }
+
     /// Writes `s_mu(k)` for all samples into `s` (steps are asked for in order 0, 1, ...).
     fn fill(&mut self, k: usize, s: &mut [bool]);
 }
@@ -79,29 +87,76 @@ impl<R: Rng> BatchSchedule for MarkovBatches<R> {
     }
 }
 
-/// Batches given as a row-major `(steps, n)` mask.
-pub struct GivenBatches<'a> {
+/// Batches given as a row-major `(steps, n)` mask, checked to cover every step.
+pub(crate) struct GivenBatches<'a> {
     /// `mask[k * n + mu] = s_mu(k)`.
-    pub mask: &'a [bool],
+    mask: &'a [bool],
+    /// Number of samples `n` (the length of every row).
+    n: usize,
+}
+
+impl<'a> GivenBatches<'a> {
+    /// The mask of `steps` steps of `n` samples; an error names `batches` if the mask
+    /// has another length.
+    pub(crate) fn new(mask: &'a [bool], steps: usize, n: usize) -> Result<Self> {
+        if steps.checked_mul(n) != Some(mask.len()) {
+            return Err(Error::invalid(
+                "batches",
+                format!(
+                    "must have shape (steps, n) = ({steps}, {n}), got {} entries",
+                    mask.len()
+                ),
+            ));
+        }
+        Ok(GivenBatches { mask, n })
+    }
 }
 
 impl BatchSchedule for GivenBatches<'_> {
+    fn covers(&self, steps: usize, n: usize) -> Result<()> {
+        if n != self.n || (n > 0 && self.mask.len() / n < steps) {
+            return Err(Error::invalid(
+                "batches",
+                format!(
+                    "must have shape (steps, n) = ({steps}, {n}), got {} entries in rows of {}",
+                    self.mask.len(),
+                    self.n
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     fn fill(&mut self, k: usize, s: &mut [bool]) {
-        let n = s.len();
+        // `covers` has checked the shape before the run.
+        let n = self.n;
         s.copy_from_slice(&self.mask[k * n..(k + 1) * n]);
     }
 }
 
-/// The `(steps, n)` row-major batch mask that [`crate::sgd::sgd_on_data`] draws for `seed`.
-pub fn batch_mask(cfg: &Config, n: usize, seed: u64) -> Vec<bool> {
+/// The `(steps, n)` row-major batch mask that [`sgd_on_data`](crate::sgd_on_data) draws
+/// for `seed`: `mask[k * n + mu]` is whether sample `mu` is in the batch at step `k`.
+/// Validates `cfg` first; a mask too large for memory is an error, not an abort.
+pub fn batch_mask(cfg: &Config, n: usize, seed: u64) -> Result<Vec<bool>> {
+    cfg.validate()?;
+    let len = cfg.steps.checked_mul(n).ok_or_else(|| {
+        Error::invalid(
+            "n",
+            format!("is too large: steps * n overflows, got n = {n}"),
+        )
+    })?;
+    check_memory(
+        len.saturating_add(n) as u64,
+        "use fewer samples or fewer steps",
+    )?;
     let mut sched = MarkovBatches::new(cfg, user_batch_stream(seed));
-    let mut mask = vec![false; cfg.steps * n];
+    let mut mask = vec![false; len];
     let mut s = vec![false; n];
     for k in 0..cfg.steps {
         sched.fill(k, &mut s);
         mask[k * n..(k + 1) * n].copy_from_slice(&s);
     }
-    mask
+    Ok(mask)
 }
 
 /// The random stream of the batch chain on user data.

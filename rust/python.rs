@@ -270,9 +270,11 @@ fn simulate<'py>(
     progress: Option<Py<PyAny>>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let cfg = config_from_dict(config)?;
-    let spec = EnsembleSpec { d, replicas, seed };
-    let threads = threads_arg(threads)?;
-    let ens = run_detached(py, threads, progress, |control| {
+    let spec = EnsembleSpec::new(d, replicas)
+        .seed(seed)
+        .threads(threads_arg(threads)?);
+    // The ensemble runs on its own pool of `threads`; the waiting thread needs no other.
+    let ens = run_detached(py, Some(1), progress, |control| {
         simulate_ensemble(&cfg, &spec, control)
     })?;
     let out = PyDict::new(py);
@@ -441,7 +443,7 @@ fn minibatch_chain<'py>(
     seed: u64,
 ) -> PyResult<Bound<'py, numpy::PyArray2<bool>>> {
     let cfg = config_from_dict(config)?;
-    let mask = py.detach(|| batch_mask(&cfg, n, seed));
+    let mask = py.detach(|| batch_mask(&cfg, n, seed))?;
     let array = Array2::from_shape_vec((cfg.steps, n), mask)
         .map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
     Ok(array.into_pyarray(py))

@@ -3,7 +3,7 @@
 use crate::error::{Error, Result};
 
 /// The number of worker threads `threads` asks for: all cores for `None`.
-pub fn resolve_threads(threads: Option<usize>) -> Result<usize> {
+pub(crate) fn resolve_threads(threads: Option<usize>) -> Result<usize> {
     match threads {
         Some(0) => Err(Error::invalid(
             "threads",
@@ -16,7 +16,10 @@ pub fn resolve_threads(threads: Option<usize>) -> Result<usize> {
 
 /// Runs `job` on a local rayon pool of `threads` workers (all cores when `None`).
 /// Never touches the global pool, so a library user keeps control of it.
-pub fn with_threads<T: Send>(threads: Option<usize>, job: impl FnOnce() -> T + Send) -> Result<T> {
+pub(crate) fn with_threads<T: Send>(
+    threads: Option<usize>,
+    job: impl FnOnce() -> T + Send,
+) -> Result<T> {
     let threads = resolve_threads(threads)?;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
@@ -28,7 +31,7 @@ pub fn with_threads<T: Send>(threads: Option<usize>, job: impl FnOnce() -> T + S
 }
 
 /// Memory the operating system can still hand out, in bytes (`None` where unknown).
-pub fn available_memory() -> Option<u64> {
+pub(crate) fn available_memory() -> Option<u64> {
     let info = std::fs::read_to_string("/proc/meminfo").ok()?;
     let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
@@ -36,7 +39,7 @@ pub fn available_memory() -> Option<u64> {
 }
 
 /// Refuses a run whose estimated need exceeds the available memory.
-pub fn check_memory(needed_bytes: u64, hint: &str) -> Result<()> {
+pub(crate) fn check_memory(needed_bytes: u64, hint: &str) -> Result<()> {
     const MIB: u64 = 1 << 20;
     match available_memory() {
         Some(avail) if needed_bytes > avail => Err(Error::OutOfMemory {
@@ -50,8 +53,9 @@ pub fn check_memory(needed_bytes: u64, hint: &str) -> Result<()> {
 
 /// Measured read bandwidth of main memory in bytes per second: the best of `repeats`
 /// parallel sums over a buffer of `bytes` bytes on the current rayon pool. The benchmarks
-/// use it as the machine's limit for memory-bound steps.
-pub fn measure_read_bandwidth(bytes: usize, repeats: usize) -> f64 {
+/// use it as the machine's limit for memory-bound steps (through the Python binding).
+#[cfg(feature = "python")]
+pub(crate) fn measure_read_bandwidth(bytes: usize, repeats: usize) -> f64 {
     use rayon::prelude::*;
     let data = vec![1.0f32; (bytes / 4).max(1)];
     let chunk = data.len().div_ceil(rayon::current_num_threads()).max(1);
@@ -66,6 +70,7 @@ pub fn measure_read_bandwidth(bytes: usize, repeats: usize) -> f64 {
 }
 
 /// `sum c_i` with independent partial sums (vectorised).
+#[cfg(feature = "python")]
 fn sum_f32(c: &[f32]) -> f64 {
     let mut acc = [0.0f32; 16];
     let chunks = c.chunks_exact(16);

@@ -11,8 +11,7 @@
 use crate::config::Config;
 use crate::control::Control;
 use crate::error::{Error, Result};
-pub use crate::kernels::DataElement;
-use crate::kernels::{axpy, dot};
+use crate::kernels::{axpy, dot, DataElement};
 use crate::losses::{LossSum, SampleLoss};
 use crate::minibatch::{user_batch_stream, BatchSchedule, GivenBatches, MarkovBatches};
 use crate::observables::test_error;
@@ -56,9 +55,37 @@ pub struct Trajectory {
     pub w: Vec<f64>,
 }
 
+/// The shapes `run_sgd` needs: `d >= 1`, `n >= 1`, `x` of `n d` entries, `w0` of `d`.
+fn check_shapes<E>(data: &DataSet<'_, E>, w0: &[f64]) -> Result<()> {
+    let (n, d) = (data.samples(), data.dim());
+    if d == 0 {
+        return Err(Error::invalid("v_star", "must have at least one entry"));
+    }
+    if n == 0 {
+        return Err(Error::invalid("y", "must have at least one sample"));
+    }
+    if n.checked_mul(d) != Some(data.x.len()) {
+        return Err(Error::invalid(
+            "X",
+            format!(
+                "must have shape (n, d) = ({n}, {d}) to match y and v_star, got {} entries",
+                data.x.len()
+            ),
+        ));
+    }
+    if w0.len() != d {
+        return Err(Error::invalid(
+            "w0",
+            format!("must have length d = {d}, got {}", w0.len()),
+        ));
+    }
+    Ok(())
+}
+
 /// Runs `cfg.steps` steps of SGD from `w0` on `data` with mini-batches from `batches`.
-/// `label` names the run in a divergence error (e.g. "simulation replica 3").
-pub fn run_sgd<E: DataElement>(
+/// `label` names the run in a divergence error (e.g. "simulation replica 3"). Shapes are
+/// checked first (an error names the argument), so no input makes it panic.
+pub(crate) fn run_sgd<E: DataElement>(
     cfg: &Config,
     data: DataSet<'_, E>,
     w0: Vec<f64>,
@@ -66,9 +93,9 @@ pub fn run_sgd<E: DataElement>(
     control: &Control,
     label: &str,
 ) -> Result<Trajectory> {
+    check_shapes(&data, &w0)?;
     let (n, d) = (data.samples(), data.dim());
-    debug_assert_eq!(data.x.len(), n * d);
-    debug_assert_eq!(w0.len(), d);
+    batches.covers(cfg.steps, n)?;
     let steps = cfg.steps;
     let sample_loss = SampleLoss {
         loss: cfg.loss,
@@ -145,7 +172,7 @@ fn check_finite(name: &str, values: &[f64]) -> Result<()> {
 }
 
 /// SGD on a data set the user supplies, with the batch chain drawn from `seed` (see
-/// [`crate::minibatch::batch_mask`]) or given as a row-major `(steps, n)` mask.
+/// [`batch_mask`](crate::batch_mask)) or given as a row-major `(steps, n)` mask.
 /// Checks shapes and values first; errors name the offending argument.
 pub fn sgd_on_data(
     cfg: &Config,
@@ -156,28 +183,8 @@ pub fn sgd_on_data(
     control: &Control,
 ) -> Result<Trajectory> {
     cfg.validate()?;
-    let (n, d) = (data.samples(), data.dim());
-    if d == 0 {
-        return Err(Error::invalid("v_star", "must have at least one entry"));
-    }
-    if n == 0 {
-        return Err(Error::invalid("y", "must have at least one sample"));
-    }
-    if data.x.len() != n * d {
-        return Err(Error::invalid(
-            "X",
-            format!(
-                "must have shape (n, d) = ({n}, {d}) to match y and v_star, got {} entries",
-                data.x.len()
-            ),
-        ));
-    }
-    if w0.len() != d {
-        return Err(Error::invalid(
-            "w0",
-            format!("must have length d = {d}, got {}", w0.len()),
-        ));
-    }
+    check_shapes(&data, w0)?;
+    let d = data.dim();
     check_finite("X", data.x)?;
     check_finite("y", data.y)?;
     check_finite("v_star", data.v_star)?;
@@ -192,24 +199,8 @@ pub fn sgd_on_data(
     let label = "sgd_trajectory";
     match given_batches {
         Some(mask) => {
-            if mask.len() != cfg.steps * n {
-                return Err(Error::invalid(
-                    "batches",
-                    format!(
-                        "must have shape (steps, n) = ({}, {n}), got {} entries",
-                        cfg.steps,
-                        mask.len()
-                    ),
-                ));
-            }
-            run_sgd(
-                cfg,
-                data,
-                w0.to_vec(),
-                &mut GivenBatches { mask },
-                control,
-                label,
-            )
+            let mut batches = GivenBatches::new(mask, cfg.steps, data.samples())?;
+            run_sgd(cfg, data, w0.to_vec(), &mut batches, control, label)
         }
         None => {
             let mut batches = MarkovBatches::new(cfg, user_batch_stream(seed));
@@ -225,7 +216,7 @@ mod tests {
     /// Full-batch GD on a one-dimensional data set from `w0`.
     fn full_batch(cfg: &Config, data: DataSet<'_, f64>, w0: f64) -> Result<Trajectory> {
         let mask = vec![true; cfg.steps * data.samples()];
-        let mut batches = GivenBatches { mask: &mask };
+        let mut batches = GivenBatches::new(&mask, cfg.steps, data.samples()).unwrap();
         run_sgd(cfg, data, vec![w0], &mut batches, &Control::new(), "t")
     }
 
@@ -307,7 +298,7 @@ mod user_data_tests {
         };
         let c = Control::new();
         let drawn = sgd_on_data(&cfg, data, &[0.1, 0.2], 9, None, &c).unwrap();
-        let mask = crate::minibatch::batch_mask(&cfg, n, 9);
+        let mask = crate::minibatch::batch_mask(&cfg, n, 9).unwrap();
         let given = sgd_on_data(&cfg, data, &[0.1, 0.2], 0, Some(&mask), &c).unwrap();
         assert_eq!(drawn, given);
     }
@@ -343,5 +334,98 @@ mod user_data_tests {
             &c,
         );
         assert!(matches!(err, Err(Error::InvalidParameter { ref name, .. }) if name == "v_star"));
+    }
+
+    fn named(err: Result<Trajectory>) -> String {
+        match err {
+            Err(Error::InvalidParameter { name, .. }) => name,
+            other => panic!("expected an invalid parameter, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn bad_shapes_are_errors_not_panics() {
+        let cfg = Config {
+            steps: 3,
+            ..Config::default()
+        };
+        let c = Control::new();
+        let (x, y, v) = ([1.0, 0.5, -1.0, 2.0], [1.0, -1.0], [1.0, 1.0]);
+        let data = DataSet {
+            x: &x,
+            y: &y,
+            v_star: &v,
+        };
+        let short_x = DataSet { x: &x[..3], ..data };
+        let no_samples = DataSet { y: &[], ..data };
+        let no_dims = DataSet {
+            v_star: &[],
+            ..data
+        };
+        let drawn = || MarkovBatches::new(&cfg, user_batch_stream(0));
+        let run = |data, w0: &[f64], batches: &mut dyn BatchSchedule| {
+            run_sgd(&cfg, data, w0.to_vec(), batches, &c, "t")
+        };
+        assert_eq!(named(run(short_x, &[0.0, 0.0], &mut drawn())), "X");
+        assert_eq!(named(run(no_samples, &[0.0, 0.0], &mut drawn())), "y");
+        assert_eq!(named(run(no_dims, &[], &mut drawn())), "v_star");
+        assert_eq!(named(run(data, &[0.0], &mut drawn())), "w0");
+        assert_eq!(named(run(data, &[0.0; 3], &mut drawn())), "w0");
+        for (data, w0) in [(short_x, &[0.0, 0.0][..]), (data, &[0.0][..])] {
+            let name = named(sgd_on_data(&cfg, data, w0, 0, None, &c));
+            assert!(name == "X" || name == "w0", "{name}");
+        }
+        assert!(run(data, &[0.0, 0.0], &mut drawn()).is_ok());
+    }
+
+    #[test]
+    fn a_short_batch_mask_is_an_error_not_a_panic() {
+        let cfg = Config {
+            steps: 3,
+            ..Config::default()
+        };
+        let c = Control::new();
+        let (x, y, v) = ([1.0, 0.5, -1.0, 2.0], [1.0, -1.0], [1.0, 1.0]);
+        let data = DataSet {
+            x: &x,
+            y: &y,
+            v_star: &v,
+        };
+        // Two steps of two samples where three steps are needed, and a ragged mask.
+        for len in [0, 3, 4, 5, 7] {
+            let mask = vec![true; len];
+            let err = sgd_on_data(&cfg, data, &[0.0, 0.0], 0, Some(&mask), &c);
+            assert_eq!(named(err), "batches", "mask of {len}");
+            assert!(GivenBatches::new(&mask, 3, 2).is_err());
+        }
+        // A mask of the right shape for a shorter run, given to a longer one.
+        let mask = vec![true; 4];
+        let mut given = GivenBatches::new(&mask, 2, 2).unwrap();
+        let err = run_sgd(&cfg, data, vec![0.0, 0.0], &mut given, &c, "t");
+        assert_eq!(named(err), "batches");
+        // Or for another number of samples.
+        let mask = vec![true; 9];
+        let mut given = GivenBatches::new(&mask, 3, 3).unwrap();
+        let err = run_sgd(&cfg, data, vec![0.0, 0.0], &mut given, &c, "t");
+        assert_eq!(named(err), "batches");
+        let mask = vec![true; 6];
+        assert!(sgd_on_data(&cfg, data, &[0.0, 0.0], 0, Some(&mask), &c).is_ok());
+    }
+
+    #[test]
+    fn batch_mask_checks_its_config_and_size() {
+        let bad = Config {
+            batch: 0.0,
+            ..Config::default()
+        };
+        let err = crate::minibatch::batch_mask(&bad, 4, 0).unwrap_err();
+        assert!(matches!(err, Error::InvalidParameter { ref name, .. } if name == "batch"));
+        let err = crate::minibatch::batch_mask(&Config::default(), usize::MAX, 0).unwrap_err();
+        assert!(matches!(err, Error::InvalidParameter { ref name, .. } if name == "n"));
+        let cfg = Config {
+            steps: 4,
+            ..Config::default()
+        };
+        assert_eq!(crate::minibatch::batch_mask(&cfg, 3, 0).unwrap().len(), 12);
     }
 }

@@ -4,7 +4,6 @@ Property-based tests (hypothesis, fixed seed, bounded examples) over random and 
 inputs, divergence, resource refusals, Ctrl-C, and interrupted saves."""
 
 import math
-import signal
 import subprocess
 import sys
 import textwrap
