@@ -164,8 +164,8 @@ def main() -> None:
 
     T, S = (100, 8000) if args.quick else (200, 20_000)
     cfg = CFG.replace(steps=T)
-    full_t, _ = timed(lambda: ds.solve_dmft(cfg, samples=S, seed=0), 3)
-    light_t, _ = timed(lambda: ds.solve_dmft(cfg, samples=S, seed=0, response_samples=2), 3)
+    full_t, _ = timed(lambda: ds.solve_dmft(cfg, samples=S, seed=0, response="tangent"), 3)
+    light_t, _ = timed(lambda: ds.solve_dmft(cfg, samples=S, seed=0, response="tangent", response_samples=16), 3)
     # sum_k k^2/2 multiply-adds (2 flops) per sample in the batch at step k: a fraction b.
     tangent_flops = cfg.batch * S * T**3 / 3
     rate = tangent_flops / (full_t - light_t)

@@ -62,16 +62,18 @@ def test_dmft_matches_the_finite_d_simulation(name):
         )
 
 
+@pytest.mark.parametrize("response", ["tangent", "probe"])
 @pytest.mark.parametrize(
     "loss,lr,steps,test_error,train_loss",
     [("square", 0.4, 150, 0.156292, 0.086729), ("logistic", 1.0, 120, 0.116602, 0.175196)],
 )
-def test_long_time_gd_reaches_the_replica_erm_values(loss, lr, steps, test_error, train_loss):
-    # theory.md section 4: two clusters, alpha=2, Delta=0.5, lambda=0.1, b=1.
+def test_long_time_gd_reaches_the_replica_erm_values(loss, lr, steps, test_error, train_loss, response):
+    # theory.md section 5: two clusters, alpha=2, Delta=0.5, lambda=0.1, b=1.
     cfg = ds.Config(alpha=2.0, delta=0.5, lam=0.1, loss=loss, lr=lr, steps=steps)
-    theory, runs = dmft_mean_sem(cfg, samples=4000, seeds=6)
-    for r in runs:  # converged in time
-        assert abs(r.test_error[-1] - r.test_error[-10]) < 1e-5
+    theory, runs = dmft_mean_sem(cfg, samples=4000, seeds=6, response=response)
+    for r in runs:  # converged in time; the probe's fresh noise every step leaves a jitter
+        drift = abs(r.test_error[-1] - r.test_error[-10])
+        assert drift < (1e-5 if response == "tangent" else 0.2 * r.sem("test_error")[-1]), drift
     for obs, exact in [("test_error", test_error), ("train_loss", train_loss)]:
         mean, sem = theory[obs]
         assert abs(mean[-1] - exact) < 4.5 * sem[-1], (obs, mean[-1], sem[-1], exact)

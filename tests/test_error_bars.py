@@ -26,6 +26,7 @@ def ratios(cfg, samples, **kwargs):
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "changes,samples,response",
     [

@@ -43,6 +43,7 @@ def solves():
     return {name: solve_both(changes) for name, changes in SETTINGS.items()}
 
 
+@pytest.mark.slow
 def test_probe_response_entries_are_unbiased(solves):
     k = STEPS - 1
     lags = [16, 40, 100, 200, 299]  # all beyond the exact band
@@ -58,6 +59,7 @@ def test_probe_response_entries_are_unbiased(solves):
     assert np.abs(z).max() < 6.9, z
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(SETTINGS))
 def test_probe_observables_agree_with_the_tangent(solves, name):
     for tangent, probe in solves[name]:
@@ -80,8 +82,8 @@ def test_probe_with_a_band_covering_every_lag_is_the_exact_tangent():
         np.testing.assert_allclose(probe.mean(obs), tangent.mean(obs), rtol=1e-9, atol=1e-14)
 
 
-def test_auto_uses_the_tangent_up_to_400_steps_and_records_the_choice():
-    short = ds.solve_dmft(ds.Config(lr=0.1, steps=400), samples=200)
+def test_auto_uses_the_tangent_up_to_100_steps_and_records_the_choice():
+    short = ds.solve_dmft(ds.Config(lr=0.1, steps=100), samples=200)
     long = ds.solve_dmft(ds.Config(lr=0.1, batch=0.5, steps=401), samples=200, keep_kernels=False)
     assert (short.response, short.band) == ("tangent", 0)
     assert (long.response, long.band) == ("probe", 16)

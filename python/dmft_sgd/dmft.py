@@ -53,7 +53,7 @@ def solve_dmft(
         Estimator of the response kernel M_R (theory.md section 4.2). "tangent" is exact
         and costs b S T^3 / 6; "probe" computes the lags < `band` exactly and the rest
         with one random probe per sample, O(S T^2), unbiased; "auto" uses "tangent" up to
-        400 steps and "probe" beyond. ``result.response`` records the choice.
+        100 steps and "probe" beyond. ``result.response`` records the choice.
     band : int
         Lags computed exactly by the "probe" estimator (>= 1).
     keep_kernels : bool

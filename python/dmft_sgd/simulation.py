@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -11,7 +11,6 @@ from ._checks import as_float_array, as_int, as_seed, as_threads
 from ._progress import ProgressCallback, reporter
 from .config import Config, as_config
 from .results import SimulationResult, TrajectoryResult, time_axis
-
 
 
 def simulate(

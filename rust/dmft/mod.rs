@@ -71,7 +71,7 @@ pub enum Response {
 
 impl Response {
     /// Longest run for which [`Response::Auto`] uses the exact tangent.
-    pub const AUTO_TANGENT_STEPS: usize = 400;
+    pub const AUTO_TANGENT_STEPS: usize = 100;
     /// The band of [`Response::Auto`]'s probe estimator.
     pub const DEFAULT_BAND: usize = 16;
 
