@@ -17,11 +17,9 @@ Run:  python benches/bench_long.py [--steps 200 800 1600 4000] [--samples 20000]
 from __future__ import annotations
 
 import argparse
-import re
 import subprocess
 import sys
 
-import dmft_sgd as ds
 from dmft_sgd import _core
 
 # Bytes of history each probe-estimator sample reads per past step and step: xi per pair
