@@ -1,4 +1,4 @@
-"""Three clusters with the symmetric door output o = h^2 - L: the centre cluster has label
+"""Three clusters with the symmetric door output o = h^2 - theta: the centre cluster has label
 -1, the outer ones +1. Learning starts from a small overlap m0 (m = 0 is an unstable
 fixed point) and escapes faster or slower depending on the batch fraction b."""
 

@@ -93,9 +93,9 @@ impl std::str::FromStr for Loss {
 pub enum Activation {
     /// `o = h`.
     Linear,
-    /// `o = h^2 - L` (the symmetric door `sign(|h| - sqrt(L))`).
+    /// `o = h^2 - theta` (the symmetric door `sign(|h| - sqrt(theta))`).
     Door {
-        /// The threshold `L > 0`.
+        /// The threshold `theta > 0` (`threshold` in the API).
         threshold: f64,
     },
 }
@@ -135,7 +135,7 @@ impl Activation {
 /// The default mass `rho` of the two outer clusters (the Python API's `rho` default).
 pub const DEFAULT_RHO: f64 = 0.5;
 
-/// The default door threshold `L` (the Python API's `threshold` default), used by the
+/// The default door threshold `theta` (the Python API's `threshold` default), used by the
 /// door that three clusters get when no activation is given.
 pub const DEFAULT_THRESHOLD: f64 = 1.0;
 

@@ -3,9 +3,9 @@
 
 use crate::config::{Activation, Clusters, Config, Loss};
 use crate::dmft::{Kernels, WeightSide};
-use crate::kernels::{axpy, combine_rows, dot, Scaling};
 use crate::losses::{LossSum, SampleLoss};
 use crate::observables::test_error;
+use crate::simd::{axpy, combine_rows, dot, Scaling};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -33,7 +33,7 @@ fn vector_kernels_are_finite_on_finite_inputs() {
         let coefs: Vec<f64> = (0..m).map(|_| wide(&mut rng, 5.0)).collect();
         let mut out = vec![0.0; n];
         let scaling = Scaling {
-            c: wide(&mut rng, 5.0),
+            factor: wide(&mut rng, 5.0),
             scale: &b,
             floor: 1e-150,
         };

@@ -30,13 +30,13 @@ mod config;
 mod control;
 mod dmft;
 mod error;
-mod kernels;
 mod losses;
 mod minibatch;
 mod observables;
 mod resources;
 mod rng;
 mod sgd;
+mod simd;
 mod simulate;
 
 #[cfg(feature = "python")]

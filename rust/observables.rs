@@ -34,7 +34,7 @@ pub fn test_error(cfg: &Config, m: f64, q: f64) -> f64 {
                     prob_below(0.0, -mean, sd)
                 }
             }
-            // o = h^2 - L: inside the door |h| < sqrt(L) the output is negative.
+            // o = h^2 - theta: inside the door |h| < sqrt(theta) the output is negative.
             Activation::Door { threshold } => {
                 let r = threshold.sqrt();
                 let below = prob_below(-r, mean, sd);

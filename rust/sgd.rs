@@ -11,10 +11,10 @@
 use crate::config::Config;
 use crate::control::Control;
 use crate::error::{Error, Result};
-use crate::kernels::{axpy, dot, DataElement};
 use crate::losses::{LossSum, SampleLoss};
 use crate::minibatch::{user_batch_stream, BatchSchedule, GivenBatches, MarkovBatches};
 use crate::observables::test_error;
+use crate::simd::{axpy, dot, DataElement};
 
 /// A data set: `n` rows `x_mu ∈ R^d` (row-major), labels `y`, and the teacher `v*`.
 #[derive(Clone, Copy, Debug)]

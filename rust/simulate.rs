@@ -5,11 +5,11 @@
 use crate::config::Config;
 use crate::control::Control;
 use crate::error::{Error, Result};
-use crate::kernels::dot;
 use crate::minibatch::MarkovBatches;
 use crate::resources::{check_memory, resolve_threads, with_threads};
 use crate::rng::{stream, Domain};
 use crate::sgd::{run_sgd, DataSet, Trajectory};
+use crate::simd::dot;
 use rand::{Rng, RngExt};
 use rand_distr::StandardNormal;
 use rayon::prelude::*;

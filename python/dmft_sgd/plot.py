@@ -50,7 +50,7 @@ def describe(cfg: Config) -> str:
     if cfg.batch < 1:
         parts.append("plain SGD" if cfg.tau is None else f"τ={cfg.tau:g}")
     if cfg.clusters == 3:
-        parts += [f"ρ={cfg.rho:g}", f"L={cfg.threshold:g}"]
+        parts += [f"ρ={cfg.rho:g}", f"θ={cfg.threshold:g}"]
     return ", ".join(parts)
 
 

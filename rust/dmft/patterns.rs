@@ -19,9 +19,9 @@
 use super::matrix::TimeMatrix;
 use super::Response;
 use crate::config::{Clusters, Config};
-use crate::kernels::{axpy, combine_rows, dot, Scaling};
 use crate::losses::SampleLoss;
 use crate::minibatch::BatchChain;
+use crate::simd::{axpy, combine_rows, dot, Scaling};
 use rand::{Rng, RngExt};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
@@ -71,8 +71,8 @@ impl PatternParams {
         }
     }
 
-    /// `c = sqrt(Delta) dt`, the factor of the memory terms (eq. 3.1).
-    fn memory_factor(&self) -> f64 {
+    /// `c_dt = sqrt(Delta) dt`, the factor of the memory terms (eq. 3.1).
+    fn c_dt(&self) -> f64 {
         self.sqrt_delta * self.dt
     }
 }
@@ -128,7 +128,7 @@ enum ResponseState {
 }
 
 /// The probe process of each response sample: a random sign `p(j)` per step and the
-/// forward tangent along it, `v(k) = sum_l G(k,l) p(l) = p(k) + c sum_{j<k} R(k,j) phi(j) v(j)`
+/// forward tangent along it, `v(k) = sum_l G(k,l) p(l) = p(k) + c_dt sum_{j<k} R(k,j) phi(j) v(j)`
 /// (eq. 4.3).
 struct ProbeState {
     /// The probes' own random stream: the samples' paths do not depend on the estimator.
@@ -276,12 +276,12 @@ impl Chunk {
         self.memory_terms(k, r);
         self.advance(k, m_k, params, &mut sums);
         self.correlation_row(k, &mut sums);
-        let c = params.memory_factor();
+        let c_dt = params.c_dt();
         match &mut self.response {
             ResponseState::Tangent { phi } => {
-                tangent_response(k, r, c, self.responders, phi, &mut sums.phi_g)
+                tangent_response(k, r, c_dt, self.responders, phi, &mut sums.phi_g)
             }
-            ResponseState::Probe(probe) => probe.response(k, r, c, &mut sums.phi_g),
+            ResponseState::Probe(probe) => probe.response(k, r, c_dt, &mut sums.phi_g),
         }
         sums
     }
@@ -342,16 +342,16 @@ impl Chunk {
         }
     }
 
-    /// Every sample at step `k` (eq. 3.1): `g = chi + c sum_{j<k} R(k,j) f(j)`,
+    /// Every sample at step `k` (eq. 3.1): `g = chi + c_dt sum_{j<k} R(k,j) f(j)`,
     /// `h = u m(k) + sqrt(Delta) g`, `f = -s l'(y, h)`, `phi = -sqrt(Delta) s l''(y, h)`,
-    /// and for the probe estimator `v(k) = p(k) + c sum_{j<k} R(k,j) phi(j) v(j)`.
+    /// and for the probe estimator `v(k) = p(k) + c_dt sum_{j<k} R(k,j) phi(j) v(j)`.
     fn advance(&mut self, k: usize, m_k: f64, params: &PatternParams, sums: &mut StepSums) {
         let (n, nr, pairs) = (self.samples, self.responders, self.samples / 2);
-        let (sd, c) = (params.sqrt_delta, params.memory_factor());
+        let (sd, c_dt) = (params.sqrt_delta, params.c_dt());
         for p in 0..pairs {
             let s = self.in_batch[p];
             for a in [2 * p, 2 * p + 1] {
-                let g = self.chi[p] + c * self.memory[a];
+                let g = self.chi[p] + c_dt * self.memory[a];
                 let h = self.u[a] * m_k + sd * g;
                 let (loss, slope) = params.sample_loss.value_and_slope(self.y[a], h);
                 // Stored in f32; f(k) is used as stored, so every kernel sees one process.
@@ -367,7 +367,7 @@ impl Chunk {
                     match &mut self.response {
                         ResponseState::Tangent { phi: history } => history[k * nr + a] = phi,
                         ResponseState::Probe(probe) => {
-                            let v = probe.probe[k * nr + a] as f64 + c * probe.memory[a];
+                            let v = probe.probe[k * nr + a] as f64 + c_dt * probe.memory[a];
                             probe.weight[a] = v;
                             probe.phi_v[k * nr + a] = (phi * v) as f32;
                             probe.phi_recent[(k % probe.band) * nr + a] = phi;
@@ -400,7 +400,7 @@ impl ProbeState {
     /// the lags `< band`, where the tangent is large, and for older `l` the unbiased
     /// `phi(k) [v(k) - sum_{band} G(k,l') p(l')] p(l)` (the band part is a control
     /// variate: it removes the largest terms of the probe's noise).
-    fn response(&mut self, k: usize, r: &TimeMatrix, c: f64, phi_g: &mut [f64]) {
+    fn response(&mut self, k: usize, r: &TimeMatrix, c_dt: f64, phi_g: &mut [f64]) {
         let nr = self.weight.len();
         let lo = (k + 1).saturating_sub(self.band);
         let phi = |j: usize, a: usize| self.phi_recent[(j % self.band) * nr + a];
@@ -417,7 +417,7 @@ impl ProbeState {
             row[0] = 1.0;
             for l in (lo..k).rev() {
                 let sum: f64 = (l + 1..=k).map(|j| row[k - j] * r.at(j, l)).sum();
-                row[k - l] = c * phi(l, a) * sum;
+                row[k - l] = c_dt * phi(l, a) * sum;
             }
             let mut band_part = 0.0;
             for l in lo..=k {
@@ -437,7 +437,14 @@ impl ProbeState {
 /// The exact `sum_a phi_a(k) G_a(k,l)`: samples out of the batch at step `k` have
 /// `phi(k) = 0` and contribute nothing, so only the others get their tangent row (a
 /// fraction `b` of the work under SGD), with their `phi` histories gathered side by side.
-fn tangent_response(k: usize, r: &TimeMatrix, c: f64, nr: usize, phi: &[f64], phi_g: &mut [f64]) {
+fn tangent_response(
+    k: usize,
+    r: &TimeMatrix,
+    c_dt: f64,
+    nr: usize,
+    phi: &[f64],
+    phi_g: &mut [f64],
+) {
     let phi_k = &phi[k * nr..(k + 1) * nr];
     let active: Vec<usize> = (0..nr).filter(|&a| phi_k[a] != 0.0).collect();
     let width = active.len();
@@ -452,7 +459,7 @@ fn tangent_response(k: usize, r: &TimeMatrix, c: f64, nr: usize, phi: &[f64], ph
                 *d = src[a];
             }
         }
-        tangent_row(k, r, c, width, scratch);
+        tangent_row(k, r, c_dt, width, scratch);
         let phi_k = &scratch.phi[k * width..(k + 1) * width];
         for (l, out) in phi_g.iter_mut().enumerate() {
             *out = dot(phi_k, &scratch.tangent[l * width..(l + 1) * width]);
@@ -461,13 +468,13 @@ fn tangent_response(k: usize, r: &TimeMatrix, c: f64, nr: usize, phi: &[f64], ph
 }
 /// Row `k` of the tangent `G(k, l) = dg(k)/dchi(l)` of `width` samples whose `phi`
 /// histories are in `scratch.phi` (time-major), into `scratch.tangent[l * width + a]`,
-/// by the backward recursion of `G = I + c G R Phi`:
+/// by the backward recursion (eq. 4.2) of `G = I + c_dt G R Phi`:
 ///
-/// `G(k,k) = 1`, `G(k,l) = c phi(l) sum_{l<j<=k} G(k,j) R(j,l)` for `l < k`, `c = sqrt(Delta) dt`.
+/// `G(k,k) = 1`, `G(k,l) = c_dt phi(l) sum_{l<j<=k} G(k,j) R(j,l)` for `l < k`.
 ///
 /// It is the same row as the forward recursion of theory.md but needs only `phi`'s
 /// history, not every sample's past tangent; see [`BackwardSweep`] for its blocking.
-fn tangent_row(k: usize, r: &TimeMatrix, c: f64, width: usize, scratch: &mut TangentScratch) {
+fn tangent_row(k: usize, r: &TimeMatrix, c_dt: f64, width: usize, scratch: &mut TangentScratch) {
     // acc(l) = sum over solved rows j of R(j,l) G(k,j); first row k, where G(k,k) = 1.
     for l in 0..k {
         scratch.acc[l * width..(l + 1) * width].fill(r.at(k, l));
@@ -475,7 +482,7 @@ fn tangent_row(k: usize, r: &TimeMatrix, c: f64, width: usize, scratch: &mut Tan
     scratch.tangent[k * width..(k + 1) * width].fill(1.0);
     let mut sweep = BackwardSweep {
         r,
-        c,
+        c_dt,
         width,
         phi: &scratch.phi,
         tangent: &mut scratch.tangent,
@@ -492,7 +499,7 @@ fn tangent_row(k: usize, r: &TimeMatrix, c: f64, width: usize, scratch: &mut Tan
 /// row by row, so almost all the `O(k^2)` work per sample is matrix multiplication.
 struct BackwardSweep<'a> {
     r: &'a TimeMatrix,
-    c: f64,
+    c_dt: f64,
     width: usize,
     phi: &'a [f64],
     tangent: &'a mut [f64],
@@ -502,25 +509,25 @@ struct BackwardSweep<'a> {
 
 impl BackwardSweep<'_> {
     fn solve(&mut self, p0: usize, p1: usize) {
-        let nr = self.width;
+        let width = self.width;
         if p1 - p0 <= LEAF {
             for l in (p0..p1).rev() {
-                // G(k,l) = c phi(l) [acc(l) + sum_{l<j<p1} R(j,l) G(k,j)].
+                // G(k,l) = c_dt phi(l) [acc(l) + sum_{l<j<p1} R(j,l) G(k,j)].
                 self.coefs.clear();
                 self.coefs.extend((l + 1..p1).map(|j| self.r.at(j, l)));
-                let (head, solved) = self.tangent.split_at_mut((l + 1) * nr);
+                let (head, solved) = self.tangent.split_at_mut((l + 1) * width);
                 let scaling = Scaling {
-                    c: self.c,
-                    scale: &self.phi[l * nr..(l + 1) * nr],
+                    factor: self.c_dt,
+                    scale: &self.phi[l * width..(l + 1) * width],
                     floor: TANGENT_FLOOR,
                 };
-                let base = &self.acc[l * nr..(l + 1) * nr];
+                let base = &self.acc[l * width..(l + 1) * width];
                 combine_rows(
                     Some(base),
                     &self.coefs,
                     solved,
                     Some(scaling),
-                    &mut head[l * nr..],
+                    &mut head[l * width..],
                 );
             }
             return;
@@ -536,17 +543,17 @@ impl BackwardSweep<'_> {
             matrixmultiply::dgemm(
                 mid - p0,
                 p1 - mid,
-                nr,
+                width,
                 1.0,
                 self.r.as_slice().as_ptr().add(mid * t + p0),
                 1,
                 t as isize,
-                self.tangent.as_ptr().add(mid * nr),
-                nr as isize,
+                self.tangent.as_ptr().add(mid * width),
+                width as isize,
                 1,
                 1.0,
-                self.acc.as_mut_ptr().add(p0 * nr),
-                nr as isize,
+                self.acc.as_mut_ptr().add(p0 * width),
+                width as isize,
                 1,
             );
         }
@@ -576,7 +583,7 @@ mod tests {
 
     #[test]
     fn backward_tangent_equals_the_forward_recursion() {
-        let t = 75; // more than two panels
+        let t = 75; // several leaf blocks and matrix-product levels
         let mut r = TimeMatrix::zeros(t);
         for k in 0..t {
             for l in 0..k {

@@ -7,7 +7,7 @@
 //! overlap `m` are advanced one row at a time from the kernel rows already known.
 
 use super::matrix::TimeMatrix;
-use crate::kernels::{axpy, dot};
+use crate::simd::{axpy, dot};
 
 /// Memory kernels of the effective process, filled one row per step.
 #[derive(Clone, Debug, PartialEq)]

@@ -75,12 +75,12 @@ pub fn axpy<E: DataElement>(alpha: f64, x: &[E], y: &mut [f64]) {
     axpy_portable(alpha, x, y)
 }
 
-/// What [`combine_rows`] does after the sum: `out[a] = c scale[a] sum`, and results with
-/// `|out[a]| < floor` set to zero.
+/// What [`combine_rows`] does after the sum: `out[a] = factor scale[a] sum`, and results
+/// with `|out[a]| < floor` set to zero.
 #[derive(Clone, Copy, Debug)]
 pub struct Scaling<'a> {
     /// Common factor.
-    pub c: f64,
+    pub factor: f64,
     /// Per-column factor.
     pub scale: &'a [f64],
     /// Magnitudes below this become zero.
@@ -128,7 +128,7 @@ fn combine_rows_portable(
         }
         out[a] = match scaling {
             Some(s) => {
-                let v = v * (s.c * s.scale[a]);
+                let v = v * (s.factor * s.scale[a]);
                 if v.abs() < s.floor {
                     0.0
                 } else {
@@ -176,7 +176,8 @@ unsafe fn combine_rows_avx2(
                 let result = match scaling {
                     Some(s) => {
                         let factor = _mm256_loadu_pd(s.scale.as_ptr().add(a + 4 * i));
-                        let scaled = _mm256_mul_pd(*vi, _mm256_mul_pd(_mm256_set1_pd(s.c), factor));
+                        let scaled =
+                            _mm256_mul_pd(*vi, _mm256_mul_pd(_mm256_set1_pd(s.factor), factor));
                         let magnitude = _mm256_andnot_pd(sign_mask, scaled);
                         let keep = _mm256_cmp_pd::<_CMP_GE_OQ>(magnitude, _mm256_set1_pd(s.floor));
                         _mm256_and_pd(scaled, keep)
@@ -325,7 +326,7 @@ mod tests {
             let coefs: Vec<f64> = (0..m).map(|j| 0.3 - 0.1 * j as f64).collect();
             let floor = 2.0; // some entries fall below it
             let scaling = Some(Scaling {
-                c: 0.7,
+                factor: 0.7,
                 scale,
                 floor,
             });
