@@ -4,4 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 cargo build --release --features python
-cp target/release/libdmft_sgd.so python/dmft_sgd/_core.abi3.so
+# Copy then rename: a running Python that has the old library mapped keeps it intact.
+cp target/release/libdmft_sgd.so python/dmft_sgd/.core.tmp
+mv python/dmft_sgd/.core.tmp python/dmft_sgd/_core.abi3.so

@@ -147,6 +147,8 @@ struct ProbeState {
     weight: Vec<f64>,
     /// Scratch: `G(k, k - i)` for `i < band` of one sample.
     band_row: Vec<f64>,
+    /// Whether any weight is nonzero (some sample in the batch) at this step.
+    any_weight: bool,
 }
 
 /// A chunk of effective samples with their whole history.
@@ -238,6 +240,7 @@ impl Chunk {
                 memory: vec![0.0; responders],
                 weight: vec![0.0; responders],
                 band_row: vec![0.0; band],
+                any_weight: false,
             })),
             _ => ResponseState::Tangent {
                 phi: vec![0.0; steps * responders],
@@ -275,14 +278,14 @@ impl Chunk {
         self.cavity_field(chol_row);
         self.memory_terms(k, r);
         self.advance(k, m_k, params, &mut sums);
-        self.correlation_row(k, &mut sums);
         let c_dt = params.c_dt();
         match &mut self.response {
             ResponseState::Tangent { phi } => {
                 tangent_response(k, r, c_dt, self.responders, phi, &mut sums.phi_g)
             }
-            ResponseState::Probe(probe) => probe.response(k, r, c_dt, &mut sums.phi_g),
+            ResponseState::Probe(probe) => probe.band(k, r, c_dt, &mut sums.phi_g),
         }
+        self.kernel_row_pass(k, &mut sums);
         sums
     }
 
@@ -382,36 +385,46 @@ impl Chunk {
         }
     }
 
-    /// `sum_a f_a(k) f_a(l)` for `l <= k`, the chunk's part of `M_C(k, .)` (eq. 3.3).
-    fn correlation_row(&self, k: usize, sums: &mut StepSums) {
-        if self.f_now.iter().all(|&v| v == 0.0) {
-            return;
-        }
+    /// The chunk's part of kernel row `k` that needs the histories (eq. 3.3), in one pass
+    /// over them: `sum_a f_a(k) f_a(l)` for `l <= k` and, for the probe estimator, the
+    /// off-band `sum_a phi_a(k) r_a(k) p_a(l)` for `l <= k - band` (eq. 4.4).
+    fn kernel_row_pass(&self, k: usize, sums: &mut StepSums) {
         let n = self.samples;
-        for (l, out) in sums.f_f.iter_mut().enumerate() {
-            *out = dot(&self.f[l * n..(l + 1) * n], &self.f_now);
+        let any_f = self.f_now.iter().any(|&v| v != 0.0);
+        let probe = match &self.response {
+            ResponseState::Probe(probe) if probe.any_weight => Some(probe),
+            _ => None,
+        };
+        let off_band = probe.map_or(0, |p| (k + 1).saturating_sub(p.band));
+        let nr = self.responders;
+        for l in 0..=k {
+            if any_f {
+                sums.f_f[l] = dot(&self.f[l * n..(l + 1) * n], &self.f_now);
+            }
+            if let Some(probe) = probe.filter(|_| l < off_band) {
+                sums.phi_g[l] += dot(&probe.probe[l * nr..(l + 1) * nr], &probe.weight);
+            }
         }
-        debug_assert!(k + 1 == sums.f_f.len());
     }
 }
 
 impl ProbeState {
-    /// The probe estimate of `sum_a phi_a(k) G_a(k,l)` (theory.md section 4.2): exact for
-    /// the lags `< band`, where the tangent is large, and for older `l` the unbiased
-    /// `phi(k) [v(k) - sum_{band} G(k,l') p(l')] p(l)` (the band part is a control
-    /// variate: it removes the largest terms of the probe's noise).
-    fn response(&mut self, k: usize, r: &TimeMatrix, c_dt: f64, phi_g: &mut [f64]) {
+    /// The exact band of the probe estimate of `sum_a phi_a(k) G_a(k,l)` (theory.md
+    /// section 4.2), added to `phi_g`, and the weight `phi(k) [v(k) - sum_{band} G(k,l')
+    /// p(l')]` of each sample for the older lags, where `phi(k) r(k) p(l)` is unbiased
+    /// (the band part is a control variate: it removes the largest terms of the noise).
+    fn band(&mut self, k: usize, r: &TimeMatrix, c_dt: f64, phi_g: &mut [f64]) {
         let nr = self.weight.len();
         let lo = (k + 1).saturating_sub(self.band);
         let phi = |j: usize, a: usize| self.phi_recent[(j % self.band) * nr + a];
-        let mut any = false;
+        self.any_weight = false;
         for a in 0..nr {
             let phi_k = phi(k, a);
             if phi_k == 0.0 {
                 self.weight[a] = 0.0;
                 continue;
             }
-            any = true;
+            self.any_weight = true;
             // Backward recursion (eq. 4.2) on the band: band_row[i] = G(k, k - i).
             let row = &mut self.band_row;
             row[0] = 1.0;
@@ -425,11 +438,6 @@ impl ProbeState {
                 band_part += row[k - l] * self.probe[l * nr + a] as f64;
             }
             self.weight[a] = phi_k * (self.weight[a] - band_part);
-        }
-        if any {
-            for (l, out) in phi_g[..lo].iter_mut().enumerate() {
-                *out += dot(&self.probe[l * nr..(l + 1) * nr], &self.weight);
-            }
         }
     }
 }
