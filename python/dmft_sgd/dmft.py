@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from . import _core
 from ._checks import as_float, as_int, as_seed, as_threads
 from ._progress import ProgressCallback, reporter
@@ -107,11 +105,11 @@ def solve_dmft(
             cfg.to_dict(), samples, groups, seed, threads, method, response, band,
             response_samples, keep_kernels, iterations, damping, tol, callback,
         )
-    arrays = {name: None if value is None else np.asarray(value) for name, value in out.items()
-              if name not in ("converged", "response", "band", "groups")}
+    sems = {} if out.sem is None else {f"{name}_sem": a for name, a in out.sem.items()}
     return DMFTResult(
-        config=cfg, samples=samples, seed=seed, method=method, groups=groups,
-        response=str(out["response"]), band=int(out["band"]),
+        config=cfg, samples=samples, seed=seed, method=method, groups=out.groups,
+        response=out.response, band=out.band,
         response_samples=samples if response_samples is None else response_samples,
-        t=time_axis(cfg), converged=bool(out["converged"]), **arrays,
+        t=time_axis(cfg), C=out.C, R=out.R, M_C=out.M_C, M_R=out.M_R, mu=out.mu,
+        changes=out.changes, converged=out.converged, **out.observables, **sems,
     )
