@@ -56,5 +56,6 @@ pub use dmft::{
 };
 pub use error::{Error, Result};
 pub use minibatch::batch_mask;
+pub use observables::{ObservableInfo, OBSERVABLES};
 pub use sgd::{sgd_on_data, DataSet, Trajectory};
 pub use simulate::{simulate, Ensemble, EnsembleSpec};

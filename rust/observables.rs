@@ -1,7 +1,56 @@
-//! Closed-form test error (theory.md section 2): for a fresh sample of cluster `c`,
-//! `h | c ~ N(c m, Delta (m^2 + q))`.
+//! The registry of recorded observables ([`OBSERVABLES`]), and the closed-form test error
+//! (theory.md section 2): for a fresh sample of cluster `c`, `h | c ~ N(c m, Delta (m^2 + q))`.
 
 use crate::config::{Activation, Config};
+
+/// One observable recorded at every time step: its name, a short label for plots and
+/// tables, and what it measures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ObservableInfo {
+    /// Its name: the field of [`Observables`](crate::Observables),
+    /// [`Ensemble`](crate::Ensemble) and [`Trajectory`](crate::Trajectory), and the attribute
+    /// of the Python result classes.
+    pub name: &'static str,
+    /// A short label for plot axes (may hold matplotlib mathtext, `$...$`).
+    pub label: &'static str,
+    /// What it measures, in one line.
+    pub description: &'static str,
+}
+
+/// Every observable the engines record, in order: the one list of names. Each entry is a
+/// field of [`Observables`](crate::Observables), [`Ensemble`](crate::Ensemble) and
+/// [`Trajectory`](crate::Trajectory) (their `named()` methods list them in this order).
+/// The Python package derives its result classes, `dmft_sgd.OBSERVABLES`, the command
+/// line's table and the plots' labels from it (`dmft_sgd._core.OBSERVABLES`): adding an
+/// observable is an entry here, a field in those three structs, and its computation.
+pub const OBSERVABLES: [ObservableInfo; 5] = [
+    ObservableInfo {
+        name: "m",
+        label: "magnetisation $m$",
+        description: "overlap m = w·v*/d with the teacher direction",
+    },
+    ObservableInfo {
+        name: "q",
+        label: "$q = |w_\\perp|^2/d$",
+        description: "q = |w|^2/d - m^2, the squared norm of the weights orthogonal to v*",
+    },
+    ObservableInfo {
+        name: "train_loss",
+        label: "training loss",
+        description: "mean training loss, without the ridge term",
+    },
+    ObservableInfo {
+        name: "train_error",
+        label: "training error",
+        description: "fraction of training samples with y o(h) <= 0",
+    },
+    ObservableInfo {
+        name: "test_error",
+        label: "test error",
+        description: "closed-form test error of the mixture model, from m and q",
+    },
+];
 
 /// The standard normal CDF `Phi(x)`.
 pub fn normal_cdf(x: f64) -> f64 {
@@ -53,6 +102,20 @@ pub fn test_error(cfg: &Config, m: f64, q: f64) -> f64 {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn every_result_struct_lists_the_registry_in_order() {
+        let names: Vec<&str> = super::OBSERVABLES.iter().map(|o| o.name).collect();
+        let dmft = crate::Observables::default();
+        let listed: Vec<&str> = dmft.named().iter().map(|(n, _)| *n).collect();
+        assert_eq!(listed, names, "dmft::Observables::named");
+        let traj = crate::Trajectory::default();
+        let listed: Vec<&str> = traj.named().iter().map(|(n, _)| *n).collect();
+        assert_eq!(listed, names, "Trajectory::named");
+        let ens = crate::Ensemble::default();
+        let listed: Vec<&str> = ens.named().iter().map(|(n, _)| *n).collect();
+        assert_eq!(listed, names, "Ensemble::named");
+    }
+
     use super::*;
     use crate::config::Clusters;
 

@@ -1,20 +1,26 @@
 //! The PyO3 binding module `dmft_sgd._core`: converts arguments, releases the GIL while the
 //! core runs on its own rayon pool, relays Ctrl-C and progress, and maps errors to Python
-//! exceptions. The friendly API, validation of types and result classes live in Python.
+//! exceptions. Results cross as the typed, read-only classes `DmftSolution`, `Ensemble` and
+//! `Trajectory` holding numpy arrays (moved, not copied); their observables are keyed by
+//! the registry [`OBSERVABLES`], exported as `_core.OBSERVABLES`, from which the Python
+//! result classes take their fields. The friendly API, type checks and result classes
+//! live in Python; `python/dmft_sgd/_core.pyi` describes this module (checked by
+//! `mypy.stubtest` in CI).
 
 use crate::config::{Activation, Clusters, Config, DEFAULT_RHO, DEFAULT_THRESHOLD};
 use crate::control::Control;
 use crate::dmft::{solve_dmft as solve, DmftOptions, Method, Response, TimeMatrix};
 use crate::error::Error;
 use crate::minibatch::batch_mask;
+use crate::observables::OBSERVABLES;
 use crate::resources::{measure_read_bandwidth, with_threads};
-use crate::sgd::{sgd_on_data, DataSet, Trajectory};
+use crate::sgd::{sgd_on_data, DataSet};
 use crate::simulate::{simulate as simulate_ensemble, EnsembleSpec};
-use numpy::ndarray::{Array1, Array2};
-use numpy::{IntoPyArray, PyReadonlyArray1, PyReadonlyArray2};
+use numpy::ndarray::Array2;
+use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2};
 use pyo3::exceptions::{PyKeyboardInterrupt, PyMemoryError, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
+use pyo3::types::{PyDict, PyTuple};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -207,15 +213,79 @@ fn threads_arg(threads: Option<i64>) -> PyResult<Option<usize>> {
     }
 }
 
-fn trajectory_dict<'py>(py: Python<'py>, t: Trajectory) -> PyResult<Bound<'py, PyDict>> {
+/// The observables of a result as a dict keyed by the names of [`OBSERVABLES`], in its
+/// order; `to_array` moves each series into a numpy array.
+fn observable_dict<'py>(
+    py: Python<'py>,
+    named: [(&'static str, Vec<f64>); OBSERVABLES.len()],
+    to_array: impl Fn(Vec<f64>) -> PyResult<Bound<'py, PyAny>>,
+) -> PyResult<Py<PyDict>> {
     let out = PyDict::new(py);
-    out.set_item("m", t.m.into_pyarray(py))?;
-    out.set_item("q", t.q.into_pyarray(py))?;
-    out.set_item("train_loss", t.train_loss.into_pyarray(py))?;
-    out.set_item("train_error", t.train_error.into_pyarray(py))?;
-    out.set_item("test_error", t.test_error.into_pyarray(py))?;
-    out.set_item("w", Array1::from(t.w).into_pyarray(py))?;
-    Ok(out)
+    for ((name, values), info) in named.into_iter().zip(OBSERVABLES.iter()) {
+        debug_assert_eq!(name, info.name);
+        out.set_item(name, to_array(values)?)?;
+    }
+    Ok(out.unbind())
+}
+
+/// What `_core.solve_dmft` returns: the DMFT's arrays, read-only attributes.
+#[pyclass(frozen, module = "dmft_sgd._core", name = "DmftSolution")]
+struct DmftSolutionOut {
+    /// Each observable of `OBSERVABLES` by name, shape (T,).
+    #[pyo3(get)]
+    observables: Py<PyDict>,
+    /// Their Monte Carlo standard errors, keyed alike; None for one group.
+    #[pyo3(get)]
+    sem: Option<Py<PyDict>>,
+    /// Correlation C(k, l), (T, T).
+    #[pyo3(get, name = "C")]
+    c: Py<PyArray2<f64>>,
+    /// Response R(k, l), (T, T).
+    #[pyo3(get, name = "R")]
+    r: Py<PyArray2<f64>>,
+    /// Memory kernel M_C, (T, T); None unless kept.
+    #[pyo3(get, name = "M_C")]
+    m_c: Option<Py<PyArray2<f64>>>,
+    /// Memory kernel M_R, (T, T); None unless kept.
+    #[pyo3(get, name = "M_R")]
+    m_r: Option<Py<PyArray2<f64>>>,
+    /// The kernel mu, (T,); None unless kept.
+    #[pyo3(get)]
+    mu: Option<Py<PyArray1<f64>>>,
+    /// Method "iterate": the largest relative kernel change per iteration.
+    #[pyo3(get)]
+    changes: Py<PyArray1<f64>>,
+    /// Method "iterate": whether the change fell below `tol`.
+    #[pyo3(get)]
+    converged: bool,
+    /// The estimator of M_R used: "tangent" or "probe".
+    #[pyo3(get)]
+    response: &'static str,
+    /// The probe's band (0 for "tangent").
+    #[pyo3(get)]
+    band: usize,
+    /// Number of independent groups.
+    #[pyo3(get)]
+    groups: usize,
+}
+
+/// What `_core.simulate` returns: each observable, shape (replicas, T).
+#[pyclass(frozen, module = "dmft_sgd._core", name = "Ensemble")]
+struct EnsembleOut {
+    /// Each observable of `OBSERVABLES` by name, shape (replicas, T).
+    #[pyo3(get)]
+    observables: Py<PyDict>,
+}
+
+/// What `_core.sgd_trajectory` returns: each observable, shape (T,), and the final weights.
+#[pyclass(frozen, module = "dmft_sgd._core", name = "Trajectory")]
+struct TrajectoryOut {
+    /// Each observable of `OBSERVABLES` by name, shape (T,).
+    #[pyo3(get)]
+    observables: Py<PyDict>,
+    /// The weights at the last step, (d,).
+    #[pyo3(get)]
+    w: Py<PyArray1<f64>>,
 }
 
 /// Checks a config dict (fields as given, `None` kept); raises ValueError naming the
@@ -256,7 +326,7 @@ fn resolve_config<'py>(
     Ok(out)
 }
 
-/// Runs the finite-d ensemble; returns a dict of (replicas, steps) float64 arrays.
+/// Runs the finite-d ensemble; returns its (replicas, steps) float64 arrays.
 /// `progress(done)` is called with the number of finished replica-steps.
 #[pyfunction]
 #[pyo3(signature = (config, d, replicas, seed, threads=None, progress=None))]
@@ -268,7 +338,7 @@ fn simulate<'py>(
     seed: u64,
     threads: Option<i64>,
     progress: Option<Py<PyAny>>,
-) -> PyResult<Bound<'py, PyDict>> {
+) -> PyResult<EnsembleOut> {
     let cfg = config_from_dict(config)?;
     let spec = EnsembleSpec::new(d, replicas)
         .seed(seed)
@@ -277,25 +347,18 @@ fn simulate<'py>(
     let ens = run_detached(py, Some(1), progress, |control| {
         simulate_ensemble(&cfg, &spec, control)
     })?;
-    let out = PyDict::new(py);
     let shape = (ens.replicas, ens.steps);
-    for (name, values) in [
-        ("m", ens.m),
-        ("q", ens.q),
-        ("train_loss", ens.train_loss),
-        ("train_error", ens.train_error),
-        ("test_error", ens.test_error),
-    ] {
+    let observables = observable_dict(py, ens.into_named(), |values| {
         let array = Array2::from_shape_vec(shape, values)
             .map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
-        out.set_item(name, array.into_pyarray(py))?;
-    }
-    Ok(out)
+        Ok(array.into_pyarray(py).into_any())
+    })?;
+    Ok(EnsembleOut { observables })
 }
 
-/// Solves the DMFT; returns a dict of float64 arrays (observables and their standard
-/// errors `(T,)`, `C, R, M_C, M_R` `(T, T)`, the latter two `None` unless kept) and what
-/// the run used. `progress(done)` is called with the number of finished time steps.
+/// Solves the DMFT; returns its float64 arrays (observables and their standard errors
+/// `(T,)`, `C, R, M_C, M_R` `(T, T)`, the latter two `None` unless kept) and what the run
+/// used. `progress(done)` is called with the number of finished time steps.
 #[pyfunction]
 #[pyo3(signature = (config, samples, groups, seed, threads, method, response, band,
     response_samples, keep_kernels, iterations, damping, tol, progress=None))]
@@ -316,7 +379,7 @@ fn solve_dmft<'py>(
     damping: f64,
     tol: f64,
     progress: Option<Py<PyAny>>,
-) -> PyResult<Bound<'py, PyDict>> {
+) -> PyResult<DmftSolutionOut> {
     let cfg = config_from_dict(config)?;
     let method = match method {
         "single" => Method::SinglePass,
@@ -358,48 +421,47 @@ fn solve_dmft<'py>(
     // The solver runs on its own pool of `threads`; the waiting thread needs no other.
     let sol = run_detached(py, Some(1), progress, |control| solve(&cfg, &opts, control))?;
     let t = cfg.steps;
-    let out = PyDict::new(py);
-    let square = |m: TimeMatrix| -> PyResult<Bound<'py, numpy::PyArray2<f64>>> {
+    let square = |m: TimeMatrix| -> PyResult<Py<PyArray2<f64>>> {
         let array = Array2::from_shape_vec((t, t), m.into_vec())
             .map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
-        Ok(array.into_pyarray(py))
+        Ok(array.into_pyarray(py).unbind())
     };
-    for (name, values) in sol.observables.named() {
-        out.set_item(name, values.clone().into_pyarray(py))?;
-    }
-    if let Some(sem) = &sol.sem {
-        for (name, values) in sem.named() {
-            out.set_item(format!("{name}_sem"), values.clone().into_pyarray(py))?;
-        }
-    }
-    out.set_item("C", square(sol.c)?)?;
-    out.set_item("R", square(sol.r)?)?;
-    match sol.kernels {
-        Some(k) => {
-            out.set_item("M_C", square(k.m_c)?)?;
-            out.set_item("M_R", square(k.m_r)?)?;
-            out.set_item("mu", k.mu.into_pyarray(py))?;
-        }
-        None => {
-            out.set_item("M_C", py.None())?;
-            out.set_item("M_R", py.None())?;
-            out.set_item("mu", py.None())?;
-        }
-    }
-    out.set_item("changes", sol.changes.into_pyarray(py))?;
-    out.set_item("converged", sol.converged)?;
-    let (name, band) = match sol.response {
+    let vector = |values: Vec<f64>| Ok(values.into_pyarray(py).into_any());
+    let observables = observable_dict(py, sol.observables.into_named(), vector)?;
+    let sem = match sol.sem {
+        Some(sem) => Some(observable_dict(py, sem.into_named(), vector)?),
+        None => None,
+    };
+    let (m_c, m_r, mu) = match sol.kernels {
+        Some(k) => (
+            Some(square(k.m_c)?),
+            Some(square(k.m_r)?),
+            Some(k.mu.into_pyarray(py).unbind()),
+        ),
+        None => (None, None, None),
+    };
+    let (response, band) = match sol.response {
         Response::Probe { band } => ("probe", band),
         _ => ("tangent", 0),
     };
-    out.set_item("response", name)?;
-    out.set_item("band", band)?;
-    out.set_item("groups", sol.groups)?;
-    Ok(out)
+    Ok(DmftSolutionOut {
+        observables,
+        sem,
+        c: square(sol.c)?,
+        r: square(sol.r)?,
+        m_c,
+        m_r,
+        mu,
+        changes: sol.changes.into_pyarray(py).unbind(),
+        converged: sol.converged,
+        response,
+        band,
+        groups: sol.groups,
+    })
 }
 
-/// SGD on user data (C-contiguous float64 arrays); returns a dict of (steps,) arrays and
-/// the final weights `w`.
+/// SGD on user data (C-contiguous float64 arrays); returns its (steps,) arrays and the
+/// final weights `w`.
 #[pyfunction]
 #[pyo3(signature = (config, x, y, v_star, w0, seed, batches=None))]
 #[allow(clippy::too_many_arguments)]
@@ -412,7 +474,7 @@ fn sgd_trajectory<'py>(
     w0: PyReadonlyArray1<'py, f64>,
     seed: u64,
     batches: Option<PyReadonlyArray2<'py, bool>>,
-) -> PyResult<Bound<'py, PyDict>> {
+) -> PyResult<TrajectoryOut> {
     let cfg = config_from_dict(config)?;
     let contiguous = |name: &str| PyValueError::new_err(format!("{name} must be C-contiguous"));
     let x_slice = x.as_slice().map_err(|_| contiguous("X"))?;
@@ -431,7 +493,12 @@ fn sgd_trajectory<'py>(
     let traj = run_detached(py, Some(1), None, |control| {
         sgd_on_data(&cfg, data, w0_slice, seed, mask, control)
     })?;
-    trajectory_dict(py, traj)
+    let mut traj = traj;
+    let w = std::mem::take(&mut traj.w).into_pyarray(py).unbind();
+    let observables = observable_dict(py, traj.into_named(), |values| {
+        Ok(values.into_pyarray(py).into_any())
+    })?;
+    Ok(TrajectoryOut { observables, w })
 }
 
 /// The (steps, n) boolean batch mask that `sgd_trajectory` draws for `seed`.
@@ -467,6 +534,14 @@ fn measure_bandwidth(
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("DivergenceError", m.py().get_type::<DivergenceError>())?;
+    m.add_class::<DmftSolutionOut>()?;
+    m.add_class::<EnsembleOut>()?;
+    m.add_class::<TrajectoryOut>()?;
+    let registry = OBSERVABLES
+        .iter()
+        .map(|o| PyTuple::new(m.py(), [o.name, o.label, o.description]))
+        .collect::<PyResult<Vec<_>>>()?;
+    m.add("OBSERVABLES", PyTuple::new(m.py(), registry)?)?;
     m.add_function(wrap_pyfunction!(validate_config, m)?)?;
     m.add_function(wrap_pyfunction!(config_defaults, m)?)?;
     m.add_function(wrap_pyfunction!(resolve_config, m)?)?;

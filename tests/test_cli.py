@@ -83,7 +83,7 @@ def test_every_config_field_is_an_option():
         (["simulate", "--batch", "2"], "--batch: batch must be in (0, 1]"),
         (["compare", "--alpha", "abc"], "--alpha"),
         (["simulate", "--replicas", "0"], "--replicas: replicas must be >= 1"),
-        (["dmft", "--samples", "7"], "--samples: samples must be even"),
+        (["dmft", "--samples", "7"], "--samples: samples must be an even number >= 2"),
         (["compare", "--loss", "hinge"], "--loss: loss must be"),
         (["compare", "--tau", "0.01"], "--tau: tau must be >="),
         (["compare", "--config", "/nonexistent.toml"], "--config: cannot read"),

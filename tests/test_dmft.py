@@ -208,10 +208,12 @@ def test_divergence_is_reported():
 @pytest.mark.parametrize(
     "kwargs,exc,msg",
     [
-        (dict(samples=101), ValueError, "samples must be even"),
-        (dict(samples=0), ValueError, "samples must be >= 2"),
-        (dict(samples=100, response_samples=200), ValueError, "response_samples must be <= 100"),
-        (dict(method="newton"), ValueError, "method must be one of"),
+        (dict(samples=101), ValueError, "samples must be an even number >= 2"),
+        (dict(samples=0), ValueError, "samples must be an even number >= 2"),
+        (dict(samples=-2), ValueError, "samples must be >= 0"),
+        (dict(samples=100, response_samples=200), ValueError, r"response_samples must be in \[2 groups = 16, samples = 100\]"),
+        (dict(method="newton"), ValueError, "method must be 'single' or 'iterate'"),
+        (dict(response=3), TypeError, "response"),
         (dict(method="iterate", damping=1.0), ValueError, r"damping must be in \[0, 1\)"),
         (dict(method="iterate", iterations=0), ValueError, "iterations must be >= 1"),
         (dict(threads=0), ValueError, "threads must be >= 1"),

@@ -1,13 +1,82 @@
-"""Type stubs of the compiled module `dmft_sgd._core` (see rust/python.rs)."""
+"""Type stubs of the compiled module `dmft_sgd._core` (see rust/python.rs).
 
-from typing import Any, Callable
+Checked against the built module by ``python -m mypy.stubtest dmft_sgd._core`` in CI.
+"""
+
+from typing import Any, Callable, final
 
 import numpy as np
 import numpy.typing as npt
 
+_F64 = npt.NDArray[np.float64]
+
+__all__ = [
+    "DivergenceError",
+    "DmftSolution",
+    "Ensemble",
+    "OBSERVABLES",
+    "Trajectory",
+    "__version__",
+    "config_defaults",
+    "measure_bandwidth",
+    "minibatch_chain",
+    "resolve_config",
+    "sgd_trajectory",
+    "simulate",
+    "solve_dmft",
+    "validate_config",
+]
+
 __version__: str
+#: The observables the engines record, in order: (name, plot label, description).
+OBSERVABLES: tuple[tuple[str, str, str], ...]
 
 class DivergenceError(RuntimeError): ...
+
+@final
+class DmftSolution:
+    """What `solve_dmft` returns: the DMFT's arrays, read-only attributes."""
+
+    @property
+    def observables(self) -> dict[str, _F64]: ...
+    @property
+    def sem(self) -> dict[str, _F64] | None: ...
+    @property
+    def C(self) -> _F64: ...
+    @property
+    def R(self) -> _F64: ...
+    @property
+    def M_C(self) -> _F64 | None: ...
+    @property
+    def M_R(self) -> _F64 | None: ...
+    @property
+    def mu(self) -> _F64 | None: ...
+    @property
+    def changes(self) -> _F64: ...
+    @property
+    def converged(self) -> bool: ...
+    @property
+    def response(self) -> str: ...
+    @property
+    def band(self) -> int: ...
+    @property
+    def groups(self) -> int: ...
+
+@final
+class Ensemble:
+    """What `simulate` returns: each observable, shape (replicas, T)."""
+
+    @property
+    def observables(self) -> dict[str, _F64]: ...
+
+@final
+class Trajectory:
+    """What `sgd_trajectory` returns: each observable, shape (T,), and the final weights."""
+
+    @property
+    def observables(self) -> dict[str, _F64]: ...
+    @property
+    def w(self) -> _F64: ...
 
 def validate_config(config: dict[str, Any]) -> None: ...
 def config_defaults() -> dict[str, Any]: ...
@@ -18,20 +87,24 @@ def simulate(
     replicas: int,
     seed: int,
     threads: int | None = None,
-    progress: Callable[[int], Any] | None = None,
-) -> dict[str, npt.NDArray[np.float64]]: ...
+    progress: Callable[[int], object] | None = None,
+) -> Ensemble: ...
 def solve_dmft(
     config: dict[str, Any],
     samples: int,
+    groups: int,
     seed: int,
-    threads: int | None = None,
-    method: str = "single",
-    response_samples: int | None = None,
-    iterations: int = 50,
-    damping: float = 0.5,
-    tol: float = 1e-3,
-    progress: Callable[[int], Any] | None = None,
-) -> dict[str, Any]: ...
+    threads: int | None,
+    method: str,
+    response: str,
+    band: int,
+    response_samples: int | None,
+    keep_kernels: bool,
+    iterations: int,
+    damping: float,
+    tol: float,
+    progress: Callable[[int], object] | None = None,
+) -> DmftSolution: ...
 def sgd_trajectory(
     config: dict[str, Any],
     x: npt.NDArray[np.float64],
@@ -40,6 +113,8 @@ def sgd_trajectory(
     w0: npt.NDArray[np.float64],
     seed: int,
     batches: npt.NDArray[np.bool_] | None = None,
-) -> dict[str, npt.NDArray[np.float64]]: ...
+) -> Trajectory: ...
 def minibatch_chain(config: dict[str, Any], n: int, seed: int) -> npt.NDArray[np.bool_]: ...
-def measure_bandwidth(nbytes: int = ..., threads: int | None = None, repeats: int = 5) -> float: ...
+def measure_bandwidth(
+    nbytes: int = ..., threads: int | None = None, repeats: int = 5
+) -> float: ...

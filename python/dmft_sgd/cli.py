@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from ._progress import Bar
-from .config import Config, field_names
+from .config import FIELDS, Config, FieldInfo, check_field_names, field_names
 from .dmft import solve_dmft
-from .results import DMFTResult, SimulationResult, load
+from .results import OBSERVABLES, DMFTResult, SimulationResult, load
 from .simulation import simulate
 
 #: The built-in default: two clusters, logistic loss, plain SGD with b = 0.3 and a ridge;
@@ -32,8 +32,6 @@ from .simulation import simulate
 DEFAULT_CONFIG = dict(alpha=2.0, delta=0.5, lam=0.1, lr=0.2, batch=0.3, steps=200)
 DEFAULT_RUN = dict(samples=20_000, d=1000, replicas=16, seed=0, threads=None)
 RUN_KEYS = tuple(DEFAULT_RUN)
-
-TABLE_ROWS = ("test_error", "train_error", "train_loss", "m", "q")
 
 
 class UsageError(Exception):
@@ -53,41 +51,18 @@ def _optional(convert: Callable[[str], Any]) -> Callable[[str], Any]:
     return parse
 
 
-_FIELD_TYPES: dict[str, Callable[[str], Any]] = {
-    "clusters": int,
-    "steps": int,
-    "loss": str,
-    "activation": _optional(str),
-    "tau": _optional(float),
-    "m0": _optional(float),
-}
-
-
-_FIELD_HELP = {
-    "clusters": "2 or 3",
-    "alpha": "samples per dimension n/d",
-    "delta": "cluster variance",
-    "rho": "three clusters: mass of the outer clusters",
-    "loss": "logistic or square",
-    "activation": "linear or door (none: by clusters)",
-    "threshold": "door threshold L",
-    "lam": "ridge lambda",
-    "lr": "learning rate = time step",
-    "batch": "batch fraction b in (0, 1]",
-    "tau": "persistence time (none: plain SGD)",
-    "steps": "number of time steps",
-    "m0": "initial overlap (none: by clusters)",
-    "q0": "initial |w_perp|^2/d",
-}
+def _field_parser(info: FieldInfo) -> Callable[[str], Any]:
+    """Parses an option's text as the Config field's own type (``none`` for None)."""
+    return _optional(info.kind) if info.optional else info.kind
 
 
 def _add_run_options(p: argparse.ArgumentParser, dmft: bool, sim: bool) -> None:
     model = p.add_argument_group("model and optimiser (Config fields; default: the built-in run)")
-    for name in field_names():
-        default = DEFAULT_CONFIG.get(name, getattr(Config(), name))
+    for name, info in FIELDS.items():
+        default = DEFAULT_CONFIG.get(name, info.default)
         extra = "" if default is None else f" (default {default})"
-        model.add_argument(f"--{name}", type=_FIELD_TYPES.get(name, float), metavar="X",
-                           help=_FIELD_HELP[name] + extra)
+        model.add_argument(f"--{name}", type=_field_parser(info), metavar="X",
+                           help=info.doc.replace("%", "%%") + extra)
     run = p.add_argument_group("run")
     run.add_argument("--config", type=Path, metavar="FILE", help="TOML or JSON file with the same keys")
     if dmft:
@@ -115,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--grid", action="append", required=True, metavar="FIELD=V1,V2,...",
                        help="one axis of the grid (repeat for a product grid)")
     sweep.add_argument("--kind", choices=("dmft", "simulate"), default="dmft")
-    sweep.add_argument("--observable", choices=TABLE_ROWS, default="test_error", help="what the picture shows")
+    sweep.add_argument("--observable", choices=OBSERVABLES, default="test_error", help="what the picture shows")
     _add_run_options(sweep, dmft=True, sim=True)
     plot = commands.add_parser("plot", help="draw saved results")
     plot.add_argument("files", nargs="+", type=Path, metavar="FILE.npz")
@@ -143,9 +118,7 @@ def _read_config_file(path: Path) -> dict[str, Any]:
         raise UsageError(f"--config: {path} is not valid {path.suffix.lstrip('.') or 'JSON'}: {exc}") from None
     if not isinstance(data, dict):
         raise UsageError(f"--config: {path} must hold a table of keys")
-    unknown = sorted(set(data) - set(field_names()) - set(RUN_KEYS))
-    if unknown:
-        raise UsageError(f"--config: unknown key(s) {unknown} in {path}")
+    check_field_names(data, allowed=RUN_KEYS, error=UsageError, where=f"--config: {path}: ")
     return data
 
 
@@ -198,7 +171,7 @@ def summary_table(dmft: DMFTResult | None, sim: SimulationResult | None) -> str:
     if sim is not None:
         head += f"{f'SGD d={sim.d}':>22}"
     lines = [head]
-    for name in TABLE_ROWS:
+    for name in OBSERVABLES:
         line = f"{name:<12}"
         if dmft is not None:
             value = getattr(dmft, name)[-1]
@@ -279,11 +252,10 @@ def parse_grid(specs: Sequence[str]) -> dict[str, list[Any]]:
         name = name.strip()
         if not sep or not values.strip():
             raise UsageError(f"--grid: expected FIELD=V1,V2,..., got {spec!r}")
-        if name not in field_names():
-            raise UsageError(f"--grid: unknown Config field {name!r}")
+        check_field_names([name], error=UsageError, where="--grid: ")
         if name in grid:
             raise UsageError(f"--grid: {name} given twice")
-        convert = _FIELD_TYPES.get(name, float)
+        convert = _field_parser(FIELDS[name])
         try:
             grid[name] = [convert(v.strip()) for v in values.split(",")]
         except ValueError:

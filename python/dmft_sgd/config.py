@@ -9,51 +9,20 @@ from typing import Any
 from . import _core
 from ._checks import as_float, as_int
 
-_FLOAT_FIELDS = ("alpha", "delta", "rho", "threshold", "lam", "lr", "batch", "q0")
-_OPTIONAL_FLOAT_FIELDS = ("tau", "m0")
-
 # The defaults are Rust's `Config::default()` (rust/config.rs), so Python and Rust users
 # get the same model; `None` is resolved by Rust too (`Config.effective_*` below).
 _DEFAULTS: dict[str, Any] = _core.config_defaults()
 
 
+def _setting(name: str, doc: str) -> Any:
+    """A Config field: Rust's default, and its one-line description (the docstring's
+    parameter list and the command line's help are made from it)."""
+    return dataclasses.field(default=_DEFAULTS[name], metadata={"doc": doc})
+
+
 @dataclass(frozen=True)
 class Config:
     """Settings of one learning problem and its SGD dynamics (theory.md sections 1-2).
-
-    Parameters
-    ----------
-    clusters : int
-        2 (labels y = c = ±1) or 3 (c = -1, 0, +1; label +1 for the outer clusters).
-    alpha : float
-        Sample ratio n/d > 0.
-    delta : float
-        Cluster variance Delta > 0.
-    rho : float
-        Three clusters only: mass of the two outer clusters, 0 < rho < 1.
-    loss : str
-        "logistic" or "square".
-    activation : str or None
-        "linear" (o = h) or "door" (o = h^2 - threshold). None picks "linear" for two
-        clusters and "door" for three (the door with this ``threshold``).
-    threshold : float
-        Door threshold L > 0.
-    lam : float
-        Ridge lambda >= 0.
-    lr : float
-        Learning rate eta, which is the time step dt > 0.
-    batch : float
-        Batch fraction b in (0, 1]; 1 is full-batch gradient descent.
-    tau : float or None
-        Persistence time of the mini-batch chain, >= max(lr, lr (1-b)/b). None is plain
-        SGD, tau = lr / batch (a fresh batch every step).
-    steps : int
-        Number of time steps T >= 1; results have length T.
-    m0 : float or None
-        Initial overlap; None picks 0 for two clusters and 0.1 for three (m = 0 is an
-        unstable fixed point there).
-    q0 : float
-        Initial |w_perp|^2/d > 0.
 
     The defaults, and the values that ``None`` stands for (``effective_activation``,
     ``effective_tau``, ``effective_m0``), come from the Rust core's ``Config``.
@@ -62,37 +31,42 @@ class Config:
     the same value are different configs with the same dynamics.
     """
 
-    clusters: int = _DEFAULTS["clusters"]
-    alpha: float = _DEFAULTS["alpha"]
-    delta: float = _DEFAULTS["delta"]
-    rho: float = _DEFAULTS["rho"]
-    loss: str = _DEFAULTS["loss"]
-    activation: str | None = _DEFAULTS["activation"]
-    threshold: float = _DEFAULTS["threshold"]
-    lam: float = _DEFAULTS["lam"]
-    lr: float = _DEFAULTS["lr"]
-    batch: float = _DEFAULTS["batch"]
-    tau: float | None = _DEFAULTS["tau"]
-    steps: int = _DEFAULTS["steps"]
-    m0: float | None = _DEFAULTS["m0"]
-    q0: float = _DEFAULTS["q0"]
+    clusters: int = _setting(
+        "clusters", "2 (labels y = c = ±1) or 3 (c = -1, 0, +1; label +1 for the outer clusters)")
+    alpha: float = _setting("alpha", "sample ratio n/d > 0")
+    delta: float = _setting("delta", "cluster variance Delta > 0")
+    rho: float = _setting("rho", "three clusters only: mass of the two outer clusters, 0 < rho < 1")
+    loss: str = _setting("loss", "'logistic' or 'square'")
+    activation: str | None = _setting(
+        "activation", "'linear' (o = h) or 'door' (o = h^2 - threshold); None: linear for two "
+        "clusters, the door for three")
+    threshold: float = _setting("threshold", "door threshold L > 0")
+    lam: float = _setting("lam", "ridge lambda >= 0")
+    lr: float = _setting("lr", "learning rate eta, which is the time step dt > 0")
+    batch: float = _setting("batch", "batch fraction b in (0, 1]; 1 is full-batch gradient descent")
+    tau: float | None = _setting(
+        "tau", "persistence time of the mini-batch chain, >= max(lr, lr (1-b)/b); None: plain "
+        "SGD, tau = lr/batch (a fresh batch every step)")
+    steps: int = _setting("steps", "number of time steps T >= 1; results have length T")
+    m0: float | None = _setting(
+        "m0", "initial overlap; None: 0 for two clusters, 0.1 for three (m = 0 is an unstable "
+        "fixed point there)")
+    q0: float = _setting("q0", "initial |w_perp|^2/d > 0")
 
     def __post_init__(self) -> None:
-        set_ = object.__setattr__
-        set_(self, "clusters", as_int("clusters", self.clusters))
-        set_(self, "steps", as_int("steps", self.steps))
-        for name in _FLOAT_FIELDS:
-            set_(self, name, as_float(name, getattr(self, name)))
-        for name in _OPTIONAL_FLOAT_FIELDS:
-            if getattr(self, name) is not None:
-                set_(self, name, as_float(name, getattr(self, name)))
-        if not isinstance(self.loss, str):
-            raise TypeError(f"loss must be a string ('logistic' or 'square'), got {self.loss!r}")
-        if self.activation is not None and not isinstance(self.activation, str):
-            raise TypeError(
-                f"activation must be None, 'linear' or 'door', got {self.activation!r}"
-            )
-        # Ranges are checked once, by the core, so Python and Rust users get the same rules.
+        # Types from the annotations; ranges are checked once, by the core.
+        for f in FIELDS.values():
+            value = getattr(self, f.name)
+            if value is None and f.optional:
+                continue
+            if f.kind is int:
+                value = as_int(f.name, value)
+            elif f.kind is float:
+                value = as_float(f.name, value)
+            elif not isinstance(value, str):
+                none = " or None" if f.optional else ""
+                raise TypeError(f"{f.name} must be a string{none} ({f.doc}), got {value!r}")
+            object.__setattr__(self, f.name, value)
         _core.validate_config(self.to_dict())
 
     # -- resolved defaults (by the core: Config::activation(), tau(), m0()) ------------
@@ -126,9 +100,7 @@ class Config:
     # -- copies and plain-dict form ----------------------------------------------------
     def replace(self, **changes: Any) -> Config:
         """A copy with some fields changed (validated like a new Config)."""
-        unknown = sorted(set(changes) - set(field_names()))
-        if unknown:
-            raise TypeError(f"unknown Config field(s) {unknown}; known: {list(field_names())}")
+        check_field_names(changes, error=TypeError)
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
@@ -140,15 +112,49 @@ class Config:
         """A Config from a dict as written by `to_dict` (missing keys take defaults)."""
         if not isinstance(data, dict):
             raise TypeError(f"config must be a dict, got {type(data).__name__}")
-        unknown = sorted(set(data) - set(field_names()))
-        if unknown:
-            raise ValueError(f"unknown Config field(s) {unknown}; known: {list(field_names())}")
+        check_field_names(data)
         return cls(**data)
+
+
+@dataclass(frozen=True)
+class FieldInfo:
+    """What Config's own definition says of a field: its type (int, float or str), whether
+    None is allowed, its default and its description."""
+
+    name: str
+    kind: type
+    optional: bool
+    default: Any
+    doc: str
+
+
+def _field_info(f: dataclasses.Field) -> FieldInfo:
+    types = [t.strip() for t in str(f.type).split("|")]
+    kinds = {"int": int, "float": float, "str": str}
+    return FieldInfo(f.name, kinds[types[0]], "None" in types, f.default, f.metadata["doc"])
+
+
+#: Every Config field by name, in order: the source of the command line's options.
+FIELDS: dict[str, FieldInfo] = {f.name: _field_info(f) for f in dataclasses.fields(Config)}
+
+Config.__doc__ = (Config.__doc__ or "") + "\n    Parameters\n    ----------\n" + "".join(
+    f"    {i.name} : {i.kind.__name__}{' or None' if i.optional else ''}\n        {i.doc}.\n"
+    for i in FIELDS.values()
+)
 
 
 def field_names() -> tuple[str, ...]:
     """Names of the Config fields, in order."""
-    return tuple(f.name for f in dataclasses.fields(Config))
+    return tuple(FIELDS)
+
+
+def check_field_names(
+    names: Any, allowed: tuple[str, ...] = (), error: type[Exception] = ValueError, where: str = ""
+) -> None:
+    """Raises `error` naming the names that are neither Config fields nor `allowed`."""
+    unknown = sorted(set(names) - set(FIELDS) - set(allowed))
+    if unknown:
+        raise error(f"{where}unknown Config field(s) {unknown}; known: {[*FIELDS, *allowed]}")
 
 
 def as_config(name: str, value: Any) -> Config:

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from . import _core
 from ._checks import as_float, as_int, as_seed, as_threads
 from ._progress import ProgressCallback, reporter
 from .config import Config, as_config
 from .results import DMFTResult, time_axis
 
-METHODS = ("single", "iterate")
-RESPONSES = ("auto", "tangent", "probe")
 DEFAULT_GROUPS = 8
 
 
@@ -84,22 +80,18 @@ def solve_dmft(
     KeyboardInterrupt
         Ctrl-C; the solver stops within one time step.
     """
+    # Types here (the core cannot name a wrong type); values and ranges are checked once,
+    # by the core, with messages naming the parameter.
     cfg = as_config("cfg", cfg)
-    samples = as_int("samples", samples, 2)
-    if samples % 2:
-        raise ValueError(f"samples must be even (samples come in mirror pairs), got {samples}")
+    samples = as_int("samples", samples, 0)
     seed, threads = as_seed(seed), as_threads(threads)
-    groups = min(DEFAULT_GROUPS, samples // 2) if groups is None else as_int("groups", groups, 1, samples // 2)
-    if response not in RESPONSES:
-        raise ValueError(f"response must be one of {RESPONSES}, got {response!r}")
-    band = as_int("band", band, 1)
+    groups = min(DEFAULT_GROUPS, samples // 2) if groups is None else as_int("groups", groups, 0)
+    band = as_int("band", band, 0)
     if not isinstance(keep_kernels, bool):
         raise TypeError(f"keep_kernels must be a bool, got {keep_kernels!r}")
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     if response_samples is not None:
-        response_samples = as_int("response_samples", response_samples, 2 * groups, samples)
-    iterations = as_int("iterations", iterations, 1)
+        response_samples = as_int("response_samples", response_samples, 0)
+    iterations = as_int("iterations", iterations, 0)
     damping, tol = as_float("damping", damping), as_float("tol", tol)
     total = cfg.steps * (iterations if method == "iterate" else 1)
     with reporter(progress, total, "DMFT") as callback:
@@ -107,11 +99,11 @@ def solve_dmft(
             cfg.to_dict(), samples, groups, seed, threads, method, response, band,
             response_samples, keep_kernels, iterations, damping, tol, callback,
         )
-    arrays = {name: None if value is None else np.asarray(value) for name, value in out.items()
-              if name not in ("converged", "response", "band", "groups")}
+    sems = {} if out.sem is None else {f"{name}_sem": a for name, a in out.sem.items()}
     return DMFTResult(
-        config=cfg, samples=samples, seed=seed, method=method, groups=groups,
-        response=str(out["response"]), band=int(out["band"]),
+        config=cfg, samples=samples, seed=seed, method=method, groups=out.groups,
+        response=out.response, band=out.band,
         response_samples=samples if response_samples is None else response_samples,
-        t=time_axis(cfg), converged=bool(out["converged"]), **arrays,
+        t=time_axis(cfg), C=out.C, R=out.R, M_C=out.M_C, M_R=out.M_R, mu=out.mu,
+        changes=out.changes, converged=out.converged, **out.observables, **sems,
     )

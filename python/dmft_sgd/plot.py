@@ -14,20 +14,12 @@ from typing import TYPE_CHECKING, Sequence, Union
 import numpy as np
 
 from .config import Config
-from .results import OBSERVABLES, DMFTResult, SimulationResult
+from .results import LABELS, OBSERVABLES, DMFTResult, SimulationResult
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 Result = Union[DMFTResult, SimulationResult]
-
-LABELS = {
-    "test_error": "test error",
-    "train_error": "training error",
-    "train_loss": "training loss",
-    "m": "magnetisation $m$",
-    "q": "$q = |w_\\perp|^2/d$",
-}
 
 INSTALL_HINT = "plotting needs matplotlib: pip install 'dmft-sgd[plot]'"
 
@@ -54,10 +46,6 @@ def describe(cfg: Config) -> str:
     return ", ".join(parts)
 
 
-#: Panel order: what a reader looks at first.
-PLOT_ORDER = ("test_error", "train_error", "train_loss", "m", "q")
-
-
 def default_label(result: Result) -> str:
     if isinstance(result, DMFTResult):
         return f"DMFT (S={result.samples})"
@@ -67,7 +55,7 @@ def default_label(result: Result) -> str:
 def plot_observables(
     results: Sequence[Result],
     labels: Sequence[str] | None = None,
-    observables: Sequence[str] = PLOT_ORDER,
+    observables: Sequence[str] = OBSERVABLES,
     log_time: bool = False,
     title: str | None = None,
 ) -> "Figure":

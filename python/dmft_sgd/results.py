@@ -2,18 +2,52 @@
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import os
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
-from . import _io
+from . import _core, _io
 from .config import Config
 
-#: Observables recorded at every time step.
-OBSERVABLES = ("m", "q", "train_loss", "train_error", "test_error")
+#: The observables recorded at every time step, as the Rust core lists them
+#: (``dmft_sgd._core.OBSERVABLES``): the one source of the result classes' fields, the
+#: command line's table and the plots' labels.
+OBSERVABLES: tuple[str, ...] = tuple(name for name, _, _ in _core.OBSERVABLES)
+#: A short label of each observable for plot axes (matplotlib mathtext).
+LABELS: dict[str, str] = {name: label for name, label, _ in _core.OBSERVABLES}
+#: What each observable measures, in one line.
+DESCRIPTIONS: dict[str, str] = {name: text for name, _, text in _core.OBSERVABLES}
+
+
+def _with_observables(
+    shape: str, sem: bool = False
+) -> Callable[[type], type]:
+    """Makes `cls` a frozen dataclass whose fields are its own annotations with one array
+    field per observable of the registry inserted after ``t`` (and, with `sem`, a
+    ``<name>_sem`` field per observable, None by default, at the end); its docstring gains
+    the list of observables. The class keeps its name, module and methods, so it pickles."""
+
+    def wrap(cls: type) -> type:
+        own = list(inspect.get_annotations(cls).items())
+        at = [name for name, _ in own].index("t") + 1
+        fields: list[Any] = [*own[:at], *((o, "np.ndarray") for o in OBSERVABLES), *own[at:]]
+        if sem:
+            fields += [(f"{o}_sem", "np.ndarray | None", dataclasses.field(default=None))
+                       for o in OBSERVABLES]
+        namespace = {k: v for k, v in cls.__dict__.items()
+                     if k not in ("__annotations__", "__annotate__", "__dict__", "__weakref__")}
+        out = dataclasses.make_dataclass(cls.__name__, fields, bases=cls.__bases__,
+                                         namespace=namespace, frozen=True, eq=False)
+        out.__module__, out.__qualname__ = cls.__module__, cls.__qualname__
+        listing = "\n".join(f"    {o} {shape}: {DESCRIPTIONS[o]}" for o in OBSERVABLES)
+        out.__doc__ = f"{cls.__doc__}\n\n    Observables:\n\n{listing}\n"
+        return out
+
+    return wrap
 
 
 def time_axis(cfg: Config) -> np.ndarray:
@@ -21,21 +55,16 @@ def time_axis(cfg: Config) -> np.ndarray:
     return np.arange(cfg.steps, dtype=np.float64) * cfg.lr
 
 
-@dataclass(frozen=True, eq=False)
+@_with_observables("(T,)")
 class TrajectoryResult:
     """Observables of one SGD run on user data, each of shape (T,), and final weights `w`."""
 
     config: Config
     t: np.ndarray
-    m: np.ndarray
-    q: np.ndarray
-    train_loss: np.ndarray
-    train_error: np.ndarray
-    test_error: np.ndarray
     w: np.ndarray
 
 
-@dataclass(frozen=True, eq=False)
+@_with_observables("(replicas, T)")
 class SimulationResult:
     """A finite-d ensemble: `t` of shape (T,) and each observable of shape (replicas, T).
 
@@ -47,11 +76,6 @@ class SimulationResult:
     replicas: int
     seed: int
     t: np.ndarray
-    m: np.ndarray
-    q: np.ndarray
-    train_loss: np.ndarray
-    train_error: np.ndarray
-    test_error: np.ndarray
 
     def _observable(self, name: str) -> np.ndarray:
         if name not in OBSERVABLES:
@@ -84,7 +108,7 @@ class SimulationResult:
         )
 
 
-@dataclass(frozen=True, eq=False)
+@_with_observables("(T,)", sem=True)
 class DMFTResult:
     """The d -> infinity dynamics: observables of shape (T,), two-time matrices (T, T).
 
@@ -106,11 +130,6 @@ class DMFTResult:
     band: int
     response_samples: int
     t: np.ndarray
-    m: np.ndarray
-    q: np.ndarray
-    train_loss: np.ndarray
-    train_error: np.ndarray
-    test_error: np.ndarray
     C: np.ndarray
     R: np.ndarray
     M_C: np.ndarray | None
@@ -118,11 +137,6 @@ class DMFTResult:
     mu: np.ndarray | None
     changes: np.ndarray
     converged: bool
-    m_sem: np.ndarray | None = None
-    q_sem: np.ndarray | None = None
-    train_loss_sem: np.ndarray | None = None
-    train_error_sem: np.ndarray | None = None
-    test_error_sem: np.ndarray | None = None
 
     def mean(self, name: str) -> np.ndarray:
         """An observable by name, shape (T,) (the same as the attribute)."""

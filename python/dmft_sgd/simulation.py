@@ -60,7 +60,8 @@ def simulate(
     seed, threads = as_seed(seed), as_threads(threads)
     with reporter(progress, replicas * cfg.steps, "SGD") as callback:
         out = _core.simulate(cfg.to_dict(), d, replicas, seed, threads, callback)
-    return SimulationResult(config=cfg, d=d, replicas=replicas, seed=seed, t=time_axis(cfg), **out)
+    return SimulationResult(config=cfg, d=d, replicas=replicas, seed=seed, t=time_axis(cfg),
+                            **out.observables)
 
 
 def sgd_trajectory(
@@ -113,7 +114,7 @@ def sgd_trajectory(
             )
         batches = np.ascontiguousarray(batches)
     out = _core.sgd_trajectory(cfg.to_dict(), X, y, v_star, w0, seed, batches)
-    return TrajectoryResult(config=cfg, t=time_axis(cfg), **out)
+    return TrajectoryResult(config=cfg, t=time_axis(cfg), w=out.w, **out.observables)
 
 
 def minibatch_chain(n: int, cfg: Config, seed: int = 0) -> np.ndarray:

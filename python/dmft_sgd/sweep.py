@@ -17,7 +17,7 @@ import numpy as np
 from . import _io
 from ._checks import as_seed
 from ._progress import Bar
-from .config import Config, as_config, field_names
+from .config import Config, as_config, check_field_names
 from .dmft import solve_dmft
 from .results import OBSERVABLES, READERS, from_payload
 from .simulation import simulate
@@ -224,9 +224,7 @@ def sweep(
     seed = as_seed(seed)
     points, axes = _points(grid)
     for changes in points:
-        unknown = sorted(set(changes) - set(field_names()))
-        if unknown:
-            raise ValueError(f"grid: unknown Config field(s) {unknown}; known: {list(field_names())}")
+        check_field_names(changes, where="grid: ")
 
     seeds = [point_seed(seed, p) for p in points]
     configs: list[Config | None] = []

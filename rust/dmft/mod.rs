@@ -197,6 +197,17 @@ impl Observables {
         ]
     }
 
+    /// The observables by name, moved out, in the order of [`OBSERVABLES`](crate::OBSERVABLES).
+    pub fn into_named(self) -> [(&'static str, Vec<f64>); 5] {
+        [
+            ("m", self.m),
+            ("q", self.q),
+            ("train_loss", self.train_loss),
+            ("train_error", self.train_error),
+            ("test_error", self.test_error),
+        ]
+    }
+
     fn named_mut(&mut self) -> [&mut Vec<f64>; 5] {
         [
             &mut self.m,
