@@ -4,6 +4,7 @@ use crate::error::{Error, Result};
 
 /// Which Gaussian mixture the data come from.
 #[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum Clusters {
     /// `c = ±1` with probability 1/2 each, label `y = c`.
     Two,
@@ -67,6 +68,7 @@ impl Clusters {
 
 /// The pointwise loss `ell(y, o)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum Loss {
     /// `log(1 + exp(-y o))`.
     Logistic,
@@ -90,6 +92,7 @@ impl std::str::FromStr for Loss {
 
 /// The output `o(h)` of the network given its pre-activation `h`.
 #[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum Activation {
     /// `o = h`.
     Linear,
@@ -160,6 +163,7 @@ pub const DEFAULT_THREE_CLUSTER_M0: f64 = 0.1;
 /// assert_eq!(cfg.tau(), cfg.lr / cfg.batch); // plain SGD
 /// ```
 #[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Config {
     /// Data model.
     pub clusters: Clusters,

@@ -40,6 +40,7 @@ impl<E> DataSet<'_, E> {
 
 /// Observables of one run, one entry per time step `k = 0..T-1`.
 #[derive(Clone, Debug, Default, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Trajectory {
     /// Magnetisation `m = w·v*/d`.
     pub m: Vec<f64>,

@@ -18,6 +18,7 @@ use rayon::prelude::*;
 /// change what you need with the setters: `EnsembleSpec::new(1000, 16).seed(3).threads(Some(2))`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct EnsembleSpec {
     /// Dimension `d`.
     pub d: usize,
@@ -68,6 +69,7 @@ impl EnsembleSpec {
 /// Observables of every replica: each field is a row-major `(replicas, steps)` array.
 #[derive(Clone, Debug, Default, PartialEq)]
 #[non_exhaustive]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Ensemble {
     /// Number of replicas (rows).
     pub replicas: usize,

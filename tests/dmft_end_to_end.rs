@@ -117,3 +117,19 @@ fn bad_options_are_errors_naming_the_parameter() {
         }
     }
 }
+
+/// With the `serde` feature, configs, options and solutions round-trip through JSON.
+#[cfg(feature = "serde")]
+#[test]
+fn configs_options_and_solutions_round_trip_through_serde() {
+    let cfg = plain_sgd();
+    let opts = DmftOptions::default().samples(200).groups(2);
+    let sol = solve(&cfg, &opts);
+    let back: DmftSolution = serde_json::from_str(&serde_json::to_string(&sol).unwrap()).unwrap();
+    assert!(back == sol, "the solution changed in the round trip");
+    let cfg_back: Config = serde_json::from_str(&serde_json::to_string(&cfg).unwrap()).unwrap();
+    assert_eq!(cfg_back, cfg);
+    let opts_back: DmftOptions =
+        serde_json::from_str(&serde_json::to_string(&opts).unwrap()).unwrap();
+    assert_eq!(opts_back, opts);
+}

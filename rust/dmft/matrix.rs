@@ -2,6 +2,7 @@
 
 /// `n x n` matrix of `f64`, row-major: element `(k, l)` is `data[k * n + l]`.
 #[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct TimeMatrix {
     n: usize,
     data: Vec<f64>,

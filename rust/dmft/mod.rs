@@ -38,6 +38,7 @@ use rayon::prelude::*;
 
 /// How the DMFT equations are solved.
 #[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum Method {
     /// One causal sweep in time.
     SinglePass,
@@ -56,6 +57,7 @@ pub enum Method {
 /// (theory.md section 4.2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum Response {
     /// [`Response::Tangent`] up to [`Response::AUTO_TANGENT_STEPS`] steps, else
     /// [`Response::Probe`] with the default band: see [`Response::resolve`].
@@ -97,6 +99,7 @@ impl Response {
 /// `DmftOptions::default().samples(4_000).groups(4).seed(7)`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 #[non_exhaustive]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct DmftOptions {
     /// Number of effective samples `S` (even: mirror pairs), over all groups.
     pub samples: usize,
@@ -172,6 +175,7 @@ impl DmftOptions {
 /// Observables on the time grid `k = 0..T-1`.
 #[derive(Clone, Debug, PartialEq, Default)]
 #[non_exhaustive]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Observables {
     /// Overlap `m(k)`.
     pub m: Vec<f64>,
@@ -222,6 +226,7 @@ impl Observables {
 /// The solution: every quantity is the mean over the groups.
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct DmftSolution {
     /// The observables.
     pub observables: Observables,

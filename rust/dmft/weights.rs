@@ -11,6 +11,7 @@ use crate::simd::{axpy, dot};
 
 /// Memory kernels of the effective process, filled one row per step.
 #[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Kernels {
     /// `M_C(k,l) = alpha Delta E[f(k) f(l)]` (symmetric).
     pub m_c: TimeMatrix,
