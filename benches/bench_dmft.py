@@ -20,13 +20,12 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import subprocess
-import sys
 import time
 
 import numpy as np
 
 import dmft_sgd as ds
+from _fresh import solve_in_fresh_process
 
 CFG = ds.Config(clusters=2, loss="logistic", alpha=2.0, delta=0.5, lam=0.1, lr=0.2, batch=0.3)
 
@@ -126,19 +125,8 @@ def matmul_peak() -> float:
 
 def peak_memory_mib(steps: int, samples: int) -> tuple[float, float]:
     """(seconds, peak RSS in MiB) of one solve in a fresh interpreter."""
-    # VmHWM, not ru_maxrss: the latter keeps the forking parent's peak across exec.
-    code = (
-        "import time, re, dmft_sgd as ds\n"
-        f"cfg = ds.Config(alpha=2.0, delta=0.5, lam=0.1, lr=0.2, batch=0.3, steps={steps})\n"
-        "t0 = time.perf_counter()\n"
-        f"ds.solve_dmft(cfg, samples={samples}, seed=0)\n"
-        "elapsed = time.perf_counter() - t0\n"
-        "hwm = re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1)\n"
-        "print(elapsed, int(hwm) / 1024)\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    seconds, mib = out.stdout.split()
-    return float(seconds), float(mib)
+    config = f"alpha=2.0, delta=0.5, lam=0.1, lr=0.2, batch=0.3, steps={steps}"
+    return solve_in_fresh_process(config, f"samples={samples}, seed=0")
 
 
 def main() -> None:

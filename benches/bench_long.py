@@ -17,9 +17,8 @@ Run:  python benches/bench_long.py [--steps 200 800 1600 4000] [--samples 20000]
 from __future__ import annotations
 
 import argparse
-import subprocess
-import sys
 
+from _fresh import solve_in_fresh_process
 from dmft_sgd import _core
 
 # Bytes of history each probe-estimator sample reads per past step and step: xi per pair
@@ -27,20 +26,11 @@ from dmft_sgd import _core
 PROBE_BYTES = 2 + 4 + 4 + 4 + 1
 
 
-def run(steps: int, samples: int, response: str) -> tuple[float, float]:
-    """(seconds, peak RSS in MiB) of one solve in a fresh interpreter."""
-    code = (
-        "import time, re, dmft_sgd as ds\n"
-        f"cfg = ds.Config(alpha=2.0, delta=0.5, lam=0.1, lr=0.05, batch=0.3, steps={steps})\n"
-        "t0 = time.perf_counter()\n"
-        f"ds.solve_dmft(cfg, samples={samples}, seed=0, response={response!r}, keep_kernels=False)\n"
-        "elapsed = time.perf_counter() - t0\n"
-        "hwm = re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1)\n"
-        "print(elapsed, int(hwm) / 1024)\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    seconds, mib = out.stdout.split()
-    return float(seconds), float(mib)
+def run(steps: int, samples: int, response: str, extra: str = "") -> tuple[float, float]:
+    """(seconds, peak RSS in MiB) of one solve in a fresh interpreter; `extra` adds
+    keyword arguments to `solve_dmft` (default options otherwise)."""
+    config = f"alpha=2.0, delta=0.5, lam=0.1, lr=0.05, batch=0.3, steps={steps}"
+    return solve_in_fresh_process(config, f"samples={samples}, seed=0, response={response!r}{extra}")
 
 
 def main() -> None:
@@ -48,21 +38,25 @@ def main() -> None:
     ap.add_argument("--steps", type=int, nargs="+", default=[200, 400, 800, 1600])
     ap.add_argument("--samples", type=int, default=20_000)
     ap.add_argument("--tangent-max", type=int, default=800, help="largest T for the exact tangent")
+    ap.add_argument("--groups", type=int, default=None, help="groups (default: the solver's, 8)")
+    ap.add_argument("--no-kernels", action="store_true", help="keep_kernels=False")
     args = ap.parse_args()
     bandwidth = _core.measure_bandwidth(1 << 30)
     print(f"measured read bandwidth: {bandwidth / 1e9:.1f} GB/s; S = {args.samples}\n")
     print("| T | tangent: time / peak | auto: time / peak | auto: weight side | "
           "auto: samples' side | history passes |")
     print("| --- | --- | --- | --- | --- | --- |")
+    extra = ("" if args.groups is None else f", groups={args.groups}") + (
+        ", keep_kernels=False" if args.no_kernels else "")
     for T in args.steps:
-        tangent = run(T, args.samples, "tangent") if T <= args.tangent_max else None
-        auto = run(T, args.samples, "auto")
-        weights, _ = run(T, 16, "auto")
+        tangent = run(T, args.samples, "tangent", extra) if T <= args.tangent_max else None
+        auto = run(T, args.samples, "auto", extra)
+        weights, _ = run(T, 16, "auto", extra)
         sample_side = max(auto[0] - weights, 1e-9)
         traffic = args.samples * T * T / 2 * PROBE_BYTES
         rate = traffic / sample_side
         cell = "—" if tangent is None else f"{tangent[0]:.2f} s / {tangent[1]:.0f} MiB"
-        hist = f"{rate / 1e9:.1f} GB/s ({rate / bandwidth:.0%})" if T > 400 else "(tangent)"
+        hist = f"{rate / 1e9:.1f} GB/s ({rate / bandwidth:.0%})"
         print(f"| {T} | {cell} | {auto[0]:.2f} s / {auto[1]:.0f} MiB | {weights:.2f} s | "
               f"{sample_side:.2f} s | {hist} |", flush=True)
 

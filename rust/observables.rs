@@ -52,6 +52,39 @@ pub const OBSERVABLES: [ObservableInfo; 5] = [
     },
 ];
 
+/// Implements `named()` and `into_named()` for structs holding one `Vec<f64>` per
+/// observable: the one list of their fields, in the order of [`OBSERVABLES`].
+macro_rules! observable_fields {
+    ($($ty:ty),* $(,)?) => {$(
+        impl $ty {
+            /// The observables by name, in the order of [`OBSERVABLES`](crate::OBSERVABLES).
+            pub fn named(&self) -> [(&'static str, &[f64]); 5] {
+                [
+                    ("m", &self.m),
+                    ("q", &self.q),
+                    ("train_loss", &self.train_loss),
+                    ("train_error", &self.train_error),
+                    ("test_error", &self.test_error),
+                ]
+            }
+
+            /// The observables by name, moved out, in the order of
+            /// [`OBSERVABLES`](crate::OBSERVABLES).
+            pub fn into_named(self) -> [(&'static str, Vec<f64>); 5] {
+                [
+                    ("m", self.m),
+                    ("q", self.q),
+                    ("train_loss", self.train_loss),
+                    ("train_error", self.train_error),
+                    ("test_error", self.test_error),
+                ]
+            }
+        }
+    )*};
+}
+
+observable_fields!(crate::Trajectory, crate::Ensemble, crate::Observables);
+
 /// The standard normal CDF `Phi(x)`.
 pub fn normal_cdf(x: f64) -> f64 {
     0.5 * libm::erfc(-x / std::f64::consts::SQRT_2)

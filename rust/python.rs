@@ -367,7 +367,7 @@ fn solve_dmft<'py>(
     py: Python<'py>,
     config: &Bound<'py, PyDict>,
     samples: usize,
-    groups: usize,
+    groups: Option<usize>,
     seed: u64,
     threads: Option<i64>,
     method: &str,

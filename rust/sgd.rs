@@ -56,30 +56,6 @@ pub struct Trajectory {
     pub w: Vec<f64>,
 }
 
-impl Trajectory {
-    /// The observables by name, in the order of [`OBSERVABLES`](crate::OBSERVABLES).
-    pub fn named(&self) -> [(&'static str, &[f64]); 5] {
-        [
-            ("m", &self.m),
-            ("q", &self.q),
-            ("train_loss", &self.train_loss),
-            ("train_error", &self.train_error),
-            ("test_error", &self.test_error),
-        ]
-    }
-
-    /// The observables by name, moved out, in the order of [`OBSERVABLES`](crate::OBSERVABLES).
-    pub fn into_named(self) -> [(&'static str, Vec<f64>); 5] {
-        [
-            ("m", self.m),
-            ("q", self.q),
-            ("train_loss", self.train_loss),
-            ("train_error", self.train_error),
-            ("test_error", self.test_error),
-        ]
-    }
-}
-
 /// The shapes `run_sgd` needs: `d >= 1`, `n >= 1`, `x` of `n d` entries, `w0` of `d`.
 fn check_shapes<E>(data: &DataSet<'_, E>, w0: &[f64]) -> Result<()> {
     let (n, d) = (data.samples(), data.dim());

@@ -88,28 +88,6 @@ pub struct Ensemble {
 }
 
 impl Ensemble {
-    /// The observables by name, in the order of [`OBSERVABLES`](crate::OBSERVABLES).
-    pub fn named(&self) -> [(&'static str, &[f64]); 5] {
-        [
-            ("m", &self.m),
-            ("q", &self.q),
-            ("train_loss", &self.train_loss),
-            ("train_error", &self.train_error),
-            ("test_error", &self.test_error),
-        ]
-    }
-
-    /// The observables by name, moved out, in the order of [`OBSERVABLES`](crate::OBSERVABLES).
-    pub fn into_named(self) -> [(&'static str, Vec<f64>); 5] {
-        [
-            ("m", self.m),
-            ("q", self.q),
-            ("train_loss", self.train_loss),
-            ("train_error", self.train_error),
-            ("test_error", self.test_error),
-        ]
-    }
-
     /// The mean over replicas of one of the `(replicas, steps)` fields at every step, and
     /// its standard error (sample standard deviation over `sqrt(replicas)`; 0 for one
     /// replica): `let (mean, sem) = ens.mean_sem(&ens.test_error);`.

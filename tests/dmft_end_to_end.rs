@@ -133,3 +133,18 @@ fn configs_options_and_solutions_round_trip_through_serde() {
         serde_json::from_str(&serde_json::to_string(&opts).unwrap()).unwrap();
     assert_eq!(opts_back, opts);
 }
+
+#[test]
+fn the_default_groups_depend_on_the_run_length_and_the_pairs() {
+    let opts = DmftOptions::default();
+    let steps = |steps| Config {
+        steps,
+        ..Config::default()
+    };
+    assert_eq!(opts.groups_for(&steps(DmftOptions::LONG_RUN_STEPS)), 8);
+    assert_eq!(opts.groups_for(&steps(DmftOptions::LONG_RUN_STEPS + 1)), 4);
+    assert_eq!(opts.samples(6).groups_for(&steps(10)), 3);
+    assert_eq!(opts.groups(5).groups_for(&steps(10_000)), 5);
+    let sol = solve(&steps(5), &DmftOptions::default().samples(6));
+    assert_eq!(sol.groups, 3);
+}

@@ -92,7 +92,7 @@ def simulate(
 def solve_dmft(
     config: dict[str, Any],
     samples: int,
-    groups: int,
+    groups: int | None,
     seed: int,
     threads: int | None,
     method: str,

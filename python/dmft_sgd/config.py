@@ -40,7 +40,7 @@ class Config:
     activation: str | None = _setting(
         "activation", "'linear' (o = h) or 'door' (o = h^2 - threshold); None: linear for two "
         "clusters, the door for three")
-    threshold: float = _setting("threshold", "door threshold L > 0")
+    threshold: float = _setting("threshold", "door threshold theta > 0 (o = h^2 - theta)")
     lam: float = _setting("lam", "ridge lambda >= 0")
     lr: float = _setting("lr", "learning rate eta, which is the time step dt > 0")
     batch: float = _setting("batch", "batch fraction b in (0, 1]; 1 is full-batch gradient descent")

@@ -103,9 +103,11 @@ impl Response {
 pub struct DmftOptions {
     /// Number of effective samples `S` (even: mirror pairs), over all groups.
     pub samples: usize,
-    /// Independent groups the samples are split into, for the error bars (`>= 1`; at
-    /// least one pair each). One group gives no error bars.
-    pub groups: usize,
+    /// Independent groups the samples are split into, for the error bars (`>= 1`, at
+    /// least one pair each; one group gives no error bars). `None`: 8, or 4 beyond
+    /// [`DmftOptions::LONG_RUN_STEPS`] steps, where the groups' `O(T^3)` weight sides
+    /// dominate the cost (never more than the number of pairs).
+    pub groups: Option<usize>,
     /// The estimator of `M_R`.
     pub response: Response,
     /// Samples carrying the response process (the first ones of each group, in
@@ -123,12 +125,12 @@ pub struct DmftOptions {
 }
 
 impl Default for DmftOptions {
-    /// 20 000 samples in 8 groups, automatic response estimator, kernels kept, seed 0,
+    /// 20 000 samples, automatic groups and response estimator, kernels kept, seed 0,
     /// single pass, all cores.
     fn default() -> Self {
         DmftOptions {
             samples: 20_000,
-            groups: 8,
+            groups: None,
             response: Response::Auto,
             response_samples: None,
             keep_kernels: true,
@@ -152,11 +154,44 @@ macro_rules! setters {
 }
 
 impl DmftOptions {
+    /// Beyond this many steps the default number of groups is 4 instead of 8.
+    pub const LONG_RUN_STEPS: usize = 4000;
+
+    /// Sets the number of independent groups (error bars need `>= 2`).
+    pub fn groups(mut self, groups: usize) -> Self {
+        self.groups = Some(groups);
+        self
+    }
+
+    /// The number of groups a run of `cfg` uses: `groups`, or the default for its length.
+    pub fn groups_for(&self, cfg: &Config) -> usize {
+        self.groups.unwrap_or_else(|| {
+            let default = if cfg.steps <= Self::LONG_RUN_STEPS {
+                8
+            } else {
+                4
+            };
+            default.min(self.samples / 2).max(1)
+        })
+    }
+
+    /// These options with `groups` and `response` resolved for `cfg`.
+    fn resolved(&self, cfg: &Config) -> DmftOptions {
+        DmftOptions {
+            groups: Some(self.groups_for(cfg)),
+            response: self.response.resolve(cfg),
+            ..*self
+        }
+    }
+
+    /// The number of groups of resolved options.
+    fn group_count(&self) -> usize {
+        self.groups.unwrap_or(1)
+    }
+
     setters! {
         /// Sets the number of effective samples `S` (even).
         samples: usize,
-        /// Sets the number of independent groups (error bars need `>= 2`).
-        groups: usize,
         /// Sets the estimator of `M_R`.
         response: Response,
         /// Sets how many samples carry the response process (`None`: all).
@@ -190,28 +225,6 @@ pub struct Observables {
 }
 
 impl Observables {
-    /// The observables by name, in a fixed order.
-    pub fn named(&self) -> [(&'static str, &Vec<f64>); 5] {
-        [
-            ("m", &self.m),
-            ("q", &self.q),
-            ("train_loss", &self.train_loss),
-            ("train_error", &self.train_error),
-            ("test_error", &self.test_error),
-        ]
-    }
-
-    /// The observables by name, moved out, in the order of [`OBSERVABLES`](crate::OBSERVABLES).
-    pub fn into_named(self) -> [(&'static str, Vec<f64>); 5] {
-        [
-            ("m", self.m),
-            ("q", self.q),
-            ("train_loss", self.train_loss),
-            ("train_error", self.train_error),
-            ("test_error", self.test_error),
-        ]
-    }
-
     fn named_mut(&mut self) -> [&mut Vec<f64>; 5] {
         [
             &mut self.m,
@@ -250,16 +263,21 @@ pub struct DmftSolution {
 }
 
 /// Bytes a solve needs: every sample's history, each group's time-time matrices (`C`,
-/// `R`, the Cholesky factor, and `M_C`, `M_R` when kept or iterating), the tangent's
-/// per-thread scratch and the result.
+/// `R`, the Cholesky factor, and `M_C`, `M_R` when iterating), the tangent's per-thread
+/// scratch and the result (with the mean kernels when kept).
 pub fn dmft_memory(cfg: &Config, opts: &DmftOptions) -> u64 {
+    let opts = opts.resolved(cfg);
     // In f64: the product of large requests must saturate, not wrap around.
-    let (t, s, g) = (cfg.steps as f64, opts.samples as f64, opts.groups as f64);
+    let (t, s, g) = (
+        cfg.steps as f64,
+        opts.samples as f64,
+        opts.group_count() as f64,
+    );
     let sr = opts.response_samples.unwrap_or(opts.samples);
-    let response = opts.response.resolve(cfg);
+    let response = opts.response;
     let histories = t * history_bytes_per_step(opts.samples, sr, response) as f64 + 64.0 * s;
-    let kernels_kept = opts.keep_kernels || matches!(opts.method, Method::Iterate { .. });
-    let per_group = 8.0 * t * t * if kernels_kept { 5.0 } else { 3.0 };
+    let iterating = matches!(opts.method, Method::Iterate { .. });
+    let per_group = 8.0 * t * t * if iterating { 5.0 } else { 3.0 };
     let result = 8.0 * t * t * if opts.keep_kernels { 4.0 } else { 2.0 };
     let tangent = match response {
         Response::Tangent => {
@@ -282,23 +300,23 @@ fn validate(cfg: &Config, opts: &DmftOptions) -> Result<()> {
             ),
         ));
     }
-    if opts.groups < 1 || opts.groups > opts.samples / 2 {
+    let groups = opts.groups_for(cfg);
+    if groups < 1 || groups > opts.samples / 2 {
         return Err(Error::invalid(
             "groups",
             format!(
-                "must be in [1, samples/2 = {}] (at least one pair per group), got {}",
+                "must be in [1, samples/2 = {}] (at least one pair per group), got {groups}",
                 opts.samples / 2,
-                opts.groups
             ),
         ));
     }
     if let Some(sr) = opts.response_samples {
-        if sr < 2 * opts.groups || sr > opts.samples {
+        if sr < 2 * groups || sr > opts.samples {
             return Err(Error::invalid(
                 "response_samples",
                 format!(
                     "must be in [2 groups = {}, samples = {}], got {sr}",
-                    2 * opts.groups,
+                    2 * groups,
                     opts.samples
                 ),
             ));
@@ -349,6 +367,7 @@ fn validate(cfg: &Config, opts: &DmftOptions) -> Result<()> {
 /// ```
 pub fn solve_dmft(cfg: &Config, opts: &DmftOptions, control: &Control) -> Result<DmftSolution> {
     validate(cfg, opts)?;
+    let opts = &opts.resolved(cfg);
     check_memory(
         dmft_memory(cfg, opts),
         "use fewer samples, fewer steps, fewer groups or keep_kernels=False",
@@ -422,7 +441,7 @@ impl PatternSide {
 /// Samples and response samples of group `group`: the pairs are shared out as evenly as
 /// possible, and the response samples in proportion (even, at least one pair).
 fn group_size(opts: &DmftOptions, group: usize) -> (usize, usize) {
-    let (pairs, g) = (opts.samples / 2, opts.groups);
+    let (pairs, g) = (opts.samples / 2, opts.group_count());
     let share = |total: usize| total / g + usize::from(group < total % g);
     let samples = 2 * share(pairs);
     let responders = match opts.response_samples {
@@ -473,6 +492,20 @@ impl KernelRow {
         kernels.m_r.row_mut(k)[..=k].copy_from_slice(&self.m_r);
         kernels.mu[k] = self.mu;
     }
+
+    /// Adds the row into row `k` of a running sum of kernels.
+    fn add_to(&self, k: usize, sum: &mut Kernels) {
+        for (l, &v) in self.m_c.iter().enumerate() {
+            let total = sum.m_c.at(k, l) + v;
+            sum.m_c.set(k, l, total);
+            sum.m_c.set(l, k, total);
+        }
+        sum.m_r.row_mut(k)[..=k]
+            .iter_mut()
+            .zip(&self.m_r)
+            .for_each(|(a, b)| *a += b);
+        sum.mu[k] += self.mu;
+    }
 }
 
 fn diverged(step: usize, cfg: &Config) -> Error {
@@ -488,7 +521,7 @@ struct Group {
     weights: WeightSide,
     chol: IncrementalCholesky,
     patterns: PatternSide,
-    /// Full kernels (kept, or needed by the iteration); else only the current row.
+    /// Full kernels (the iteration needs them); else only the current row.
     kernels: Option<Kernels>,
     row: Option<KernelRow>,
     train_loss: Vec<f64>,
@@ -502,7 +535,7 @@ impl Group {
             weights: WeightSide::new(t, cfg.lr, cfg.lam, cfg.alpha, cfg.m0(), cfg.q0),
             chol: IncrementalCholesky::new(t),
             patterns: PatternSide::new(params, opts, t, group, 0),
-            kernels: opts.keep_kernels.then(|| Kernels::zeros(t)),
+            kernels: None,
             row: None,
             train_loss: vec![0.0; t],
             train_error: vec![0.0; t],
@@ -553,10 +586,13 @@ fn each_group<G: Send>(
 }
 
 fn single_pass(cfg: &Config, opts: &DmftOptions, control: &Control) -> Result<DmftSolution> {
-    let params = PatternParams::new(cfg, opts.response.resolve(cfg));
-    let mut groups: Vec<Group> = (0..opts.groups)
+    let params = PatternParams::new(cfg, opts.response);
+    let mut groups: Vec<Group> = (0..opts.group_count())
         .map(|g| Group::new(cfg, opts, params, g))
         .collect();
+    // The kept kernels are summed over groups as they come (in group order), so a run
+    // holds one pair of T x T kernel matrices, not one per group.
+    let mut kernel_sum = opts.keep_kernels.then(|| Kernels::zeros(cfg.steps));
     for k in 0..cfg.steps {
         each_group(&mut groups, |g| {
             g.pattern_step(k, cfg)?;
@@ -565,18 +601,36 @@ fn single_pass(cfg: &Config, opts: &DmftOptions, control: &Control) -> Result<Dm
             }
             Ok(())
         })?;
+        if let Some(sum) = kernel_sum.as_mut() {
+            for row in groups.iter().filter_map(|g| g.row.as_ref()) {
+                row.add_to(k, sum);
+            }
+        }
         control.checkpoint(1)?;
     }
+    let kernels = kernel_sum.map(|mut sum| {
+        let g = groups.len() as f64;
+        sum.m_c.as_mut_slice().iter_mut().for_each(|v| *v /= g);
+        sum.m_r.as_mut_slice().iter_mut().for_each(|v| *v /= g);
+        sum.mu.iter_mut().for_each(|v| *v /= g);
+        sum
+    });
     let parts = groups
         .into_iter()
         .map(|g| GroupResult {
             weights: g.weights,
-            kernels: g.kernels,
             train_loss: g.train_loss,
             train_error: g.train_error,
         })
         .collect();
-    Ok(combine(cfg, params.response, parts, Vec::new(), true))
+    Ok(combine(
+        cfg,
+        params.response,
+        parts,
+        kernels,
+        Vec::new(),
+        true,
+    ))
 }
 
 /// `C`, `R`, `m` for all times from given kernels.
@@ -606,8 +660,8 @@ fn iterate(
     control: &Control,
 ) -> Result<DmftSolution> {
     let t = cfg.steps;
-    let params = PatternParams::new(cfg, opts.response.resolve(cfg));
-    let mut groups: Vec<IterGroup> = (0..opts.groups)
+    let params = PatternParams::new(cfg, opts.response);
+    let mut groups: Vec<IterGroup> = (0..opts.group_count())
         .map(|_| IterGroup {
             kernels: Kernels::zeros(t),
             train_loss: vec![0.0; t],
@@ -619,7 +673,7 @@ fn iterate(
     for round in 0..iterations {
         // Fresh samples on the weights of the current kernels; the whole trajectory of
         // each group, side by side.
-        let mut fresh: Vec<Group> = Vec::with_capacity(opts.groups);
+        let mut fresh: Vec<Group> = Vec::with_capacity(groups.len());
         for (g, group) in groups.iter().enumerate() {
             fresh.push(Group {
                 weights: weights_from(cfg, &group.kernels)?,
@@ -659,20 +713,25 @@ fn iterate(
             break;
         }
     }
+    let kernels = opts
+        .keep_kernels
+        .then(|| mean_kernels(groups.iter().map(|g| &g.kernels)));
     let mut parts = Vec::with_capacity(groups.len());
     for g in groups {
         parts.push(GroupResult {
             weights: weights_from(cfg, &g.kernels)?,
-            kernels: Some(g.kernels),
             train_loss: g.train_loss,
             train_error: g.train_error,
         });
     }
-    let mut sol = combine(cfg, params.response, parts, changes, converged);
-    if !opts.keep_kernels {
-        sol.kernels = None;
-    }
-    Ok(sol)
+    Ok(combine(
+        cfg,
+        params.response,
+        parts,
+        kernels,
+        changes,
+        converged,
+    ))
 }
 
 /// `max |new - old| / max |new|` over `M_C`, `M_R` and `mu`.
@@ -715,13 +774,12 @@ fn mix(old: &Kernels, new: &Kernels, damping: f64) -> Kernels {
 /// What one group solved.
 struct GroupResult {
     weights: WeightSide,
-    kernels: Option<Kernels>,
     train_loss: Vec<f64>,
     train_error: Vec<f64>,
 }
 
 impl GroupResult {
-    fn observables(self, cfg: &Config) -> (Observables, WeightSide, Option<Kernels>) {
+    fn observables(self, cfg: &Config) -> (Observables, WeightSide) {
         let t = cfg.steps;
         let q: Vec<f64> = (0..t).map(|k| self.weights.c.at(k, k)).collect();
         let test = (0..t)
@@ -734,7 +792,7 @@ impl GroupResult {
             train_error: self.train_error,
             test_error: test,
         };
-        (obs, self.weights, self.kernels)
+        (obs, self.weights)
     }
 }
 
@@ -775,22 +833,22 @@ fn mean_kernels<'a>(kernels: impl Iterator<Item = &'a Kernels> + Clone) -> Kerne
 }
 
 /// The mean over groups of every quantity, and the standard error of the observables
-/// (eq. 4.5).
+/// (eq. 4.5); `kernels` are already the mean.
 fn combine(
     cfg: &Config,
     response: Response,
     parts: Vec<GroupResult>,
+    kernels: Option<Kernels>,
     changes: Vec<f64>,
     converged: bool,
 ) -> DmftSolution {
     let t = cfg.steps;
     let groups = parts.len();
-    let (mut observables, mut weights, mut kernels) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut observables, mut weights) = (Vec::new(), Vec::new());
     for part in parts {
-        let (obs, w, k) = part.observables(cfg);
+        let (obs, w) = part.observables(cfg);
         observables.push(obs);
         weights.push(w);
-        kernels.extend(k);
     }
     let g = groups as f64;
     let mut mean = Observables::default();
@@ -801,10 +859,7 @@ fn combine(
         .zip(sem.named_mut())
         .enumerate()
     {
-        let series: Vec<&[f64]> = observables
-            .iter()
-            .map(|o| o.named()[i].1.as_slice())
-            .collect();
+        let series: Vec<&[f64]> = observables.iter().map(|o| o.named()[i].1).collect();
         *out_mean = mean_of(series.iter().copied());
         // Standard error of the mean of independent groups (eq. 4.5).
         *out_sem = (0..t)
@@ -823,7 +878,7 @@ fn combine(
         sem: (groups > 1).then_some(sem),
         c: mean_matrix(weights.iter().map(|w| &w.c), t),
         r: mean_matrix(weights.iter().map(|w| &w.r), t),
-        kernels: (kernels.len() == groups).then(|| mean_kernels(kernels.iter())),
+        kernels,
         changes,
         converged,
         response,
