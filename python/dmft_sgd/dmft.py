@@ -53,8 +53,8 @@ def solve_dmft(
     band : int
         Lags computed exactly by the "probe" estimator (>= 1).
     keep_kernels : bool
-        False drops M_C, M_R and mu from the result (two T x T matrices less per group
-        while solving); C and R are always kept.
+        False drops M_C, M_R and mu from the result (two T x T matrices less); C and R
+        are always kept.
     method : "single" or "iterate"
         "single": one causal sweep in time (fast, default). "iterate": the damped
         fixed-point iteration of the published codes, re-sampling every iteration
