@@ -344,20 +344,29 @@ mod user_data_tests {
         }
     }
 
-    #[test]
-    fn bad_shapes_are_errors_not_panics() {
-        let cfg = Config {
+    /// Two samples in two dimensions.
+    fn two_samples() -> DataSet<'static, f64> {
+        DataSet {
+            x: &[1.0, 0.5, -1.0, 2.0],
+            y: &[1.0, -1.0],
+            v_star: &[1.0, 1.0],
+        }
+    }
+
+    fn three_steps() -> Config {
+        Config {
             steps: 3,
             ..Config::default()
+        }
+    }
+
+    #[test]
+    fn bad_shapes_are_errors_not_panics() {
+        let (cfg, c, data) = (three_steps(), Control::new(), two_samples());
+        let short_x = DataSet {
+            x: &data.x[..3],
+            ..data
         };
-        let c = Control::new();
-        let (x, y, v) = ([1.0, 0.5, -1.0, 2.0], [1.0, -1.0], [1.0, 1.0]);
-        let data = DataSet {
-            x: &x,
-            y: &y,
-            v_star: &v,
-        };
-        let short_x = DataSet { x: &x[..3], ..data };
         let no_samples = DataSet { y: &[], ..data };
         let no_dims = DataSet {
             v_star: &[],
@@ -381,17 +390,7 @@ mod user_data_tests {
 
     #[test]
     fn a_short_batch_mask_is_an_error_not_a_panic() {
-        let cfg = Config {
-            steps: 3,
-            ..Config::default()
-        };
-        let c = Control::new();
-        let (x, y, v) = ([1.0, 0.5, -1.0, 2.0], [1.0, -1.0], [1.0, 1.0]);
-        let data = DataSet {
-            x: &x,
-            y: &y,
-            v_star: &v,
-        };
+        let (cfg, c, data) = (three_steps(), Control::new(), two_samples());
         // Two steps of two samples where three steps are needed, and a ragged mask.
         for len in [0, 3, 4, 5, 7] {
             let mask = vec![true; len];

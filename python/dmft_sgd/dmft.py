@@ -9,7 +9,6 @@ from .config import Config, as_config
 from .results import DMFTResult, time_axis
 
 
-
 def solve_dmft(
     cfg: Config,
     samples: int = 20_000,
