@@ -124,3 +124,9 @@ def test_progress_true_shows_a_bar(capsys):
     assert r.m.shape == (30,) and sim.m.shape == (2, 30) and len(res.results) == 2
     with pytest.raises(TypeError, match="progress must be None, a bool or a callable"):
         ds.solve_dmft(cfg, samples=200, progress="yes")
+
+
+def test_default_groups_never_exceed_the_response_sample_pairs():
+    r = ds.solve_dmft(ds.Config(lr=0.1, batch=0.5, steps=10), samples=2000, response_samples=10)
+    assert r.groups == 5 and r.response_samples == 10
+    assert np.all(np.isfinite(r.M_R)) and np.all(r.sem("q")[1:] > 0)

@@ -113,8 +113,8 @@ pub struct DmftOptions {
     /// Samples carrying the response process (the first ones of each group, in
     /// proportion); `None`: all.
     pub response_samples: Option<usize>,
-    /// Whether the solution keeps `M_C` and `M_R` (two `T x T` matrices per group while
-    /// solving); `C` and `R` are always kept.
+    /// Whether the solution keeps `M_C`, `M_R` and `mu` (one pair of `T x T` matrices per
+    /// run, summed over the groups as they come); `C` and `R` are always kept.
     pub keep_kernels: bool,
     /// Seed; chunk `i` of group `g` uses its own random streams, whatever the thread count.
     pub seed: u64,
@@ -171,7 +171,9 @@ impl DmftOptions {
             } else {
                 4
             };
-            default.min(self.samples / 2).max(1)
+            // Never more groups than pairs, nor than pairs of response samples.
+            let pairs = self.response_samples.unwrap_or(self.samples) / 2;
+            default.min(pairs).max(1)
         })
     }
 
@@ -276,18 +278,26 @@ pub fn dmft_memory(cfg: &Config, opts: &DmftOptions) -> u64 {
     let sr = opts.response_samples.unwrap_or(opts.samples);
     let response = opts.response;
     let histories = t * history_bytes_per_step(opts.samples, sr, response) as f64 + 64.0 * s;
+    // Per group: C, R and the Cholesky factor; an iteration round also holds the
+    // group's mixed and fresh kernels, and their means (shared) while comparing them.
     let iterating = matches!(opts.method, Method::Iterate { .. });
-    let per_group = 8.0 * t * t * if iterating { 5.0 } else { 3.0 };
+    let per_group = 8.0 * t * t * if iterating { 7.0 } else { 3.0 };
+    let shared = 8.0 * t * t * if iterating { 6.0 } else { 0.0 };
     let result = 8.0 * t * t * if opts.keep_kernels { 4.0 } else { 2.0 };
-    let tangent = match response {
+    // The tangent's per-thread scratch, or the probe's recent phi (band values each).
+    let estimator = match response {
         Response::Tangent => {
             let threads = resolve_threads(opts.threads).unwrap_or(1) as f64;
             threads * 3.0 * 8.0 * t * CHUNK as f64
         }
+        Response::Probe { band } => 8.0 * band as f64 * sr as f64,
         _ => 0.0,
     };
-    (histories + g * per_group + result + tangent) as u64
+    (histories + g * per_group + shared + result + estimator) as u64
 }
+
+/// Groups are numbered in 20 bits of the random-stream index.
+const MAX_GROUPS: usize = 1 << 20;
 
 fn validate(cfg: &Config, opts: &DmftOptions) -> Result<()> {
     cfg.validate()?;
@@ -301,6 +311,12 @@ fn validate(cfg: &Config, opts: &DmftOptions) -> Result<()> {
         ));
     }
     let groups = opts.groups_for(cfg);
+    if groups >= MAX_GROUPS {
+        return Err(Error::invalid(
+            "groups",
+            format!("must be < {MAX_GROUPS}, got {groups}"),
+        ));
+    }
     if groups < 1 || groups > opts.samples / 2 {
         return Err(Error::invalid(
             "groups",
@@ -407,6 +423,8 @@ impl PatternSide {
                 let first = i * CHUNK;
                 let size = CHUNK.min(samples - first);
                 let resp = responders.saturating_sub(first).min(size);
+                // Distinct for every (round, group, chunk): groups < 2^20 (validated),
+                // chunks per group < 2^20 (samples are bounded far below 2^28).
                 let index = (round << 40) | ((group as u64) << 20) | i as u64;
                 let rng = stream(opts.seed, Domain::DmftChunk, index);
                 let probe_rng = stream(opts.seed, Domain::DmftProbe, index);

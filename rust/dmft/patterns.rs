@@ -387,7 +387,7 @@ impl Chunk {
 
     /// The chunk's part of kernel row `k` that needs the histories (eq. 3.3), in one pass
     /// over them: `sum_a f_a(k) f_a(l)` for `l <= k` and, for the probe estimator, the
-    /// off-band `sum_a phi_a(k) r_a(k) p_a(l)` for `l <= k - band` (eq. 4.4).
+    /// off-band `sum_a phi_a(k) (v_a(k) - band part) p_a(l)` for `l <= k - band` (eq. 4.4).
     fn kernel_row_pass(&self, k: usize, sums: &mut StepSums) {
         let n = self.samples;
         let any_f = self.f_now.iter().any(|&v| v != 0.0);
@@ -411,7 +411,7 @@ impl Chunk {
 impl ProbeState {
     /// The exact band of the probe estimate of `sum_a phi_a(k) G_a(k,l)` (theory.md
     /// section 4.2), added to `phi_g`, and the weight `phi(k) [v(k) - sum_{band} G(k,l')
-    /// p(l')]` of each sample for the older lags, where `phi(k) r(k) p(l)` is unbiased
+    /// p(l')]` of each sample for the older lags, where `phi(k) (v(k) - band part) p(l)` is unbiased
     /// (the band part is a control variate: it removes the largest terms of the noise).
     fn band(&mut self, k: usize, r: &TimeMatrix, c_dt: f64, phi_g: &mut [f64]) {
         let nr = self.weight.len();

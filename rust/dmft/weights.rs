@@ -74,7 +74,7 @@ impl WeightSide {
     /// `O(k^2)` work streams through memory in order.
     pub fn advance_rows(&mut self, k: usize, m_c_k: &[f64], m_r_k: &[f64], mu_k: f64) -> bool {
         let dt = self.dt;
-        // w(k+1) = a · w(0..=k) + dt eta(k), with a = (1 - dt lambda) e_k + dt M_R(k, 0..=k).
+        // w(k+1) = a · w(0..=k) + dt eta(k), with a_j = dt M_R(k, j) + (1 - dt lambda) [j == k].
         let mut a: Vec<f64> = m_r_k[..=k].iter().map(|v| dt * v).collect();
         a[k] += self.shrink;
 
