@@ -91,6 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="one axis of the grid (repeat for a product grid)")
     sweep.add_argument("--kind", choices=("dmft", "simulate"), default="dmft")
     sweep.add_argument("--observable", choices=OBSERVABLES, default="test_error", help="what the picture shows")
+    sweep.add_argument("--store", type=Path, default=None, metavar="DIR",
+                       help="keep every finished point in DIR at once; the same command resumes")
+    sweep.add_argument("--retry-failed", action="store_true", help="with --store: re-run failed points")
     _add_run_options(sweep, dmft=True, sim=True)
     plot = commands.add_parser("plot", help="draw saved results")
     plot.add_argument("files", nargs="+", type=Path, metavar="FILE.npz")
@@ -275,7 +278,8 @@ def _command_sweep(args: argparse.Namespace) -> int:
         kwargs.update(d=run["d"], replicas=run["replicas"])
     bar = Bar("sweep", unit="point", quiet=args.quiet)
     try:
-        result = sweep(cfg, grid, kind=args.kind, seed=run["seed"], progress=bar, **kwargs)
+        result = sweep(cfg, grid, kind=args.kind, seed=run["seed"], progress=bar, store=args.store,
+                       retry_failed=args.retry_failed, **kwargs)
     except (ValueError, TypeError) as exc:
         raise UsageError(_name_option(str(exc))) from None
     finally:

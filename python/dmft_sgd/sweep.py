@@ -3,10 +3,14 @@ values, on a local pool or any executor (thread or process pool, dask.distribute
 
 from __future__ import annotations
 
+import concurrent.futures
 import hashlib
 import itertools
 import json
 import os
+import shutil
+import time
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,13 +18,16 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from . import _io
+from . import _core, _io
 from ._checks import as_seed
 from ._progress import Bar
+from ._store import PointStore
 from .config import Config, as_config, check_field_names
 from .dmft import solve_dmft
 from .results import OBSERVABLES, READERS, from_payload
 from .simulation import simulate
+
+DivergenceError = _core.DivergenceError
 
 KINDS = ("dmft", "simulate")
 
@@ -38,6 +45,43 @@ def run_point(kind: str, config: dict[str, Any], seed: int, run_kwargs: dict[str
     if kind == "dmft":
         return solve_dmft(cfg, seed=seed, **run_kwargs)
     return simulate(cfg, seed=seed, **run_kwargs)
+
+
+def run_point_timed(kind: str, config: dict[str, Any], seed: int, run_kwargs: dict[str, Any]) -> tuple[Any, float]:
+    """`run_point` and its wall time in seconds, measured where it runs."""
+    start = time.perf_counter()
+    result = run_point(kind, config, seed, run_kwargs)
+    return result, time.perf_counter() - start
+
+
+def _deterministic(exc: BaseException) -> bool:
+    """Whether a point's failure would repeat on a re-run (a bad config, a divergence), as
+    opposed to a lost worker, a full memory or an interrupt."""
+    return isinstance(exc, (ValueError, TypeError, ArithmeticError, DivergenceError))
+
+
+def _as_completed(futures: list[Any]) -> Any:
+    """The futures in the order they finish (concurrent.futures or dask.distributed)."""
+    if futures and type(futures[0]).__module__.startswith("distributed"):
+        from distributed import as_completed
+        return as_completed(futures)
+    return concurrent.futures.as_completed(futures)
+
+
+def _point_bytes(kind: str, cfg: Config, run_kwargs: dict[str, Any]) -> int:
+    """An upper bound of one point's file (uncompressed arrays)."""
+    T = cfg.steps
+    if kind == "simulate":
+        return 8 * T * (1 + len(OBSERVABLES) * int(run_kwargs.get("replicas", 16))) + 4096
+    matrices = 4 if run_kwargs.get("keep_kernels", True) else 2
+    return 8 * (matrices * T * T + T * (2 + 2 * len(OBSERVABLES))) + 4096
+
+
+def _check_disk(store: Path, need: int) -> None:
+    free = shutil.disk_usage(store).free
+    if need > free:
+        raise OSError(f"store {store}: the sweep needs about {need / 2**20:.0f} MiB of disk, "
+                      f"{free / 2**20:.0f} MiB are free (keep_kernels=False shrinks DMFT points)")
 
 
 def _points(grid: Any) -> tuple[list[dict[str, Any]], list[tuple[str, list[Any]]] | None]:
@@ -78,6 +122,24 @@ class SweepResult:
     configs: list[Config | None]
     results: list[Any]
     failures: list[dict[str, Any]] = field(default_factory=list)
+    status: list[str] = field(default_factory=list)
+    seconds: list[float | None] = field(default_factory=list)
+
+    def status_table(self):
+        """A pandas DataFrame of every point: its changes, status ("computed", "loaded"
+        from a store, "failed"), run time in seconds and failure reason, to see what to
+        rerun."""
+        try:
+            import pandas as pd
+        except ImportError as exc:  # pragma: no cover - depends on the environment
+            raise ImportError("status_table() needs pandas: pip install 'dmft-sgd[table]'") from exc
+        errors = {f["index"]: f["error"] for f in self.failures}
+        status = self.status or ["failed" if r is None else "computed" for r in self.results]
+        seconds = self.seconds or [None] * len(self.points)
+        return pd.DataFrame([
+            {**changes, "status": st, "seconds": sec, "error": errors.get(i)}
+            for i, (changes, st, sec) in enumerate(zip(self.points, status, seconds))
+        ])
 
     def _index(self, result: Any, at: str | float) -> int:
         if at == "final":
@@ -141,6 +203,8 @@ class SweepResult:
             "seeds": [str(s) for s in self.seeds],  # JSON numbers lose 64-bit precision
             "results": metas,
             "failures": self.failures,
+            "status": self.status,
+            "seconds": self.seconds,
         }
         return _io.write(path, "sweep", meta, arrays)
 
@@ -170,6 +234,8 @@ def _sweep_from_file(meta: dict[str, Any], arrays: dict[str, np.ndarray], where:
         configs=[None if r is None else r.config for r in results],
         results=results,
         failures=list(meta["failures"]),
+        status=list(meta.get("status", [])),
+        seconds=list(meta.get("seconds", [])),
     )
 
 
@@ -183,6 +249,8 @@ def sweep(
     executor: Any = None,
     *,
     seed: int = 0,
+    store: str | os.PathLike | None = None,
+    retry_failed: bool = False,
     progress: bool | Callable[[int, int], Any] | None = None,
     **run_kwargs: Any,
 ) -> SweepResult:
@@ -203,6 +271,17 @@ def sweep(
         worker per core); otherwise every run uses all cores of its machine.
     seed : int
         Base seed; point ``p`` runs with ``point_seed(seed, p)``.
+    store : path or None
+        A folder that keeps every finished point as its own file, written at once and
+        atomically by this process (workers only return results). Running the same sweep
+        again resumes: finished points are read back, not recomputed; a point whose file
+        is truncated or tampered with is reported (a warning) and recomputed; points that
+        failed deterministically (invalid config, divergence) stay failed unless
+        ``retry_failed=True``, others (a lost worker, memory, an interrupt) run again. A
+        store made for another kind, base config, base seed, package version or run
+        option that changes numbers is refused. See the README for the layout.
+    retry_failed : bool
+        Re-run the points a store recorded as failed.
     progress : bool, callable or None
         True shows a progress bar over points (tqdm, terminal or notebook); a callable is
         called as ``progress(done, total)`` in points as they finish.
@@ -229,42 +308,83 @@ def sweep(
     seeds = [point_seed(seed, p) for p in points]
     configs: list[Config | None] = []
     failures: list[dict[str, Any]] = []
+    status = ["pending"] * len(points)
+    seconds: list[float | None] = [None] * len(points)
+
+    def fail(i: int, error: str) -> None:
+        config = None if configs[i] is None else configs[i].to_dict()
+        failures.append({"index": i, "changes": points[i], "config": config, "error": error})
+        status[i] = "failed"
+
     for i, changes in enumerate(points):
         try:
             configs.append(base_cfg.replace(**changes))
         except (ValueError, TypeError) as exc:
             configs.append(None)
-            failures.append(
-                {"index": i, "changes": changes, "config": None, "error": f"{type(exc).__name__}: {exc}"}
-            )
+            fail(i, f"{type(exc).__name__}: {exc}")
 
-    todo = [i for i, c in enumerate(configs) if c is not None]
+    results: list[Any] = [None] * len(points)
+    points_store = None
+    if store is not None:
+        manifest = {
+            "kind": kind, "base_config": base_cfg.to_dict(), "seed": str(seed),
+            "package_version": _core.__version__,
+            "run_options": {k: v for k, v in sorted(run_kwargs.items()) if k != "threads"},
+        }
+        points_store = PointStore(store, manifest)
+        for i, cfg in enumerate(configs):
+            if cfg is None:
+                continue
+            state, value = points_store.load(points[i], seeds[i])
+            if state == "done":
+                results[i], status[i] = value, "loaded"
+            elif state == "failed" and not retry_failed:
+                fail(i, value)
+            elif state == "broken":
+                warnings.warn(f"sweep store: {value}; the point is computed again", stacklevel=2)
+        need = sum(_point_bytes(kind, c, run_kwargs) for i, c in enumerate(configs)
+                   if c is not None and status[i] == "pending")
+        _check_disk(points_store.path, need)
+
+    todo = [i for i, c in enumerate(configs) if c is not None and status[i] == "pending"]
     own_pool = executor is None
     if own_pool:
         cores = os.cpu_count() or 1
         workers = max(1, min(cores, len(todo)))
         run_kwargs.setdefault("threads", max(1, cores // workers))
         executor = ThreadPoolExecutor(max_workers=workers)
-    results: list[Any] = [None] * len(points)
     bar = Bar("sweep", unit="point", leave=True) if progress is True else None
     if bar is not None:
         progress = bar
     try:
         futures = {
-            i: executor.submit(run_point, kind, configs[i].to_dict(), seeds[i], dict(run_kwargs)) for i in todo
+            executor.submit(run_point_timed, kind, configs[i].to_dict(), seeds[i], dict(run_kwargs)): i
+            for i in todo
         }
-        for done, (i, future) in enumerate(futures.items(), start=1):
+        for done, future in enumerate(_as_completed(list(futures)), start=1):
+            i = futures[future]
             try:
-                results[i] = future.result()
-            except (ValueError, TypeError, ArithmeticError, RuntimeError, MemoryError) as exc:
-                failures.append({"index": i, "changes": points[i], "config": configs[i].to_dict(),
-                                 "error": f"{type(exc).__name__}: {exc}"})
+                results[i], seconds[i] = future.result()
+                status[i] = "computed"
+                if points_store is not None:
+                    points_store.save_result(points[i], seeds[i], results[i], seconds[i])
+            except Exception as exc:  # a failed point is recorded; the others go on
+                error = f"{type(exc).__name__}: {exc}"
+                fail(i, error)
+                if points_store is not None and _deterministic(exc):
+                    points_store.save_failure(points[i], seeds[i], error)
             if callable(progress):
                 progress(done, len(futures))
+    except KeyboardInterrupt:
+        if points_store is not None:
+            kept = sum(s in ("computed", "loaded") for s in status)
+            warnings.warn(f"sweep interrupted: {kept} finished points are in {points_store.path}; "
+                          "run the same sweep again to resume", stacklevel=2)
+        raise
     finally:
         if bar is not None:
             bar.close()
         if own_pool:
             executor.shutdown(wait=True, cancel_futures=True)
     failures.sort(key=lambda f: f["index"])
-    return SweepResult(kind, base_cfg, points, axes, seeds, configs, results, failures)
+    return SweepResult(kind, base_cfg, points, axes, seeds, configs, results, failures, status, seconds)

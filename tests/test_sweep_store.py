@@ -1,0 +1,133 @@
+"""Sweeps that survive (`sweep(..., store=PATH)`): every finished point is on disk at
+once, a re-run resumes without recomputing it and returns the same numbers, broken or
+foreign files are caught."""
+
+import importlib
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+
+import dmft_sgd as ds
+
+# The module (the package's `sweep` attribute is the function).
+sweep_module = importlib.import_module("dmft_sgd.sweep")
+
+BASE = ds.Config(lr=0.2, lam=0.05, steps=15)
+GRID = {"batch": [0.3, 1.0], "tau": [None, 2.0]}
+
+
+@pytest.fixture
+def count_runs(monkeypatch):
+    """Counts the points actually computed (the default pool runs them in threads)."""
+    calls = []
+    original = sweep_module.run_point_timed
+
+    def counted(kind, config, seed, run_kwargs):
+        calls.append(config)
+        return original(kind, config, seed, run_kwargs)
+
+    monkeypatch.setattr(sweep_module, "run_point_timed", counted)
+    return calls
+
+
+def assert_same_sweep(a, b):
+    assert a.points == b.points and a.seeds == b.seeds and a.configs == b.configs
+    for ra, rb in zip(a.results, b.results):
+        assert (ra is None) == (rb is None)
+        if ra is not None:
+            for name in ("t", *ds.OBSERVABLES, "C", "R"):
+                if hasattr(ra, name):
+                    np.testing.assert_array_equal(getattr(ra, name), getattr(rb, name))
+
+
+def test_a_rerun_reads_every_point_back_and_computes_none(tmp_path, count_runs):
+    first = ds.sweep(BASE, GRID, samples=400, store=tmp_path / "s")
+    assert len(count_runs) == 4 and first.status == ["computed"] * 4
+    assert len(list((tmp_path / "s").glob("point-*.npz"))) == 4
+    again = ds.sweep(BASE, GRID, samples=400, store=tmp_path / "s")
+    assert len(count_runs) == 4 and again.status == ["loaded"] * 4
+    assert_same_sweep(first, again)
+    # A grown grid computes only its new points.
+    grown = ds.sweep(BASE, {"batch": [0.3, 1.0, 0.5], "tau": [None, 2.0]}, samples=400, store=tmp_path / "s")
+    assert len(count_runs) == 6 and grown.status.count("loaded") == 4
+    table = grown.status_table()
+    assert list(table["status"]).count("computed") == 2 and table["seconds"].notna().sum() == 2
+
+
+def test_a_sweep_killed_part_way_resumes_and_equals_an_uninterrupted_one(tmp_path, count_runs):
+    store = tmp_path / "killed"
+    script = textwrap.dedent(f"""
+        from concurrent.futures import ThreadPoolExecutor
+        import dmft_sgd as ds
+        base = ds.Config(lr=0.2, lam=0.05, steps=400)
+        grid = {{"batch": [0.2, 0.3, 0.5, 0.7, 1.0]}}
+        with ThreadPoolExecutor(1) as pool:
+            ds.sweep(base, grid, executor=pool, samples=4000, threads=1, store={str(store)!r})
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script])
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and len(list(store.glob("point-*.npz"))) < 2:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    finished = len(list(store.glob("point-*.npz")))
+    assert 2 <= finished < 5, finished
+    base = ds.Config(lr=0.2, lam=0.05, steps=400)
+    grid = {"batch": [0.2, 0.3, 0.5, 0.7, 1.0]}
+    resumed = ds.sweep(base, grid, samples=4000, threads=1, store=store)
+    assert len(count_runs) == 5 - finished and resumed.status.count("loaded") == finished
+    assert_same_sweep(resumed, ds.sweep(base, grid, samples=4000, threads=1))
+
+
+def test_a_truncated_or_tampered_point_is_reported_and_computed_again(tmp_path, count_runs):
+    store = tmp_path / "s"
+    reference = ds.sweep(BASE, GRID, kind="simulate", d=30, replicas=3, store=store)
+    files = sorted(store.glob("point-*.npz"))
+    files[0].write_bytes(files[0].read_bytes()[:100])           # truncated
+    meta, arrays = ds._io.read(files[1])
+    arrays["m"] = arrays["m"] + 1e-12                             # tampered, header intact
+    ds._io.write(files[1], meta.pop("kind"), {k: v for k, v in meta.items() if k not in ("format", "version")},
+                 arrays)
+    with pytest.warns(UserWarning, match="computed again") as caught:
+        again = ds.sweep(BASE, GRID, kind="simulate", d=30, replicas=3, store=store)
+    assert len(caught) == 2 and any("digest" in str(w.message) for w in caught)
+    assert len(count_runs) == 6 and again.status.count("computed") == 2
+    assert_same_sweep(reference, again)
+
+
+def test_a_store_of_another_sweep_is_refused(tmp_path):
+    ds.sweep(BASE, GRID, samples=400, store=tmp_path / "s")
+    with pytest.raises(ValueError, match="base_config"):
+        ds.sweep(BASE.replace(alpha=3.0), GRID, samples=400, store=tmp_path / "s")
+    with pytest.raises(ValueError, match="run_options"):
+        ds.sweep(BASE, GRID, samples=800, store=tmp_path / "s")
+    with pytest.raises(ValueError, match="seed"):
+        ds.sweep(BASE, GRID, samples=400, seed=1, store=tmp_path / "s")
+    ds.sweep(BASE, GRID, samples=400, threads=1, store=tmp_path / "s")  # threads do not matter
+
+
+def test_deterministic_failures_stay_recorded_unless_retried(tmp_path, count_runs):
+    grid = {"lr": [0.2, 3.0]}   # lr=3 with the square loss diverges
+    base = BASE.replace(loss="square", steps=300)
+    first = ds.sweep(base, grid, samples=200, store=tmp_path / "s")
+    assert [f["index"] for f in first.failures] == [1] and "DivergenceError" in first.failures[0]["error"]
+    assert len(list((tmp_path / "s").glob("*.failed.json"))) == 1
+    again = ds.sweep(base, grid, samples=200, store=tmp_path / "s")
+    assert len(count_runs) == 2 and again.failures[0]["error"] == first.failures[0]["error"]
+    ds.sweep(base, grid, samples=200, store=tmp_path / "s", retry_failed=True)
+    assert len(count_runs) == 3
+
+
+def test_the_command_line_sweep_resumes_from_its_store(tmp_path):
+    cmd = [sys.executable, "-m", "dmft_sgd.cli", "sweep", "--grid", "batch=0.3,1", "--steps", "10",
+           "--samples", "200", "--store", str(tmp_path / "s"), "--out", str(tmp_path / "out"), "--quiet"]
+    for _ in range(2):
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+    assert len(list((tmp_path / "s").glob("point-*.npz"))) == 2
+    assert ds.load(tmp_path / "out" / "sweep.npz").status == ["loaded", "loaded"]
