@@ -131,3 +131,32 @@ def test_the_command_line_sweep_resumes_from_its_store(tmp_path):
         assert proc.returncode == 0, proc.stderr
     assert len(list((tmp_path / "s").glob("point-*.npz"))) == 2
     assert ds.load(tmp_path / "out" / "sweep.npz").status == ["loaded", "loaded"]
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_a_sweep_promptly_keeps_finished_points_and_resumes(tmp_path, count_runs):
+    store = tmp_path / "interrupted"
+    base = ds.Config(lr=0.2, lam=0.05, steps=1000)
+    grid = {"batch": [0.2, 0.3, 0.5, 0.7, 1.0, 0.4]}
+    script = textwrap.dedent(f"""
+        import dmft_sgd as ds
+        base = ds.Config(lr=0.2, lam=0.05, steps=1000)
+        try:
+            ds.sweep(base, {grid!r}, samples=8000, store={str(store)!r})
+        except KeyboardInterrupt:
+            raise SystemExit(130)
+    """)
+    proc = subprocess.Popen([sys.executable, "-W", "ignore", "-c", script])
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not list(store.glob("point-*.npz")):
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    start = time.monotonic()
+    assert proc.wait(timeout=60) == 130
+    # Prompt: the running solves stop within a step, not at the end of their points.
+    assert time.monotonic() - start < 3
+    finished = len(list(store.glob("point-*.npz")))
+    assert 1 <= finished < len(grid["batch"])
+    resumed = ds.sweep(base, grid, samples=8000, store=store)
+    assert len(count_runs) == len(grid["batch"]) - finished
+    assert_same_sweep(resumed, ds.sweep(base, grid, samples=8000))

@@ -4,11 +4,13 @@ values, on a local pool or any executor (thread or process pool, dask.distribute
 from __future__ import annotations
 
 import concurrent.futures
+import functools
 import hashlib
 import itertools
 import json
 import os
 import shutil
+import threading
 import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
@@ -52,6 +54,12 @@ def run_point_timed(kind: str, config: dict[str, Any], seed: int, run_kwargs: di
     start = time.perf_counter()
     result = run_point(kind, config, seed, run_kwargs)
     return result, time.perf_counter() - start
+
+
+def _stop_if_set(stop: threading.Event, done: int, total: int) -> None:
+    """The progress callback of a point run in a thread: interrupts it once `stop` is set."""
+    if stop.is_set():
+        raise KeyboardInterrupt("sweep interrupted")
 
 
 def _deterministic(exc: BaseException) -> bool:
@@ -279,7 +287,9 @@ def sweep(
         failed deterministically (invalid config, divergence) stay failed unless
         ``retry_failed=True``, others (a lost worker, memory, an interrupt) run again. A
         store made for another kind, base config, base seed, package version or run
-        option that changes numbers is refused. See the README for the layout.
+        option that changes numbers is refused. Ctrl-C stops the running points of a
+        thread pool within a step, keeps the finished ones and says how to resume. See the
+        README for the layout.
     retry_failed : bool
         Re-run the points a store recorded as failed.
     progress : bool, callable or None
@@ -356,9 +366,15 @@ def sweep(
     bar = Bar("sweep", unit="point", leave=True) if progress is True else None
     if bar is not None:
         progress = bar
+    # Runs in worker threads do not see Ctrl-C: a shared flag, polled through their
+    # progress callback, stops them within a step (processes and dask stop with their pool).
+    stop = threading.Event()
+    point_kwargs = dict(run_kwargs)
+    if isinstance(executor, ThreadPoolExecutor):
+        point_kwargs["progress"] = functools.partial(_stop_if_set, stop)
     try:
         futures = {
-            executor.submit(run_point_timed, kind, configs[i].to_dict(), seeds[i], dict(run_kwargs)): i
+            executor.submit(run_point_timed, kind, configs[i].to_dict(), seeds[i], point_kwargs): i
             for i in todo
         }
         for done, future in enumerate(_as_completed(list(futures)), start=1):
@@ -376,6 +392,7 @@ def sweep(
             if callable(progress):
                 progress(done, len(futures))
     except KeyboardInterrupt:
+        stop.set()
         if points_store is not None:
             kept = sum(s in ("computed", "loaded") for s in status)
             warnings.warn(f"sweep interrupted: {kept} finished points are in {points_store.path}; "
