@@ -2,12 +2,14 @@
 once, a re-run resumes without recomputing it and returns the same numbers, broken or
 foreign files are caught."""
 
+import contextlib
 import importlib
 import signal
 import subprocess
 import sys
 import textwrap
 import time
+import warnings
 
 import numpy as np
 import pytest
@@ -33,6 +35,13 @@ def count_runs(monkeypatch):
 
     monkeypatch.setattr(sweep_module, "run_point_timed", counted)
     return calls
+
+
+@contextlib.contextmanager
+def warnings_as_errors():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        yield
 
 
 def assert_same_sweep(a, b):
@@ -160,3 +169,55 @@ def test_ctrl_c_stops_a_sweep_promptly_keeps_finished_points_and_resumes(tmp_pat
     resumed = ds.sweep(base, grid, samples=8000, store=store)
     assert len(count_runs) == len(grid["batch"]) - finished
     assert_same_sweep(resumed, ds.sweep(base, grid, samples=8000))
+
+
+def test_two_sweeps_writing_one_store_at_once_leave_it_whole(tmp_path, count_runs):
+    store = tmp_path / "shared"
+    script = textwrap.dedent(f"""
+        import dmft_sgd as ds
+        base = ds.Config(lr=0.2, lam=0.05, steps=60)
+        ds.sweep(base, {{"batch": [0.2, 0.3, 0.5, 0.7, 1.0]}}, samples=2000, threads=1, store={str(store)!r})
+    """)
+    procs = [subprocess.Popen([sys.executable, "-c", script]) for _ in range(2)]
+    assert [p.wait(timeout=120) for p in procs] == [0, 0]
+    base = ds.Config(lr=0.2, lam=0.05, steps=60)
+    grid = {"batch": [0.2, 0.3, 0.5, 0.7, 1.0]}
+    with warnings_as_errors():
+        again = ds.sweep(base, grid, samples=2000, threads=1, store=store)
+    assert count_runs == [] and again.status == ["loaded"] * 5
+    assert not list(store.glob("*.tmp"))
+    assert_same_sweep(again, ds.sweep(base, grid, samples=2000, threads=1))
+
+
+@pytest.mark.slow
+def test_a_dask_worker_killed_while_it_holds_a_point_does_not_lose_the_sweep(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    import os
+    import threading
+
+    base = ds.Config(lr=0.2, lam=0.05, steps=600)
+    grid = {"batch": [0.2, 0.3, 0.5, 1.0]}
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster:
+        with distributed.Client(cluster) as client:
+            killed = []
+
+            def kill_a_busy_worker():
+                deadline = time.monotonic() + 60
+                while time.monotonic() < deadline and not killed:
+                    busy = [w for w, keys in client.processing().items() if keys]
+                    if busy:
+                        pid = client.run(os.getpid, workers=[busy[0]])[busy[0]]
+                        os.kill(pid, signal.SIGKILL)
+                        killed.append(busy[0])
+                    time.sleep(0.05)
+
+            killer = threading.Thread(target=kill_a_busy_worker)
+            killer.start()
+            result = ds.sweep(base, grid, executor=client, samples=6000, threads=1, store=tmp_path / "s")
+            killer.join()
+    assert killed
+    # Every point is either computed (dask ran it again elsewhere) or reported.
+    assert all(s in ("computed", "failed") for s in result.status)
+    assert sum(r is not None for r in result.results) + len(result.failures) == len(grid["batch"])
+    assert len(list((tmp_path / "s").glob("point-*.npz"))) == sum(r is not None for r in result.results)

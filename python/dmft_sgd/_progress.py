@@ -30,6 +30,11 @@ class Bar:
             self.bar = tqdm(total=total, desc=self.desc, unit=self.unit, leave=self.leave, file=sys.stderr)
         self.bar.update(done - self.bar.n)
 
+    def note(self, **counts: int) -> None:
+        """Shows `counts` after the bar (e.g. ``failed=2``)."""
+        if self.bar is not None:
+            self.bar.set_postfix(counts, refresh=False)
+
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()

@@ -293,8 +293,9 @@ def sweep(
     retry_failed : bool
         Re-run the points a store recorded as failed.
     progress : bool, callable or None
-        True shows a progress bar over points (tqdm, terminal or notebook); a callable is
-        called as ``progress(done, total)`` in points as they finish.
+        True shows a progress bar over the points to run (done / total, ETA and the
+        failures so far; tqdm, terminal or notebook); a callable is called as
+        ``progress(done, total)`` as points finish.
     **run_kwargs
         Passed to every run: ``samples``, ``response_samples``, ``method``, ... for the
         DMFT; ``d``, ``replicas`` for simulations; ``threads``.
@@ -363,9 +364,9 @@ def sweep(
         workers = max(1, min(cores, len(todo)))
         run_kwargs.setdefault("threads", max(1, cores // workers))
         executor = ThreadPoolExecutor(max_workers=workers)
-    bar = Bar("sweep", unit="point", leave=True) if progress is True else None
-    if bar is not None:
-        progress = bar
+    bar = progress if isinstance(progress, Bar) else None
+    if progress is True:
+        bar = progress = Bar("sweep", unit="point", leave=True)
     # Runs in worker threads do not see Ctrl-C: a shared flag, polled through their
     # progress callback, stops them within a step (processes and dask stop with their pool).
     stop = threading.Event()
@@ -391,6 +392,8 @@ def sweep(
                     points_store.save_failure(points[i], seeds[i], error)
             if callable(progress):
                 progress(done, len(futures))
+            if bar is not None:  # done / total and ETA, plus the failures so far
+                bar.note(failed=sum(st == "failed" for st in status))
     except KeyboardInterrupt:
         stop.set()
         if points_store is not None:
