@@ -66,6 +66,64 @@ impl Clusters {
     }
 }
 
+/// Where the data come from (theory.md section 1); each model's pieces are in `data.rs`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub enum Data {
+    /// The Gaussian mixture of [`Config::clusters`] with variance [`Config::delta`].
+    Mixture,
+    /// `x ~ N(0, I_d)`, labels from the teacher field `h0 = v*·x/sqrt(d)`.
+    Teacher(Teacher),
+}
+
+impl Data {
+    /// The name used by the Python API and the command line: `"mixture"` or `"teacher"`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Data::Mixture => "mixture",
+            Data::Teacher(_) => "teacher",
+        }
+    }
+}
+
+/// How a teacher labels its field `h0`, with `eps ~ N(0, 1)` and `noise` = [`Config::noise`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub enum Teacher {
+    /// `y = h0 + sqrt(noise) eps` (regression).
+    Linear,
+    /// `y = sign(h0 + sqrt(noise) eps)` (the noisy perceptron, labels ±1).
+    Sign,
+    /// `y = h0^2 + sqrt(noise) eps` (phase retrieval).
+    Square,
+}
+
+impl Teacher {
+    /// The name used by the Python API: `"linear"`, `"sign"` or `"square"`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Teacher::Linear => "linear",
+            Teacher::Sign => "sign",
+            Teacher::Square => "square",
+        }
+    }
+}
+
+impl std::str::FromStr for Teacher {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "linear" => Ok(Teacher::Linear),
+            "sign" => Ok(Teacher::Sign),
+            "square" => Ok(Teacher::Square),
+            _ => Err(Error::invalid(
+                "teacher",
+                format!("must be 'linear', 'sign' or 'square', got '{s}'"),
+            )),
+        }
+    }
+}
+
 /// The pointwise loss `ell(y, o)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -96,9 +154,10 @@ impl std::str::FromStr for Loss {
 pub enum Activation {
     /// `o = h`.
     Linear,
-    /// `o = h^2 - theta` (the symmetric door `sign(|h| - sqrt(theta))`).
+    /// `o = h^2 - theta` (the symmetric door `sign(|h| - sqrt(theta))`; with `theta = 0`
+    /// the phase-retrieval student `o = h^2`).
     Door {
-        /// The threshold `theta > 0` (`threshold` in the API).
+        /// The threshold `theta >= 0` (`threshold` in the API).
         threshold: f64,
     },
 }
@@ -114,6 +173,23 @@ impl Loss {
 }
 
 impl Activation {
+    /// The output `o(h)`.
+    #[inline]
+    pub fn output(&self, h: f64) -> f64 {
+        match *self {
+            Activation::Linear => h,
+            Activation::Door { threshold } => h * h - threshold,
+        }
+    }
+
+    /// The fields `h` where the output changes sign, `o(h) = 0`.
+    pub fn zeros(&self) -> Vec<f64> {
+        match *self {
+            Activation::Linear => vec![0.0],
+            Activation::Door { threshold } => vec![-threshold.sqrt(), threshold.sqrt()],
+        }
+    }
+
     /// The name used by the Python API and the command line: `"linear"` or `"door"`.
     pub fn name(&self) -> &'static str {
         match self {
@@ -122,15 +198,26 @@ impl Activation {
         }
     }
 
-    /// The output used when none is given: linear for two clusters, the door with
-    /// threshold [`DEFAULT_THRESHOLD`] for three (a linear output cannot separate the
-    /// centre cluster from the outer ones).
-    pub fn default_for(clusters: Clusters) -> Activation {
-        match clusters {
-            Clusters::Two => Activation::Linear,
-            Clusters::Three { .. } => Activation::Door {
+    /// The output used when none is given: linear, except the door with threshold
+    /// [`DEFAULT_THRESHOLD`] for three clusters (a linear output cannot separate the centre
+    /// cluster from the outer ones) and the phase-retrieval student `o = h^2` for the
+    /// square teacher.
+    pub fn default_for(data: Data, clusters: Clusters) -> Activation {
+        match (data, clusters) {
+            (Data::Teacher(Teacher::Square), _) => Activation::Door { threshold: 0.0 },
+            (Data::Teacher(_), _) | (Data::Mixture, Clusters::Two) => Activation::Linear,
+            (Data::Mixture, Clusters::Three { .. }) => Activation::Door {
                 threshold: DEFAULT_THRESHOLD,
             },
+        }
+    }
+
+    /// The door's threshold when a door is asked for without one: 0 (`o = h^2`) for the
+    /// square teacher, [`DEFAULT_THRESHOLD`] otherwise.
+    pub fn default_threshold(data: Data) -> f64 {
+        match data {
+            Data::Teacher(Teacher::Square) => 0.0,
+            _ => DEFAULT_THRESHOLD,
         }
     }
 }
@@ -142,10 +229,13 @@ pub const DEFAULT_RHO: f64 = 0.5;
 /// door that three clusters get when no activation is given.
 pub const DEFAULT_THRESHOLD: f64 = 1.0;
 
-/// The default initial overlap for three clusters: `m = 0` is a fixed point of the
-/// dynamics there (the door output is even in `h`), an unstable one, so the run must
-/// start off it.
-pub const DEFAULT_THREE_CLUSTER_M0: f64 = 0.1;
+/// The default cluster variance `Delta` (the Python API's `delta` default).
+pub const DEFAULT_DELTA: f64 = 0.5;
+
+/// The default initial overlap where `m = 0` is a fixed point of the dynamics (three
+/// clusters, the square teacher: the data are symmetric under `v* -> -v*`), an unstable
+/// one, so the run must start off it.
+pub const DEFAULT_SYMMETRIC_M0: f64 = 0.1;
 
 /// All settings of one run.
 ///
@@ -155,22 +245,32 @@ pub const DEFAULT_THREE_CLUSTER_M0: f64 = 0.1;
 /// the one place where those defaults are decided:
 ///
 /// ```
-/// use dmft_sgd::{Activation, Clusters, Config};
+/// use dmft_sgd::{Activation, Clusters, Config, Data, Loss, Teacher};
 ///
 /// let cfg = Config { clusters: Clusters::Three { rho: 0.5 }, ..Config::default() };
 /// assert_eq!(cfg.activation(), Activation::Door { threshold: 1.0 });
 /// assert_eq!(cfg.m0(), 0.1);
 /// assert_eq!(cfg.tau(), cfg.lr / cfg.batch); // plain SGD
+///
+/// // Phase retrieval: the student o = h^2, started off the fixed point m = 0.
+/// let pr = Config { data: Data::Teacher(Teacher::Square), loss: Loss::Square, ..Config::default() };
+/// assert_eq!(pr.activation(), Activation::Door { threshold: 0.0 });
+/// assert_eq!(pr.m0(), 0.1);
 /// ```
 #[derive(Clone, Debug, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Config {
-    /// Data model.
+    /// Data model: the mixture or a teacher.
+    pub data: Data,
+    /// The mixture's clusters (must stay [`Clusters::Two`] for a teacher).
     pub clusters: Clusters,
     /// Sample ratio `alpha = n / d > 0`.
     pub alpha: f64,
-    /// Cluster variance `Delta > 0`.
+    /// The mixture's cluster variance `Delta > 0` (must stay [`DEFAULT_DELTA`] for a
+    /// teacher, whose data have `Delta = 1`).
     pub delta: f64,
+    /// A teacher's label noise `noise >= 0` (must stay 0 for the mixture).
+    pub noise: f64,
     /// Pointwise loss.
     pub loss: Loss,
     /// Output function; `None` is [`Activation::default_for`] the clusters (see
@@ -178,6 +278,8 @@ pub struct Config {
     pub activation: Option<Activation>,
     /// Ridge `lambda >= 0`.
     pub lam: f64,
+    /// Langevin temperature `>= 0`: `sqrt(2 lr temperature) xi_k` is added to each step.
+    pub temperature: f64,
     /// Learning rate `eta`, which is the time step `dt`.
     pub lr: f64,
     /// Batch fraction `b ∈ (0, 1]`.
@@ -185,29 +287,36 @@ pub struct Config {
     /// Persistence time `tau` of the mini-batch chain; `None` is plain SGD, `lr / batch`
     /// (see [`Config::tau()`]).
     pub tau: Option<f64>,
+    /// Whether a sample in the batch is weighted by `1/batch` (the expected stochastic
+    /// gradient is then the full-batch one).
+    pub normalize_batch: bool,
     /// Number of time steps `T`.
     pub steps: usize,
-    /// Initial overlap `m0`; `None` is 0 for two clusters and
-    /// [`DEFAULT_THREE_CLUSTER_M0`] for three (see [`Config::m0()`]).
+    /// Initial overlap `m0`; `None` is 0, or [`DEFAULT_SYMMETRIC_M0`] where `m = 0` is a
+    /// fixed point (see [`Config::m0()`]).
     pub m0: Option<f64>,
     /// Initial `|w_perp|^2 / d`, `q0 > 0`.
     pub q0: f64,
 }
 
 impl Default for Config {
-    /// The API defaults: two clusters, logistic loss, full-batch gradient descent, and
-    /// `None` (the model's default) for `activation`, `tau` and `m0`.
+    /// The API defaults: two clusters, logistic loss, full-batch gradient descent, no
+    /// noise, and `None` (the model's default) for `activation`, `tau` and `m0`.
     fn default() -> Self {
         Config {
+            data: Data::Mixture,
             clusters: Clusters::Two,
             alpha: 2.0,
-            delta: 0.5,
+            delta: DEFAULT_DELTA,
+            noise: 0.0,
             loss: Loss::Logistic,
             activation: None,
             lam: 0.0,
+            temperature: 0.0,
             lr: 0.1,
             batch: 1.0,
             tau: None,
+            normalize_batch: false,
             steps: 100,
             m0: None,
             q0: 1.0,
@@ -238,19 +347,94 @@ fn positive(name: &str, x: f64) -> Result<()> {
     }
 }
 
+/// `x ∈ [0, MAX_PARAMETER]`.
+fn non_negative(name: &str, x: f64) -> Result<()> {
+    if (0.0..=MAX_PARAMETER).contains(&x) {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            name,
+            format!("must be in [0, {MAX_PARAMETER:e}], got {x}"),
+        ))
+    }
+}
+
 impl Config {
+    /// Refuses settings of another data model changed from their defaults, and the
+    /// logistic loss on real-valued labels.
+    fn check_data_model(&self) -> Result<()> {
+        let not_for = |name: &str, value: String| {
+            Err(Error::invalid(
+                name,
+                format!(
+                    "applies only to data='{}', got {value} with data='{}' (leave it at its default)",
+                    if self.data == Data::Mixture { "teacher" } else { "mixture" },
+                    self.data.name()
+                ),
+            ))
+        };
+        match self.data {
+            Data::Mixture if self.noise != 0.0 => return not_for("noise", self.noise.to_string()),
+            Data::Teacher(_) if self.clusters != Clusters::Two => {
+                return not_for("clusters", "3".into())
+            }
+            Data::Teacher(_) if self.delta != DEFAULT_DELTA => {
+                return not_for("delta", self.delta.to_string())
+            }
+            _ => {}
+        }
+        if self.loss == Loss::Logistic && !self.labels_are_signs() {
+            let teacher = match self.data {
+                Data::Teacher(t) => t.name(),
+                Data::Mixture => "",
+            };
+            return Err(Error::invalid(
+                "loss",
+                format!(
+                    "'logistic' needs labels ±1, but teacher='{teacher}' gives real-valued \
+                     labels: use loss='square' (or teacher='sign')"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     /// The persistence time of plain SGD: every step each sample is in the batch
     /// independently with probability `batch`.
     pub fn plain_sgd_tau(lr: f64, batch: f64) -> f64 {
         lr / batch
     }
 
-    /// The initial overlap used when none is given: 0 for two clusters,
-    /// [`DEFAULT_THREE_CLUSTER_M0`] for three.
-    pub fn default_m0(clusters: Clusters) -> f64 {
-        match clusters {
-            Clusters::Two => 0.0,
-            Clusters::Three { .. } => DEFAULT_THREE_CLUSTER_M0,
+    /// The initial overlap used when none is given: [`DEFAULT_SYMMETRIC_M0`] where the
+    /// data are symmetric under `v* -> -v*`, so that `m = 0` is a fixed point (three
+    /// clusters, the square teacher), else 0.
+    pub fn default_m0(&self) -> f64 {
+        if self.model().mirror_keeps_label() {
+            DEFAULT_SYMMETRIC_M0
+        } else {
+            0.0
+        }
+    }
+
+    /// The data model's pieces (theory.md section 1).
+    pub(crate) fn model(&self) -> crate::data::DataModel {
+        crate::data::DataModel::of(self)
+    }
+
+    /// Whether labels are ±1 (the mixture, the sign teacher): only then are the training
+    /// and test errors defined (they are empty series otherwise) and the logistic loss
+    /// allowed.
+    pub fn labels_are_signs(&self) -> bool {
+        self.model().labels_are_signs()
+    }
+
+    /// The weight of a sample in the batch: `1/batch` with [`Config::normalize_batch`],
+    /// else 1.
+    pub fn batch_weight(&self) -> f64 {
+        if self.normalize_batch {
+            1.0 / self.batch
+        } else {
+            1.0
         }
     }
 
@@ -262,14 +446,14 @@ impl Config {
 
     /// The initial overlap in use: `m0`, or [`Config::default_m0`] if `None`.
     pub fn m0(&self) -> f64 {
-        self.m0.unwrap_or_else(|| Self::default_m0(self.clusters))
+        self.m0.unwrap_or_else(|| self.default_m0())
     }
 
     /// The output function in use: `activation`, or [`Activation::default_for`] the
-    /// clusters if `None`.
+    /// data if `None`.
     pub fn activation(&self) -> Activation {
         self.activation
-            .unwrap_or_else(|| Activation::default_for(self.clusters))
+            .unwrap_or_else(|| Activation::default_for(self.data, self.clusters))
     }
 
     /// A copy with every `None` replaced by the value in use; runs the same dynamics.
@@ -295,15 +479,13 @@ impl Config {
         }
         positive("alpha", self.alpha)?;
         positive("delta", self.delta)?;
+        non_negative("noise", self.noise)?;
+        self.check_data_model()?;
         if let Activation::Door { threshold } = self.activation() {
-            positive("threshold", threshold)?;
+            non_negative("threshold", threshold)?;
         }
-        if !(self.lam >= 0.0 && self.lam <= MAX_PARAMETER) {
-            return Err(Error::invalid(
-                "lam",
-                format!("must be in [0, {MAX_PARAMETER:e}], got {}", self.lam),
-            ));
-        }
+        non_negative("lam", self.lam)?;
+        non_negative("temperature", self.temperature)?;
         positive("lr", self.lr)?;
         if !(self.batch.is_finite() && self.batch > 0.0 && self.batch <= 1.0) {
             return Err(Error::invalid(
@@ -624,7 +806,7 @@ mod tests {
         // The door of three clusters is checked too; an explicit threshold is used.
         let cfg = Config {
             clusters: Clusters::Three { rho: 0.5 },
-            activation: Some(Activation::Door { threshold: 0.0 }),
+            activation: Some(Activation::Door { threshold: -0.5 }),
             ..Config::default()
         };
         assert_eq!(name_of(cfg.validate().unwrap_err()), "threshold");

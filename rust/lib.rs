@@ -28,6 +28,7 @@
 
 mod config;
 mod control;
+mod data;
 mod dmft;
 mod error;
 mod losses;
@@ -46,8 +47,8 @@ mod python;
 mod fuzz_tests;
 
 pub use config::{
-    Activation, Clusters, Config, Loss, DEFAULT_RHO, DEFAULT_THREE_CLUSTER_M0, DEFAULT_THRESHOLD,
-    MAX_PARAMETER, MAX_STEPS,
+    Activation, Clusters, Config, Data, Loss, Teacher, DEFAULT_DELTA, DEFAULT_RHO,
+    DEFAULT_SYMMETRIC_M0, DEFAULT_THRESHOLD, MAX_PARAMETER, MAX_STEPS,
 };
 pub use control::Control;
 pub use dmft::{

@@ -83,10 +83,7 @@ impl SampleLoss {
     /// The network output `o(h)`.
     #[inline]
     pub fn output(&self, h: f64) -> f64 {
-        match self.activation {
-            Activation::Linear => h,
-            Activation::Door { threshold } => h * h - threshold,
-        }
+        self.activation.output(h)
     }
 
     /// `(ell, ell_o)`: the loss and its derivative in `o`.

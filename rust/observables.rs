@@ -1,7 +1,8 @@
-//! The registry of recorded observables ([`OBSERVABLES`]), and the closed-form test error
-//! (theory.md section 2): for a fresh sample of cluster `c`, `h | c ~ N(c m, Delta (m^2 + q))`.
+//! The registry of recorded observables ([`OBSERVABLES`]), and the test observables as
+//! functions of `m` and `q` (theory.md section 2; each data model's in `data.rs`).
 
-use crate::config::{Activation, Config};
+use crate::config::Config;
+use crate::losses::SampleLoss;
 
 /// One observable recorded at every time step: its name, a short label for plots and
 /// tables, and what it measures.
@@ -24,7 +25,10 @@ pub struct ObservableInfo {
 /// The Python package derives its result classes, `dmft_sgd.OBSERVABLES`, the command
 /// line's table and the plots' labels from it (`dmft_sgd._core.OBSERVABLES`): adding an
 /// observable is an entry here, a field in those three structs, and its computation.
-pub const OBSERVABLES: [ObservableInfo; 5] = [
+///
+/// `train_error` and `test_error` are classification errors, recorded only where labels
+/// are ±1 ([`Config::labels_are_signs`]); elsewhere their series are empty.
+pub const OBSERVABLES: [ObservableInfo; 6] = [
     ObservableInfo {
         name: "m",
         label: "magnetisation $m$",
@@ -41,6 +45,11 @@ pub const OBSERVABLES: [ObservableInfo; 5] = [
         description: "mean training loss, without the ridge term",
     },
     ObservableInfo {
+        name: "test_loss",
+        label: "test loss",
+        description: "expected loss on a fresh sample, without the ridge term, from m and q",
+    },
+    ObservableInfo {
         name: "train_error",
         label: "training error",
         description: "fraction of training samples with y o(h) <= 0",
@@ -48,7 +57,7 @@ pub const OBSERVABLES: [ObservableInfo; 5] = [
     ObservableInfo {
         name: "test_error",
         label: "test error",
-        description: "closed-form test error of the mixture model, from m and q",
+        description: "classification error on a fresh sample, from m and q (labels ±1 only)",
     },
 ];
 
@@ -58,11 +67,12 @@ macro_rules! observable_fields {
     ($($ty:ty),* $(,)?) => {$(
         impl $ty {
             /// The observables by name, in the order of [`OBSERVABLES`](crate::OBSERVABLES).
-            pub fn named(&self) -> [(&'static str, &[f64]); 5] {
+            pub fn named(&self) -> [(&'static str, &[f64]); 6] {
                 [
                     ("m", &self.m),
                     ("q", &self.q),
                     ("train_loss", &self.train_loss),
+                    ("test_loss", &self.test_loss),
                     ("train_error", &self.train_error),
                     ("test_error", &self.test_error),
                 ]
@@ -70,11 +80,12 @@ macro_rules! observable_fields {
 
             /// The observables by name, moved out, in the order of
             /// [`OBSERVABLES`](crate::OBSERVABLES).
-            pub fn into_named(self) -> [(&'static str, Vec<f64>); 5] {
+            pub fn into_named(self) -> [(&'static str, Vec<f64>); 6] {
                 [
                     ("m", self.m),
                     ("q", self.q),
                     ("train_loss", self.train_loss),
+                    ("test_loss", self.test_loss),
                     ("train_error", self.train_error),
                     ("test_error", self.test_error),
                 ]
@@ -91,7 +102,7 @@ pub fn normal_cdf(x: f64) -> f64 {
 }
 
 /// `P(h <= a)` for `h ~ N(mean, sd^2)`, also for `sd = 0`.
-fn prob_below(a: f64, mean: f64, sd: f64) -> f64 {
+pub(crate) fn prob_below(a: f64, mean: f64, sd: f64) -> f64 {
     if sd > 0.0 {
         normal_cdf((a - mean) / sd)
     } else if mean <= a {
@@ -101,36 +112,19 @@ fn prob_below(a: f64, mean: f64, sd: f64) -> f64 {
     }
 }
 
-/// `e_test = sum_c P(c) P(y(c) o(h) <= 0 | c)` given the order parameters `m`, `q`.
+/// The classification error `P(y o(h) <= 0)` on a fresh sample given the order parameters
+/// `m`, `q`; only for ±1 labels ([`Config::labels_are_signs`]).
 pub fn test_error(cfg: &Config, m: f64, q: f64) -> f64 {
-    let sd = (cfg.delta * (m * m + q).max(0.0)).sqrt();
-    let mut e = 0.0;
-    for (c, p, y) in cfg.clusters.table() {
-        let mean = c * m;
-        let wrong = match cfg.activation() {
-            // y o <= 0  <=>  y h <= 0.
-            Activation::Linear => {
-                if y > 0.0 {
-                    prob_below(0.0, mean, sd)
-                } else {
-                    prob_below(0.0, -mean, sd)
-                }
-            }
-            // o = h^2 - theta: inside the door |h| < sqrt(theta) the output is negative.
-            Activation::Door { threshold } => {
-                let r = threshold.sqrt();
-                let below = prob_below(-r, mean, sd);
-                let above = prob_below(-r, -mean, sd);
-                if y > 0.0 {
-                    1.0 - below - above
-                } else {
-                    below + above
-                }
-            }
-        };
-        e += p * wrong;
-    }
-    e
+    cfg.model().test_error(cfg.activation(), m, q)
+}
+
+/// The expected loss on a fresh sample (no ridge term) given `m`, `q`.
+pub fn test_loss(cfg: &Config, m: f64, q: f64) -> f64 {
+    let loss = SampleLoss {
+        loss: cfg.loss,
+        activation: cfg.activation(),
+    };
+    cfg.model().test_loss(loss, m, q)
 }
 
 #[cfg(test)]
@@ -150,7 +144,7 @@ mod tests {
     }
 
     use super::*;
-    use crate::config::Clusters;
+    use crate::config::{Activation, Clusters};
 
     #[test]
     fn normal_cdf_known_values() {

@@ -7,7 +7,7 @@
 //! live in Python; `python/dmft_sgd/_core.pyi` describes this module (checked by
 //! `mypy.stubtest` in CI).
 
-use crate::config::{Activation, Clusters, Config, DEFAULT_RHO, DEFAULT_THRESHOLD};
+use crate::config::{Activation, Clusters, Config, Data, Teacher, DEFAULT_RHO};
 use crate::control::Control;
 use crate::dmft::{solve_dmft as solve, DmftOptions, Method, Response, TimeMatrix};
 use crate::error::Error;
@@ -44,9 +44,13 @@ impl From<Error> for PyErr {
     }
 }
 
+/// The Python API's default teacher (the field `teacher` with `data="mixture"` must keep it).
+const DEFAULT_TEACHER: Teacher = Teacher::Sign;
+
 /// Reads a config from the dict of `dmft_sgd.Config`'s fields as given: `None` for
-/// `activation`, `tau` and `m0` leaves them to Rust's resolution ([`Config::tau()`],
-/// [`Config::m0()`], [`Config::activation()`]); resolved values are accepted as well.
+/// `activation`, `threshold`, `tau` and `m0` leaves them to Rust's resolution
+/// ([`Config::tau()`], [`Config::m0()`], [`Config::activation()`]); resolved values are
+/// accepted as well.
 fn config_from_dict(d: &Bound<'_, PyDict>) -> PyResult<Config> {
     let item = |key: &str| -> PyResult<Bound<'_, PyAny>> {
         d.get_item(key)?
@@ -54,23 +58,56 @@ fn config_from_dict(d: &Bound<'_, PyDict>) -> PyResult<Config> {
     };
     let f = |key: &str| -> PyResult<f64> { item(key)?.extract() };
     let optional = |key: &str| -> PyResult<Option<f64>> { item(key)?.extract() };
+    let teacher: Teacher = item("teacher")?.extract::<String>()?.parse()?;
+    let data = match item("data")?.extract::<String>()?.as_str() {
+        "mixture" => Data::Mixture,
+        "teacher" => Data::Teacher(teacher),
+        other => {
+            return Err(Error::invalid(
+                "data",
+                format!("must be 'mixture' or 'teacher', got '{other}'"),
+            )
+            .into())
+        }
+    };
+    let rho = f("rho")?;
     let clusters = match item("clusters")?.extract::<i64>()? {
         2 => Clusters::Two,
-        3 => Clusters::Three { rho: f("rho")? },
+        3 => Clusters::Three { rho },
         c => return Err(Error::invalid("clusters", format!("must be 2 or 3, got {c}")).into()),
     };
-    let threshold = f("threshold")?;
+    // Fields of the other data model must keep their defaults (Rust checks its own).
+    let not_for = |name: &str, value: String| -> PyResult<Config> {
+        Err(Error::invalid(
+            name,
+            format!("applies only to data='mixture' with clusters=3, got {value} (leave it at its default)"),
+        )
+        .into())
+    };
+    if data == Data::Mixture && teacher != DEFAULT_TEACHER {
+        return Err(Error::invalid(
+            "teacher",
+            format!(
+                "applies only to data='teacher', got '{}' with data='mixture' (leave it at its default)",
+                teacher.name()
+            ),
+        )
+        .into());
+    }
+    if matches!(data, Data::Teacher(_)) && rho != DEFAULT_RHO {
+        return not_for("rho", rho.to_string());
+    }
+    let threshold = optional("threshold")?;
     let activation = match item("activation")?.extract::<Option<String>>()?.as_deref() {
-        // Python's `threshold` field also sets the door that is the default for three
-        // clusters; only a threshold other than Rust's default needs to be spelled out.
-        None => match Activation::default_for(clusters) {
-            Activation::Door { threshold: default } if threshold != default => {
-                Some(Activation::Door { threshold })
-            }
+        // Python's `threshold` field also sets the door that is some models' default.
+        None => match (Activation::default_for(data, clusters), threshold) {
+            (Activation::Door { .. }, Some(threshold)) => Some(Activation::Door { threshold }),
             _ => None,
         },
         Some("linear") => Some(Activation::Linear),
-        Some("door") => Some(Activation::Door { threshold }),
+        Some("door") => Some(Activation::Door {
+            threshold: threshold.unwrap_or_else(|| Activation::default_threshold(data)),
+        }),
         Some(a) => {
             return Err(Error::invalid(
                 "activation",
@@ -81,15 +118,19 @@ fn config_from_dict(d: &Bound<'_, PyDict>) -> PyResult<Config> {
     };
     let steps = item("steps")?.extract::<i64>()?;
     let cfg = Config {
+        data,
         clusters,
         alpha: f("alpha")?,
         delta: f("delta")?,
+        noise: f("noise")?,
         loss: item("loss")?.extract::<String>()?.parse()?,
         activation,
         lam: f("lam")?,
+        temperature: f("temperature")?,
         lr: f("lr")?,
         batch: f("batch")?,
         tau: optional("tau")?,
+        normalize_batch: item("normalize_batch")?.extract()?,
         steps: usize::try_from(steps)
             .map_err(|_| Error::invalid("steps", format!("must be >= 1, got {steps}")))?,
         m0: optional("m0")?,
@@ -99,8 +140,12 @@ fn config_from_dict(d: &Bound<'_, PyDict>) -> PyResult<Config> {
     // rho and threshold are checked even where this model does not use them: a value out
     // of range is a mistake either way.
     Config {
-        clusters: Clusters::Three { rho: f("rho")? },
-        activation: Some(Activation::Door { threshold }),
+        data: Data::Mixture,
+        clusters: Clusters::Three { rho },
+        noise: 0.0,
+        activation: Some(Activation::Door {
+            threshold: threshold.unwrap_or(0.0),
+        }),
         ..cfg.clone()
     }
     .validate()?;
@@ -108,28 +153,37 @@ fn config_from_dict(d: &Bound<'_, PyDict>) -> PyResult<Config> {
 }
 
 /// The dict form of `cfg` that `dmft_sgd.Config` uses: its fields, `None` kept, and the
-/// defaults `rho` and `threshold` where this model has no such value.
+/// defaults of `rho` and `teacher` where this model has no such value.
 fn config_to_dict<'py>(py: Python<'py>, cfg: &Config) -> PyResult<Bound<'py, PyDict>> {
     let (clusters, rho) = match cfg.clusters {
         Clusters::Two => (2, DEFAULT_RHO),
         Clusters::Three { rho } => (3, rho),
     };
     let threshold = match cfg.activation {
-        Some(Activation::Door { threshold }) => threshold,
-        _ => DEFAULT_THRESHOLD,
+        Some(Activation::Door { threshold }) => Some(threshold),
+        _ => None,
+    };
+    let teacher = match cfg.data {
+        Data::Teacher(t) => t,
+        Data::Mixture => DEFAULT_TEACHER,
     };
     let out = PyDict::new(py);
+    out.set_item("data", cfg.data.name())?;
     out.set_item("clusters", clusters)?;
+    out.set_item("teacher", teacher.name())?;
     out.set_item("alpha", cfg.alpha)?;
     out.set_item("delta", cfg.delta)?;
     out.set_item("rho", rho)?;
+    out.set_item("noise", cfg.noise)?;
     out.set_item("loss", cfg.loss.name())?;
     out.set_item("activation", cfg.activation.map(|a| a.name()))?;
     out.set_item("threshold", threshold)?;
     out.set_item("lam", cfg.lam)?;
+    out.set_item("temperature", cfg.temperature)?;
     out.set_item("lr", cfg.lr)?;
     out.set_item("batch", cfg.batch)?;
     out.set_item("tau", cfg.tau)?;
+    out.set_item("normalize_batch", cfg.normalize_batch)?;
     out.set_item("steps", cfg.steps)?;
     out.set_item("m0", cfg.m0)?;
     out.set_item("q0", cfg.q0)?;
@@ -214,7 +268,8 @@ fn threads_arg(threads: Option<i64>) -> PyResult<Option<usize>> {
 }
 
 /// The observables of a result as a dict keyed by the names of [`OBSERVABLES`], in its
-/// order; `to_array` moves each series into a numpy array.
+/// order; `to_array` moves each series into a numpy array. A series not recorded (the
+/// classification errors of a regression model, which are empty) is `None`.
 fn observable_dict<'py>(
     py: Python<'py>,
     named: [(&'static str, Vec<f64>); OBSERVABLES.len()],
@@ -223,7 +278,11 @@ fn observable_dict<'py>(
     let out = PyDict::new(py);
     for ((name, values), info) in named.into_iter().zip(OBSERVABLES.iter()) {
         debug_assert_eq!(name, info.name);
-        out.set_item(name, to_array(values)?)?;
+        if values.is_empty() {
+            out.set_item(name, py.None())?;
+        } else {
+            out.set_item(name, to_array(values)?)?;
+        }
     }
     Ok(out.unbind())
 }
@@ -463,7 +522,7 @@ fn solve_dmft<'py>(
 /// SGD on user data (C-contiguous float64 arrays); returns its (steps,) arrays and the
 /// final weights `w`.
 #[pyfunction]
-#[pyo3(signature = (config, x, y, v_star, w0, seed, batches=None))]
+#[pyo3(signature = (config, x, y, v_star, w0, seed, batches=None, langevin_noise=None))]
 #[allow(clippy::too_many_arguments)]
 fn sgd_trajectory<'py>(
     py: Python<'py>,
@@ -474,6 +533,7 @@ fn sgd_trajectory<'py>(
     w0: PyReadonlyArray1<'py, f64>,
     seed: u64,
     batches: Option<PyReadonlyArray2<'py, bool>>,
+    langevin_noise: Option<PyReadonlyArray2<'py, f64>>,
 ) -> PyResult<TrajectoryOut> {
     let cfg = config_from_dict(config)?;
     let contiguous = |name: &str| PyValueError::new_err(format!("{name} must be C-contiguous"));
@@ -485,13 +545,17 @@ fn sgd_trajectory<'py>(
         Some(b) => Some(b.as_slice().map_err(|_| contiguous("batches"))?),
         None => None,
     };
+    let noise = match &langevin_noise {
+        Some(xi) => Some(xi.as_slice().map_err(|_| contiguous("langevin_noise"))?),
+        None => None,
+    };
     let data = DataSet {
         x: x_slice,
         y: y_slice,
         v_star: v_slice,
     };
     let traj = run_detached(py, Some(1), None, |control| {
-        sgd_on_data(&cfg, data, w0_slice, seed, mask, control)
+        sgd_on_data(&cfg, data, w0_slice, seed, mask, noise, control)
     })?;
     let mut traj = traj;
     let w = std::mem::take(&mut traj.w).into_pyarray(py).unbind();

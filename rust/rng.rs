@@ -15,6 +15,10 @@ pub(crate) enum Domain {
     DmftChunk = 3,
     /// The probe signs of one chunk of DMFT samples (response estimator "probe").
     DmftProbe = 4,
+    /// One stream of Langevin increments per replica of the finite-d ensemble.
+    Langevin = 5,
+    /// The Langevin increments of `sgd_trajectory` on user data.
+    UserLangevin = 6,
 }
 
 /// The independent ChaCha8 stream number `index` of `domain` for `seed`.

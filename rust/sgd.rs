@@ -1,7 +1,10 @@
 //! The SGD recursion of theory.md section 1 on one data set, recording the observables of
 //! section 2 at every step:
 //!
-//! `w_{k+1} = (1 - dt lambda) w_k - dt sum_mu s_mu(k) l'(y_mu, h_mu(k)) x_mu / sqrt(d)`.
+//! `w_{k+1} = (1 - dt lambda) w_k - dt sum_mu s_mu(k) l'(y_mu, h_mu(k)) x_mu / sqrt(d) + sqrt(2 dt T) xi_k`,
+//!
+//! with `s_mu(k)` weighted by `1/b` under `normalize_batch` and Langevin noise `xi_k` at
+//! temperature `T > 0`.
 //!
 //! One step reads every row `x_mu` once: the row's field `h_mu` gives the training loss
 //! and error, and, if the sample is in the batch, the row is added to the gradient while
@@ -13,8 +16,12 @@ use crate::control::Control;
 use crate::error::{Error, Result};
 use crate::losses::{LossSum, SampleLoss};
 use crate::minibatch::{user_batch_stream, BatchSchedule, GivenBatches, MarkovBatches};
-use crate::observables::test_error;
+use crate::observables::{test_error, test_loss};
+use crate::rng::{stream, Domain};
 use crate::simd::{axpy, dot, DataElement};
+use rand::RngExt;
+use rand_chacha::ChaCha8Rng;
+use rand_distr::StandardNormal;
 
 /// A data set: `n` rows `x_mu ∈ R^d` (row-major), labels `y`, and the teacher `v*`.
 #[derive(Clone, Copy, Debug)]
@@ -48,9 +55,11 @@ pub struct Trajectory {
     pub q: Vec<f64>,
     /// Mean training loss (without the ridge term).
     pub train_loss: Vec<f64>,
-    /// Fraction of training samples with `y o(h) <= 0`.
+    /// Expected loss on a fresh sample from `m`, `q` (without the ridge term).
+    pub test_loss: Vec<f64>,
+    /// Fraction of training samples with `y o(h) <= 0`; empty unless labels are ±1.
     pub train_error: Vec<f64>,
-    /// Closed-form test error from `m`, `q`.
+    /// Test classification error from `m`, `q`; empty unless labels are ±1.
     pub test_error: Vec<f64>,
     /// The weights at the last recorded step `T-1`.
     pub w: Vec<f64>,
@@ -83,7 +92,33 @@ fn check_shapes<E>(data: &DataSet<'_, E>, w0: &[f64]) -> Result<()> {
     Ok(())
 }
 
-/// Runs `cfg.steps` steps of SGD from `w0` on `data` with mini-batches from `batches`.
+/// Where the Langevin increments `xi_k ~ N(0, I_d)` come from.
+pub(crate) enum LangevinNoise<'a> {
+    /// Drawn from a stream (none is drawn at temperature 0).
+    Drawn(Box<ChaCha8Rng>),
+    /// Given as a row-major `(steps, d)` array: row `k` moves `w_k` to `w_{k+1}`.
+    Given(&'a [f64]),
+}
+
+impl LangevinNoise<'_> {
+    /// The stream of `sgd_trajectory`'s increments for `seed`.
+    pub fn user_stream(seed: u64) -> Self {
+        LangevinNoise::Drawn(Box::new(stream(seed, Domain::UserLangevin, 0)))
+    }
+
+    /// Fills `xi` with the increments of step `k`.
+    fn fill(&mut self, k: usize, xi: &mut [f64]) {
+        match self {
+            LangevinNoise::Drawn(rng) => {
+                xi.iter_mut().for_each(|x| *x = rng.sample(StandardNormal))
+            }
+            LangevinNoise::Given(all) => xi.copy_from_slice(&all[k * xi.len()..(k + 1) * xi.len()]),
+        }
+    }
+}
+
+/// Runs `cfg.steps` steps of SGD from `w0` on `data` with mini-batches from `batches`
+/// and, at a positive temperature, Langevin increments from `langevin`.
 /// `label` names the run in a divergence error (e.g. "simulation replica 3"). Shapes are
 /// checked first (an error names the argument), so no input makes it panic.
 pub(crate) fn run_sgd<E: DataElement>(
@@ -91,12 +126,29 @@ pub(crate) fn run_sgd<E: DataElement>(
     data: DataSet<'_, E>,
     w0: Vec<f64>,
     batches: &mut dyn BatchSchedule,
+    mut langevin: LangevinNoise<'_>,
     control: &Control,
     label: &str,
 ) -> Result<Trajectory> {
     check_shapes(&data, &w0)?;
     let (n, d) = (data.samples(), data.dim());
     batches.covers(cfg.steps, n)?;
+    if let LangevinNoise::Given(xi) = langevin {
+        if Some(xi.len()) != cfg.steps.checked_mul(d) {
+            return Err(Error::invalid(
+                "langevin_noise",
+                format!(
+                    "must have shape (steps, d) = ({}, {d}), got {} entries",
+                    cfg.steps,
+                    xi.len()
+                ),
+            ));
+        }
+    }
+    let classify = cfg.labels_are_signs();
+    // sqrt(2 dt T): the Langevin kick per unit increment.
+    let kick = (2.0 * cfg.lr * cfg.temperature).sqrt();
+    let mut xi = vec![0.0f64; if kick > 0.0 { d } else { 0 }];
     let steps = cfg.steps;
     let sample_loss = SampleLoss {
         loss: cfg.loss,
@@ -109,8 +161,9 @@ pub(crate) fn run_sgd<E: DataElement>(
         m: Vec::with_capacity(steps),
         q: Vec::with_capacity(steps),
         train_loss: Vec::with_capacity(steps),
-        train_error: Vec::with_capacity(steps),
-        test_error: Vec::with_capacity(steps),
+        test_loss: Vec::with_capacity(steps),
+        train_error: Vec::new(),
+        test_error: Vec::new(),
         w: Vec::new(),
     };
     let diverged = |step| Error::Diverged {
@@ -135,7 +188,9 @@ pub(crate) fn run_sgd<E: DataElement>(
         for ((row, &y_mu), &in_batch) in data.x.chunks_exact(d).zip(data.y).zip(&s) {
             let h = dot(row, &w) * inv_sqrt_d;
             let slope = sample_loss.slope_adding_loss(y_mu, h, &mut losses);
-            errors += sample_loss.misclassified(y_mu, h) as usize;
+            if classify {
+                errors += sample_loss.misclassified(y_mu, h) as usize;
+            }
             if in_batch {
                 axpy(-slope, row, &mut grad);
             }
@@ -146,14 +201,24 @@ pub(crate) fn run_sgd<E: DataElement>(
         }
         out.m.push(m);
         out.q.push(q);
-        out.test_error.push(test_error(cfg, m, q));
         out.train_loss.push(loss_sum / n as f64);
-        out.train_error.push(errors as f64 / n as f64);
+        out.test_loss.push(test_loss(cfg, m, q));
+        if classify {
+            out.train_error.push(errors as f64 / n as f64);
+            out.test_error.push(test_error(cfg, m, q));
+        }
 
         if k + 1 < steps {
-            let step = dt * inv_sqrt_d;
-            for (wi, gi) in w.iter_mut().zip(&grad) {
-                *wi = shrink * *wi + step * gi;
+            let step = dt * inv_sqrt_d * cfg.batch_weight();
+            if kick > 0.0 {
+                langevin.fill(k, &mut xi);
+                for ((wi, gi), xi) in w.iter_mut().zip(&grad).zip(&xi) {
+                    *wi = shrink * *wi + step * gi + kick * xi;
+                }
+            } else {
+                for (wi, gi) in w.iter_mut().zip(&grad) {
+                    *wi = shrink * *wi + step * gi;
+                }
             }
         }
         control.checkpoint(1)?;
@@ -173,14 +238,17 @@ fn check_finite(name: &str, values: &[f64]) -> Result<()> {
 }
 
 /// SGD on a data set the user supplies, with the batch chain drawn from `seed` (see
-/// [`batch_mask`](crate::batch_mask)) or given as a row-major `(steps, n)` mask.
-/// Checks shapes and values first; errors name the offending argument.
+/// [`batch_mask`](crate::batch_mask)) or given as a row-major `(steps, n)` mask, and at a
+/// positive temperature the Langevin increments drawn from `seed` or given as a row-major
+/// `(steps, d)` array of standard normals (row `k` moves `w_k` to `w_{k+1}`; the last row
+/// is unused). Checks shapes and values first; errors name the offending argument.
 pub fn sgd_on_data(
     cfg: &Config,
     data: DataSet<'_, f64>,
     w0: &[f64],
     seed: u64,
     given_batches: Option<&[bool]>,
+    given_noise: Option<&[f64]>,
     control: &Control,
 ) -> Result<Trajectory> {
     cfg.validate()?;
@@ -198,14 +266,37 @@ pub fn sgd_on_data(
         ));
     }
     let label = "sgd_trajectory";
+    let langevin = match given_noise {
+        Some(xi) => {
+            check_finite("langevin_noise", xi)?;
+            LangevinNoise::Given(xi)
+        }
+        None => LangevinNoise::user_stream(seed),
+    };
     match given_batches {
         Some(mask) => {
             let mut batches = GivenBatches::new(mask, cfg.steps, data.samples())?;
-            run_sgd(cfg, data, w0.to_vec(), &mut batches, control, label)
+            run_sgd(
+                cfg,
+                data,
+                w0.to_vec(),
+                &mut batches,
+                langevin,
+                control,
+                label,
+            )
         }
         None => {
             let mut batches = MarkovBatches::new(cfg, user_batch_stream(seed));
-            run_sgd(cfg, data, w0.to_vec(), &mut batches, control, label)
+            run_sgd(
+                cfg,
+                data,
+                w0.to_vec(),
+                &mut batches,
+                langevin,
+                control,
+                label,
+            )
         }
     }
 }
@@ -218,7 +309,16 @@ mod tests {
     fn full_batch(cfg: &Config, data: DataSet<'_, f64>, w0: f64) -> Result<Trajectory> {
         let mask = vec![true; cfg.steps * data.samples()];
         let mut batches = GivenBatches::new(&mask, cfg.steps, data.samples()).unwrap();
-        run_sgd(cfg, data, vec![w0], &mut batches, &Control::new(), "t")
+        let noise = LangevinNoise::user_stream(0);
+        run_sgd(
+            cfg,
+            data,
+            vec![w0],
+            &mut batches,
+            noise,
+            &Control::new(),
+            "t",
+        )
     }
 
     #[test]
@@ -298,9 +398,9 @@ mod user_data_tests {
             v_star: &v,
         };
         let c = Control::new();
-        let drawn = sgd_on_data(&cfg, data, &[0.1, 0.2], 9, None, &c).unwrap();
+        let drawn = sgd_on_data(&cfg, data, &[0.1, 0.2], 9, None, None, &c).unwrap();
         let mask = crate::minibatch::batch_mask(&cfg, n, 9).unwrap();
-        let given = sgd_on_data(&cfg, data, &[0.1, 0.2], 0, Some(&mask), &c).unwrap();
+        let given = sgd_on_data(&cfg, data, &[0.1, 0.2], 0, Some(&mask), None, &c).unwrap();
         assert_eq!(drawn, given);
     }
 
@@ -319,6 +419,7 @@ mod user_data_tests {
             &[0.0, 0.0],
             0,
             None,
+            None,
             &c,
         );
         assert!(matches!(err, Err(Error::InvalidParameter { ref name, .. }) if name == "X"));
@@ -331,6 +432,7 @@ mod user_data_tests {
             },
             &[0.0, 0.0],
             0,
+            None,
             None,
             &c,
         );
@@ -374,7 +476,15 @@ mod user_data_tests {
         };
         let drawn = || MarkovBatches::new(&cfg, user_batch_stream(0));
         let run = |data, w0: &[f64], batches: &mut dyn BatchSchedule| {
-            run_sgd(&cfg, data, w0.to_vec(), batches, &c, "t")
+            run_sgd(
+                &cfg,
+                data,
+                w0.to_vec(),
+                batches,
+                LangevinNoise::user_stream(0),
+                &c,
+                "t",
+            )
         };
         assert_eq!(named(run(short_x, &[0.0, 0.0], &mut drawn())), "X");
         assert_eq!(named(run(no_samples, &[0.0, 0.0], &mut drawn())), "y");
@@ -382,7 +492,7 @@ mod user_data_tests {
         assert_eq!(named(run(data, &[0.0], &mut drawn())), "w0");
         assert_eq!(named(run(data, &[0.0; 3], &mut drawn())), "w0");
         for (data, w0) in [(short_x, &[0.0, 0.0][..]), (data, &[0.0][..])] {
-            let name = named(sgd_on_data(&cfg, data, w0, 0, None, &c));
+            let name = named(sgd_on_data(&cfg, data, w0, 0, None, None, &c));
             assert!(name == "X" || name == "w0", "{name}");
         }
         assert!(run(data, &[0.0, 0.0], &mut drawn()).is_ok());
@@ -394,22 +504,38 @@ mod user_data_tests {
         // Two steps of two samples where three steps are needed, and a ragged mask.
         for len in [0, 3, 4, 5, 7] {
             let mask = vec![true; len];
-            let err = sgd_on_data(&cfg, data, &[0.0, 0.0], 0, Some(&mask), &c);
+            let err = sgd_on_data(&cfg, data, &[0.0, 0.0], 0, Some(&mask), None, &c);
             assert_eq!(named(err), "batches", "mask of {len}");
             assert!(GivenBatches::new(&mask, 3, 2).is_err());
         }
         // A mask of the right shape for a shorter run, given to a longer one.
         let mask = vec![true; 4];
         let mut given = GivenBatches::new(&mask, 2, 2).unwrap();
-        let err = run_sgd(&cfg, data, vec![0.0, 0.0], &mut given, &c, "t");
+        let err = run_sgd(
+            &cfg,
+            data,
+            vec![0.0, 0.0],
+            &mut given,
+            LangevinNoise::user_stream(0),
+            &c,
+            "t",
+        );
         assert_eq!(named(err), "batches");
         // Or for another number of samples.
         let mask = vec![true; 9];
         let mut given = GivenBatches::new(&mask, 3, 3).unwrap();
-        let err = run_sgd(&cfg, data, vec![0.0, 0.0], &mut given, &c, "t");
+        let err = run_sgd(
+            &cfg,
+            data,
+            vec![0.0, 0.0],
+            &mut given,
+            LangevinNoise::user_stream(0),
+            &c,
+            "t",
+        );
         assert_eq!(named(err), "batches");
         let mask = vec![true; 6];
-        assert!(sgd_on_data(&cfg, data, &[0.0, 0.0], 0, Some(&mask), &c).is_ok());
+        assert!(sgd_on_data(&cfg, data, &[0.0, 0.0], 0, Some(&mask), None, &c).is_ok());
     }
 
     #[test]

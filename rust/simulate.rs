@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::minibatch::MarkovBatches;
 use crate::resources::{check_memory, resolve_threads, with_threads};
 use crate::rng::{stream, Domain};
-use crate::sgd::{run_sgd, DataSet, Trajectory};
+use crate::sgd::{run_sgd, DataSet, LangevinNoise, Trajectory};
 use crate::simd::dot;
 use rand::{Rng, RngExt};
 use rand_distr::StandardNormal;
@@ -81,9 +81,11 @@ pub struct Ensemble {
     pub q: Vec<f64>,
     /// Mean training loss.
     pub train_loss: Vec<f64>,
-    /// Training error.
+    /// Expected loss on a fresh sample.
+    pub test_loss: Vec<f64>,
+    /// Training error; empty unless labels are ±1 ([`Config::labels_are_signs`]).
     pub train_error: Vec<f64>,
-    /// Closed-form test error.
+    /// Test classification error; empty unless labels are ±1.
     pub test_error: Vec<f64>,
 }
 
@@ -126,8 +128,8 @@ impl Ensemble {
     }
 }
 
-/// One replica's data: `v*` with `|v*|^2 = d`, rows `x_mu = c_mu v*/sqrt(d) + sqrt(Delta) z_mu`
-/// stored as `f32`, labels, and `w_0 = m0 v* + sqrt(q0) z_0`.
+/// One replica's data: `v*` with `|v*|^2 = d`, rows `x_mu` of the data model stored as
+/// `f32`, labels, and `w_0 = m0 v* + sqrt(q0) z_0`.
 pub(crate) struct Replica {
     /// Teacher.
     pub v_star: Vec<f64>,
@@ -146,17 +148,9 @@ impl Replica {
         let scale = (d as f64 / dot(&v_star, &v_star)).sqrt();
         v_star.iter_mut().for_each(|v| *v *= scale);
 
-        let (inv_sqrt_d, sqrt_delta) = (1.0 / (d as f64).sqrt(), cfg.delta.sqrt());
+        let model = cfg.model();
         let mut x = Vec::with_capacity(n * d);
-        let mut y = Vec::with_capacity(n);
-        for _ in 0..n {
-            let (c, label) = cfg.clusters.draw(rng.random());
-            y.push(label);
-            for &v in &v_star {
-                let z: f64 = rng.sample(StandardNormal);
-                x.push((c * v * inv_sqrt_d + sqrt_delta * z) as f32);
-            }
-        }
+        let y = (0..n).map(|_| model.sample(&v_star, rng, &mut x)).collect();
         let sqrt_q0 = cfg.q0.sqrt();
         let w0 = v_star
             .iter()
@@ -173,7 +167,7 @@ pub(crate) fn ensemble_memory(cfg: &Config, spec: &EnsembleSpec, concurrent: usi
     let n = cfg.samples_for(spec.d)? as f64;
     let d = spec.d as f64;
     let per_replica = n * d * 4.0 + (3.0 * d + 2.0 * n) * 8.0;
-    let results = 5.0 * spec.replicas as f64 * cfg.steps as f64 * 8.0;
+    let results = 6.0 * spec.replicas as f64 * cfg.steps as f64 * 8.0;
     Ok((concurrent.min(spec.replicas) as f64 * per_replica + 2.0 * results) as u64)
 }
 
@@ -217,8 +211,18 @@ pub fn simulate(cfg: &Config, spec: &EnsembleSpec, control: &Control) -> Result<
                     v_star: &rep.v_star,
                 };
                 let mut batches = MarkovBatches::new(cfg, rng);
+                let langevin =
+                    LangevinNoise::Drawn(Box::new(stream(spec.seed, Domain::Langevin, r as u64)));
                 let label = format!("simulation replica {r}");
-                run_sgd(cfg, data, rep.w0.clone(), &mut batches, control, &label)
+                run_sgd(
+                    cfg,
+                    data,
+                    rep.w0.clone(),
+                    &mut batches,
+                    langevin,
+                    control,
+                    &label,
+                )
             })
             .collect::<Result<_>>()
     })??;
@@ -232,6 +236,7 @@ pub fn simulate(cfg: &Config, spec: &EnsembleSpec, control: &Control) -> Result<
         m: gather(|t| &t.m),
         q: gather(|t| &t.q),
         train_loss: gather(|t| &t.train_loss),
+        test_loss: gather(|t| &t.test_loss),
         train_error: gather(|t| &t.train_error),
         test_error: gather(|t| &t.test_error),
     })
@@ -312,6 +317,7 @@ mod tests {
             m: vec![1.0, 2.0, 3.0, 6.0],
             q: vec![0.0; 4],
             train_loss: vec![0.0; 4],
+            test_loss: vec![0.0; 4],
             train_error: vec![0.0; 4],
             test_error: vec![0.0; 4],
         };

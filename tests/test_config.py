@@ -14,8 +14,9 @@ from dmft_sgd import _core
 def test_defaults_follow_the_api():
     cfg = ds.Config()
     assert cfg.to_dict() == dict(
-        clusters=2, alpha=2.0, delta=0.5, rho=0.5, loss="logistic", activation=None,
-        threshold=1.0, lam=0.0, lr=0.1, batch=1.0, tau=None, steps=100, m0=None, q0=1.0,
+        data="mixture", clusters=2, teacher="sign", alpha=2.0, delta=0.5, rho=0.5, noise=0.0,
+        loss="logistic", activation=None, threshold=None, lam=0.0, temperature=0.0, lr=0.1,
+        batch=1.0, tau=None, normalize_batch=False, steps=100, m0=None, q0=1.0,
     )
     assert cfg.effective_activation == "linear"
     assert cfg.effective_m0 == 0.0
@@ -49,10 +50,14 @@ def test_python_defaults_are_rusts_field_by_field():
 
 def _documented_rule(cfg):
     """The resolution documented in Config's docstring (and used before Rust did it)."""
-    activation = cfg.activation or ("linear" if cfg.clusters == 2 else "door")
+    square_teacher = cfg.data == "teacher" and cfg.teacher == "square"
+    symmetric = cfg.clusters == 3 or square_teacher  # m = 0 is a fixed point
+    activation = cfg.activation or ("door" if symmetric else "linear")
     tau = cfg.tau if cfg.tau is not None else cfg.lr / cfg.batch
-    m0 = cfg.m0 if cfg.m0 is not None else (0.0 if cfg.clusters == 2 else 0.1)
-    threshold = cfg.threshold if activation == "door" else None
+    m0 = cfg.m0 if cfg.m0 is not None else (0.1 if symmetric else 0.0)
+    default_threshold = 0.0 if square_teacher else 1.0
+    threshold = cfg.threshold if cfg.threshold is not None else default_threshold
+    threshold = threshold if activation == "door" else None
     return dict(activation=activation, threshold=threshold, tau=tau, m0=m0)
 
 
@@ -69,6 +74,13 @@ MODELS = [
     {"clusters": 3, "threshold": 2.5},
     {"activation": "door", "threshold": 0.5},
     {"m0": -0.3, "tau": 1.0, "batch": 0.5},
+    {"data": "teacher"},
+    {"data": "teacher", "teacher": "linear", "loss": "square", "noise": 0.5},
+    {"data": "teacher", "teacher": "square", "loss": "square"},
+    {"data": "teacher", "teacher": "square", "loss": "square", "threshold": 0.5, "m0": 0.0},
+    {"data": "teacher", "teacher": "square", "loss": "square", "activation": "linear"},
+    {"data": "teacher", "teacher": "sign", "activation": "door"},
+    {"temperature": 0.1, "normalize_batch": True, "batch": 0.5},
 ]
 
 
@@ -81,9 +93,7 @@ def test_effective_values_are_rusts_resolution(changes):
     assert cfg.effective_tau == rust["tau"]
     assert cfg.effective_m0 == rust["m0"]
     resolved = cfg.resolved()
-    assert {k: resolved[k] for k in ("activation", "tau", "m0")} == {
-        k: rust[k] for k in ("activation", "tau", "m0")
-    }
+    assert {k: resolved[k] for k in rust} == rust
     # The resolved values spelled out describe the same model.
     assert _core.resolve_config(resolved) == rust
 
@@ -134,8 +144,10 @@ GOOD = {
     "rho": [0.01, 0.5, 0.99],
     "loss": ["logistic", "square"],
     "activation": [None, "linear", "door"],
-    "threshold": [0.1, 1.0],
+    "threshold": [None, 0.0, 0.1, 1.0],
     "lam": [0.0, 0.1, 10.0],
+    "temperature": [0.0, 0.01, 2.0],
+    "normalize_batch": [False, True],
     "lr": [1e-3, 0.1, 0.5],
     "batch": [0.01, 0.3, 1.0],
     "steps": [1, 100, 5000],
@@ -150,8 +162,10 @@ BAD = {
     "rho": [0.0, 1.0, -0.1, math.nan],
     "loss": ["hinge", ""],
     "activation": ["relu", "Linear"],
-    "threshold": [0.0, -1.0, math.inf],
+    "data": ["teachers", "Mixture"],
+    "threshold": [-0.1, -1.0, math.inf, math.nan],
     "lam": [-0.1, math.nan, math.inf, 1e7],
+    "temperature": [-0.1, math.nan, math.inf],
     "lr": [0.0, -0.1, math.nan, math.inf],
     "batch": [0.0, -0.2, 1.5, math.nan],
     "tau": [0.0, -1.0, math.nan, math.inf],
@@ -167,6 +181,9 @@ WRONG_TYPE = {
     "activation": [1],
     "steps": [10.0, "10", None],
     "tau": ["1"],
+    "normalize_batch": [1, "yes", None],
+    "data": [None, 1],
+    "noise": ["0"],
 }
 
 
@@ -205,3 +222,32 @@ def test_error_messages_state_the_allowed_range():
         ds.Config(batch=1.5)
     with pytest.raises(ValueError, match=r"rho must be in \(0, 1\), got 1"):
         ds.Config(rho=1.0)
+
+
+@pytest.mark.parametrize("changes,name", [
+    ({"data": "teacher", "clusters": 3}, "clusters"),
+    ({"data": "teacher", "delta": 1.0}, "delta"),
+    ({"data": "teacher", "rho": 0.3}, "rho"),
+    ({"noise": 0.1}, "noise"),
+    ({"teacher": "linear"}, "teacher"),
+])
+def test_settings_of_the_other_data_model_are_refused(changes, name):
+    with pytest.raises(ValueError, match=rf"^{name} applies only to data="):
+        ds.Config(**changes)
+
+
+@pytest.mark.parametrize("teacher", ["linear", "square"])
+def test_the_logistic_loss_needs_labels_plus_minus_one(teacher):
+    with pytest.raises(ValueError, match=rf"^loss 'logistic' needs labels ±1, but teacher='{teacher}'"):
+        ds.Config(data="teacher", teacher=teacher)
+    assert not ds.Config(data="teacher", teacher=teacher, loss="square").classifies
+    assert ds.Config(data="teacher").classifies and ds.Config().classifies
+
+
+def test_teacher_noise_must_be_non_negative():
+    ds.Config(data="teacher", noise=0.0)
+    for bad in (-0.1, math.nan, math.inf):
+        with pytest.raises(ValueError, match="^noise must be in"):
+            ds.Config(data="teacher", noise=bad)
+    with pytest.raises(ValueError, match="^teacher must be 'linear', 'sign' or 'square'"):
+        ds.Config(data="teacher", teacher="cubic")

@@ -24,7 +24,7 @@ from typing import Any, Callable, Sequence
 from ._progress import Bar
 from .config import FIELDS, Config, FieldInfo, check_field_names, field_names
 from .dmft import solve_dmft
-from .results import OBSERVABLES, DMFTResult, SimulationResult, load
+from .results import OBSERVABLES, DMFTResult, SimulationResult, load, recorded
 from .simulation import simulate
 
 #: The built-in default: two clusters, logistic loss, plain SGD with b = 0.3 and a ridge;
@@ -51,9 +51,20 @@ def _optional(convert: Callable[[str], Any]) -> Callable[[str], Any]:
     return parse
 
 
+def _parse_bool(text: str) -> bool:
+    words = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+    if text.lower() not in words:
+        raise ValueError(f"expected true or false, got {text!r}")
+    return words[text.lower()]
+
+
+_parse_bool.__name__ = "bool"
+
+
 def _field_parser(info: FieldInfo) -> Callable[[str], Any]:
     """Parses an option's text as the Config field's own type (``none`` for None)."""
-    return _optional(info.kind) if info.optional else info.kind
+    kind = _parse_bool if info.kind is bool else info.kind
+    return _optional(kind) if info.optional else kind
 
 
 def _add_run_options(p: argparse.ArgumentParser, dmft: bool, sim: bool) -> None:
@@ -90,7 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--grid", action="append", required=True, metavar="FIELD=V1,V2,...",
                        help="one axis of the grid (repeat for a product grid)")
     sweep.add_argument("--kind", choices=("dmft", "simulate"), default="dmft")
-    sweep.add_argument("--observable", choices=OBSERVABLES, default="test_error", help="what the picture shows")
+    sweep.add_argument("--observable", choices=OBSERVABLES, default=None,
+                       help="what the picture shows (default: test_error, or test_loss for a regression teacher)")
     sweep.add_argument("--store", type=Path, default=None, metavar="DIR",
                        help="keep every finished point in DIR at once; the same command resumes")
     sweep.add_argument("--retry-failed", action="store_true", help="with --store: re-run failed points")
@@ -174,7 +186,8 @@ def summary_table(dmft: DMFTResult | None, sim: SimulationResult | None) -> str:
     if sim is not None:
         head += f"{f'SGD d={sim.d}':>22}"
     lines = [head]
-    for name in OBSERVABLES:
+    shown = recorded((dmft or sim).config) if (dmft or sim) is not None else OBSERVABLES
+    for name in shown:
         line = f"{name:<12}"
         if dmft is not None:
             value = getattr(dmft, name)[-1]
@@ -271,6 +284,11 @@ def _command_sweep(args: argparse.Namespace) -> int:
 
     cfg, run = settings_from_args(args)
     grid = parse_grid(args.grid)
+    if args.observable is None:
+        args.observable = "test_error" if cfg.classifies else "test_loss"
+    elif args.observable not in recorded(cfg):
+        raise UsageError(f"--observable {args.observable} is not recorded for teacher={cfg.teacher!r} "
+                         f"(real-valued labels); use test_loss or train_loss")
     kwargs: dict[str, Any] = {"threads": run["threads"]} if run["threads"] is not None else {}
     if args.kind == "dmft":
         kwargs["samples"] = run["samples"]

@@ -6,6 +6,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from . import _core
 from ._checks import as_float, as_int
 
@@ -31,26 +33,42 @@ class Config:
     the same value are different configs with the same dynamics.
     """
 
+    data: str = _setting(
+        "data", "'mixture' (the Gaussian mixture of `clusters`) or 'teacher' (x ~ N(0, I), "
+        "labels from the teacher field h0 = v*.x/sqrt(d), see `teacher`)")
     clusters: int = _setting(
-        "clusters", "2 (labels y = c = ±1) or 3 (c = -1, 0, +1; label +1 for the outer clusters)")
+        "clusters", "mixture: 2 (labels y = c = ±1) or 3 (c = -1, 0, +1; label +1 for the "
+        "outer clusters)")
+    teacher: str = _setting(
+        "teacher", "data='teacher': 'sign' (y = sign(h0 + sqrt(noise) eps)), 'linear' "
+        "(y = h0 + sqrt(noise) eps) or 'square' (y = h0^2 + sqrt(noise) eps, phase retrieval)")
     alpha: float = _setting("alpha", "sample ratio n/d > 0")
-    delta: float = _setting("delta", "cluster variance Delta > 0")
+    delta: float = _setting("delta", "mixture: cluster variance Delta > 0")
     rho: float = _setting("rho", "three clusters only: mass of the two outer clusters, 0 < rho < 1")
-    loss: str = _setting("loss", "'logistic' or 'square'")
+    noise: float = _setting("noise", "data='teacher': label noise variance >= 0")
+    loss: str = _setting("loss", "'logistic' (labels ±1 only) or 'square'")
     activation: str | None = _setting(
-        "activation", "'linear' (o = h) or 'door' (o = h^2 - threshold); None: linear for two "
-        "clusters, the door for three")
-    threshold: float = _setting("threshold", "door threshold theta > 0 (o = h^2 - theta)")
+        "activation", "'linear' (o = h) or 'door' (o = h^2 - threshold); None: the door for "
+        "three clusters and the square teacher, else linear")
+    threshold: float | None = _setting(
+        "threshold", "door threshold theta >= 0 (o = h^2 - theta); None: 0 for the square "
+        "teacher (o = h^2), else 1")
     lam: float = _setting("lam", "ridge lambda >= 0")
+    temperature: float = _setting(
+        "temperature", "Langevin temperature >= 0: each step adds sqrt(2 lr temperature) "
+        "N(0, I) to w")
     lr: float = _setting("lr", "learning rate eta, which is the time step dt > 0")
     batch: float = _setting("batch", "batch fraction b in (0, 1]; 1 is full-batch gradient descent")
     tau: float | None = _setting(
         "tau", "persistence time of the mini-batch chain, >= max(lr, lr (1-b)/b); None: plain "
         "SGD, tau = lr/batch (a fresh batch every step)")
+    normalize_batch: bool = _setting(
+        "normalize_batch", "weight a sample in the batch by 1/batch, so that the expected "
+        "stochastic gradient is the full-batch one")
     steps: int = _setting("steps", "number of time steps T >= 1; results have length T")
     m0: float | None = _setting(
-        "m0", "initial overlap; None: 0 for two clusters, 0.1 for three (m = 0 is an unstable "
-        "fixed point there)")
+        "m0", "initial overlap; None: 0.1 where m = 0 is an unstable fixed point (three "
+        "clusters, the square teacher), else 0")
     q0: float = _setting("q0", "initial |w_perp|^2/d > 0")
 
     def __post_init__(self) -> None:
@@ -59,7 +77,11 @@ class Config:
             value = getattr(self, f.name)
             if value is None and f.optional:
                 continue
-            if f.kind is int:
+            if f.kind is bool:
+                if not isinstance(value, (bool, np.bool_)):
+                    raise TypeError(f"{f.name} must be True or False ({f.doc}), got {value!r}")
+                value = bool(value)
+            elif f.kind is int:
                 value = as_int(f.name, value)
             elif f.kind is float:
                 value = as_float(f.name, value)
@@ -79,6 +101,18 @@ class Config:
         return str(self._effective()["activation"])
 
     @property
+    def effective_threshold(self) -> float | None:
+        """The door's threshold in use (None for a linear output)."""
+        threshold = self._effective()["threshold"]
+        return None if threshold is None else float(threshold)
+
+    @property
+    def classifies(self) -> bool:
+        """Whether labels are ±1 (the mixture, the sign teacher): only then are the
+        training and test errors recorded (they are None on the results otherwise)."""
+        return self.data == "mixture" or self.teacher == "sign"
+
+    @property
     def effective_tau(self) -> float:
         """The persistence time in use: ``tau``, or lr/batch (plain SGD)."""
         return float(self._effective()["tau"])
@@ -93,7 +127,8 @@ class Config:
         effective = self._effective()
         out = self.to_dict()
         out.update(
-            activation=effective["activation"], tau=effective["tau"], m0=effective["m0"]
+            activation=effective["activation"], threshold=effective["threshold"],
+            tau=effective["tau"], m0=effective["m0"]
         )
         return out
 
@@ -118,7 +153,7 @@ class Config:
 
 @dataclass(frozen=True)
 class FieldInfo:
-    """What Config's own definition says of a field: its type (int, float or str), whether
+    """What Config's own definition says of a field: its type (bool, int, float or str), whether
     None is allowed, its default and its description."""
 
     name: str
@@ -130,7 +165,7 @@ class FieldInfo:
 
 def _field_info(f: dataclasses.Field) -> FieldInfo:
     types = [t.strip() for t in str(f.type).split("|")]
-    kinds = {"int": int, "float": float, "str": str}
+    kinds = {"bool": bool, "int": int, "float": float, "str": str}
     return FieldInfo(f.name, kinds[types[0]], "None" in types, f.default, f.metadata["doc"])
 
 

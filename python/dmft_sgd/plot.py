@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Sequence, Union
 import numpy as np
 
 from .config import Config
-from .results import LABELS, OBSERVABLES, DMFTResult, SimulationResult
+from .results import LABELS, OBSERVABLES, DMFTResult, SimulationResult, recorded
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -55,7 +55,7 @@ def default_label(result: Result) -> str:
 def plot_observables(
     results: Sequence[Result],
     labels: Sequence[str] | None = None,
-    observables: Sequence[str] = OBSERVABLES,
+    observables: Sequence[str] | None = None,
     log_time: bool = False,
     title: str | None = None,
 ) -> "Figure":
@@ -66,12 +66,15 @@ def plot_observables(
     ----------
     results : DMFTResult and SimulationResult objects, in any mix.
     labels : legend entries (default: the kind and size of each result).
-    observables : which of ``OBSERVABLES`` to draw.
+    observables : which of ``OBSERVABLES`` to draw (default: every one the results record;
+        the classification errors are left out for a regression teacher).
     log_time : logarithmic time axis (t = 0 is then left out).
     title : figure title (default: the parameters, if all results share one config).
     """
     if not results:
         raise ValueError("results must hold at least one result")
+    if observables is None:
+        observables = [o for o in OBSERVABLES if all(o in recorded(r.config) for r in results)]
     unknown = [o for o in observables if o not in OBSERVABLES]
     if unknown:
         raise ValueError(f"observables must be among {OBSERVABLES}, got {unknown}")

@@ -21,6 +21,25 @@ OBSERVABLES: tuple[str, ...] = tuple(name for name, _, _ in _core.OBSERVABLES)
 LABELS: dict[str, str] = {name: label for name, label, _ in _core.OBSERVABLES}
 #: What each observable measures, in one line.
 DESCRIPTIONS: dict[str, str] = {name: text for name, _, text in _core.OBSERVABLES}
+#: The classification errors: recorded only where labels are ±1 (``Config.classifies``).
+ERRORS: tuple[str, ...] = ("train_error", "test_error")
+
+
+def recorded(cfg: Config) -> tuple[str, ...]:
+    """The observables a run of `cfg` records: all of them, without the classification
+    errors for a regression teacher (``teacher='linear'`` or ``'square'``)."""
+    return OBSERVABLES if cfg.classifies else tuple(o for o in OBSERVABLES if o not in ERRORS)
+
+
+def check_recorded(cfg: Config, name: str) -> None:
+    """ValueError unless `name` is an observable that a run of `cfg` records."""
+    if name not in OBSERVABLES:
+        raise ValueError(f"name must be one of {OBSERVABLES}, got {name!r}")
+    if name not in recorded(cfg):
+        raise ValueError(
+            f"{name} is not defined for teacher={cfg.teacher!r}: its labels are real numbers, "
+            f"not ±1, so there is no classification error (the attribute is None); use "
+            f"test_loss or train_loss")
 
 
 def _with_observables(
@@ -34,7 +53,7 @@ def _with_observables(
     def wrap(cls: type) -> type:
         own = list(inspect.get_annotations(cls).items())
         at = [name for name, _ in own].index("t") + 1
-        fields: list[Any] = [*own[:at], *((o, "np.ndarray") for o in OBSERVABLES), *own[at:]]
+        fields: list[Any] = [*own[:at], *((o, "np.ndarray | None") for o in OBSERVABLES), *own[at:]]
         if sem:
             fields += [(f"{o}_sem", "np.ndarray | None", dataclasses.field(default=None))
                        for o in OBSERVABLES]
@@ -44,7 +63,8 @@ def _with_observables(
                                          namespace=namespace, frozen=True, eq=False)
         out.__module__, out.__qualname__ = cls.__module__, cls.__qualname__
         listing = "\n".join(f"    {o} {shape}: {DESCRIPTIONS[o]}" for o in OBSERVABLES)
-        out.__doc__ = f"{cls.__doc__}\n\n    Observables:\n\n{listing}\n"
+        out.__doc__ = (f"{cls.__doc__}\n\n    Observables ({', '.join(ERRORS)} are None for a "
+                       f"regression teacher):\n\n{listing}\n")
         return out
 
     return wrap
@@ -78,8 +98,7 @@ class SimulationResult:
     t: np.ndarray
 
     def _observable(self, name: str) -> np.ndarray:
-        if name not in OBSERVABLES:
-            raise ValueError(f"name must be one of {OBSERVABLES}, got {name!r}")
+        check_recorded(self.config, name)
         return getattr(self, name)
 
     def mean(self, name: str) -> np.ndarray:
@@ -99,7 +118,7 @@ class SimulationResult:
 
     def _payload(self) -> tuple[str, dict[str, Any], dict[str, np.ndarray]]:
         meta = {"config": self.config.to_dict(), "d": self.d, "replicas": self.replicas, "seed": self.seed}
-        return "simulation", meta, {name: getattr(self, name) for name in ("t", *OBSERVABLES)}
+        return "simulation", meta, {name: getattr(self, name) for name in ("t", *recorded(self.config))}
 
     def __repr__(self) -> str:
         return (
@@ -140,8 +159,7 @@ class DMFTResult:
 
     def mean(self, name: str) -> np.ndarray:
         """An observable by name, shape (T,) (the same as the attribute)."""
-        if name not in OBSERVABLES:
-            raise ValueError(f"name must be one of {OBSERVABLES}, got {name!r}")
+        check_recorded(self.config, name)
         return getattr(self, name)
 
     def sem(self, name: str) -> np.ndarray:
@@ -186,10 +204,10 @@ def _check_arrays(arrays: dict[str, np.ndarray], expected: dict[str, tuple], whe
 def _dmft_from_file(meta: dict[str, Any], arrays: dict[str, np.ndarray], where: str) -> DMFTResult:
     cfg = Config.from_dict(meta["config"])
     T, groups = cfg.steps, int(meta["groups"])
-    expected: dict[str, tuple | None] = {name: (T,) for name in ("t", *OBSERVABLES)}
+    expected: dict[str, tuple | None] = {name: (T,) for name in ("t", *recorded(cfg))}
     expected.update(C=(T, T), R=(T, T), changes=None)
     if groups > 1:
-        expected.update({name: (T,) for name in _DMFT_SEMS})
+        expected.update({f"{name}_sem": (T,) for name in recorded(cfg)})
     if "M_C" in arrays:
         expected.update(M_C=(T, T), M_R=(T, T), mu=(T,))
     _check_arrays(arrays, expected, where)
@@ -204,11 +222,11 @@ def _dmft_from_file(meta: dict[str, Any], arrays: dict[str, np.ndarray], where: 
 def _simulation_from_file(meta: dict[str, Any], arrays: dict[str, np.ndarray], where: str) -> SimulationResult:
     cfg = Config.from_dict(meta["config"])
     replicas = int(meta["replicas"])
-    expected = {"t": (cfg.steps,), **{name: (replicas, cfg.steps) for name in OBSERVABLES}}
+    expected = {"t": (cfg.steps,), **{name: (replicas, cfg.steps) for name in recorded(cfg)}}
     _check_arrays(arrays, expected, where)
     return SimulationResult(
         config=cfg, d=int(meta["d"]), replicas=replicas, seed=int(meta["seed"]),
-        **{name: arrays[name] for name in expected},
+        **{name: arrays.get(name) for name in ("t", *OBSERVABLES)},
     )
 
 

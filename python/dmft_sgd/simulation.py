@@ -72,6 +72,7 @@ def sgd_trajectory(
     cfg: Config,
     seed: int = 0,
     batches: Any = None,
+    langevin_noise: Any = None,
 ) -> TrajectoryResult:
     """Runs the SGD recursion of `cfg` on a data set you supply (all float64).
 
@@ -80,7 +81,7 @@ def sgd_trajectory(
     X : array (n, d)
         Samples as rows.
     y : array (n,)
-        Labels (±1 for classification).
+        Labels (±1 for classification, real numbers for a regression teacher).
     v_star : array (d,)
         Teacher direction, normalised to |v_star|^2 = d; defines m = w·v*/d.
     w0 : array (d,)
@@ -88,15 +89,20 @@ def sgd_trajectory(
     cfg : Config
         Loss, output, ridge, learning rate, batch chain and number of steps.
     seed : int
-        Seed of the mini-batch chain (`minibatch_chain(n, cfg, seed)` returns it).
+        Seed of the mini-batch chain (`minibatch_chain(n, cfg, seed)` returns it) and, at
+        a positive temperature, of the Langevin increments.
     batches : bool array (steps, n) or None
         An explicit batch mask s_mu(k), used instead of the random chain.
+    langevin_noise : float array (steps, d) or None
+        Explicit Langevin increments xi_k ~ N(0, I_d) (row k moves w_k to w_{k+1}; the
+        last row is unused), used instead of drawn ones when ``cfg.temperature > 0``.
 
     Returns
     -------
     TrajectoryResult
-        t, m, q, train_loss, train_error, test_error of shape (steps,), and the weights w
-        at the last step. The test error is the closed form of the mixture model in `cfg`.
+        t and every observable of shape (steps,), and the weights w at the last step. The
+        test observables are those of the data model in `cfg` at the run's m and q; the
+        classification errors are None for a regression teacher.
     """
     cfg = as_config("cfg", cfg)
     X = as_float_array("X", X, 2)
@@ -113,7 +119,12 @@ def sgd_trajectory(
                 f"batches must have shape (steps, n) = ({cfg.steps}, {y.shape[0]}), got {batches.shape}"
             )
         batches = np.ascontiguousarray(batches)
-    out = _core.sgd_trajectory(cfg.to_dict(), X, y, v_star, w0, seed, batches)
+    if langevin_noise is not None:
+        langevin_noise = as_float_array("langevin_noise", langevin_noise, 2)
+        if langevin_noise.shape != (cfg.steps, v_star.shape[0]):
+            raise ValueError(f"langevin_noise must have shape (steps, d) = ({cfg.steps}, "
+                             f"{v_star.shape[0]}), got {langevin_noise.shape}")
+    out = _core.sgd_trajectory(cfg.to_dict(), X, y, v_star, w0, seed, batches, langevin_noise)
     return TrajectoryResult(config=cfg, t=time_axis(cfg), w=out.w, **out.observables)
 
 

@@ -29,7 +29,7 @@ pub use weights::{Kernels, WeightSide};
 use crate::config::Config;
 use crate::control::Control;
 use crate::error::{Error, Result};
-use crate::observables::test_error;
+use crate::observables::{test_error, test_loss};
 use crate::resources::{check_memory, resolve_threads, with_threads};
 use crate::rng::{stream, Domain};
 use cholesky::IncrementalCholesky;
@@ -220,18 +220,22 @@ pub struct Observables {
     pub q: Vec<f64>,
     /// Mean training loss `E[l(y, h(k))]`.
     pub train_loss: Vec<f64>,
-    /// Training error `E[1[y o(h(k)) <= 0]]`.
+    /// Expected loss on a fresh sample, from `m`, `q`.
+    pub test_loss: Vec<f64>,
+    /// Training error `E[1[y o(h(k)) <= 0]]`; empty unless labels are ±1
+    /// ([`Config::labels_are_signs`]).
     pub train_error: Vec<f64>,
-    /// Closed-form test error from `m`, `q`.
+    /// Test classification error from `m`, `q`; empty unless labels are ±1.
     pub test_error: Vec<f64>,
 }
 
 impl Observables {
-    fn named_mut(&mut self) -> [&mut Vec<f64>; 5] {
+    fn named_mut(&mut self) -> [&mut Vec<f64>; 6] {
         [
             &mut self.m,
             &mut self.q,
             &mut self.train_loss,
+            &mut self.test_loss,
             &mut self.train_error,
             &mut self.test_error,
         ]
@@ -481,16 +485,13 @@ struct KernelRow {
 impl KernelRow {
     fn new(sums: &StepSums, cfg: &Config, samples: usize, responders: usize) -> Self {
         let (s, sr) = (samples as f64, responders as f64);
+        let delta = cfg.model().delta();
         KernelRow {
-            m_c: sums
-                .f_f
-                .iter()
-                .map(|v| cfg.alpha * cfg.delta * v / s)
-                .collect(),
+            m_c: sums.f_f.iter().map(|v| cfg.alpha * delta * v / s).collect(),
             m_r: sums
                 .phi_g
                 .iter()
-                .map(|v| cfg.alpha * cfg.delta.sqrt() * v / sr)
+                .map(|v| cfg.alpha * delta.sqrt() * v / sr)
                 .collect(),
             mu: sums.u_f / s,
         }
@@ -550,7 +551,7 @@ impl Group {
     fn new(cfg: &Config, opts: &DmftOptions, params: PatternParams, group: usize) -> Self {
         let t = cfg.steps;
         Group {
-            weights: WeightSide::new(t, cfg.lr, cfg.lam, cfg.alpha, cfg.m0(), cfg.q0),
+            weights: WeightSide::of(cfg),
             chol: IncrementalCholesky::new(t),
             patterns: PatternSide::new(params, opts, t, group, 0),
             kernels: None,
@@ -653,7 +654,7 @@ fn single_pass(cfg: &Config, opts: &DmftOptions, control: &Control) -> Result<Dm
 
 /// `C`, `R`, `m` for all times from given kernels.
 fn weights_from(cfg: &Config, kernels: &Kernels) -> Result<WeightSide> {
-    let mut weights = WeightSide::new(cfg.steps, cfg.lr, cfg.lam, cfg.alpha, cfg.m0(), cfg.q0);
+    let mut weights = WeightSide::of(cfg);
     for k in 0..cfg.steps - 1 {
         if !weights.advance(k, kernels) {
             return Err(diverged(k + 1, cfg));
@@ -800,15 +801,21 @@ impl GroupResult {
     fn observables(self, cfg: &Config) -> (Observables, WeightSide) {
         let t = cfg.steps;
         let q: Vec<f64> = (0..t).map(|k| self.weights.c.at(k, k)).collect();
-        let test = (0..t)
-            .map(|k| test_error(cfg, self.weights.m[k], q[k]))
-            .collect();
+        let m = &self.weights.m;
+        let classify = cfg.labels_are_signs();
         let obs = Observables {
-            m: self.weights.m.clone(),
+            test_loss: (0..t).map(|k| test_loss(cfg, m[k], q[k])).collect(),
+            test_error: match classify {
+                true => (0..t).map(|k| test_error(cfg, m[k], q[k])).collect(),
+                false => Vec::new(),
+            },
+            train_error: match classify {
+                true => self.train_error,
+                false => Vec::new(),
+            },
+            m: m.clone(),
             q,
             train_loss: self.train_loss,
-            train_error: self.train_error,
-            test_error: test,
         };
         (obs, self.weights)
     }
@@ -878,6 +885,9 @@ fn combine(
         .enumerate()
     {
         let series: Vec<&[f64]> = observables.iter().map(|o| o.named()[i].1).collect();
+        if series[0].is_empty() {
+            continue; // an error series of a regression model: not recorded
+        }
         *out_mean = mean_of(series.iter().copied());
         // Standard error of the mean of independent groups (eq. 4.5).
         *out_sem = (0..t)

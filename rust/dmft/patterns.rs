@@ -18,7 +18,8 @@
 
 use super::matrix::TimeMatrix;
 use super::Response;
-use crate::config::{Clusters, Config};
+use crate::config::Config;
+use crate::data::DataModel;
 use crate::losses::SampleLoss;
 use crate::minibatch::BatchChain;
 use crate::simd::{axpy, combine_rows, dot, Scaling};
@@ -50,7 +51,11 @@ pub struct PatternParams {
     /// The mini-batch chain.
     pub chain: BatchChain,
     /// The data model.
-    pub clusters: Clusters,
+    pub model: DataModel,
+    /// The weight of a sample in the batch (`1/b` under `normalize_batch`, else 1).
+    pub batch_weight: f64,
+    /// Whether labels are ±1 (the training error is counted).
+    pub classify: bool,
     /// The estimator of `M_R` (resolved: never [`Response::Auto`]).
     pub response: Response,
 }
@@ -59,14 +64,16 @@ impl PatternParams {
     /// The constants of `cfg`, with the resolved response estimator.
     pub fn new(cfg: &Config, response: Response) -> Self {
         PatternParams {
-            sqrt_delta: cfg.delta.sqrt(),
+            sqrt_delta: cfg.model().delta().sqrt(),
             dt: cfg.lr,
             sample_loss: SampleLoss {
                 loss: cfg.loss,
                 activation: cfg.activation(),
             },
             chain: BatchChain::new(cfg),
-            clusters: cfg.clusters,
+            model: cfg.model(),
+            batch_weight: cfg.batch_weight(),
+            classify: cfg.labels_are_signs(),
             response,
         }
     }
@@ -223,11 +230,9 @@ impl Chunk {
         let (mut u, mut y) = (Vec::with_capacity(samples), Vec::with_capacity(samples));
         let mut in_batch = Vec::with_capacity(pairs);
         for _ in 0..pairs {
-            let (c, label) = params.clusters.draw(rng.random());
-            let zeta: f64 = rng.sample(StandardNormal);
-            let u_pair = c + params.sqrt_delta * zeta;
-            u.extend([u_pair, -u_pair]);
-            y.extend([label, params.clusters.label(-c)]);
+            let [(u1, y1), (u2, y2)] = params.model.effective_pair(&mut rng);
+            u.extend([u1, u2]);
+            y.extend([y1, y2]);
             in_batch.push(params.chain.start(rng.random()));
         }
         let response = match params.response {
@@ -346,11 +351,12 @@ impl Chunk {
     }
 
     /// Every sample at step `k` (eq. 3.1): `g = chi + c_dt sum_{j<k} R(k,j) f(j)`,
-    /// `h = u m(k) + sqrt(Delta) g`, `f = -s l'(y, h)`, `phi = -sqrt(Delta) s l''(y, h)`,
+    /// `h = u m(k) + sqrt(Delta) g`, `f = -s l'(y, h)`, `phi = -sqrt(Delta) s l''(y, h)`
+    /// (with `s = 1/b` in the batch under `normalize_batch`),
     /// and for the probe estimator `v(k) = p(k) + c_dt sum_{j<k} R(k,j) phi(j) v(j)`.
     fn advance(&mut self, k: usize, m_k: f64, params: &PatternParams, sums: &mut StepSums) {
         let (n, nr, pairs) = (self.samples, self.responders, self.samples / 2);
-        let (sd, c_dt) = (params.sqrt_delta, params.c_dt());
+        let (sd, c_dt, weight) = (params.sqrt_delta, params.c_dt(), params.batch_weight);
         for p in 0..pairs {
             let s = self.in_batch[p];
             for a in [2 * p, 2 * p + 1] {
@@ -358,12 +364,12 @@ impl Chunk {
                 let h = self.u[a] * m_k + sd * g;
                 let (loss, slope) = params.sample_loss.value_and_slope(self.y[a], h);
                 // Stored in f32; f(k) is used as stored, so every kernel sees one process.
-                let f = if s { -slope as f32 } else { 0.0 };
+                let f = if s { (-weight * slope) as f32 } else { 0.0 };
                 self.f[k * n + a] = f;
                 self.f_now[a] = f as f64;
                 if a < nr {
                     let phi = if s {
-                        -sd * params.sample_loss.curvature(self.y[a], h)
+                        -sd * weight * params.sample_loss.curvature(self.y[a], h)
                     } else {
                         0.0
                     };
@@ -378,7 +384,9 @@ impl Chunk {
                     }
                 }
                 sums.loss += loss;
-                sums.errors += params.sample_loss.misclassified(self.y[a], h) as u8 as f64;
+                if params.classify {
+                    sums.errors += params.sample_loss.misclassified(self.y[a], h) as u8 as f64;
+                }
                 sums.u_f += self.u[a] * f as f64;
                 sums.finite &= h.is_finite() && loss.is_finite();
             }
@@ -623,7 +631,7 @@ mod tests {
     #[test]
     fn mirror_pairs_cancel_u_f_when_m_is_zero() {
         let cfg = Config {
-            clusters: Clusters::Three { rho: 0.4 },
+            clusters: crate::config::Clusters::Three { rho: 0.4 },
             activation: Some(crate::config::Activation::Door { threshold: 1.0 }),
             batch: 0.5,
             lr: 0.1,

@@ -44,6 +44,8 @@ pub struct WeightSide {
     dt: f64,
     shrink: f64,
     alpha: f64,
+    /// `2 dt T`: the variance the Langevin noise adds to `C(k+1,k+1)`.
+    langevin_variance: f64,
 }
 
 impl WeightSide {
@@ -60,7 +62,15 @@ impl WeightSide {
             dt,
             shrink: 1.0 - dt * lam,
             alpha,
+            langevin_variance: 0.0,
         }
+    }
+
+    /// The weight side of `cfg` (its first row).
+    pub fn of(cfg: &crate::config::Config) -> Self {
+        let mut w = Self::new(cfg.steps, cfg.lr, cfg.lam, cfg.alpha, cfg.m0(), cfg.q0);
+        w.langevin_variance = 2.0 * cfg.lr * cfg.temperature;
+        w
     }
 
     /// Row `k+1` of `C`, `R` and `m` from the kernel rows `<= k`. Returns false if a
@@ -100,8 +110,9 @@ impl WeightSide {
             axpy(a[j], row, &mut c_new[..=j]);
             c_new[j] += dot(&row[..j], &a[..j]);
         }
-        // C(k+1,k+1) = a · C(k+1, 0..=k) + dt a · e + dt^2 M_C(k,k) (eq. 3.5).
-        let diag = dot(&a, &c_new) + dt * dot(&a, &e) + dt * dt * m_c_k[k];
+        // C(k+1,k+1) = a · C(k+1, 0..=k) + dt a · e + dt^2 M_C(k,k) + 2 dt T (eq. 3.5):
+        // the Langevin increment is independent of every earlier w(l) and of eta.
+        let diag = dot(&a, &c_new) + dt * dot(&a, &e) + dt * dt * m_c_k[k] + self.langevin_variance;
         for (l, &v) in c_new.iter().enumerate() {
             self.c.set(l, k + 1, v);
         }

@@ -1,0 +1,423 @@
+//! The data models (theory.md sections 1-3), each one small piece: how a finite-d sample
+//! and an effective sample draw their input and label, the scale `Delta` of the field's
+//! noise, the mirror image of an effective sample, and the test observables as functions
+//! of the order parameters `m`, `q`. A new model is a new variant here.
+//!
+//! * The mixture: `x = c v*/sqrt(d) + sqrt(Delta) z`, `y = y(c)`; the effective sample has
+//!   `u = c + sqrt(Delta) zeta` and mirror `(c, zeta) -> (-c, -zeta)`.
+//! * A teacher: `x = z`, `y = y(h0, eps)` with `h0 = v*·x/sqrt(d)`; the effective sample
+//!   is the mixture's with `c = 0`, `Delta = 1` and `u = h0 ~ N(0, 1)`, mirror
+//!   `(h0, eps) -> (-h0, -eps)` (linear, sign) or `(-h0, eps)` (square: the label is even).
+
+use crate::config::{Activation, Clusters, Config, Data, Teacher};
+use crate::losses::SampleLoss;
+use crate::observables::prob_below;
+use rand::{Rng, RngExt};
+use rand_distr::StandardNormal;
+
+/// The data model of a [`Config`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum DataModel {
+    /// The Gaussian mixture with cluster variance `delta`.
+    Mixture { clusters: Clusters, delta: f64 },
+    /// Teacher labels with label noise `noise`.
+    Teacher { teacher: Teacher, noise: f64 },
+}
+
+impl DataModel {
+    /// The model of `cfg`.
+    pub fn of(cfg: &Config) -> Self {
+        match cfg.data {
+            Data::Mixture => DataModel::Mixture {
+                clusters: cfg.clusters,
+                delta: cfg.delta,
+            },
+            Data::Teacher(teacher) => DataModel::Teacher {
+                teacher,
+                noise: cfg.noise,
+            },
+        }
+    }
+
+    /// `Delta`: the variance of the noise part of `x` (1 for a teacher). The field is
+    /// `h = u m + sqrt(Delta) g` (eq. 3.1).
+    pub fn delta(&self) -> f64 {
+        match *self {
+            DataModel::Mixture { delta, .. } => delta,
+            DataModel::Teacher { .. } => 1.0,
+        }
+    }
+
+    /// Whether every label is ±1 (classification).
+    pub fn labels_are_signs(&self) -> bool {
+        !matches!(
+            self,
+            DataModel::Teacher {
+                teacher: Teacher::Linear | Teacher::Square,
+                ..
+            }
+        )
+    }
+
+    /// Whether a sample and its mirror image have the same label: the data are then
+    /// symmetric under `v* -> -v*`, and `m = 0` is a fixed point of the dynamics.
+    pub fn mirror_keeps_label(&self) -> bool {
+        matches!(
+            self,
+            DataModel::Mixture {
+                clusters: Clusters::Three { .. },
+                ..
+            } | DataModel::Teacher {
+                teacher: Teacher::Square,
+                ..
+            }
+        )
+    }
+
+    /// A teacher's label `y(h0, eps)`.
+    fn teacher_label(teacher: Teacher, noise: f64, h0: f64, eps: f64) -> f64 {
+        let noisy = |x: f64| x + noise.sqrt() * eps;
+        match teacher {
+            Teacher::Linear => noisy(h0),
+            Teacher::Sign => {
+                if noisy(h0) >= 0.0 {
+                    1.0
+                } else {
+                    -1.0
+                }
+            }
+            Teacher::Square => noisy(h0 * h0),
+        }
+    }
+
+    /// A mirror pair of effective samples, `[(u, y), (u', y')]` (theory.md section 3).
+    pub fn effective_pair<R: Rng>(&self, rng: &mut R) -> [(f64, f64); 2] {
+        match *self {
+            DataModel::Mixture { clusters, delta } => {
+                let (c, label) = clusters.draw(rng.random());
+                let zeta: f64 = rng.sample(StandardNormal);
+                let u = c + delta.sqrt() * zeta;
+                [(u, label), (-u, clusters.label(-c))]
+            }
+            DataModel::Teacher { teacher, noise } => {
+                let h0: f64 = rng.sample(StandardNormal);
+                let eps: f64 = rng.sample(StandardNormal);
+                let mirror_eps = if teacher == Teacher::Square {
+                    eps
+                } else {
+                    -eps
+                };
+                [
+                    (h0, Self::teacher_label(teacher, noise, h0, eps)),
+                    (-h0, Self::teacher_label(teacher, noise, -h0, mirror_eps)),
+                ]
+            }
+        }
+    }
+
+    /// Draws one finite-d sample: appends its row `x` (as `f32`) to `rows` and returns
+    /// its label. `v_star` has `|v*|^2 = d`.
+    pub fn sample<R: Rng>(&self, v_star: &[f64], rng: &mut R, rows: &mut Vec<f32>) -> f64 {
+        let inv_sqrt_d = 1.0 / (v_star.len() as f64).sqrt();
+        match *self {
+            DataModel::Mixture { clusters, delta } => {
+                let (c, label) = clusters.draw(rng.random());
+                for &v in v_star {
+                    let z: f64 = rng.sample(StandardNormal);
+                    rows.push((c * v * inv_sqrt_d + delta.sqrt() * z) as f32);
+                }
+                label
+            }
+            DataModel::Teacher { teacher, noise } => {
+                let mut h0 = 0.0;
+                for &v in v_star {
+                    let z: f64 = rng.sample(StandardNormal);
+                    h0 += v * z;
+                    rows.push(z as f32);
+                }
+                let eps: f64 = rng.sample(StandardNormal);
+                Self::teacher_label(teacher, noise, h0 * inv_sqrt_d, eps)
+            }
+        }
+    }
+
+    /// The classification error `P(y o(h) <= 0)` on a fresh sample; only for ±1 labels.
+    pub fn test_error(&self, activation: Activation, m: f64, q: f64) -> f64 {
+        debug_assert!(self.labels_are_signs());
+        match *self {
+            DataModel::Mixture { clusters, delta } => {
+                mixture_test_error(clusters, delta, activation, m, q)
+            }
+            DataModel::Teacher { noise, .. } => {
+                let given = TeacherGivenField::new(m, q, noise);
+                let roots = activation.zeros();
+                gaussian_expectation(0.0, given.sd_h, &roots, |h| {
+                    let p = given.prob_positive(h);
+                    let o = activation.output(h);
+                    p * f64::from(o <= 0.0) + (1.0 - p) * f64::from(o >= 0.0)
+                })
+            }
+        }
+    }
+
+    /// The expected loss `E[l(y, h)]` on a fresh sample (no ridge term).
+    pub fn test_loss(&self, loss: SampleLoss, m: f64, q: f64) -> f64 {
+        let roots = loss.activation.zeros();
+        match *self {
+            DataModel::Mixture { clusters, delta } => {
+                // h | c ~ N(c m, Delta (m^2 + q)).
+                let sd = (delta * (m * m + q).max(0.0)).sqrt();
+                clusters
+                    .table()
+                    .into_iter()
+                    .map(|(c, p, y)| {
+                        p * gaussian_expectation(c * m, sd, &roots, |h| {
+                            loss.value_and_slope(y, h).0
+                        })
+                    })
+                    .sum()
+            }
+            DataModel::Teacher { teacher, noise } => {
+                let given = TeacherGivenField::new(m, q, noise);
+                gaussian_expectation(0.0, given.sd_h, &roots, |h| {
+                    let o = loss.output(h);
+                    // E[ell(y, o) | h], with h0 | h ~ N(mean, var).
+                    let (mean, var) = (given.slope * h, given.var_h0);
+                    match teacher {
+                        Teacher::Linear => 0.5 * ((mean - o).powi(2) + var + noise),
+                        Teacher::Square => {
+                            let h0_2 = mean * mean + var;
+                            let h0_4 = mean.powi(4) + 6.0 * mean * mean * var + 3.0 * var * var;
+                            0.5 * (h0_4 - 2.0 * o * h0_2 + o * o + noise)
+                        }
+                        Teacher::Sign => {
+                            let p = given.prob_positive(h);
+                            p * loss.value_and_slope(1.0, h).0
+                                + (1.0 - p) * loss.value_and_slope(-1.0, h).0
+                        }
+                    }
+                })
+            }
+        }
+    }
+}
+
+/// A fresh teacher sample seen through the student's field: `h ~ N(0, m^2 + q)` and, given
+/// `h`, `h0 ~ N(slope h, var_h0)` with `slope = m/(m^2+q)`, `var_h0 = q/(m^2+q)`.
+struct TeacherGivenField {
+    sd_h: f64,
+    slope: f64,
+    var_h0: f64,
+    noise: f64,
+}
+
+impl TeacherGivenField {
+    fn new(m: f64, q: f64, noise: f64) -> Self {
+        let s2 = m * m + q.max(0.0);
+        let (slope, var_h0) = if s2 > 0.0 {
+            (m / s2, q.max(0.0) / s2)
+        } else {
+            (0.0, 1.0)
+        };
+        TeacherGivenField {
+            sd_h: s2.sqrt(),
+            slope,
+            var_h0,
+            noise,
+        }
+    }
+
+    /// `P(h0 + sqrt(noise) eps >= 0 | h)`, the probability of the sign teacher's `y = +1`.
+    fn prob_positive(&self, h: f64) -> f64 {
+        1.0 - prob_below(0.0, self.slope * h, (self.var_h0 + self.noise).sqrt())
+    }
+}
+
+/// The closed-form test error of the mixture: `sum_c P(c) P(y(c) o(h) <= 0 | c)` with
+/// `h | c ~ N(c m, Delta (m^2 + q))`.
+fn mixture_test_error(
+    clusters: Clusters,
+    delta: f64,
+    activation: Activation,
+    m: f64,
+    q: f64,
+) -> f64 {
+    let sd = (delta * (m * m + q).max(0.0)).sqrt();
+    let mut e = 0.0;
+    for (c, p, y) in clusters.table() {
+        let mean = c * m;
+        let wrong = match activation {
+            // y o <= 0  <=>  y h <= 0.
+            Activation::Linear => {
+                if y > 0.0 {
+                    prob_below(0.0, mean, sd)
+                } else {
+                    prob_below(0.0, -mean, sd)
+                }
+            }
+            // o = h^2 - theta: inside the door |h| < sqrt(theta) the output is negative.
+            Activation::Door { threshold } => {
+                let r = threshold.sqrt();
+                let below = prob_below(-r, mean, sd);
+                let above = prob_below(-r, -mean, sd);
+                if y > 0.0 {
+                    1.0 - below - above
+                } else {
+                    below + above
+                }
+            }
+        };
+        e += p * wrong;
+    }
+    e
+}
+
+/// Nodes and weights of the 8-point Gauss-Legendre rule on `[-1, 1]` (positive half).
+const GL8_NODES: [f64; 4] = [
+    0.183_434_642_495_649_8,
+    0.525_532_409_916_329,
+    0.796_666_477_413_626_7,
+    0.960_289_856_497_536_3,
+];
+const GL8_WEIGHTS: [f64; 4] = [
+    0.362_683_783_378_362,
+    0.313_706_645_877_887_3,
+    0.222_381_034_453_374_5,
+    0.101_228_536_290_376_3,
+];
+
+/// Standard deviations covered: the normal density beyond 10 sd is below 1e-22.
+const REACH: f64 = 10.0;
+
+/// `E[g(h)]` for `h ~ N(mean, sd^2)` by composite 8-point Gauss-Legendre over
+/// `mean ± 10 sd`, in panels at most 0.75 sd wide that never straddle a point of `breaks`
+/// (where `g` may jump). Exact to ~1e-13 for smooth `g`; `g(mean)` for `sd = 0`.
+pub(crate) fn gaussian_expectation(
+    mean: f64,
+    sd: f64,
+    breaks: &[f64],
+    g: impl Fn(f64) -> f64,
+) -> f64 {
+    if sd <= 0.0 {
+        return g(mean);
+    }
+    let mut cuts = vec![-REACH, REACH];
+    cuts.extend(
+        breaks
+            .iter()
+            .map(|b| (b - mean) / sd)
+            .filter(|x| x.abs() < REACH),
+    );
+    cuts.sort_by(f64::total_cmp);
+    let density = |x: f64| (-0.5 * x * x).exp() / (2.0 * std::f64::consts::PI).sqrt();
+    let mut total = 0.0;
+    for pair in cuts.windows(2) {
+        let panels = ((pair[1] - pair[0]) / 0.75).ceil().max(1.0) as usize;
+        let width = (pair[1] - pair[0]) / panels as f64;
+        for i in 0..panels {
+            let centre = pair[0] + (i as f64 + 0.5) * width;
+            for (&node, &weight) in GL8_NODES.iter().zip(&GL8_WEIGHTS) {
+                for x in [centre - 0.5 * width * node, centre + 0.5 * width * node] {
+                    total += 0.5 * width * weight * density(x) * g(mean + sd * x);
+                }
+            }
+        }
+    }
+    total
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Loss;
+    use crate::observables::normal_cdf;
+
+    fn teacher(teacher: Teacher, noise: f64) -> DataModel {
+        DataModel::Teacher { teacher, noise }
+    }
+
+    #[test]
+    fn gauss_legendre_integrates_gaussian_moments() {
+        let moments = [(0, 1.0), (2, 4.0), (4, 3.0 * 16.0)];
+        for (k, expected) in moments {
+            let got = gaussian_expectation(1.0, 2.0, &[0.3], |h| (h - 1.0).powi(k));
+            assert!(
+                (got - expected).abs() < 1e-12 * expected,
+                "moment {k}: {got}"
+            );
+        }
+        // A jump of g is integrated exactly when it is a break point.
+        let with_break = gaussian_expectation(0.0, 1.0, &[0.7], |h| f64::from(h < 0.7));
+        assert!((with_break - normal_cdf(0.7)).abs() < 1e-14);
+    }
+
+    #[test]
+    fn teacher_test_loss_has_closed_forms() {
+        let square = SampleLoss {
+            loss: Loss::Square,
+            activation: Activation::Linear,
+        };
+        let (m, q, noise) = (0.6, 0.3, 0.2);
+        // Linear teacher: E[(y - h)^2]/2 = ((1 - m)^2 + q + noise)/2.
+        let got = teacher(Teacher::Linear, noise).test_loss(square, m, q);
+        assert!((got - 0.5 * ((1.0 - m).powi(2) + q + noise)).abs() < 1e-13);
+        // Square teacher, square student: E[(h0^2 + sqrt(n) eps - h^2)^2]/2 with
+        // E h0^4 = 3, E h^4 = 3 s^4, E h0^2 h^2 = s^2 + 2 m^2.
+        let pr = SampleLoss {
+            loss: Loss::Square,
+            activation: Activation::Door { threshold: 0.0 },
+        };
+        let s2 = m * m + q;
+        let expected = 0.5 * (3.0 + 3.0 * s2 * s2 - 2.0 * (s2 + 2.0 * m * m) + noise);
+        let got = teacher(Teacher::Square, noise).test_loss(pr, m, q);
+        assert!((got - expected).abs() < 1e-12, "{got} vs {expected}");
+    }
+
+    #[test]
+    fn sign_teacher_test_error_is_the_angle() {
+        // P(sign(h) != sign(h0 + sqrt(noise) eps)) = arccos(rho)/pi.
+        for (m, q, noise) in [
+            (0.5f64, 0.5f64, 0.0f64),
+            (1.2, 0.1, 0.3),
+            (0.0, 1.0, 0.0),
+            (-0.4, 0.2, 1.0),
+        ] {
+            let rho = m / ((m * m + q) * (1.0 + noise)).sqrt();
+            let expected = rho.acos() / std::f64::consts::PI;
+            let got = teacher(Teacher::Sign, noise).test_error(Activation::Linear, m, q);
+            assert!(
+                (got - expected).abs() < 1e-10,
+                "{m} {q} {noise}: {got} vs {expected}"
+            );
+        }
+    }
+
+    #[test]
+    fn mixture_test_loss_of_the_square_loss() {
+        // Two clusters, linear output: E[(c - h)^2]/2 = ((1 - m)^2 + Delta (m^2 + q))/2.
+        let model = DataModel::Mixture {
+            clusters: Clusters::Two,
+            delta: 0.5,
+        };
+        let square = SampleLoss {
+            loss: Loss::Square,
+            activation: Activation::Linear,
+        };
+        let (m, q) = (0.7f64, 0.4f64);
+        let expected = 0.5 * ((1.0 - m).powi(2) + 0.5 * (m * m + q));
+        assert!((model.test_loss(square, m, q) - expected).abs() < 1e-13);
+    }
+
+    #[test]
+    fn mirror_pairs_flip_the_field_and_keep_or_flip_the_label() {
+        let mut rng = crate::rng::stream(1, crate::rng::Domain::Replica, 0);
+        for t in [Teacher::Linear, Teacher::Sign, Teacher::Square] {
+            let [(u, y), (u2, y2)] = teacher(t, 0.5).effective_pair(&mut rng);
+            assert_eq!(u2, -u);
+            match t {
+                Teacher::Square => assert_eq!(y2, y),
+                _ => assert_eq!(y2, -y),
+            }
+        }
+    }
+}
