@@ -20,7 +20,7 @@ def test_error(cfg, m: float, q: float) -> float:
     if cfg.clusters == 2 and act == "linear":
         return phi(-m / sd)
     if cfg.clusters == 3 and act == "door":
-        r = math.sqrt(cfg.threshold)
+        r = math.sqrt(cfg.effective_threshold)
         inside = lambda mean: phi((r - mean) / sd) - phi((-r - mean) / sd)  # noqa: E731
         return cfg.rho * inside(m) + (1 - cfg.rho) * (1 - inside(0.0))
     # Two clusters with the door, three with a linear output: every cluster's error and
@@ -42,10 +42,33 @@ def mixture(cfg, d: int, n: int, rng: np.random.Generator):
     return X, y, v
 
 
+def teacher(cfg, d: int, n: int, rng: np.random.Generator):
+    """Teacher, data and labels of the teacher model of `cfg` (theory.md section 1)."""
+    v = rng.standard_normal(d)
+    v *= math.sqrt(d) / np.linalg.norm(v)
+    X = rng.standard_normal((n, d))
+    h0 = X @ v / math.sqrt(d)
+    noisy = lambda x: x + math.sqrt(cfg.noise) * rng.standard_normal(n)  # noqa: E731
+    y = {"linear": lambda: noisy(h0), "sign": lambda: np.where(noisy(h0) >= 0, 1.0, -1.0),
+         "square": lambda: noisy(h0**2)}[cfg.teacher]()
+    return X, y, v
+
+
+def closed_form_test_loss(cfg, m: float, q: float) -> float | None:
+    """The test loss where it has a short closed form (square loss, linear output), else None."""
+    if cfg.loss != "square" or cfg.effective_activation != "linear":
+        return None
+    if cfg.data == "mixture" and cfg.clusters == 2:
+        return 0.5 * ((1 - m) ** 2 + cfg.delta * (m * m + q))
+    if cfg.data == "teacher" and cfg.teacher == "linear":
+        return 0.5 * ((1 - m) ** 2 + q + cfg.noise)
+    return None
+
+
 def loss_and_slope(cfg, y: np.ndarray, h: np.ndarray):
     """l(y, h) and l'(y, h) per sample, through o(h)."""
     door = cfg.effective_activation == "door"
-    o = h * h - cfg.threshold if door else h
+    o = h * h - cfg.effective_threshold if door else h
     if cfg.loss == "logistic":
         ell = np.logaddexp(0.0, -y * o)
         ell_o = -y / (1.0 + np.exp(y * o))
@@ -55,11 +78,13 @@ def loss_and_slope(cfg, y: np.ndarray, h: np.ndarray):
     return ell, (ell_o * 2 * h if door else ell_o), o
 
 
-def sgd(X, y, v, w0, cfg, batches):
-    """The SGD recursion of theory.md section 1 with the observables of section 2."""
+def sgd(X, y, v, w0, cfg, batches, langevin_noise=None):
+    """The SGD recursion of theory.md section 1 with the observables of section 2 (the
+    test error for the mixture only; the test loss where `closed_form_test_loss` has it)."""
     n, d = X.shape
     w = w0.copy()
-    rows = {k: [] for k in ("m", "q", "train_loss", "train_error", "test_error")}
+    rows = {k: [] for k in ("m", "q", "train_loss", "train_error", "test_error", "test_loss")}
+    weight = 1 / cfg.batch if cfg.normalize_batch else 1.0
     for k in range(cfg.steps):
         m = w @ v / d
         q = w @ w / d - m * m
@@ -68,7 +93,10 @@ def sgd(X, y, v, w0, cfg, batches):
         rows["m"].append(m)
         rows["q"].append(q)
         rows["train_loss"].append(ell.mean())
-        rows["train_error"].append(np.mean(y * o <= 0))
-        rows["test_error"].append(test_error(cfg, m, q))
-        w = (1 - cfg.lr * cfg.lam) * w - cfg.lr * (batches[k] * slope) @ X / math.sqrt(d)
-    return {k: np.array(r) for k, r in rows.items()}, w
+        rows["train_error"].append(np.mean(y * o <= 0) if cfg.classifies else None)
+        rows["test_error"].append(test_error(cfg, m, q) if cfg.data == "mixture" else None)
+        rows["test_loss"].append(closed_form_test_loss(cfg, m, q))
+        w = (1 - cfg.lr * cfg.lam) * w - cfg.lr * weight * (batches[k] * slope) @ X / math.sqrt(d)
+        if cfg.temperature > 0:
+            w = w + math.sqrt(2 * cfg.lr * cfg.temperature) * langevin_noise[k]
+    return {k: np.array(r) for k, r in rows.items() if None not in r}, w

@@ -1,4 +1,5 @@
-"""dmft-sgd: the dynamical mean-field theory of SGD on Gaussian-mixture perceptrons.
+"""dmft-sgd: the dynamical mean-field theory of SGD on single-layer networks (Gaussian
+mixtures, teacher-student models, phase retrieval; SGD, persistent SGD, Langevin noise).
 
 Quick start::
 
@@ -14,6 +15,7 @@ from ._core import DivergenceError
 from ._core import __version__ as __version__
 from .config import Config
 from .dmft import solve_dmft
+from .fdt import FDTCurve, fdt
 from .results import OBSERVABLES, DMFTResult, SimulationResult, TrajectoryResult, load
 from .simulation import minibatch_chain, sgd_trajectory, simulate
 from .sweep import SweepResult, point_seed, sweep
@@ -22,10 +24,12 @@ __all__ = [
     "Config",
     "DMFTResult",
     "DivergenceError",
+    "FDTCurve",
     "OBSERVABLES",
     "SimulationResult",
     "SweepResult",
     "TrajectoryResult",
+    "fdt",
     "load",
     "minibatch_chain",
     "point_seed",

@@ -37,12 +37,22 @@ def _pyplot():
 
 def describe(cfg: Config) -> str:
     """A one-line summary of the parameters that matter for `cfg`."""
-    parts = [f"{cfg.clusters} clusters", cfg.loss, cfg.effective_activation]
-    parts += [f"α={cfg.alpha:g}", f"Δ={cfg.delta:g}", f"λ={cfg.lam:g}", f"η={cfg.lr:g}", f"b={cfg.batch:g}"]
+    if cfg.data == "teacher":
+        parts = [f"{cfg.teacher} teacher"] + ([f"noise={cfg.noise:g}"] if cfg.noise else [])
+    else:
+        parts = [f"{cfg.clusters} clusters", f"Δ={cfg.delta:g}"]
+    parts += [cfg.loss, cfg.effective_activation]
+    if cfg.effective_activation == "door":
+        parts.append(f"θ={cfg.effective_threshold:g}")
+    parts += [f"α={cfg.alpha:g}", f"λ={cfg.lam:g}", f"η={cfg.lr:g}", f"b={cfg.batch:g}"]
     if cfg.batch < 1:
         parts.append("plain SGD" if cfg.tau is None else f"τ={cfg.tau:g}")
+    if cfg.normalize_batch:
+        parts.append("normalized batch")
+    if cfg.temperature:
+        parts.append(f"T={cfg.temperature:g}")
     if cfg.clusters == 3:
-        parts += [f"ρ={cfg.rho:g}", f"θ={cfg.threshold:g}"]
+        parts.append(f"ρ={cfg.rho:g}")
     return ", ".join(parts)
 
 
@@ -171,5 +181,41 @@ def plot_sweep(result, observable: str = "test_error", at: str | float = "final"
         ax.plot(range(len(values)), values, "o")
         ax.set(xlabel="point", ylabel=label)
     ax.set_title(f"{result.kind} sweep; base: {describe(result.base_config)}", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_fdt(
+    results: Sequence[DMFTResult],
+    t_w: float,
+    labels: Sequence[str] | None = None,
+    title: str | None = None,
+) -> "Figure":
+    """The parametric fluctuation-dissipation plot of each result at waiting time `t_w`:
+    the integrated response chi(t, t_w) against C(t, t) - C(t, t_w) (see `dmft_sgd.fdt`),
+    with the line through the origin of slope 1/T_eff, and the equilibrium line of slope
+    1/temperature where the config has a temperature."""
+    from .fdt import fdt
+
+    if not results:
+        raise ValueError("results must hold at least one DMFT result")
+    labels = list(labels) if labels is not None else [describe(r.config) for r in results]
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5.2, 4.2))
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, (res, label) in enumerate(zip(results, labels)):
+        curve = fdt(res, t_w)
+        color = colors[i % len(colors)]
+        ax.plot(curve.dC, curve.chi, "-", lw=1.8, color=color,
+                label=f"{label}: $T_{{eff}}$ = {curve.effective_temperature:.3g}")
+        x = np.array([0.0, curve.dC.max()])
+        ax.plot(x, x / curve.effective_temperature, ":", color=color, lw=1)
+        if res.config.temperature > 0:
+            ax.plot(x, x / res.config.temperature, "--", color="gray", lw=0.8)
+    ax.set_xlabel(r"$C(t,t) - C(t,t_w)$")
+    ax.set_ylabel(r"$\chi(t,t_w) = dt \sum_{t_w \leq s < t} R(t,s)$")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    ax.set_title(title or f"fluctuation-dissipation plot, $t_w$ = {t_w:g}", fontsize=10)
     fig.tight_layout()
     return fig

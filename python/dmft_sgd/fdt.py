@@ -1,0 +1,53 @@
+"""The fluctuation-dissipation relation of a DMFT solution and the effective temperature
+it defines (theory.md section 6)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._checks import as_float
+from .results import DMFTResult
+
+
+@dataclass(frozen=True)
+class FDTCurve:
+    """The parametric fluctuation-dissipation curve at waiting time `t_w`.
+
+    t : times t >= t_w (the grid points k lr, from k_w = round(t_w / lr)).
+    chi : integrated response chi(t, t_w) = dt sum_{t_w <= s < t} R(t, s).
+    dC : C(t, t) - C(t, t_w).
+    effective_temperature : 1/slope of the least-squares line through the origin of chi
+        against dC; in equilibrium chi = dC / temperature.
+    """
+
+    t_w: float
+    t: np.ndarray
+    chi: np.ndarray
+    dC: np.ndarray
+    effective_temperature: float
+
+
+def fdt(result: DMFTResult, t_w: float) -> FDTCurve:
+    """The fluctuation-dissipation curve of `result` for the waiting time `t_w` (a time, in
+    the units of ``result.t``; rounded to the nearest step), and the effective temperature.
+
+    Fit your own windows with the arrays where the curve has two slopes (a fast, thermal
+    part and a slow one).
+    """
+    if not isinstance(result, DMFTResult):
+        raise TypeError(f"result must be a DMFTResult, got {type(result).__name__}")
+    t_w = as_float("t_w", t_w)
+    lr, steps = result.config.lr, result.config.steps
+    k_w = int(round(t_w / lr)) if np.isfinite(t_w) else -1
+    if not 0 <= k_w < steps - 1:
+        raise ValueError(f"t_w must be in [0, {(steps - 2) * lr:g}] (a time before the last step), got {t_w}")
+    k = np.arange(k_w, steps)
+    # chi(k, k_w) = dt sum_{k_w <= s < k} R(k, s): row sums of R over the columns k_w..k-1
+    # (R is zero on and above the diagonal).
+    chi = lr * result.R[k_w:, k_w:].sum(axis=1)
+    dC = np.diag(result.C)[k_w:] - result.C[k_w:, k_w]
+    denominator = float(dC @ chi)
+    effective_temperature = float(dC @ dC) / denominator if denominator > 0 else np.inf
+    return FDTCurve(t_w=k_w * lr, t=k * lr, chi=chi, dC=dC, effective_temperature=effective_temperature)
