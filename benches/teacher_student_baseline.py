@@ -127,8 +127,22 @@ def effective_samples(C, R, m, alpha, dt, samples, rng, b=1.0, noise=0.0, normal
     return M_C, M_R, mu, train_loss
 
 
-def solve(alpha, lam, lr, m0, q0, steps, samples, rounds=30, damping=0.55, seed=0,
-          *, b=1.0, noise=0.0, normalize_batch=True):
+def solve(
+    alpha,
+    lam,
+    lr,
+    m0,
+    q0,
+    steps,
+    samples,
+    rounds=30,
+    damping=0.55,
+    seed=0,
+    *,
+    b=1.0,
+    noise=0.0,
+    normalize_batch=True,
+):
     """Damped fixed-point iteration of the DMFT; see the module docstring.
 
     Returns a dict with ``m``, ``q`` (shape ``(steps,)``, steps ``k = 0..steps-1``),
@@ -147,14 +161,31 @@ def solve(alpha, lam, lr, m0, q0, steps, samples, rounds=30, damping=0.55, seed=
         fC, fR, fmu, train_loss = effective_samples(
             C, R, m, alpha, dt, samples, rng, b=b, noise=noise, normalize_batch=normalize_batch
         )
-        new = [damping * old + (1.0 - damping) * fresh for old, fresh in ((M_C, fC), (M_R, fR), (mu, fmu))]
-        change.append(max(np.max(np.abs(n - o)) / max(np.max(np.abs(n)), 1e-300)
-                          for n, o in zip(new, (M_C, M_R, mu))))
+        new = [
+            damping * old + (1.0 - damping) * fresh
+            for old, fresh in ((M_C, fC), (M_R, fR), (mu, fmu))
+        ]
+        change.append(
+            max(
+                np.max(np.abs(n - o)) / max(np.max(np.abs(n)), 1e-300)
+                for n, o in zip(new, (M_C, M_R, mu))
+            )
+        )
         M_C, M_R, mu = new
     C, R, m = weight_side(M_C, M_R, mu, alpha, lam, dt, m0, q0)
     q = np.diag(C).copy()
-    return dict(m=m, q=q, C=C, R=R, M_C=M_C, M_R=M_R, mu=mu, train_loss=train_loss,
-                test_loss=0.5 * ((1.0 - m) ** 2 + q + noise), change=np.array(change))
+    return dict(
+        m=m,
+        q=q,
+        C=C,
+        R=R,
+        M_C=M_C,
+        M_R=M_R,
+        mu=mu,
+        train_loss=train_loss,
+        test_loss=0.5 * ((1.0 - m) ** 2 + q + noise),
+        change=np.array(change),
+    )
 
 
 if __name__ == "__main__":

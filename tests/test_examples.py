@@ -12,7 +12,8 @@ EXAMPLES = sorted((Path(__file__).resolve().parents[1] / "examples").glob("[!_]*
 
 
 def test_every_example_is_listed():
-    assert {p.stem for p in EXAMPLES} == {"gd_vs_sgd", "persistence", "three_clusters", "finite_size", "long_time"}
+    assert {p.stem for p in EXAMPLES} == {"gd_vs_sgd", "persistence", "three_clusters", "finite_size", "long_time",
+                                         "teacher_student", "phase_retrieval", "effective_temperature"}
 
 
 @pytest.mark.parametrize("script", EXAMPLES, ids=lambda p: p.stem)
