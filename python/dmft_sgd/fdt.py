@@ -1,5 +1,5 @@
 """The fluctuation-dissipation relation of a DMFT solution and the effective temperature
-it defines (theory.md section 6)."""
+it defines (theory.md section 5, eq. 5.1)."""
 
 from __future__ import annotations
 
