@@ -2,7 +2,10 @@
 //! causal pass against the damped iteration, and the symmetry of three clusters at
 //! `m0 = 0`. Runs optimised (`[profile.test]` in Cargo.toml).
 
-use dmft_sgd::{solve_dmft, Clusters, Config, Control, DmftOptions, DmftSolution, Method};
+use dmft_sgd::{
+    simulate, solve_dmft, Clusters, Config, Control, Data, DmftOptions, DmftSolution, EnsembleSpec,
+    Loss, Method, Teacher,
+};
 
 fn solve(cfg: &Config, opts: &DmftOptions) -> DmftSolution {
     solve_dmft(cfg, opts, &Control::new()).expect("a valid setting solves")
@@ -32,6 +35,36 @@ fn same_seed_same_numbers_for_1_2_and_3_threads() {
     // Another seed gives other numbers (the comparison above is not vacuous).
     let reseeded = solve(&cfg, &opts.seed(10).threads(Some(2)));
     assert_ne!(one.observables, reseeded.observables);
+}
+
+#[test]
+fn teacher_models_with_langevin_noise_are_thread_invariant_and_record_their_observables() {
+    let cfg = Config {
+        data: Data::Teacher(Teacher::Linear),
+        loss: Loss::Square,
+        noise: 0.3,
+        temperature: 0.05,
+        normalize_batch: true,
+        ..plain_sgd()
+    };
+    let opts = DmftOptions::default().samples(2_000).groups(4).seed(3);
+    let one = solve(&cfg, &opts.threads(Some(1)));
+    assert_eq!(one, solve(&cfg, &opts.threads(Some(3))));
+    // A regression teacher has no classification errors: those series are empty.
+    let obs = &one.observables;
+    assert!(obs.train_error.is_empty() && obs.test_error.is_empty());
+    assert_eq!(obs.test_loss.len(), cfg.steps);
+    let spec = EnsembleSpec::new(50, 2).seed(1);
+    let run = |threads| simulate(&cfg, &spec.threads(Some(threads)), &Control::new()).unwrap();
+    let ens = run(1);
+    assert_eq!(ens, run(2));
+    assert!(ens.test_error.is_empty() && ens.test_loss.len() == 2 * cfg.steps);
+    // The sign teacher classifies.
+    let sign = Config {
+        data: Data::Teacher(Teacher::Sign),
+        ..plain_sgd()
+    };
+    assert_eq!(solve(&sign, &opts).observables.test_error.len(), sign.steps);
 }
 
 #[test]

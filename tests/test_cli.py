@@ -46,6 +46,18 @@ def test_simulate_prints_a_table(tmp_path, capsys):
     assert not (tmp_path / "dmft.npz").exists()
 
 
+def test_a_regression_teacher_leaves_the_errors_out_of_the_table(tmp_path, capsys):
+    code = main(["compare", "--data", "teacher", "--teacher", "linear", "--loss", "square",
+                 "--noise", "0.2", "--normalize_batch", "true", "--temperature", "0.01", "--steps", "15",
+                 "--samples", "1000", "--d", "60", "--replicas", "2", "--out", str(tmp_path)])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "test_loss" in out and "train_loss" in out and "error" not in out
+    dmft = ds.load(tmp_path / "dmft.npz")
+    assert dmft.config.normalize_batch and dmft.config.temperature == 0.01 and dmft.test_error is None
+    assert png_size(tmp_path / "compare.png")[0] > 500
+
+
 def test_dmft_alone(tmp_path):
     assert main(["dmft", "--steps", "15", "--samples", "400", "--out", str(tmp_path), "--quiet"]) == 0
     res = ds.load(tmp_path / "dmft.npz")
@@ -86,6 +98,9 @@ def test_every_config_field_is_an_option():
         (["dmft", "--samples", "7"], "--samples: samples must be an even number >= 2"),
         (["compare", "--loss", "hinge"], "--loss: loss must be"),
         (["compare", "--tau", "0.01"], "--tau: tau must be >="),
+        (["compare", "--data", "teacher", "--teacher", "linear"], "--loss: loss 'logistic' needs labels ±1"),
+        (["compare", "--noise", "0.1"], "--noise: noise applies only to data='teacher'"),
+        (["compare", "--normalize_batch", "maybe"], "--normalize_batch"),
         (["compare", "--config", "/nonexistent.toml"], "--config: cannot read"),
         (["frobnicate"], "invalid choice"),
         (["plot", "/nonexistent.npz", "--out", "x.png"], "no such file"),

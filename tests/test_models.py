@@ -193,3 +193,14 @@ def test_fdt_checks_its_arguments():
         ds.fdt(result, 5.0)
     with pytest.raises(TypeError, match="result must be a DMFTResult"):
         ds.fdt(ds.simulate(ds.Config(steps=5), d=10, replicas=2), 0.1)
+
+
+def test_plot_fdt_draws_a_picture(tmp_path):
+    pytest.importorskip("matplotlib")
+    from dmft_sgd.plot import plot_fdt, save_figure
+    from test_cli import png_size
+
+    cfg = ds.Config(data="teacher", teacher="linear", loss="square", lam=0.5, temperature=0.1, steps=60)
+    path = save_figure(plot_fdt([ds.solve_dmft(cfg, samples=1000, seed=0)], 3.0), tmp_path / "fdt.png")
+    width, height = png_size(path)
+    assert width >= 500 and height >= 400

@@ -193,4 +193,34 @@ mod tests {
             assert!((w.r.at(k, 0) - s.powi(k as i32 - 1)).abs() < 1e-14);
         }
     }
+
+    #[test]
+    fn langevin_noise_adds_2_dt_t_to_the_diagonal_only() {
+        // M = 0: w(k+1) = s w(k) + sqrt(2 dt T) xi_k, so C(k,k) = q0 s^2k + 2 dt T sum_{j<k} s^2j
+        // and C(k,l) = s^(k-l) C(l,l); R is untouched.
+        let cfg = crate::config::Config {
+            lam: 0.5,
+            lr: 0.1,
+            temperature: 0.3,
+            steps: 8,
+            q0: 2.0,
+            ..crate::config::Config::default()
+        };
+        let mut w = WeightSide::of(&cfg);
+        let kernels = Kernels::zeros(cfg.steps);
+        for k in 0..cfg.steps - 1 {
+            assert!(w.advance(k, &kernels));
+        }
+        let s: f64 = 1.0 - 0.1 * 0.5;
+        let mut diag = 2.0;
+        for k in 0..cfg.steps {
+            assert!((w.c.at(k, k) - diag).abs() < 1e-13, "k={k}");
+            for l in 0..k {
+                let want = s.powi((k - l) as i32) * w.c.at(l, l);
+                assert!((w.c.at(k, l) - want).abs() < 1e-13);
+                assert!((w.r.at(k, l) - s.powi((k - l - 1) as i32)).abs() < 1e-14);
+            }
+            diag = s * s * diag + 2.0 * 0.1 * 0.3;
+        }
+    }
 }
