@@ -1,9 +1,10 @@
 //! # dmft_sgd
 //!
-//! Stochastic gradient descent on a single-layer network trained on a high-dimensional
-//! Gaussian mixture, two ways: as an ensemble of finite-`d` simulations, and (in the
-//! DMFT solver) as its exact `d -> infinity` dynamics. Notation follows the project's
-//! `docs/theory.md`.
+//! Stochastic gradient descent on a single-layer network trained on high-dimensional
+//! data (a Gaussian mixture, or a teacher: linear regression, the noisy perceptron, phase
+//! retrieval; see [`Data`]), with mini-batches, persistence and Langevin noise, two ways:
+//! as an ensemble of finite-`d` simulations, and (in the DMFT solver) as its exact
+//! `d -> infinity` dynamics. Notation follows the project's `docs/theory.md`.
 //!
 //! ```
 //! use dmft_sgd::{simulate, Config, Control, EnsembleSpec};

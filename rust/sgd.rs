@@ -273,32 +273,19 @@ pub fn sgd_on_data(
         }
         None => LangevinNoise::user_stream(seed),
     };
-    match given_batches {
+    let mut given;
+    let mut drawn;
+    let batches: &mut dyn BatchSchedule = match given_batches {
         Some(mask) => {
-            let mut batches = GivenBatches::new(mask, cfg.steps, data.samples())?;
-            run_sgd(
-                cfg,
-                data,
-                w0.to_vec(),
-                &mut batches,
-                langevin,
-                control,
-                label,
-            )
+            given = GivenBatches::new(mask, cfg.steps, data.samples())?;
+            &mut given
         }
         None => {
-            let mut batches = MarkovBatches::new(cfg, user_batch_stream(seed));
-            run_sgd(
-                cfg,
-                data,
-                w0.to_vec(),
-                &mut batches,
-                langevin,
-                control,
-                label,
-            )
+            drawn = MarkovBatches::new(cfg, user_batch_stream(seed));
+            &mut drawn
         }
-    }
+    };
+    run_sgd(cfg, data, w0.to_vec(), batches, langevin, control, label)
 }
 
 #[cfg(test)]
