@@ -259,6 +259,9 @@ pub const DEFAULT_SYMMETRIC_M0: f64 = 0.1;
 /// ```
 #[derive(Clone, Debug, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+// Fields missing from a serialised config (e.g. one written before they existed) take
+// their defaults.
+#[cfg_attr(feature = "serde", serde(default))]
 pub struct Config {
     /// Data model: the mixture or a teacher.
     pub data: Data,
@@ -273,7 +276,7 @@ pub struct Config {
     pub noise: f64,
     /// Pointwise loss.
     pub loss: Loss,
-    /// Output function; `None` is [`Activation::default_for`] the clusters (see
+    /// Output function; `None` is [`Activation::default_for`] the data model (see
     /// [`Config::activation()`]).
     pub activation: Option<Activation>,
     /// Ridge `lambda >= 0`.

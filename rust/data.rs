@@ -150,8 +150,9 @@ impl DataModel {
             }
             DataModel::Teacher { noise, .. } => {
                 let given = TeacherGivenField::new(m, q, noise);
-                let roots = activation.zeros();
-                gaussian_expectation(0.0, given.sd_h, &roots, |h| {
+                let mut breaks = activation.zeros();
+                breaks.extend(given.label_breaks());
+                gaussian_expectation(0.0, given.sd_h, &breaks, |h| {
                     let p = given.prob_positive(h);
                     let o = activation.output(h);
                     p * f64::from(o <= 0.0) + (1.0 - p) * f64::from(o >= 0.0)
@@ -162,7 +163,7 @@ impl DataModel {
 
     /// The expected loss `E[l(y, h)]` on a fresh sample (no ridge term).
     pub fn test_loss(&self, loss: SampleLoss, m: f64, q: f64) -> f64 {
-        let roots = loss.activation.zeros();
+        let mut roots = loss.activation.zeros();
         match *self {
             DataModel::Mixture { clusters, delta } => {
                 // h | c ~ N(c m, Delta (m^2 + q)).
@@ -179,6 +180,9 @@ impl DataModel {
             }
             DataModel::Teacher { teacher, noise } => {
                 let given = TeacherGivenField::new(m, q, noise);
+                if teacher == Teacher::Sign {
+                    roots.extend(given.label_breaks());
+                }
                 gaussian_expectation(0.0, given.sd_h, &roots, |h| {
                     let o = loss.output(h);
                     // E[ell(y, o) | h], with h0 | h ~ N(mean, var).
@@ -225,6 +229,20 @@ impl TeacherGivenField {
             var_h0,
             noise,
         }
+    }
+
+    /// Panel edges around `h = 0`, where `P(y = +1 | h)` rises from 0 to 1 over a width
+    /// `sqrt(var_h0 + noise)/|slope|` that can be far below one standard deviation of
+    /// `h` (small `q` and `noise`): the quadrature then resolves the rise.
+    fn label_breaks(&self) -> Vec<f64> {
+        let width = (self.var_h0 + self.noise).sqrt() / self.slope.abs();
+        if !width.is_finite() {
+            return Vec::new();
+        }
+        [0.0, 0.5, 1.0, 2.0, 4.0, 8.0]
+            .iter()
+            .flat_map(|c| [-c * width, c * width])
+            .collect()
     }
 
     /// `P(h0 + sqrt(noise) eps >= 0 | h)`, the probability of the sign teacher's `y = +1`.
@@ -378,6 +396,9 @@ mod tests {
         // P(sign(h) != sign(h0 + sqrt(noise) eps)) = arccos(rho)/pi.
         for (m, q, noise) in [
             (0.5f64, 0.5f64, 0.0f64),
+            (1.0, 1e-4, 0.0),
+            (1.0, 1e-8, 0.0),
+            (0.9, 1e-6, 1e-6),
             (1.2, 0.1, 0.3),
             (0.0, 1.0, 0.0),
             (-0.4, 0.2, 1.0),
@@ -386,7 +407,7 @@ mod tests {
             let expected = rho.acos() / std::f64::consts::PI;
             let got = teacher(Teacher::Sign, noise).test_error(Activation::Linear, m, q);
             assert!(
-                (got - expected).abs() < 1e-10,
+                (got - expected).abs() < 1e-8 * expected,
                 "{m} {q} {noise}: {got} vs {expected}"
             );
         }

@@ -80,7 +80,7 @@ fn config_from_dict(d: &Bound<'_, PyDict>) -> PyResult<Config> {
     let not_for = |name: &str, value: String| -> PyResult<Config> {
         Err(Error::invalid(
             name,
-            format!("applies only to data='mixture' with clusters=3, got {value} (leave it at its default)"),
+            format!("applies only to data='mixture', got {value} with data='teacher' (leave it at its default)"),
         )
         .into())
     };
@@ -149,6 +149,13 @@ fn config_from_dict(d: &Bound<'_, PyDict>) -> PyResult<Config> {
         ..cfg.clone()
     }
     .validate()?;
+    if let (Some(t), Activation::Linear) = (threshold, cfg.activation()) {
+        return Err(Error::invalid(
+            "threshold",
+            format!("applies only to the door output (activation='door'), got {t} with a linear output (leave it None)"),
+        )
+        .into());
+    }
     Ok(cfg)
 }
 

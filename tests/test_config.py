@@ -144,7 +144,7 @@ GOOD = {
     "rho": [0.01, 0.5, 0.99],
     "loss": ["logistic", "square"],
     "activation": [None, "linear", "door"],
-    "threshold": [None, 0.0, 0.1, 1.0],
+    "threshold": [None],
     "lam": [0.0, 0.1, 10.0],
     "temperature": [0.0, 0.01, 2.0],
     "normalize_batch": [False, True],
@@ -251,3 +251,13 @@ def test_teacher_noise_must_be_non_negative():
             ds.Config(data="teacher", noise=bad)
     with pytest.raises(ValueError, match="^teacher must be 'linear', 'sign' or 'square'"):
         ds.Config(data="teacher", teacher="cubic")
+
+
+@pytest.mark.parametrize("threshold", [0.0, 0.1, 1.0])
+def test_a_door_threshold_needs_the_door(threshold):
+    assert ds.Config(activation="door", threshold=threshold).effective_threshold == threshold
+    assert ds.Config(clusters=3, threshold=threshold).effective_threshold == threshold
+    with pytest.raises(ValueError, match="^threshold applies only to the door output"):
+        ds.Config(threshold=threshold)
+    with pytest.raises(ValueError, match="^threshold applies only to the door output"):
+        ds.Config(clusters=3, activation="linear", threshold=threshold)

@@ -83,3 +83,18 @@ def test_object_arrays_are_never_unpickled(sim, tmp_path):
 def test_missing_file_raises_file_not_found(tmp_path):
     with pytest.raises(FileNotFoundError):
         ds.load(tmp_path / "nope.npz")
+
+
+def test_files_of_format_version_1_still_load_without_the_test_loss(tmp_path, monkeypatch):
+    from dmft_sgd import _io
+
+    cfg = ds.Config(steps=8)
+    for result in (ds.solve_dmft(cfg, samples=400, seed=0), ds.simulate(cfg, d=20, replicas=2)):
+        kind, meta, arrays = result._payload()
+        old = {k: v for k, v in arrays.items() if not k.startswith("test_loss")}
+        with monkeypatch.context() as m:
+            m.setattr(_io, "VERSION", 1)
+            path = _io.write(tmp_path / f"{kind}.npz", kind, meta, old)
+        back = ds.load(path)
+        assert back.test_loss is None
+        np.testing.assert_array_equal(back.test_error, result.test_error)

@@ -114,7 +114,7 @@ def test_sgd_trajectory_matches_numpy_step_by_step(name):
 def test_test_loss_and_error_against_monte_carlo(teacher, loss, activation):
     # A fresh sample seen by a student with overlap m and q: h = m h0 + sqrt(q) z.
     cfg = ds.Config(data="teacher", teacher=teacher, loss=loss, activation=activation, noise=0.3,
-                    threshold=0.5, steps=1, m0=0.6, q0=0.4)
+                    threshold=0.5 if activation == "door" else None, steps=1, m0=0.6, q0=0.4)
     result = ds.solve_dmft(cfg, samples=64, seed=0, groups=1)  # step 0: m = m0, q = q0
     rng = np.random.default_rng(7)
     n = 400_000
@@ -204,3 +204,14 @@ def test_plot_fdt_draws_a_picture(tmp_path):
     path = save_figure(plot_fdt([ds.solve_dmft(cfg, samples=1000, seed=0)], 3.0), tmp_path / "fdt.png")
     width, height = png_size(path)
     assert width >= 500 and height >= 400
+
+
+def test_a_sweep_across_teachers_gives_nan_where_an_error_is_undefined():
+    base = ds.Config(data="teacher", loss="square", steps=10)
+    result = ds.sweep(base, {"teacher": ["sign", "linear"]}, samples=400)
+    errors = result.array("test_error")
+    assert np.isfinite(errors[0]) and np.isnan(errors[1])
+    assert np.all(np.isfinite(result.array("test_loss")))
+    only_linear = ds.sweep(base.replace(teacher="linear"), {"lam": [0.0, 0.1]}, samples=400)
+    with pytest.raises(ValueError, match="test_error is not defined for teacher='linear'"):
+        only_linear.array("test_error")

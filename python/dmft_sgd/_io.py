@@ -17,7 +17,10 @@ from typing import Any
 import numpy as np
 
 FORMAT = "dmft-sgd"
-VERSION = 1
+#: The version written. Version 1 (before the test loss was recorded) is still read: its
+#: results have ``test_loss`` None.
+VERSION = 2
+READABLE = (1, 2)
 
 
 def write(path: str | os.PathLike, kind: str, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> Path:
@@ -62,8 +65,8 @@ def read(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, np.ndarray]
         raise ValueError(f"{path}: corrupt header ({exc})") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise ValueError(f"{path}: not a dmft-sgd result file")
-    if meta.get("version") != VERSION:
+    if meta.get("version") not in READABLE:
         raise ValueError(
-            f"{path}: file format version {meta.get('version')!r}, this package reads {VERSION}"
+            f"{path}: file format version {meta.get('version')!r}, this package reads {READABLE}"
         )
     return meta, arrays

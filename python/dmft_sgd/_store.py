@@ -30,7 +30,8 @@ from ._core import __version__
 from .results import from_payload
 
 STORE_FORMAT = "dmft-sgd-sweep-store"
-STORE_VERSION = 1
+#: Version 2 records the model family's config fields and the test loss of every point.
+STORE_VERSION = 2
 MANIFEST = "store.json"
 
 
@@ -84,6 +85,11 @@ class PointStore:
             existing = json.loads(target.read_text())
         except (OSError, json.JSONDecodeError) as exc:
             raise ValueError(f"store {self.path}: unreadable {MANIFEST} ({exc})") from None
+        if existing.get("version") != STORE_VERSION:
+            raise ValueError(
+                f"store {self.path} was written by another version of dmft-sgd (store version "
+                f"{existing.get('version')!r}, this one writes {STORE_VERSION}): use another store "
+                "folder; its point files stay readable with dmft_sgd.load")
         differ = sorted(k for k in set(manifest) | set(existing) if manifest.get(k) != existing.get(k))
         if differ:
             details = "; ".join(f"{k}: store has {existing.get(k)!r}, this sweep {manifest.get(k)!r}"

@@ -89,7 +89,7 @@ def _add_run_options(p: argparse.ArgumentParser, dmft: bool, sim: bool) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="dmft-sgd", description="DMFT of SGD on Gaussian mixtures, and its finite-d check.")
+    parser = _Parser(prog="dmft-sgd", description="DMFT of SGD on Gaussian mixtures and teacher-student models, and its finite-d check.")
     commands = parser.add_subparsers(dest="command", metavar="{compare,dmft,simulate,plot,sweep}")
     for name, help_, dmft, sim in [
         ("compare", "DMFT and simulation side by side (default)", True, True),

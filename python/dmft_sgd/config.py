@@ -97,7 +97,7 @@ class Config:
 
     @property
     def effective_activation(self) -> str:
-        """The activation in use: ``activation``, or its default for ``clusters``."""
+        """The activation in use: ``activation``, or its default for the data model."""
         return str(self._effective()["activation"])
 
     @property
@@ -119,7 +119,7 @@ class Config:
 
     @property
     def effective_m0(self) -> float:
-        """The initial overlap in use: ``m0``, or its default for ``clusters``."""
+        """The initial overlap in use: ``m0``, or its default for the data model."""
         return float(self._effective()["m0"])
 
     def resolved(self) -> dict[str, Any]:

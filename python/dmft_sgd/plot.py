@@ -146,9 +146,12 @@ def save_figure(fig: "Figure", path: str | os.PathLike, dpi: int = 110) -> Path:
     return path
 
 
-def plot_sweep(result, observable: str = "test_error", at: str | float = "final") -> "Figure":
+def plot_sweep(result, observable: str | None = None, at: str | float = "final") -> "Figure":
     """A sweep at a glance: a heat map over two grid axes, curves for one axis (or for the
-    first axis, one curve per value of the others), points in order for a list grid."""
+    first axis, one curve per value of the others), points in order for a list grid.
+    `observable` defaults to the test error, or the test loss for a regression teacher."""
+    if observable is None:
+        observable = "test_error" if result.base_config.classifies else "test_loss"
     plt = _pyplot()
     values = result.array(observable, at)
     fig, ax = plt.subplots(figsize=(5.5, 4.2))

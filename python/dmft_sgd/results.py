@@ -194,6 +194,13 @@ _DMFT_KERNELS = ("M_C", "M_R", "mu")
 _DMFT_ARRAYS = ("t", *OBSERVABLES, "C", "R", *_DMFT_KERNELS, "changes", *_DMFT_SEMS)
 
 
+def _stored(cfg: Config, meta: dict[str, Any]) -> tuple[str, ...]:
+    """The observables a file of this header holds: files of format version 1 predate
+    the test loss."""
+    legacy = (meta.get("version") or _io.VERSION) < 2
+    return tuple(o for o in recorded(cfg) if not (legacy and o == "test_loss"))
+
+
 def _check_arrays(arrays: dict[str, np.ndarray], expected: dict[str, tuple], where: str) -> None:
     for name, shape in expected.items():
         a = arrays.get(name)
@@ -204,10 +211,10 @@ def _check_arrays(arrays: dict[str, np.ndarray], expected: dict[str, tuple], whe
 def _dmft_from_file(meta: dict[str, Any], arrays: dict[str, np.ndarray], where: str) -> DMFTResult:
     cfg = Config.from_dict(meta["config"])
     T, groups = cfg.steps, int(meta["groups"])
-    expected: dict[str, tuple | None] = {name: (T,) for name in ("t", *recorded(cfg))}
+    expected: dict[str, tuple | None] = {name: (T,) for name in ("t", *_stored(cfg, meta))}
     expected.update(C=(T, T), R=(T, T), changes=None)
     if groups > 1:
-        expected.update({f"{name}_sem": (T,) for name in recorded(cfg)})
+        expected.update({f"{name}_sem": (T,) for name in _stored(cfg, meta)})
     if "M_C" in arrays:
         expected.update(M_C=(T, T), M_R=(T, T), mu=(T,))
     _check_arrays(arrays, expected, where)
@@ -222,7 +229,7 @@ def _dmft_from_file(meta: dict[str, Any], arrays: dict[str, np.ndarray], where: 
 def _simulation_from_file(meta: dict[str, Any], arrays: dict[str, np.ndarray], where: str) -> SimulationResult:
     cfg = Config.from_dict(meta["config"])
     replicas = int(meta["replicas"])
-    expected = {"t": (cfg.steps,), **{name: (replicas, cfg.steps) for name in recorded(cfg)}}
+    expected = {"t": (cfg.steps,), **{name: (replicas, cfg.steps) for name in _stored(cfg, meta)}}
     _check_arrays(arrays, expected, where)
     return SimulationResult(
         config=cfg, d=int(meta["d"]), replicas=replicas, seed=int(meta["seed"]),

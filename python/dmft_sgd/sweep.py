@@ -26,7 +26,7 @@ from ._progress import Bar
 from ._store import PointStore
 from .config import Config, as_config, check_field_names
 from .dmft import solve_dmft
-from .results import OBSERVABLES, READERS, from_payload
+from .results import OBSERVABLES, READERS, check_recorded, from_payload
 from .simulation import simulate
 
 DivergenceError = _core.DivergenceError
@@ -156,9 +156,18 @@ class SweepResult:
             return int(min(round(at / result.config.lr), result.t.size - 1))
         raise ValueError(f"at must be 'final' or a time >= 0, got {at!r}")
 
-    def _value(self, result: Any, name: str, at: str | float) -> tuple[float, float]:
+    def _check_observable(self, name: str) -> None:
+        """ValueError unless `name` is recorded by at least one point (the classification
+        errors are not recorded for regression teachers; such points give NaN)."""
         if name not in OBSERVABLES:
             raise ValueError(f"observable must be one of {OBSERVABLES}, got {name!r}")
+        done = [r for r in self.results if r is not None]
+        if done and all(getattr(r, name) is None for r in done):
+            check_recorded(done[0].config, name)
+
+    def _value(self, result: Any, name: str, at: str | float) -> tuple[float, float]:
+        if getattr(result, name) is None:  # a classification error of a regression teacher
+            return np.nan, np.nan
         k = self._index(result, at)
         if self.kind == "simulate":
             sem = result.sem(name)[k] if result.replicas > 1 else np.nan
@@ -168,7 +177,9 @@ class SweepResult:
 
     def array(self, observable: str, at: str | float = "final") -> np.ndarray:
         """The observable at time `at` (``"final"`` or a time t), shaped by the grid axes
-        (a product grid) or by the list of points. Failed points are NaN."""
+        (a product grid) or by the list of points. Failed points are NaN, and so are the
+        classification errors of points with a regression teacher."""
+        self._check_observable(observable)
         values = np.full(len(self.points), np.nan)
         for i, res in enumerate(self.results):
             if res is not None:
@@ -185,9 +196,10 @@ class SweepResult:
             import pandas as pd
         except ImportError as exc:  # pragma: no cover - depends on the environment
             raise ImportError("table() needs pandas: pip install 'dmft-sgd[table]'") from exc
+        self._check_observable(observable)
         rows = []
         for changes, seed, res in zip(self.points, self.seeds, self.results):
-            if res is None:
+            if res is None or getattr(res, observable) is None:
                 continue
             value, sem = self._value(res, observable, at)
             rows.append({**changes, observable: value, "sem": sem, "seed": seed})
@@ -231,7 +243,8 @@ def _sweep_from_file(meta: dict[str, Any], arrays: dict[str, np.ndarray], where:
             continue
         prefix = f"p{i}."
         mine = {name[len(prefix):]: a for name, a in arrays.items() if name.startswith(prefix)}
-        results.append(from_payload(res_meta, mine, f"{where} (point {i})"))
+        point_meta = {"version": meta.get("version"), **res_meta}
+        results.append(from_payload(point_meta, mine, f"{where} (point {i})"))
     axes = None if meta["axes"] is None else [(name, list(values)) for name, values in meta["axes"]]
     return SweepResult(
         kind=meta["sweep_kind"],
