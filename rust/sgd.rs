@@ -495,32 +495,14 @@ mod user_data_tests {
             assert_eq!(named(err), "batches", "mask of {len}");
             assert!(GivenBatches::new(&mask, 3, 2).is_err());
         }
-        // A mask of the right shape for a shorter run, given to a longer one.
-        let mask = vec![true; 4];
-        let mut given = GivenBatches::new(&mask, 2, 2).unwrap();
-        let err = run_sgd(
-            &cfg,
-            data,
-            vec![0.0, 0.0],
-            &mut given,
-            LangevinNoise::user_stream(0),
-            &c,
-            "t",
-        );
-        assert_eq!(named(err), "batches");
-        // Or for another number of samples.
-        let mask = vec![true; 9];
-        let mut given = GivenBatches::new(&mask, 3, 3).unwrap();
-        let err = run_sgd(
-            &cfg,
-            data,
-            vec![0.0, 0.0],
-            &mut given,
-            LangevinNoise::user_stream(0),
-            &c,
-            "t",
-        );
-        assert_eq!(named(err), "batches");
+        // A mask of the right shape for a shorter run (2 steps), or for another number of
+        // samples (3), given to this one.
+        for (mask, steps, n) in [(vec![true; 4], 2, 2), (vec![true; 9], 3, 3)] {
+            let mut given = GivenBatches::new(&mask, steps, n).unwrap();
+            let noise = LangevinNoise::user_stream(0);
+            let err = run_sgd(&cfg, data, vec![0.0, 0.0], &mut given, noise, &c, "t");
+            assert_eq!(named(err), "batches");
+        }
         let mask = vec![true; 6];
         assert!(sgd_on_data(&cfg, data, &[0.0, 0.0], 0, Some(&mask), None, &c).is_ok());
     }
