@@ -370,7 +370,7 @@ fn config_defaults(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
 
 /// The values in use for a config dict, as Rust resolves its `None` defaults:
 /// `activation` ("linear" or "door"), `threshold` (the door's, None for linear), `tau`,
-/// `m0`. Validates the config first (ValueError naming the bad parameter).
+/// `m0`, and `classifies` (whether labels are ±1, [`Config::labels_are_signs`]). Validates the config first (ValueError naming the bad parameter).
 #[pyfunction]
 fn resolve_config<'py>(
     py: Python<'py>,
@@ -389,6 +389,7 @@ fn resolve_config<'py>(
     )?;
     out.set_item("tau", cfg.tau())?;
     out.set_item("m0", cfg.m0())?;
+    out.set_item("classifies", cfg.labels_are_signs())?;
     Ok(out)
 }
 

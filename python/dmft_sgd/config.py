@@ -110,7 +110,7 @@ class Config:
     def classifies(self) -> bool:
         """Whether labels are ±1 (the mixture, the sign teacher): only then are the
         training and test errors recorded (they are None on the results otherwise)."""
-        return self.data == "mixture" or self.teacher == "sign"
+        return bool(self._effective()["classifies"])
 
     @property
     def effective_tau(self) -> float:
