@@ -163,6 +163,16 @@ pub enum Activation {
 }
 
 impl Loss {
+    /// The loss used when none is given: logistic for labels ±1 (the mixture, the sign
+    /// teacher), square for real-valued labels (the linear and square teachers).
+    pub fn default_for(labels_are_signs: bool) -> Loss {
+        if labels_are_signs {
+            Loss::Logistic
+        } else {
+            Loss::Square
+        }
+    }
+
     /// The name used by the Python API and the command line: `"logistic"` or `"square"`.
     pub fn name(&self) -> &'static str {
         match self {
@@ -241,7 +251,7 @@ pub const DEFAULT_SYMMETRIC_M0: f64 = 0.1;
 ///
 /// The settings whose default depends on others are `Option`s, `None` meaning "the
 /// default for this model", as `None` does in the Python API. Read them through the
-/// resolving accessors [`Config::tau()`], [`Config::m0()`] and [`Config::activation()`],
+/// resolving accessors [`Config::tau()`], [`Config::m0()`], [`Config::loss()`] and [`Config::activation()`],
 /// the one place where those defaults are decided:
 ///
 /// ```
@@ -253,7 +263,8 @@ pub const DEFAULT_SYMMETRIC_M0: f64 = 0.1;
 /// assert_eq!(cfg.tau(), cfg.lr / cfg.batch); // plain SGD
 ///
 /// // Phase retrieval: the student o = h^2, started off the fixed point m = 0.
-/// let pr = Config { data: Data::Teacher(Teacher::Square), loss: Loss::Square, ..Config::default() };
+/// let pr = Config { data: Data::Teacher(Teacher::Square), ..Config::default() };
+/// assert_eq!(pr.loss(), Loss::Square); // real-valued labels
 /// assert_eq!(pr.activation(), Activation::Door { threshold: 0.0 });
 /// assert_eq!(pr.m0(), 0.1);
 /// ```
@@ -274,8 +285,8 @@ pub struct Config {
     pub delta: f64,
     /// A teacher's label noise `noise >= 0` (must stay 0 for the mixture).
     pub noise: f64,
-    /// Pointwise loss.
-    pub loss: Loss,
+    /// Pointwise loss; `None` is [`Loss::default_for`] the labels (see [`Config::loss()`]).
+    pub loss: Option<Loss>,
     /// Output function; `None` is [`Activation::default_for`] the data model (see
     /// [`Config::activation()`]).
     pub activation: Option<Activation>,
@@ -303,8 +314,8 @@ pub struct Config {
 }
 
 impl Default for Config {
-    /// The API defaults: two clusters, logistic loss, full-batch gradient descent, no
-    /// noise, and `None` (the model's default) for `activation`, `tau` and `m0`.
+    /// The API defaults: two clusters, full-batch gradient descent, no noise, and `None`
+    /// (the model's default) for `loss`, `activation`, `tau` and `m0`.
     fn default() -> Self {
         Config {
             data: Data::Mixture,
@@ -312,7 +323,7 @@ impl Default for Config {
             alpha: 2.0,
             delta: DEFAULT_DELTA,
             noise: 0.0,
-            loss: Loss::Logistic,
+            loss: None,
             activation: None,
             lam: 0.0,
             temperature: 0.0,
@@ -386,7 +397,7 @@ impl Config {
             }
             _ => {}
         }
-        if self.loss == Loss::Logistic && !self.labels_are_signs() {
+        if self.loss() == Loss::Logistic && !self.labels_are_signs() {
             let teacher = match self.data {
                 Data::Teacher(t) => t.name(),
                 Data::Mixture => "",
@@ -452,6 +463,21 @@ impl Config {
         self.m0.unwrap_or_else(|| self.default_m0())
     }
 
+    /// The loss in use: `loss`, or [`Loss::default_for`] the labels if `None`.
+    pub fn loss(&self) -> Loss {
+        self.loss
+            .unwrap_or_else(|| Loss::default_for(self.labels_are_signs()))
+    }
+
+    /// The loss of one sample as a function of its field, `l(y, h) = ell(y, o(h))`,
+    /// with the loss and output in use.
+    pub fn sample_loss(&self) -> crate::losses::SampleLoss {
+        crate::losses::SampleLoss {
+            loss: self.loss(),
+            activation: self.activation(),
+        }
+    }
+
     /// The output function in use: `activation`, or [`Activation::default_for`] the
     /// data if `None`.
     pub fn activation(&self) -> Activation {
@@ -462,6 +488,7 @@ impl Config {
     /// A copy with every `None` replaced by the value in use; runs the same dynamics.
     pub fn resolved(&self) -> Config {
         Config {
+            loss: Some(self.loss()),
             activation: Some(self.activation()),
             tau: Some(self.tau()),
             m0: Some(self.m0()),
@@ -735,7 +762,7 @@ mod tests {
 
         // Square loss: the output and start depend on the clusters only.
         let square = Config {
-            loss: Loss::Square,
+            loss: Some(Loss::Square),
             ..Config::default()
         };
         assert_eq!(
@@ -743,7 +770,7 @@ mod tests {
             (Activation::Linear, 0.0, 0.1)
         );
         let square_three = Config {
-            loss: Loss::Square,
+            loss: Some(Loss::Square),
             clusters: Clusters::Three { rho: 0.3 },
             ..Config::default()
         };

@@ -2,7 +2,6 @@
 //! functions of `m` and `q` (theory.md section 2; each data model's in `data.rs`).
 
 use crate::config::Config;
-use crate::losses::SampleLoss;
 
 /// One observable recorded at every time step: its name, a short label for plots and
 /// tables, and what it measures.
@@ -120,10 +119,7 @@ pub fn test_error(cfg: &Config, m: f64, q: f64) -> f64 {
 
 /// The expected loss on a fresh sample (no ridge term) given `m`, `q`.
 pub fn test_loss(cfg: &Config, m: f64, q: f64) -> f64 {
-    let loss = SampleLoss {
-        loss: cfg.loss,
-        activation: cfg.activation(),
-    };
+    let loss = cfg.sample_loss();
     cfg.model().test_loss(loss, m, q)
 }
 

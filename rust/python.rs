@@ -97,6 +97,13 @@ fn config_from_dict(d: &Bound<'_, PyDict>) -> PyResult<Config> {
     if matches!(data, Data::Teacher(_)) && rho != DEFAULT_RHO {
         return not_for("rho", rho.to_string());
     }
+    if data == Data::Mixture && clusters == Clusters::Two && rho != DEFAULT_RHO {
+        return Err(Error::invalid(
+            "rho",
+            format!("applies only to clusters=3 (the mass of the outer clusters), got {rho} with clusters=2, whose two clusters have mass 1/2 each (leave it at its default)"),
+        )
+        .into());
+    }
     let threshold = optional("threshold")?;
     let activation = match item("activation")?.extract::<Option<String>>()?.as_deref() {
         // Python's `threshold` field also sets the door that is some models' default.
@@ -123,7 +130,10 @@ fn config_from_dict(d: &Bound<'_, PyDict>) -> PyResult<Config> {
         alpha: f("alpha")?,
         delta: f("delta")?,
         noise: f("noise")?,
-        loss: item("loss")?.extract::<String>()?.parse()?,
+        loss: item("loss")?
+            .extract::<Option<String>>()?
+            .map(|s| s.parse())
+            .transpose()?,
         activation,
         lam: f("lam")?,
         temperature: f("temperature")?,
@@ -182,7 +192,7 @@ fn config_to_dict<'py>(py: Python<'py>, cfg: &Config) -> PyResult<Bound<'py, PyD
     out.set_item("delta", cfg.delta)?;
     out.set_item("rho", rho)?;
     out.set_item("noise", cfg.noise)?;
-    out.set_item("loss", cfg.loss.name())?;
+    out.set_item("loss", cfg.loss.map(|l| l.name()))?;
     out.set_item("activation", cfg.activation.map(|a| a.name()))?;
     out.set_item("threshold", threshold)?;
     out.set_item("lam", cfg.lam)?;
@@ -321,7 +331,11 @@ struct DmftSolutionOut {
     /// Method "iterate": the largest relative kernel change per iteration.
     #[pyo3(get)]
     changes: Py<PyArray1<f64>>,
-    /// Method "iterate": whether the change fell below `tol`.
+    /// Method "iterate": the change Monte Carlo noise alone makes, per iteration (empty
+    /// for one group).
+    #[pyo3(get)]
+    change_noise: Py<PyArray1<f64>>,
+    /// Method "iterate": whether the change fell below `tol` or below its noise.
     #[pyo3(get)]
     converged: bool,
     /// The estimator of M_R used: "tangent" or "probe".
@@ -379,6 +393,7 @@ fn resolve_config<'py>(
     let cfg = config_from_dict(config)?;
     let activation = cfg.activation();
     let out = PyDict::new(py);
+    out.set_item("loss", cfg.loss().name())?;
     out.set_item("activation", activation.name())?;
     out.set_item(
         "threshold",
@@ -520,6 +535,7 @@ fn solve_dmft<'py>(
         m_r,
         mu,
         changes: sol.changes.into_pyarray(py).unbind(),
+        change_noise: sol.change_noise.into_pyarray(py).unbind(),
         converged: sol.converged,
         response,
         band,

@@ -14,7 +14,7 @@
 use crate::config::Config;
 use crate::control::Control;
 use crate::error::{Error, Result};
-use crate::losses::{LossSum, SampleLoss};
+use crate::losses::LossSum;
 use crate::minibatch::{user_batch_stream, BatchSchedule, GivenBatches, MarkovBatches};
 use crate::observables::{test_error, test_loss};
 use crate::rng::{stream, Domain};
@@ -150,10 +150,7 @@ pub(crate) fn run_sgd<E: DataElement>(
     let kick = (2.0 * cfg.lr * cfg.temperature).sqrt();
     let mut xi = vec![0.0f64; if kick > 0.0 { d } else { 0 }];
     let steps = cfg.steps;
-    let sample_loss = SampleLoss {
-        loss: cfg.loss,
-        activation: cfg.activation(),
-    };
+    let sample_loss = cfg.sample_loss();
     let inv_sqrt_d = 1.0 / (d as f64).sqrt();
     let (dt, shrink) = (cfg.lr, 1.0 - cfg.lr * cfg.lam);
 
@@ -313,7 +310,7 @@ mod tests {
         // d = 1, one sample x = 2, y = 1: h = 2w, l' = h - 1,
         // w' = (1 - dt lam) w - dt (2w - 1) 2 = (1 - dt lam - 4 dt) w + 2 dt.
         let cfg = Config {
-            loss: crate::config::Loss::Square,
+            loss: Some(crate::config::Loss::Square),
             lam: 0.5,
             lr: 0.1,
             steps: 4,
@@ -337,7 +334,7 @@ mod tests {
     #[test]
     fn divergence_names_the_first_bad_step() {
         let cfg = Config {
-            loss: crate::config::Loss::Square,
+            loss: Some(crate::config::Loss::Square),
             lr: 10.0,
             tau: Some(10.0),
             steps: 400,

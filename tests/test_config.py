@@ -15,9 +15,10 @@ def test_defaults_follow_the_api():
     cfg = ds.Config()
     assert cfg.to_dict() == dict(
         data="mixture", clusters=2, teacher="sign", alpha=2.0, delta=0.5, rho=0.5, noise=0.0,
-        loss="logistic", activation=None, threshold=None, lam=0.0, temperature=0.0, lr=0.1,
+        loss=None, activation=None, threshold=None, lam=0.0, temperature=0.0, lr=0.1,
         batch=1.0, tau=None, normalize_batch=False, steps=100, m0=None, q0=1.0,
     )
+    assert cfg.effective_loss == "logistic"
     assert cfg.effective_activation == "linear"
     assert cfg.effective_m0 == 0.0
     assert cfg.effective_tau == pytest.approx(0.1)
@@ -45,7 +46,7 @@ def test_python_defaults_are_rusts_field_by_field():
         assert type(f.default) is type(rust[f.name]), f.name
     assert ds.Config().to_dict() == rust
     # The Options that Rust resolves are left unset.
-    assert (rust["activation"], rust["tau"], rust["m0"]) == (None, None, None)
+    assert (rust["loss"], rust["activation"], rust["tau"], rust["m0"]) == (None, None, None, None)
 
 
 def _documented_rule(cfg):
@@ -59,7 +60,8 @@ def _documented_rule(cfg):
     threshold = cfg.threshold if cfg.threshold is not None else default_threshold
     threshold = threshold if activation == "door" else None
     classifies = cfg.data == "mixture" or cfg.teacher == "sign"
-    return dict(activation=activation, threshold=threshold, tau=tau, m0=m0, classifies=classifies)
+    loss = cfg.loss or ("logistic" if classifies else "square")
+    return dict(loss=loss, activation=activation, threshold=threshold, tau=tau, m0=m0, classifies=classifies)
 
 
 MODELS = [
@@ -76,6 +78,8 @@ MODELS = [
     {"activation": "door", "threshold": 0.5},
     {"m0": -0.3, "tau": 1.0, "batch": 0.5},
     {"data": "teacher"},
+    {"data": "teacher", "teacher": "linear", "noise": 0.5},
+    {"data": "teacher", "teacher": "square"},
     {"data": "teacher", "teacher": "linear", "loss": "square", "noise": 0.5},
     {"data": "teacher", "teacher": "square", "loss": "square"},
     {"data": "teacher", "teacher": "square", "loss": "square", "threshold": 0.5, "m0": 0.0},
@@ -90,6 +94,7 @@ def test_effective_values_are_rusts_resolution(changes):
     cfg = ds.Config(**changes)
     rust = _core.resolve_config(cfg.to_dict())
     assert rust == _documented_rule(cfg)
+    assert cfg.effective_loss == rust["loss"]
     assert cfg.effective_activation == rust["activation"]
     assert cfg.effective_tau == rust["tau"]
     assert cfg.effective_m0 == rust["m0"]
@@ -143,8 +148,7 @@ GOOD = {
     "clusters": [2, 3],
     "alpha": [1e-3, 2.0, 50],
     "delta": [1e-3, 0.5, 4.0],
-    "rho": [0.01, 0.5, 0.99],
-    "loss": ["logistic", "square"],
+    "loss": [None, "logistic", "square"],
     "activation": [None, "linear", "door"],
     "threshold": [None],
     "lam": [0.0, 0.1, 10.0],
@@ -161,7 +165,6 @@ BAD = {
     "clusters": [1, 4, 0],
     "alpha": [0.0, -1.0, math.nan, math.inf, 1e7],
     "delta": [0.0, -0.5, math.nan, math.inf, 1e300],
-    "rho": [0.0, 1.0, -0.1, math.nan],
     "loss": ["hinge", ""],
     "activation": ["relu", "Linear"],
     "data": ["teachers", "Mixture"],
@@ -179,7 +182,7 @@ BAD = {
 WRONG_TYPE = {
     "clusters": [2.0, "2", True],
     "alpha": ["2", None, True, [1.0]],
-    "loss": [1, None],
+    "loss": [1],
     "activation": [1],
     "steps": [10.0, "10", None],
     "tau": ["1"],
@@ -199,6 +202,19 @@ def test_good_values_are_accepted(name, value):
 def test_bad_values_raise_value_error_naming_the_parameter(name, value):
     with pytest.raises(ValueError, match=rf"^{name} must"):
         ds.Config(**{name: value})
+
+
+@pytest.mark.parametrize("rho", [0.01, 0.3, 0.99])
+def test_rho_is_the_outer_mass_of_three_clusters(rho):
+    assert ds.Config(clusters=3, rho=rho).rho == rho
+    with pytest.raises(ValueError, match=r"^rho applies only to clusters=3 .*got 0.3 with clusters=2"):
+        ds.Config(rho=0.3)  # two clusters have mass 1/2 each: never accepted and ignored
+
+
+@pytest.mark.parametrize("rho", [0.0, 1.0, -0.1, math.nan])
+def test_rho_out_of_range_is_refused(rho):
+    with pytest.raises(ValueError, match=r"^rho must be in \(0, 1\)"):
+        ds.Config(clusters=3, rho=rho)
 
 
 @pytest.mark.parametrize("name,value", [(k, v) for k, vs in WRONG_TYPE.items() for v in vs])
@@ -223,7 +239,7 @@ def test_error_messages_state_the_allowed_range():
     with pytest.raises(ValueError, match=r"batch must be in \(0, 1\], got 1.5"):
         ds.Config(batch=1.5)
     with pytest.raises(ValueError, match=r"rho must be in \(0, 1\), got 1"):
-        ds.Config(rho=1.0)
+        ds.Config(clusters=3, rho=1.0)
 
 
 @pytest.mark.parametrize("changes,name", [
@@ -241,7 +257,11 @@ def test_settings_of_the_other_data_model_are_refused(changes, name):
 @pytest.mark.parametrize("teacher", ["linear", "square"])
 def test_the_logistic_loss_needs_labels_plus_minus_one(teacher):
     with pytest.raises(ValueError, match=rf"^loss 'logistic' needs labels ±1, but teacher='{teacher}'"):
-        ds.Config(data="teacher", teacher=teacher)
+        ds.Config(data="teacher", teacher=teacher, loss="logistic")
+    # Left to its default, the loss follows the labels: square for real-valued ones.
+    cfg = ds.Config(data="teacher", teacher=teacher)
+    assert cfg.loss is None and cfg.effective_loss == "square" and not cfg.classifies
+    assert ds.Config(data="teacher").effective_loss == "logistic"
     assert not ds.Config(data="teacher", teacher=teacher, loss="square").classifies
     assert ds.Config(data="teacher").classifies and ds.Config().classifies
 
@@ -263,3 +283,14 @@ def test_a_door_threshold_needs_the_door(threshold):
         ds.Config(threshold=threshold)
     with pytest.raises(ValueError, match="^threshold applies only to the door output"):
         ds.Config(clusters=3, activation="linear", threshold=threshold)
+
+
+def test_a_misspelt_field_gets_the_closest_name_and_the_known_ones():
+    for make in (lambda: ds.Config(lamda=0.1), lambda: ds.Config().replace(lamda=0.1)):
+        with pytest.raises(TypeError, match=r"unknown Config field\(s\) \['lamda'\] \(did you mean 'lam'\?\); known: \['data',"):
+            make()
+    with pytest.raises(ValueError, match=r"did you mean 'lam' for 'lamda', 'steps' for 'step'\?"):
+        ds.Config.from_dict({"step": 10, "lamda": 0.1})
+    with pytest.raises(TypeError, match=r"\['zzz'\]; known"):  # nothing close: no hint
+        ds.Config(zzz=1)
+    assert ds.Config(lam=0.1).lam == 0.1

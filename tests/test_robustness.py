@@ -50,7 +50,7 @@ def reasonable_configs():
         alpha=st.floats(0.05, 20),
         delta=st.floats(1e-3, 10),
         rho=st.floats(0.01, 0.99),
-        loss=st.sampled_from(["logistic", "square"]),
+        loss=st.sampled_from([None, "logistic", "square"]),
         activation=st.sampled_from([None, "linear", "door"]),
         threshold=st.floats(1e-3, 10),
         lam=st.sampled_from([0.0, 1e-3, 0.1, 5.0]),
@@ -73,10 +73,12 @@ def _consistent(kw):
     kw = {**kw, "tau": None}
     if kw["data"] == "teacher":
         kw.update(clusters=2, delta=0.5, rho=0.5)
-        if kw["teacher"] != "sign":
+        if kw["teacher"] != "sign" and kw["loss"] == "logistic":
             kw["loss"] = "square"
     else:
         kw.update(teacher="sign", noise=0.0)
+    if kw["clusters"] == 2:
+        kw["rho"] = 0.5
     door = kw["activation"] == "door" or (kw["activation"] is None and (
         kw["clusters"] == 3 or (kw["data"] == "teacher" and kw["teacher"] == "square")))
     if not door:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,8 +28,9 @@ def _setting(name: str, doc: str) -> Any:
 class Config:
     """Settings of one learning problem and its SGD dynamics (theory.md sections 1-2).
 
-    The defaults, and the values that ``None`` stands for (``effective_activation``,
-    ``effective_tau``, ``effective_m0``), come from the Rust core's ``Config``.
+    The defaults, and the values that ``None`` stands for (``effective_loss``,
+    ``effective_activation``, ``effective_tau``, ``effective_m0``), come from the Rust
+    core's ``Config``.
     Invalid values raise ValueError (TypeError for wrong types) naming the parameter.
     Equality compares the fields as given: ``tau=None`` and an explicit ``tau`` with
     the same value are different configs with the same dynamics.
@@ -46,7 +49,9 @@ class Config:
     delta: float = _setting("delta", "mixture: cluster variance Delta > 0")
     rho: float = _setting("rho", "three clusters only: mass of the two outer clusters, 0 < rho < 1")
     noise: float = _setting("noise", "data='teacher': label noise variance >= 0")
-    loss: str = _setting("loss", "'logistic' (labels ±1 only) or 'square'")
+    loss: str | None = _setting(
+        "loss", "'logistic' (labels ±1 only) or 'square'; None: logistic for labels ±1 (the "
+        "mixture, the sign teacher), square for real-valued labels (linear and square teachers)")
     activation: str | None = _setting(
         "activation", "'linear' (o = h) or 'door' (o = h^2 - threshold); None: the door for "
         "three clusters and the square teacher, else linear")
@@ -96,6 +101,11 @@ class Config:
         return _core.resolve_config(self.to_dict())
 
     @property
+    def effective_loss(self) -> str:
+        """The loss in use: ``loss``, or its default for the labels."""
+        return str(self._effective()["loss"])
+
+    @property
     def effective_activation(self) -> str:
         """The activation in use: ``activation``, or its default for the data model."""
         return str(self._effective()["activation"])
@@ -127,7 +137,7 @@ class Config:
         effective = self._effective()
         out = self.to_dict()
         out.update(
-            activation=effective["activation"], threshold=effective["threshold"],
+            loss=effective["loss"], activation=effective["activation"], threshold=effective["threshold"],
             tau=effective["tau"], m0=effective["m0"]
         )
         return out
@@ -186,10 +196,29 @@ def field_names() -> tuple[str, ...]:
 def check_field_names(
     names: Any, allowed: tuple[str, ...] = (), error: type[Exception] = ValueError, where: str = ""
 ) -> None:
-    """Raises `error` naming the names that are neither Config fields nor `allowed`."""
-    unknown = sorted(set(names) - set(FIELDS) - set(allowed))
+    """Raises `error` naming the names that are neither Config fields nor `allowed`, with
+    the closest known name of each where one is close."""
+    known = [*FIELDS, *allowed]
+    unknown = sorted(set(names) - set(known))
     if unknown:
-        raise error(f"{where}unknown Config field(s) {unknown}; known: {[*FIELDS, *allowed]}")
+        hints = [f"{close[0]!r}" + (f" for {name!r}" if len(unknown) > 1 else "") for name in unknown
+                 if (close := difflib.get_close_matches(name, known, n=1))]
+        hint = f" (did you mean {', '.join(hints)}?)" if hints else ""
+        raise error(f"{where}unknown Config field(s) {unknown}{hint}; known: {known}")
+
+
+_dataclass_init = Config.__init__
+
+
+@functools.wraps(_dataclass_init)
+def _checked_init(self: Config, *args: Any, **kwargs: Any) -> None:
+    # A misspelt keyword gets the known fields and the closest one, not Python's bare
+    # "unexpected keyword argument".
+    check_field_names(kwargs, error=TypeError)
+    _dataclass_init(self, *args, **kwargs)
+
+
+Config.__init__ = _checked_init  # type: ignore[method-assign]
 
 
 def as_config(name: str, value: Any) -> Config:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 from . import _core
 from ._checks import as_float, as_int, as_seed, as_threads
 from ._progress import ProgressCallback, reporter
@@ -63,7 +65,10 @@ def solve_dmft(
         all samples.
     iterations, damping, tol : method "iterate" only
         At most `iterations` rounds; new kernels = damping * old + (1 - damping) * fresh;
-        stop once the largest kernel change relative to the kernels' scale is < tol.
+        stop once the largest kernel change relative to the kernels' scale is < tol, or
+        no larger than the change the Monte Carlo noise alone makes (estimated from the
+        groups; ``result.change_noise``), below which more rounds cannot push it. A run
+        that stops unconverged warns (``RuntimeWarning``) and has ``converged=False``.
     progress : bool, callable or None
         True shows a progress bar with ETA (tqdm, terminal or notebook); a callable is
         called as ``progress(done, total)`` in time steps while the solve goes on.
@@ -98,11 +103,17 @@ def solve_dmft(
             cfg.to_dict(), samples, groups, seed, threads, method, response, band,
             response_samples, keep_kernels, iterations, damping, tol, callback,
         )
+    if method == "iterate" and not out.converged:
+        noise = f", Monte Carlo noise {out.change_noise[-1]:.3g}" if out.change_noise.size else ""
+        warnings.warn(
+            f"solve_dmft(method='iterate') stopped unconverged after {out.changes.size} "
+            f"iterations: last kernel change {out.changes[-1]:.3g} (tol {tol:g}{noise}); "
+            f"raise iterations, or use method='single'", RuntimeWarning, stacklevel=2)
     sems = {} if out.sem is None else {f"{name}_sem": a for name, a in out.sem.items()}
     return DMFTResult(
         config=cfg, samples=samples, seed=seed, method=method, groups=out.groups,
         response=out.response, band=out.band,
         response_samples=samples if response_samples is None else response_samples,
         t=time_axis(cfg), C=out.C, R=out.R, M_C=out.M_C, M_R=out.M_R, mu=out.mu,
-        changes=out.changes, converged=out.converged, **out.observables, **sems,
+        changes=out.changes, change_noise=out.change_noise, converged=out.converged, **out.observables, **sems,
     )

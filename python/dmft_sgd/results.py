@@ -136,8 +136,10 @@ class DMFTResult:
     sqrt(groups)). ``C[k, l]`` correlation and ``R[k, l]`` response of the weights
     (``q = diag(C)``), ``M_C``, ``M_R`` and ``mu`` the memory kernels (None when solved
     with ``keep_kernels=False``); ``response`` the estimator of M_R that was used
-    ("tangent" or "probe", with its ``band``); ``changes`` the largest relative kernel
-    change per iteration (method "iterate").
+    ("tangent" or "probe", with its ``band``); for method "iterate", ``changes`` the largest
+    relative kernel change per iteration, ``change_noise`` the change that the Monte
+    Carlo noise alone makes (the iteration stops once the change is below ``tol`` or
+    below its noise; None in files written before 0.3) and ``converged`` whether it did.
     """
 
     config: Config
@@ -156,6 +158,7 @@ class DMFTResult:
     mu: np.ndarray | None
     changes: np.ndarray
     converged: bool
+    change_noise: np.ndarray | None = None
 
     def mean(self, name: str) -> np.ndarray:
         """An observable by name, shape (T,) (the same as the attribute)."""
@@ -191,7 +194,7 @@ class DMFTResult:
 _DMFT_META = ("samples", "seed", "method", "groups", "response", "band", "response_samples", "converged")
 _DMFT_SEMS = tuple(f"{name}_sem" for name in OBSERVABLES)
 _DMFT_KERNELS = ("M_C", "M_R", "mu")
-_DMFT_ARRAYS = ("t", *OBSERVABLES, "C", "R", *_DMFT_KERNELS, "changes", *_DMFT_SEMS)
+_DMFT_ARRAYS = ("t", *OBSERVABLES, "C", "R", *_DMFT_KERNELS, "changes", "change_noise", *_DMFT_SEMS)
 
 
 def _stored(cfg: Config, meta: dict[str, Any]) -> tuple[str, ...]:

@@ -10,7 +10,8 @@
 //! **Iterate** (the published codes' method, kept as a cross-check). Guess the kernels
 //! (zero), solve the weight side for all times, re-simulate fresh samples over the whole
 //! trajectory to get new kernels, mix them with the old ones (`damping` is the weight
-//! of the old), and repeat until the relative change is below `tol`.
+//! of the old), and repeat until the relative change is below `tol` or below the change
+//! that the Monte Carlo noise alone makes (theory.md section 4.5).
 //!
 //! **Error bars** (theory.md section 4.4). The samples are split into `groups`
 //! independent groups, each solved self-consistently on its own (its own `C`, `R`, `m`),
@@ -48,7 +49,8 @@ pub enum Method {
         iterations: usize,
         /// Weight of the previous kernels in the update, in `[0, 1)`.
         damping: f64,
-        /// Stop when the largest kernel change relative to the kernels' scale is below this.
+        /// Stop when the largest kernel change relative to the kernels' scale is below this,
+        /// or below its Monte Carlo noise (see [`DmftSolution::change_noise`]).
         tol: f64,
     },
 }
@@ -260,7 +262,11 @@ pub struct DmftSolution {
     pub kernels: Option<Kernels>,
     /// For `Iterate`: the largest relative kernel change over groups, per iteration.
     pub changes: Vec<f64>,
-    /// For `Iterate`: whether the change fell below `tol`.
+    /// For `Iterate`, per iteration: the change that Monte Carlo noise alone makes, the
+    /// relative change between two independent estimates of the kernels of the same
+    /// size as one round's, from the spread of the groups (empty for one group).
+    pub change_noise: Vec<f64>,
+    /// For `Iterate`: whether the change fell below `tol` or below its noise.
     pub converged: bool,
     /// The response estimator used (never `Auto`).
     pub response: Response,
@@ -648,6 +654,7 @@ fn single_pass(cfg: &Config, opts: &DmftOptions, control: &Control) -> Result<Dm
         parts,
         kernels,
         Vec::new(),
+        Vec::new(),
         true,
     ))
 }
@@ -688,6 +695,7 @@ fn iterate(
         })
         .collect();
     let mut changes = Vec::new();
+    let mut change_noise = Vec::new();
     let mut converged = false;
     for round in 0..iterations {
         // Fresh samples on the weights of the current kernels; the whole trajectory of
@@ -717,6 +725,7 @@ fn iterate(
             &mean_kernels(groups.iter().map(|g| &g.kernels)),
             &mean_kernels(new_kernels.iter()),
         );
+        let noise = noise_of_change(&new_kernels);
         for ((group, new), new_kernels) in groups.iter_mut().zip(fresh).zip(new_kernels) {
             group.kernels = if round == 0 {
                 new_kernels
@@ -727,7 +736,10 @@ fn iterate(
             group.train_error = new.train_error;
         }
         changes.push(change);
-        if change < tol {
+        change_noise.extend(noise);
+        // Converged: the change is below the tolerance, or no larger than the noise, below
+        // which no number of rounds can push it (eq. 4.6).
+        if change < tol || noise.is_some_and(|noise| change <= noise) {
             converged = true;
             break;
         }
@@ -749,8 +761,24 @@ fn iterate(
         parts,
         kernels,
         changes,
+        change_noise,
         converged,
     ))
+}
+
+/// The relative change that Monte Carlo noise alone makes between two independent
+/// estimates of the mean kernels over `G` groups: the change between the means of the two
+/// halves of the groups, scaled by `sqrt((2/G) / (1/G_a + 1/G_b))` to two estimates of
+/// `G` groups each (eq. 4.6). `None` for one group.
+fn noise_of_change(kernels: &[Kernels]) -> Option<f64> {
+    let g = kernels.len();
+    if g < 2 {
+        return None;
+    }
+    let (a, b) = kernels.split_at(g / 2);
+    let half_change = relative_change(&mean_kernels(a.iter()), &mean_kernels(b.iter()));
+    let (ga, gb) = (a.len() as f64, b.len() as f64);
+    Some(half_change * ((2.0 / g as f64) / (1.0 / ga + 1.0 / gb)).sqrt())
 }
 
 /// `max |new - old| / max |new|` over `M_C`, `M_R` and `mu`.
@@ -865,6 +893,7 @@ fn combine(
     parts: Vec<GroupResult>,
     kernels: Option<Kernels>,
     changes: Vec<f64>,
+    change_noise: Vec<f64>,
     converged: bool,
 ) -> DmftSolution {
     let t = cfg.steps;
@@ -908,6 +937,7 @@ fn combine(
         r: mean_matrix(weights.iter().map(|w| &w.r), t),
         kernels,
         changes,
+        change_noise,
         converged,
         response,
         groups,

@@ -66,10 +66,7 @@ impl PatternParams {
         PatternParams {
             sqrt_delta: cfg.model().delta().sqrt(),
             dt: cfg.lr,
-            sample_loss: SampleLoss {
-                loss: cfg.loss,
-                activation: cfg.activation(),
-            },
+            sample_loss: cfg.sample_loss(),
             chain: BatchChain::new(cfg),
             model: cfg.model(),
             batch_weight: cfg.batch_weight(),
