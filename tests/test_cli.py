@@ -98,7 +98,7 @@ def test_every_config_field_is_an_option():
         (["dmft", "--samples", "7"], "--samples: samples must be an even number >= 2"),
         (["compare", "--loss", "hinge"], "--loss: loss must be"),
         (["compare", "--tau", "0.01"], "--tau: tau must be >="),
-        (["compare", "--data", "teacher", "--teacher", "linear"], "--loss: loss 'logistic' needs labels ±1"),
+        (["compare", "--data", "teacher", "--teacher", "linear", "--loss", "logistic"], "--loss: loss 'logistic' needs labels ±1"),
         (["compare", "--noise", "0.1"], "--noise: noise applies only to data='teacher'"),
         (["compare", "--normalize_batch", "maybe"], "--normalize_batch"),
         (["compare", "--config", "/nonexistent.toml"], "--config: cannot read"),
@@ -136,7 +136,33 @@ def test_plot_redraws_saved_results(tmp_path):
     b = ds.simulate(cfg, d=30, replicas=3).save(tmp_path / "b.npz")
     assert main(["plot", str(a), str(b), "--out", str(tmp_path / "p.png"), "--log-time"]) == 0
     width, height = png_size(tmp_path / "p.png")
-    assert (width, height) == (1386, 726)
+    assert (width, height) == (1386, 770)
+
+
+@pytest.fixture
+def drawn(monkeypatch):
+    """The figures the command line saves."""
+    pytest.importorskip("matplotlib")
+    from dmft_sgd import plot
+
+    figures, save = [], plot.save_figure
+    monkeypatch.setattr(plot, "save_figure", lambda fig, path: figures.append(fig) or save(fig, path))
+    return figures
+
+
+def legend(fig):
+    return [t.get_text() for ax in fig.axes if ax.get_legend() for t in ax.get_legend().get_texts()]
+
+
+def test_plot_labels_runs_by_what_differs_or_by_labels(tmp_path, drawn):
+    (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
+    a = ds.solve_dmft(ds.Config(steps=12, lr=0.1), samples=200).save(tmp_path / "a" / "dmft.npz")
+    b = ds.solve_dmft(ds.Config(steps=12, lr=0.05), samples=200).save(tmp_path / "b" / "dmft.npz")
+    assert main(["plot", str(a), str(b), "--out", str(tmp_path / "p.png")]) == 0
+    assert legend(drawn[-1]) == ["lr=0.1", "lr=0.05"]
+    assert main(["plot", str(a), str(b), "--labels", "fast", "slow", "--out", str(tmp_path / "p.png")]) == 0
+    assert legend(drawn[-1]) == ["fast", "slow"]
+    assert main(["plot", str(a), str(b), "--labels", "one", "--out", str(tmp_path / "p.png")]) == 2
 
 
 def test_sweep_writes_the_file_and_a_heat_map(tmp_path, capsys):

@@ -3,7 +3,7 @@
     dmft-sgd compare [options]     DMFT and simulation side by side (the default command)
     dmft-sgd dmft [options]        the DMFT solver alone
     dmft-sgd simulate [options]    the finite-d ensemble alone
-    dmft-sgd plot FILE.npz [FILE2.npz ...] --out PNG
+    dmft-sgd plot FILE.npz [FILE2.npz ...] --out PNG [--labels A B ...]
     dmft-sgd sweep --grid batch=0.1,0.3,1 --grid tau=none,5 [--kind dmft|simulate] [options]
 
 Every Config field is an option (``--alpha 2 --batch 0.3 --tau 5 ...``; ``none`` restores
@@ -111,6 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("files", nargs="+", type=Path, metavar="FILE.npz")
     plot.add_argument("--out", type=Path, required=True, metavar="PNG")
     plot.add_argument("--log-time", action="store_true")
+    plot.add_argument("--labels", nargs="+", metavar="LABEL",
+                      help="one legend entry per file (default: what differs between the runs' configs)")
     return parser
 
 
@@ -202,11 +204,12 @@ def summary_table(dmft: DMFTResult | None, sim: SimulationResult | None) -> str:
     return "\n".join(lines)
 
 
-def _draw(results: list, path: Path, log_time: bool, quiet: bool, required: bool) -> bool:
+def _draw(results: list, path: Path, log_time: bool, quiet: bool, required: bool,
+          labels: list[str] | None = None) -> bool:
     try:
         from .plot import plot_observables, save_figure
 
-        fig = plot_observables(results, log_time=log_time)
+        fig = plot_observables(results, labels=labels, log_time=log_time)
     except ImportError as exc:
         if required:
             raise
@@ -332,7 +335,9 @@ def _command_plot(args: argparse.Namespace) -> int:
             raise UsageError(f"plot: no such file {path}") from None
         except ValueError as exc:
             raise UsageError(f"plot: {exc}") from None
-    _draw(results, args.out, args.log_time, quiet=False, required=True)
+    if args.labels is not None and len(args.labels) != len(results):
+        raise UsageError(f"--labels: give one label per file ({len(results)}), got {len(args.labels)}")
+    _draw(results, args.out, args.log_time, quiet=False, required=True, labels=args.labels)
     return 0
 
 

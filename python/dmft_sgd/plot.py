@@ -1,19 +1,28 @@
 """Plots of DMFT and simulation results (matplotlib, the optional extra ``[plot]``).
 
-DMFT results are drawn as lines, simulation ensembles as their mean with a band of
-± one standard error, one panel per observable, the parameters in the title.
+DMFT results are drawn as lines, simulation ensembles as their mean (markers) with a band
+of ± one standard error, one panel per observable. Results of one config share a colour;
+the legend names what differs between the configs, the title what they share.
+
+The functions return ``matplotlib.figure.Figure`` objects that pyplot does not manage: they
+never choose or switch the backend (a notebook's inline figures keep working, a headless
+machine needs no display). In Jupyter a returned figure shows as a cell's value (or with
+``display(fig)``); elsewhere write it with `save_figure` or ``fig.savefig``.
 """
 
 from __future__ import annotations
 
 import itertools
 import os
+import sys
+import textwrap
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence, Union
+from typing import TYPE_CHECKING, Any, Sequence, Union
 
 import numpy as np
 
 from .config import Config
+from .fdt import FDTCurve, fdt
 from .results import LABELS, OBSERVABLES, DMFTResult, SimulationResult, recorded
 
 if TYPE_CHECKING:
@@ -22,65 +31,135 @@ if TYPE_CHECKING:
 Result = Union[DMFTResult, SimulationResult]
 
 INSTALL_HINT = "plotting needs matplotlib: pip install 'dmft-sgd[plot]'"
+#: Line styles of the DMFT results, and markers of the simulations, that share a config.
+LINESTYLES = ("-", "--", ":", "-.")
+MARKERS = ("o", "s", "^", "D", "v")
 
 
-def _pyplot():
+def _figure(width: float, height: float) -> "Figure":
+    """A figure outside pyplot, with a layout that makes room for its titles and labels."""
     try:
-        import matplotlib
-
-        matplotlib.use("Agg", force=False)
-        import matplotlib.pyplot as plt
+        from matplotlib.figure import Figure
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise ImportError(INSTALL_HINT) from exc
-    return plt
+    return Figure(figsize=(width, height), layout="constrained")
 
 
-def describe(cfg: Config) -> str:
-    """A one-line summary of the parameters that matter for `cfg`."""
+def _colors() -> list[str]:
+    import matplotlib
+
+    return matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
+
+
+def _wrap(text: str, width_inches: float, fontsize: float) -> str:
+    """`text` broken into lines that fit `width_inches` at `fontsize` points."""
+    chars = max(20, int(width_inches * 72 / (0.55 * fontsize)))
+    return "\n".join(textwrap.fill(line, chars) for line in text.split("\n"))
+
+
+def _value(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def describe(cfg: Config, omit: Sequence[str] = ()) -> str:
+    """A one-line summary of the parameters that matter for `cfg`, leaving out the Config
+    fields named in `omit` (e.g. the axes of a sweep, or what the legend names)."""
+    parts: list[tuple[str, str | None]] = []  # (field, text)
     if cfg.data == "teacher":
-        parts = [f"{cfg.teacher} teacher"] + ([f"noise={cfg.noise:g}"] if cfg.noise else [])
+        parts += [("teacher", f"{cfg.teacher} teacher"), ("noise", cfg.noise and f"noise={cfg.noise:g}")]
     else:
-        parts = [f"{cfg.clusters} clusters", f"Δ={cfg.delta:g}"]
-    parts += [cfg.loss, cfg.effective_activation]
+        parts += [("clusters", f"{cfg.clusters} clusters"), ("delta", f"Δ={cfg.delta:g}")]
+    parts += [("loss", cfg.effective_loss), ("activation", cfg.effective_activation)]
     if cfg.effective_activation == "door":
-        parts.append(f"θ={cfg.effective_threshold:g}")
-    parts += [f"α={cfg.alpha:g}", f"λ={cfg.lam:g}", f"η={cfg.lr:g}", f"b={cfg.batch:g}"]
-    if cfg.batch < 1:
-        parts.append("plain SGD" if cfg.tau is None else f"τ={cfg.tau:g}")
-    if cfg.normalize_batch:
-        parts.append("normalized batch")
-    if cfg.temperature:
-        parts.append(f"T={cfg.temperature:g}")
+        parts.append(("threshold", f"θ={cfg.effective_threshold:g}"))
+    parts += [("alpha", f"α={cfg.alpha:g}"), ("lam", f"λ={cfg.lam:g}"), ("lr", f"η={cfg.lr:g}"),
+              ("batch", f"b={cfg.batch:g}")]
+    if cfg.batch < 1 or "batch" in omit:
+        parts.append(("tau", "plain SGD" if cfg.tau is None else f"τ={cfg.tau:g}"))
+    parts.append(("normalize_batch", cfg.normalize_batch and "normalized batch"))
+    parts.append(("temperature", cfg.temperature and f"T={cfg.temperature:g}"))
     if cfg.clusters == 3:
-        parts.append(f"ρ={cfg.rho:g}")
-    return ", ".join(parts)
+        parts.append(("rho", f"ρ={cfg.rho:g}"))
+    return ", ".join(text for name, text in parts if text and name not in omit)
+
+
+def differing_fields(configs: Sequence[Config]) -> list[str]:
+    """The Config fields whose values are not the same in all of `configs`, in field order."""
+    dicts = [c.to_dict() for c in configs]
+    return [name for name in dicts[0] if len({d[name] for d in dicts}) > 1]
+
+
+def _differences(configs: Sequence[Config]) -> list[str]:
+    """Per config, ``"lr=0.1, steps=200"``: its values of the fields that differ."""
+    names = differing_fields(configs)
+    return [", ".join(f"{n}={_value(getattr(c, n))}" for n in names) for c in configs]
+
+
+def _common_title(configs: Sequence[Config]) -> str:
+    """What `configs` share: their description without the fields that differ (empty
+    where even that differs)."""
+    omit = differing_fields(configs)
+    titles = {describe(c, omit) for c in configs}
+    return titles.pop() if len(titles) == 1 else ""
 
 
 def default_label(result: Result) -> str:
+    """The kind and size of a result: "DMFT (S=20000)" or "SGD d=1000 (16 runs)"."""
     if isinstance(result, DMFTResult):
         return f"DMFT (S={result.samples})"
     return f"SGD d={result.d} ({result.replicas} runs)"
 
 
+def default_labels(results: Sequence[Result]) -> list[str]:
+    """Legend entries that tell `results` apart: the config fields that differ between
+    them (e.g. "lr=0.1" and "lr=0.05"), the kind and size where those differ too (or
+    where the configs are all the same), and the seed where nothing else does."""
+    kinds = [default_label(r) for r in results]
+    diffs = _differences([r.config for r in results])
+    show_kind = len(set(kinds)) > 1 or not any(diffs)
+    labels = [", ".join(p for p in (kind if show_kind else "", diff) if p) for kind, diff in zip(kinds, diffs)]
+    if len(set(labels)) < len(labels):
+        labels = [f"{label}, seed={r.seed}" for label, r in zip(labels, results)]
+    return labels
+
+
+def _styles(results: Sequence[Result]) -> list[tuple[str, str]]:
+    """(colour, line style or marker) per result: one colour per config, so a DMFT curve
+    and the simulation of its config pair up; results of one config and kind get the
+    next line style (DMFT) or marker (simulation)."""
+    colors, configs = _colors(), list(dict.fromkeys(r.config for r in results))
+    seen: dict[tuple[Config, bool], int] = {}
+    styles = []
+    for res in results:
+        dmft = isinstance(res, DMFTResult)
+        n = seen[res.config, dmft] = seen.get((res.config, dmft), -1) + 1
+        style = LINESTYLES[n % len(LINESTYLES)] if dmft else MARKERS[n % len(MARKERS)]
+        styles.append((colors[configs.index(res.config) % len(colors)], style))
+    return styles
+
+
 def plot_observables(
-    results: Sequence[Result],
+    results: Result | Sequence[Result],
     labels: Sequence[str] | None = None,
     observables: Sequence[str] | None = None,
     log_time: bool = False,
     title: str | None = None,
 ) -> "Figure":
-    """One panel per observable; DMFT as lines with their ± sem band, simulations as mean
-    ± sem bands.
+    """One panel per observable; DMFT as lines with their ± sem band, simulations as
+    markers on their mean ± sem band. Results of one config share a colour.
 
     Parameters
     ----------
-    results : DMFTResult and SimulationResult objects, in any mix.
-    labels : legend entries (default: the kind and size of each result).
+    results : a DMFTResult or SimulationResult, or a sequence of them in any mix.
+    labels : legend entries (default: what tells the results apart, see `default_labels`).
     observables : which of ``OBSERVABLES`` to draw (default: every one the results record;
         the classification errors are left out for a regression teacher).
     log_time : logarithmic time axis (t = 0 is then left out).
-    title : figure title (default: the parameters, if all results share one config).
+    title : figure title (default: the parameters the results share).
     """
+    if isinstance(results, (DMFTResult, SimulationResult)):
+        results = [results]
+    results = list(results)
     if not results:
         raise ValueError("results must hold at least one result")
     if observables is None:
@@ -88,31 +167,30 @@ def plot_observables(
     unknown = [o for o in observables if o not in OBSERVABLES]
     if unknown:
         raise ValueError(f"observables must be among {OBSERVABLES}, got {unknown}")
-    labels = list(labels) if labels is not None else [default_label(r) for r in results]
+    labels = list(labels) if labels is not None else default_labels(results)
     if len(labels) != len(results):
         raise ValueError(f"labels must have one entry per result ({len(results)}), got {len(labels)}")
-    plt = _pyplot()
     ncols = min(3, len(observables))
     nrows = -(-len(observables) // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.3 * nrows), squeeze=False)
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    fig = _figure(4.2 * ncols, 3.3 * nrows + 0.4)
+    axes = fig.subplots(nrows, ncols, squeeze=False)
+    styles = _styles(results)
     for ax, name in zip(axes.flat, observables):
-        for i, (res, label) in enumerate(zip(results, labels)):
-            color = colors[i % len(colors)]
+        for res, label, (color, style) in zip(results, labels, styles):
             t = res.t
             keep = t > 0 if log_time else np.ones_like(t, dtype=bool)
             if isinstance(res, SimulationResult):
                 mean = res.mean(name)
                 sem = res.sem(name) if res.replicas > 1 else np.zeros_like(mean)
-                ax.fill_between(t[keep], (mean - sem)[keep], (mean + sem)[keep], color=color, alpha=0.25, lw=0)
-                ax.plot(t[keep], mean[keep], "o", ms=3, color=color, label=label,
+                ax.fill_between(t[keep], (mean - sem)[keep], (mean + sem)[keep], color=color, alpha=0.2, lw=0)
+                ax.plot(t[keep], mean[keep], style, ms=3, color=color, label=label,
                         markevery=max(1, int(keep.sum()) // 40))
             else:
                 value = res.mean(name)
                 if res.groups > 1:
                     sem = res.sem(name)
                     ax.fill_between(t[keep], (value - sem)[keep], (value + sem)[keep], color=color, alpha=0.2, lw=0)
-                ax.plot(t[keep], value[keep], "-", lw=1.6, color=color, label=label)
+                ax.plot(t[keep], value[keep], style, lw=1.6, color=color, label=label)
         ax.set_xlabel("time $t = k\\eta$")
         ax.set_ylabel(LABELS[name])
         if log_time:
@@ -126,99 +204,147 @@ def plot_observables(
         spare[0].legend(handles, names, loc="center", fontsize=9, frameon=False)
     else:
         axes.flat[0].legend(fontsize=8)
-    configs = {r.config for r in results}
-    if title is None and len(configs) == 1:
-        title = describe(next(iter(configs)))
+    if title is None:
+        title = _common_title([r.config for r in results])
     if title:
-        fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+        fig.suptitle(_wrap(title, 4.2 * ncols, 10), fontsize=10)
     return fig
 
 
 def save_figure(fig: "Figure", path: str | os.PathLike, dpi: int = 110) -> Path:
-    """Writes `fig` as an image (format from the suffix, PNG by default) and closes it."""
+    """Writes `fig` as an image (format from the suffix, PNG by default) without any
+    display; a figure made with pyplot is closed."""
     path = Path(path)
     if not path.suffix:
         path = path.with_suffix(".png")
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=dpi)
-    _pyplot().close(fig)
+    pyplot = sys.modules.get("matplotlib.pyplot")  # only a figure of the user's pyplot
+    if pyplot is not None and getattr(fig.canvas, "manager", None) is not None:
+        pyplot.close(fig)
     return path
 
 
+def _sweep_values(result, observable: str, at: str | float) -> tuple[np.ndarray, np.ndarray]:
+    """The observable and its standard error at every point, shaped as ``result.array``
+    (NaN for failed points, and for a sem that the run does not report)."""
+    values = result.array(observable, at)
+    sems = np.full(len(result.points), np.nan)
+    for i, res in enumerate(result.results):
+        if res is not None:
+            sems[i] = result._value(res, observable, at)[1]
+    return values, sems.reshape(values.shape)
+
+
 def plot_sweep(result, observable: str | None = None, at: str | float = "final") -> "Figure":
-    """A sweep at a glance: a heat map over two grid axes, curves for one axis (or for the
-    first axis, one curve per value of the others), points in order for a list grid.
-    `observable` defaults to the test error, or the test loss for a regression teacher."""
+    """A sweep at a glance, with the standard error of every point: a heat map over two
+    grid axes (value ± sem in the cells), curves with error bars for one axis (or for the
+    first axis, one curve per value of the others), points in order for a list grid. The
+    title holds the base config without the swept fields. `observable` defaults to the
+    test error, or the test loss for a regression teacher."""
     if observable is None:
         observable = "test_error" if result.base_config.classifies else "test_loss"
-    plt = _pyplot()
-    values = result.array(observable, at)
-    fig, ax = plt.subplots(figsize=(5.5, 4.2))
+    values, sems = _sweep_values(result, observable, at)
     axes = result.axes
+    two_d = axes is not None and len(axes) == 2
+    width = 6.5 if two_d else 5.5
+    fig = _figure(width, 4.4)
+    ax = fig.subplots()
     label = LABELS[observable] + ("" if at == "final" else f" at t = {at}")
-    if axes is not None and len(axes) == 2:
+    if two_d:
         (ny, ys), (nx, xs) = axes
         image = ax.imshow(values, origin="lower", aspect="auto", cmap="viridis")
         ax.set_xticks(range(len(xs)), [str(x) for x in xs])
         ax.set_yticks(range(len(ys)), [str(y) for y in ys])
         ax.set(xlabel=nx, ylabel=ny)
         for (i, j), v in np.ndenumerate(values):
-            ax.text(j, i, "failed" if np.isnan(v) else f"{v:.3g}", ha="center", va="center", fontsize=8, color="w")
+            text = "failed" if np.isnan(v) else f"{v:.3g}" + ("" if np.isnan(sems[i, j]) else f"\n± {sems[i, j]:.2g}")
+            ax.text(j, i, text, ha="center", va="center", fontsize=8, color="w")
         fig.colorbar(image, ax=ax, label=label)
     elif axes is not None:
         name, xs = axes[0]
         numeric = all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in xs)
         positions = xs if numeric else list(range(len(xs)))
-        curves = values.reshape(len(xs), -1)
+        curves, errors = values.reshape(len(xs), -1), sems.reshape(len(xs), -1)
         others = list(itertools.product(*(v for _, v in axes[1:])))
         for c, combo in enumerate(others):
             tag = ", ".join(f"{n}={v}" for (n, _), v in zip(axes[1:], combo))
-            ax.plot(positions, curves[:, c], "o-", label=tag or None)
+            ax.errorbar(positions, curves[:, c], yerr=np.nan_to_num(errors[:, c]), fmt="o-", capsize=3,
+                        label=tag or None)
         if not numeric:
             ax.set_xticks(positions, [str(x) for x in xs])
         ax.set(xlabel=name, ylabel=label)
         if len(others) > 1:
             ax.legend(fontsize=8)
     else:
-        ax.plot(range(len(values)), values, "o")
+        ax.errorbar(range(len(values)), values, yerr=np.nan_to_num(sems), fmt="o", capsize=3)
         ax.set(xlabel="point", ylabel=label)
-    ax.set_title(f"{result.kind} sweep; base: {describe(result.base_config)}", fontsize=8)
-    fig.tight_layout()
+    swept = [n for n, _ in axes] if axes is not None else sorted({k for p in result.points for k in p})
+    title = f"{result.kind} sweep over {', '.join(swept)}; base: {describe(result.base_config, swept)}"
+    fig.suptitle(_wrap(title, width, 9), fontsize=9)
     return fig
 
 
 def plot_fdt(
-    results: Sequence[DMFTResult],
-    t_w: float,
+    curves: FDTCurve | DMFTResult | Sequence[FDTCurve | DMFTResult],
+    t_w: float | None = None,
     labels: Sequence[str] | None = None,
     title: str | None = None,
+    temperature: float | None = None,
 ) -> "Figure":
-    """The parametric fluctuation-dissipation plot of each result at waiting time `t_w`:
-    the integrated response chi(t, t_w) against C(t, t) - C(t, t_w) (see `dmft_sgd.fdt`),
-    with the line through the origin of slope 1/T_eff, and the equilibrium line of slope
-    1/temperature where the config has a temperature."""
-    from .fdt import fdt
+    """The parametric fluctuation-dissipation plot: the integrated response chi(t, t_w)
+    against C(t, t) - C(t, t_w), with the line through the origin of slope 1/T_eff.
 
-    if not results:
-        raise ValueError("results must hold at least one DMFT result")
-    labels = list(labels) if labels is not None else [describe(r.config) for r in results]
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(5.2, 4.2))
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    for i, (res, label) in enumerate(zip(results, labels)):
-        curve = fdt(res, t_w)
+    Parameters
+    ----------
+    curves : what ``dmft_sgd.fdt`` returns (an FDTCurve), or DMFT results to compute it
+        for at waiting time `t_w`; one or a sequence of them, in any mix.
+    t_w : the waiting time of the DMFT results (an FDTCurve carries its own).
+    labels : legend entries (default: the config fields in which the results differ).
+    title : figure title (default: the waiting time and the parameters the results share).
+    temperature : draws the equilibrium line of slope 1/temperature; for DMFT results
+        with a Langevin temperature it is drawn from their config.
+    """
+    if isinstance(curves, (FDTCurve, DMFTResult)):
+        curves = [curves]
+    items = list(curves)
+    if not items:
+        raise ValueError("curves must hold at least one FDTCurve or DMFT result")
+    if any(isinstance(c, DMFTResult) for c in items) and t_w is None:
+        raise ValueError("t_w is needed to compute the curve of a DMFT result")
+    results = [c for c in items if isinstance(c, DMFTResult)]
+    fdts = [fdt(c, t_w) if isinstance(c, DMFTResult) else c for c in items]
+    if labels is None:
+        diffs = iter(_differences([r.config for r in results]) if results else [])
+        labels = [next(diffs) if isinstance(c, DMFTResult) else "" for c in items]
+    labels = list(labels)
+    if len(labels) != len(items):
+        raise ValueError(f"labels must have one entry per curve ({len(items)}), got {len(labels)}")
+    waits = sorted({c.t_w for c in fdts})
+    if len(waits) > 1:
+        labels = [", ".join(p for p in (label, f"$t_w$={c.t_w:g}") if p) for label, c in zip(labels, fdts)]
+    fig = _figure(5.6, 4.6)
+    ax = fig.subplots()
+    colors = _colors()
+    temperatures = {temperature} if temperature else set()
+    temperatures |= {r.config.temperature for r in results if r.config.temperature > 0}
+    for i, (curve, label) in enumerate(zip(fdts, labels)):
         color = colors[i % len(colors)]
-        ax.plot(curve.dC, curve.chi, "-", lw=1.8, color=color,
-                label=f"{label}: $T_{{eff}}$ = {curve.effective_temperature:.3g}")
+        t_eff = f"$T_{{eff}}$ = {curve.effective_temperature:.3g}"
+        ax.plot(curve.dC, curve.chi, "-", lw=1.8, color=color, label=f"{label}: {t_eff}" if label else t_eff)
         x = np.array([0.0, curve.dC.max()])
         ax.plot(x, x / curve.effective_temperature, ":", color=color, lw=1)
-        if res.config.temperature > 0:
-            ax.plot(x, x / res.config.temperature, "--", color="gray", lw=0.8)
+    top = max(c.dC.max() for c in fdts)
+    for temp in sorted(temperatures):
+        ax.plot([0.0, top], [0.0, top / temp], "--", color="gray", lw=0.8, label=f"equilibrium, T = {temp:g}")
     ax.set_xlabel(r"$C(t,t) - C(t,t_w)$")
     ax.set_ylabel(r"$\chi(t,t_w) = dt \sum_{t_w \leq s < t} R(t,s)$")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
-    ax.set_title(title or f"fluctuation-dissipation plot, $t_w$ = {t_w:g}", fontsize=10)
-    fig.tight_layout()
+    if title is None:
+        title = "fluctuation-dissipation plot" + (f", $t_w$ = {waits[0]:g}" if len(waits) == 1 else "")
+        if results:
+            shared = _common_title([r.config for r in results])
+            title += f"\n{shared}" if shared else ""
+    fig.suptitle(_wrap(title, 5.6, 10), fontsize=10)
     return fig
