@@ -259,3 +259,23 @@ def test_save_and_load_round_trip(tmp_path):
     assert (back.samples, back.seed, back.method, back.converged) == (200, 5, "iterate", r.converged)
     for name in ("t", *OBS, "C", "R", "M_C", "M_R", "mu", "changes", "change_noise", "train_loss_sem", "m_sem"):
         np.testing.assert_array_equal(getattr(back, name), getattr(r, name))
+
+
+def test_to_dataframe_is_tidy_with_the_error_bars():
+    pd = pytest.importorskip("pandas")
+    cfg = ds.Config(data="teacher", teacher="linear", noise=0.2, steps=6)
+    res = ds.solve_dmft(cfg, samples=400, seed=1)
+    df = res.to_dataframe()
+    assert list(df.columns) == ["t", "observable", "value", "sem"]
+    assert len(df) == 4 * 6 and set(df.observable) == {"m", "q", "train_loss", "test_loss"}
+    q = df[df.observable == "q"]
+    np.testing.assert_array_equal(q.t, res.t)
+    np.testing.assert_array_equal(q.value, res.q)
+    np.testing.assert_array_equal(q["sem"], res.sem("q"))
+    sim = ds.simulate(ds.Config(steps=5), d=20, replicas=3, seed=0)
+    rows = sim.to_dataframe().set_index(["observable", "t"])
+    np.testing.assert_array_equal(rows.loc["test_error"].value, sim.mean("test_error"))
+    np.testing.assert_array_equal(rows.loc["test_error"]["sem"], sim.sem("test_error"))
+    one = ds.solve_dmft(ds.Config(steps=3), samples=100, groups=1).to_dataframe()
+    assert len(one) == 6 * 3 and one["sem"].isna().all()
+    assert isinstance(one, pd.DataFrame)

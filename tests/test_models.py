@@ -195,6 +195,16 @@ def test_fdt_checks_its_arguments():
         ds.fdt(ds.simulate(ds.Config(steps=5), d=10, replicas=2), 0.1)
 
 
+def test_a_negative_fdt_slope_gives_nan_and_says_why():
+    # From q0 = 10 with a strong ridge, C(t,t) falls faster than C(t,0): dC < 0 while the
+    # response chi > 0, a transient that defines no temperature.
+    result = ds.solve_dmft(ds.Config(q0=10.0, lam=1.0, steps=30), samples=200, seed=0)
+    with pytest.warns(RuntimeWarning, match=r"fdt\(t_w=0\): chi against dC has slope -0.3\d* <= 0 \(a transient\?\)"):
+        curve = ds.fdt(result, 0.0)
+    assert np.isnan(curve.effective_temperature)
+    assert np.all(curve.dC[1:] < 0) and np.all(curve.chi[1:] > 0)
+
+
 def test_plot_fdt_draws_a_picture(tmp_path):
     pytest.importorskip("matplotlib")
     from dmft_sgd.plot import plot_fdt, save_figure

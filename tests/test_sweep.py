@@ -104,3 +104,16 @@ def test_save_and_load_round_trip(tmp_path):
     assert back.failures == result.failures and back.base_config == result.base_config
     np.testing.assert_array_equal(back.array("q"), result.array("q"))
     assert_same(back.results[0], result.results[0])
+
+
+def test_a_time_past_some_points_horizon_is_refused_naming_them():
+    # Points of different lengths: lr=0.2 x 15 steps ends at t=2.8, lr=0.1 at t=1.4.
+    result = ds.sweep(BASE, [{}, {"lr": 0.1}], samples=200)
+    np.testing.assert_array_equal(result.array("m", at=1.4), [result.results[0].m[7], result.results[1].m[14]])
+    for ask in (lambda: result.array("m", at=2.0), lambda: result.table("m", at=2.0)):
+        with pytest.raises(ValueError, match=r"at=2 is past the last time of 1 point\(s\): \{'lr': 0.1\} ends at t=1.4"):
+            ask()
+    with pytest.raises(ValueError, match="at must be 'final' or a time >= 0"):
+        result.array("m", at=-1.0)
+    final = result.array("m")
+    assert final[1] == result.results[1].m[-1]

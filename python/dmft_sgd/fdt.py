@@ -3,6 +3,7 @@ it defines (theory.md section 5, eq. 5.1)."""
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,7 +20,8 @@ class FDTCurve:
     chi : integrated response chi(t, t_w) = dt sum_{t_w <= s < t} R(t, s).
     dC : C(t, t) - C(t, t_w).
     effective_temperature : 1/slope of the least-squares line through the origin of chi
-        against dC; in equilibrium chi = dC / temperature.
+        against dC; in equilibrium chi = dC / temperature. NaN, with a RuntimeWarning,
+        where that slope is <= 0 (a transient: no temperature is defined).
     """
 
     t_w: float
@@ -49,5 +51,16 @@ def fdt(result: DMFTResult, t_w: float) -> FDTCurve:
     chi = lr * result.R[k_w:, k_w:].sum(axis=1)
     dC = np.diag(result.C)[k_w:] - result.C[k_w:, k_w]
     denominator = float(dC @ chi)
-    effective_temperature = float(dC @ dC) / denominator if denominator > 0 else np.inf
+    if denominator > 0:
+        effective_temperature = float(dC @ dC) / denominator
+    else:
+        # A slope <= 0 defines no temperature (typically a transient: t_w before the
+        # dynamics has settled, where C(t, t) - C(t, t_w) can fall while chi grows).
+        effective_temperature = np.nan
+        warnings.warn(
+            f"fdt(t_w={k_w * lr:g}): chi against dC has slope {denominator / float(dC @ dC):.3g} "
+            "<= 0 (a transient?), which defines no effective temperature: it is NaN; try a "
+            "later t_w, or fit a window of the curve" if float(dC @ dC) > 0 else
+            f"fdt(t_w={k_w * lr:g}): dC is zero, which defines no effective temperature: it is NaN",
+            RuntimeWarning, stacklevel=2)
     return FDTCurve(t_w=k_w * lr, t=k * lr, chi=chi, dC=dC, effective_temperature=effective_temperature)

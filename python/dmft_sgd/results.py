@@ -70,6 +70,28 @@ def _with_observables(
     return wrap
 
 
+def _pandas(what: str) -> Any:
+    try:
+        import pandas as pd
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError(f"{what} needs pandas: pip install 'dmft-sgd[table]'") from exc
+    return pd
+
+
+def _tidy(result: Any, with_sem: bool) -> Any:
+    """Long-form table of a result's recorded observables: columns t, observable, value,
+    sem (NaN where none is reported), one row per (observable, step)."""
+    pd = _pandas("to_dataframe()")
+    names = recorded(result.config)
+    steps = result.t.size
+    return pd.DataFrame({
+        "t": np.tile(result.t, len(names)),
+        "observable": np.repeat(names, steps),
+        "value": np.concatenate([result.mean(n) for n in names]),
+        "sem": np.concatenate([result.sem(n) if with_sem else np.full(steps, np.nan) for n in names]),
+    })
+
+
 def time_axis(cfg: Config) -> np.ndarray:
     """Physical times t = k * lr of the steps k = 0..T-1."""
     return np.arange(cfg.steps, dtype=np.float64) * cfg.lr
@@ -111,6 +133,11 @@ class SimulationResult:
         if self.replicas < 2:
             raise ValueError("sem needs replicas >= 2")
         return values.std(axis=0, ddof=1) / np.sqrt(self.replicas)
+
+    def to_dataframe(self):
+        """A tidy pandas DataFrame: columns ``t``, ``observable``, ``value`` (the replica
+        mean) and ``sem`` (NaN for one replica), one row per recorded observable and step."""
+        return _tidy(self, with_sem=self.replicas > 1)
 
     def save(self, path: str | os.PathLike) -> Path:
         """Writes one `.npz` file (arrays + config); read it back with `dmft_sgd.load`."""
@@ -172,6 +199,12 @@ class DMFTResult:
         if self.groups < 2:
             raise ValueError("sem needs groups >= 2: solve with groups=8 (the default) for error bars")
         return getattr(self, f"{name}_sem")
+
+    def to_dataframe(self):
+        """A tidy pandas DataFrame: columns ``t``, ``observable``, ``value`` and ``sem``
+        (the Monte Carlo error; NaN for one group), one row per recorded observable and
+        step."""
+        return _tidy(self, with_sem=self.groups > 1)
 
     def save(self, path: str | os.PathLike) -> Path:
         """Writes one `.npz` file (arrays + config); read it back with `dmft_sgd.load`."""

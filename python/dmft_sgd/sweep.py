@@ -26,7 +26,7 @@ from ._progress import Bar
 from ._store import PointStore
 from .config import Config, as_config, check_field_names
 from .dmft import solve_dmft
-from .results import OBSERVABLES, READERS, check_recorded, from_payload
+from .results import OBSERVABLES, READERS, _pandas, check_recorded, from_payload
 from .simulation import simulate
 
 DivergenceError = _core.DivergenceError
@@ -137,10 +137,7 @@ class SweepResult:
         """A pandas DataFrame of every point: its changes, status ("computed", "loaded"
         from a store, "failed"), run time in seconds and failure reason, to see what to
         rerun."""
-        try:
-            import pandas as pd
-        except ImportError as exc:  # pragma: no cover - depends on the environment
-            raise ImportError("status_table() needs pandas: pip install 'dmft-sgd[table]'") from exc
+        pd = _pandas("status_table()")
         errors = {f["index"]: f["error"] for f in self.failures}
         status = self.status or ["failed" if r is None else "computed" for r in self.results]
         seconds = self.seconds or [None] * len(self.points)
@@ -152,9 +149,20 @@ class SweepResult:
     def _index(self, result: Any, at: str | float) -> int:
         if at == "final":
             return result.t.size - 1
-        if isinstance(at, (int, float)) and not isinstance(at, bool) and at >= 0:
-            return int(min(round(at / result.config.lr), result.t.size - 1))
-        raise ValueError(f"at must be 'final' or a time >= 0, got {at!r}")
+        return int(round(at / result.config.lr))
+
+    def _check_time(self, at: str | float) -> None:
+        """ValueError unless `at` is "final" or a time >= 0 that every finished point
+        reaches (naming those whose horizon is shorter)."""
+        if at == "final":
+            return
+        if not (isinstance(at, (int, float)) and not isinstance(at, bool) and at >= 0):
+            raise ValueError(f"at must be 'final' or a time >= 0, got {at!r}")
+        short = [(changes, float(res.t[-1])) for changes, res in zip(self.points, self.results)
+                 if res is not None and self._index(res, at) >= res.t.size]
+        if short:
+            listed = "; ".join(f"{changes or 'base'} ends at t={end:g}" for changes, end in short)
+            raise ValueError(f"at={at:g} is past the last time of {len(short)} point(s): {listed}")
 
     def _check_observable(self, name: str) -> None:
         """ValueError unless `name` is recorded by at least one point (the classification
@@ -176,10 +184,13 @@ class SweepResult:
         return float(result.mean(name)[k]), sem
 
     def array(self, observable: str, at: str | float = "final") -> np.ndarray:
-        """The observable at time `at` (``"final"`` or a time t), shaped by the grid axes
-        (a product grid) or by the list of points. Failed points are NaN, and so are the
-        classification errors of points with a regression teacher."""
+        """The observable at time `at` (``"final"``, each point's last step, or a time t,
+        rounded to the nearest step), shaped by the grid axes (a product grid) or by the
+        list of points. Failed points are NaN, and so are the classification errors of
+        points with a regression teacher. A time past the last step of some point raises
+        ValueError naming those points."""
         self._check_observable(observable)
+        self._check_time(at)
         values = np.full(len(self.points), np.nan)
         for i, res in enumerate(self.results):
             if res is not None:
@@ -192,11 +203,9 @@ class SweepResult:
         """A tidy pandas DataFrame: one row per successful point, the changed fields as
         columns, then the observable (``mean`` for simulations) and its standard error
         (``sem``; NaN where none is reported) and the point's seed."""
-        try:
-            import pandas as pd
-        except ImportError as exc:  # pragma: no cover - depends on the environment
-            raise ImportError("table() needs pandas: pip install 'dmft-sgd[table]'") from exc
+        pd = _pandas("table()")
         self._check_observable(observable)
+        self._check_time(at)
         rows = []
         for changes, seed, res in zip(self.points, self.seeds, self.results):
             if res is None or getattr(res, observable) is None:
