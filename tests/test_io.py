@@ -1,6 +1,8 @@
 """Saving and loading results: exact round trip, atomic writes, clear errors, no pickles."""
 
 import json
+import os
+import stat
 import zipfile
 
 import numpy as np
@@ -98,3 +100,20 @@ def test_files_of_format_version_1_still_load_without_the_test_loss(tmp_path, mo
         back = ds.load(path)
         assert back.test_loss is None
         np.testing.assert_array_equal(back.test_error, result.test_error)
+
+
+@pytest.fixture
+def umask():
+    """Sets the umask (call it with a mask); the old one is restored after the test."""
+    before = os.umask(0o022)
+    yield lambda mask: os.umask(mask)
+    os.umask(before)
+
+
+@pytest.mark.parametrize("mask,mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)], ids=["022", "077", "002"])
+def test_saved_files_follow_the_umask(sim, tmp_path, umask, mask, mode):
+    umask(mask)
+    path = sim.save(tmp_path / "run.npz")
+    assert stat.S_IMODE(path.stat().st_mode) == mode
+    sim.save(path)  # overwriting too
+    assert stat.S_IMODE(path.stat().st_mode) == mode

@@ -4,7 +4,9 @@ foreign files are caught."""
 
 import contextlib
 import importlib
+import os
 import signal
+import stat
 import subprocess
 import sys
 import textwrap
@@ -107,6 +109,17 @@ def test_a_truncated_or_tampered_point_is_reported_and_computed_again(tmp_path, 
     assert len(caught) == 2 and any("digest" in str(w.message) for w in caught)
     assert len(count_runs) == 6 and again.status.count("computed") == 2
     assert_same_sweep(reference, again)
+
+
+def test_store_files_are_readable_by_colleagues_under_umask_022(tmp_path):
+    before = os.umask(0o022)
+    try:
+        ds.sweep(BASE.replace(loss="square", steps=300), {"lr": [0.2, 3.0]}, samples=200, store=tmp_path / "s")
+    finally:
+        os.umask(before)
+    files = sorted((tmp_path / "s").iterdir())
+    assert {f.name.split(".", 1)[-1] for f in files} == {"json", "npz", "failed.json"}
+    assert {f.name: stat.S_IMODE(f.stat().st_mode) for f in files} == {f.name: 0o644 for f in files}
 
 
 def test_a_store_of_another_sweep_is_refused(tmp_path):

@@ -2,14 +2,15 @@
 
 The header `__meta__` holds the format name and version, the result kind, the config as
 a plain dict, and the scalar run parameters. Saving writes a temporary file next to the
-target and renames it, so an interrupted save never leaves a half-written file.
+target and renames it, so an interrupted save never leaves a half-written file; files get
+the permissions of any file the user creates (mode 0666 less the umask).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import tempfile
+import secrets
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,20 @@ VERSION = 2
 READABLE = (1, 2)
 
 
+def temporary(target: Path) -> tuple[int, Path]:
+    """A new file next to `target` for an atomic write: (descriptor, path). Created with
+    mode 0o666, so the umask (and a default ACL) apply as for any file the user creates;
+    ``tempfile.mkstemp`` would make it 0600, unreadable by colleagues, and reading the umask
+    to chmod afterwards is not thread-safe (``os.umask`` sets it to read it)."""
+    for _ in range(100):
+        tmp = target.parent / f"{target.name}.{secrets.token_hex(6)}.tmp"
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary name next to {target}")
+
+
 def write(path: str | os.PathLike, kind: str, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> Path:
     """Atomically writes `arrays` and the header to `path` (".npz" appended if missing)."""
     path = Path(path)
@@ -31,7 +46,7 @@ def write(path: str | os.PathLike, kind: str, meta: dict[str, Any], arrays: dict
     header = {"format": FORMAT, "version": VERSION, "kind": kind, **meta}
     payload = {name: np.asarray(a) for name, a in arrays.items()}
     payload["__meta__"] = np.array(json.dumps(header))
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent or ".")
+    fd, tmp = temporary(path)
     try:
         with os.fdopen(fd, "wb") as fh:
             np.savez_compressed(fh, **payload)

@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +51,7 @@ def digest(arrays: dict[str, np.ndarray]) -> str:
 
 
 def _write_json(path: Path, payload: dict[str, Any]) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    fd, tmp = _io.temporary(path)
     try:
         with os.fdopen(fd, "w") as fh:
             json.dump(payload, fh, indent=1, sort_keys=True)
@@ -72,7 +71,7 @@ class PointStore:
         target = self.path / MANIFEST
         if not target.exists():
             # Create-if-absent without a race: link a complete temporary file into place.
-            fd, tmp = tempfile.mkstemp(prefix=MANIFEST + ".", suffix=".tmp", dir=self.path)
+            fd, tmp = _io.temporary(target)
             with os.fdopen(fd, "w") as fh:
                 json.dump(manifest, fh, indent=1, sort_keys=True)
             try:
