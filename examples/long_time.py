@@ -28,7 +28,7 @@ for ax, label in zip(axes, ("test error", "training loss", "q = |w_⊥|²/d")):
     ax.set(xlabel="time $t = k\\eta$", ylabel=label, xscale="log")
     ax.grid(alpha=0.3)
 axes[0].legend(fontsize=8)
-setting = describe(base).replace(f"η={base.lr:g}, ", "")
+setting = describe(base, omit=["lr"])
 fig.suptitle(f"DMFT towards the stochastic gradient flow (η → 0 at fixed τ, b) — {setting}", fontsize=8)
 fig.tight_layout()
 print(save_figure(fig, args.out))

@@ -1,5 +1,7 @@
-"""The example scripts run (at small sizes) and write real pictures."""
+"""The example scripts run (at small sizes) and write real pictures, into
+./examples-output by default, never over the README's pictures in docs/ unless asked."""
 
+import hashlib
 import subprocess
 import sys
 from pathlib import Path
@@ -8,7 +10,12 @@ import pytest
 
 from test_cli import png_size
 
-EXAMPLES = sorted((Path(__file__).resolve().parents[1] / "examples").glob("[!_]*.py"))
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = sorted((ROOT / "examples").glob("[!_]*.py"))
+
+
+def docs_pictures():
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in (ROOT / "docs").glob("*.png")}
 
 
 def test_every_example_is_listed():
@@ -17,10 +24,25 @@ def test_every_example_is_listed():
 
 
 @pytest.mark.parametrize("script", EXAMPLES, ids=lambda p: p.stem)
-def test_example_writes_a_png(script, tmp_path):
-    out = tmp_path / f"{script.stem}.png"
-    proc = subprocess.run([sys.executable, str(script), "--quick", "--out", str(out)],
+def test_example_writes_a_png_into_examples_output(script, tmp_path):
+    before = docs_pictures()
+    proc = subprocess.run([sys.executable, str(script), "--quick"], cwd=tmp_path,
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
+    out = tmp_path / "examples-output" / f"{script.stem}.png"
+    assert proc.stdout.strip().splitlines()[-1] == "examples-output/" + out.name
     width, height = png_size(out)
     assert width >= 500 and height >= 400
+    assert docs_pictures() == before
+
+
+def test_out_names_the_folder_and_readme_is_full_size_only(tmp_path):
+    script = ROOT / "examples" / "gd_vs_sgd.py"
+    proc = subprocess.run([sys.executable, str(script), "--quick", "--out", str(tmp_path / "pictures")],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert png_size(tmp_path / "pictures" / "gd_vs_sgd.png")[0] >= 500
+    before = docs_pictures()
+    proc = subprocess.run([sys.executable, str(script), "--readme", "--quick"], capture_output=True, text=True)
+    assert proc.returncode == 2 and "leave out --quick" in proc.stderr
+    assert docs_pictures() == before
