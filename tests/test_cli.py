@@ -1,9 +1,11 @@
 """The `dmft-sgd` command line: runs, outputs, config files, errors, plots."""
 
 import json
+import signal
 import struct
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -30,7 +32,89 @@ def test_default_compare_writes_both_results_and_a_picture(tmp_path, capsys):
     assert gap < 5 * sim.sem("test_error")[-1] + 2e-3
     width, height = png_size(tmp_path / "compare.png")
     assert width > 800 and height > 400
-    assert capsys.readouterr().out == ""
+    # --quiet hides the notes, not the results; no bars (stderr is not a terminal here).
+    out, err = capsys.readouterr()
+    assert out.splitlines()[0].split() == ["observable", "DMFT", "SGD", "d=1000"]
+    assert f"{dmft.test_error[-1]:.5f} ± {dmft.sem('test_error')[-1]:.5f}" in out
+    assert "wrote" not in out and "config:" not in out and err == ""
+
+
+def test_progress_bars_only_on_a_terminal_or_when_asked(tmp_path, capsys):
+    run = ["dmft", "--steps", "15", "--samples", "200", "--out", str(tmp_path)]
+    assert main(run) == 0
+    out, err = capsys.readouterr()
+    assert err == "" and "test_error" in out and "wrote" in out
+    assert main([*run, "--progress"]) == 0
+    assert "DMFT" in capsys.readouterr().err
+
+
+def test_the_simulation_bar_counts_steps_not_replica_steps(tmp_path, capsys):
+    assert main(["simulate", "--steps", "20", "--d", "20", "--replicas", "4", "--progress",
+                 "--out", str(tmp_path)]) == 0
+    err = capsys.readouterr().err
+    assert "/20 [" in err and "/80" not in err  # the total is 20 steps, not 4 x 20
+
+
+def test_help_says_which_defaults_are_the_command_lines():
+    text = " ".join(build_parser().format_help().split())
+    assert "built-in default: alpha=2.0, delta=0.5, lam=0.1, lr=0.2, batch=0.3, steps=200" in text
+    assert "Config() defaults differ (full-batch GD: batch=1, lr=0.1, lam=0, steps=100)" in text
+    assert ds.Config().batch == 1 and ds.Config().steps == 100 and ds.Config().lr == 0.1 and ds.Config().lam == 0
+
+
+def test_normalize_batch_is_a_flag_and_the_old_spelling_still_works():
+    def parsed(*options):
+        return settings_from_args(build_parser().parse_args(["dmft", *options]))[0].normalize_batch
+
+    assert parsed("--normalize-batch") is True
+    assert parsed("--no-normalize-batch") is False
+    assert parsed("--normalize_batch", "true") is True and parsed("--normalize_batch", "no") is False
+    assert parsed() is False
+    help_text = subprocess.run([sys.executable, "-m", "dmft_sgd.cli", "dmft", "--help"],
+                               capture_output=True, text=True).stdout
+    assert "--normalize-batch, --no-normalize-batch" in help_text and "--normalize_batch" not in help_text
+
+
+def test_integral_counts_may_be_written_as_floats():
+    args = build_parser().parse_args(["compare", "--steps", "1e3", "--samples", "2e4", "--d", "1_000",
+                                      "--replicas", "8.0"])
+    cfg, run = settings_from_args(args)
+    assert cfg.steps == 1000 and (run["samples"], run["d"], run["replicas"]) == (20_000, 1000, 8)
+    assert isinstance(cfg.steps, int) and isinstance(run["samples"], int)
+
+
+def test_dmft_solver_options_reach_the_solver(tmp_path, capsys):
+    assert main(["dmft", "--steps", "15", "--samples", "400", "--response", "probe", "--band", "4",
+                 "--groups", "2", "--no-keep-kernels", "--out", str(tmp_path)]) == 0
+    res = ds.load(tmp_path / "dmft.npz")
+    assert (res.response, res.band, res.groups, res.M_C) == ("probe", 4, 2, None)
+    assert main(["dmft", "--steps", "15", "--samples", "400", "--out", str(tmp_path)]) == 0
+    res = ds.load(tmp_path / "dmft.npz")
+    assert (res.response, res.groups, res.M_C.shape) == ("tangent", 8, (15, 15))  # solve_dmft's defaults
+    assert main(["sweep", "--grid", "batch=0.5,1", "--steps", "10", "--samples", "200", "--groups", "2",
+                 "--out", str(tmp_path)]) == 0
+    assert [r.groups for r in ds.load(tmp_path / "sweep.npz").results] == [2, 2]
+    capsys.readouterr()
+    assert main(["sweep", "--grid", "batch=0.5,1", "--kind", "simulate", "--band", "3"]) == 2
+    assert "--band applies to DMFT points" in capsys.readouterr().err
+
+
+def test_an_interrupted_sweep_says_how_to_resume_in_one_printed_line(tmp_path):
+    store = tmp_path / "s"
+    proc = subprocess.Popen([sys.executable, "-m", "dmft_sgd.cli", "sweep", "--grid", "batch=0.2,0.3,0.5,0.7,1",
+                             "--steps", "600", "--samples", "4000", "--threads", "1", "--store", str(store),
+                             "--out", str(tmp_path / "out")], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not list(store.glob("point-*.npz")):
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    lines = err.strip().splitlines()
+    assert lines[-1] == "dmft-sgd: interrupted"
+    assert lines[0].startswith("dmft-sgd: sweep interrupted: ") and lines[0].endswith("run the same sweep again to resume")
+    assert len(lines) == 2 and "Warning" not in err
 
 
 def test_simulate_prints_a_table(tmp_path, capsys):
@@ -101,6 +185,8 @@ def test_every_config_field_is_an_option():
         (["compare", "--data", "teacher", "--teacher", "linear", "--loss", "logistic"], "--loss: loss 'logistic' needs labels ±1"),
         (["compare", "--noise", "0.1"], "--noise: noise applies only to data='teacher'"),
         (["compare", "--normalize_batch", "maybe"], "--normalize_batch"),
+        (["dmft", "--steps", "1.5"], "argument --steps: expected an integer, got '1.5'"),
+        (["simulate", "--d", "ten"], "argument --d: expected an integer, got 'ten'"),
         (["compare", "--config", "/nonexistent.toml"], "--config: cannot read"),
         (["frobnicate"], "invalid choice"),
         (["plot", "/nonexistent.npz", "--out", "x.png"], "no such file"),
@@ -170,8 +256,10 @@ def test_sweep_writes_the_file_and_a_heat_map(tmp_path, capsys):
                  "--out", str(tmp_path)])
     assert code == 0
     out = capsys.readouterr().out
-    assert "batch=0.5, tau=None" in out and "wrote" in out
+    assert "wrote" in out
     result = ds.load(tmp_path / "sweep.npz")
+    first = result.results[0]
+    assert f"{'batch=0.5, tau=None':<40} test_error = {first.test_error[-1]:.5f} ± {first.sem('test_error')[-1]:.5f}\n" in out
     assert isinstance(result, ds.SweepResult) and result.axes == [("batch", [0.5, 1.0]), ("tau", [None, 2.0])]
     assert result.base_config.steps == 10 and all(r.samples == 200 for r in result.results)
     assert png_size(tmp_path / "sweep.png")[0] > 300

@@ -234,3 +234,14 @@ def test_a_dask_worker_killed_while_it_holds_a_point_does_not_lose_the_sweep(tmp
     assert all(s in ("computed", "failed") for s in result.status)
     assert sum(r is not None for r in result.results) + len(result.failures) == len(grid["batch"])
     assert len(list((tmp_path / "s").glob("point-*.npz"))) == sum(r is not None for r in result.results)
+
+
+def test_a_refused_store_names_each_field_that_differs_with_both_values(tmp_path):
+    ds.sweep(BASE, GRID, samples=400, store=tmp_path / "s")
+    with pytest.raises(ValueError) as refused:
+        ds.sweep(BASE.replace(alpha=3.0, lam=0.1), GRID, samples=800, response="probe", store=tmp_path / "s")
+    message = str(refused.value)
+    assert ("(base_config.alpha: store has 2.0, this sweep 3.0; base_config.lam: store has 0.05, this sweep 0.1; "
+            "run_options.response: store has (not set), this sweep 'probe'; "
+            "run_options.samples: store has 400, this sweep 800)") in message
+    assert "delta" not in message  # only what differs, not the whole config

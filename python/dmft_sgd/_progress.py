@@ -12,11 +12,13 @@ ProgressCallback = Callable[[int, int], Any]
 
 class Bar:
     """A ``tqdm.auto`` bar created on the first update, so a run that fails its checks
-    shows none. ``quiet`` (or tqdm missing) turns it into a no-op."""
+    shows none. ``quiet`` (or tqdm missing) turns it into a no-op. With `per`, every
+    `per` reported units count as one (the ensemble reports replica-steps; ``per=replicas``
+    shows steps)."""
 
-    def __init__(self, desc: str, unit: str = "step", quiet: bool = False, leave: bool = False):
+    def __init__(self, desc: str, unit: str = "step", quiet: bool = False, leave: bool = False, per: int = 1):
         self.bar: Any = None
-        self.desc, self.unit, self.quiet, self.leave = desc, unit, quiet, leave
+        self.desc, self.unit, self.quiet, self.leave, self.per = desc, unit, quiet, leave, max(1, per)
 
     def __call__(self, done: int, total: int) -> None:
         if self.quiet:
@@ -27,8 +29,9 @@ class Bar:
             except ImportError:
                 self.quiet = True
                 return
-            self.bar = tqdm(total=total, desc=self.desc, unit=self.unit, leave=self.leave, file=sys.stderr)
-        self.bar.update(done - self.bar.n)
+            self.bar = tqdm(total=total // self.per, desc=self.desc, unit=self.unit, leave=self.leave,
+                            file=sys.stderr)
+        self.bar.update(done // self.per - self.bar.n)
 
     def note(self, **counts: int) -> None:
         """Shows `counts` after the bar (e.g. ``failed=2``)."""
@@ -42,15 +45,16 @@ class Bar:
 
 @contextmanager
 def reporter(
-    progress: bool | ProgressCallback | None, total: int, desc: str, unit: str = "step"
+    progress: bool | ProgressCallback | None, total: int, desc: str, unit: str = "step", per: int = 1
 ) -> Iterator[Callable[[int], Any] | None]:
     """The ``callback(done)`` that the Rust loops call, for a ``progress`` argument of
-    None/False (no reporting), True (a tqdm bar, closed on exit) or a callable."""
+    None/False (no reporting), True (a tqdm bar, closed on exit; `per` as for `Bar`) or a
+    callable (called with the units reported)."""
     if progress is None or progress is False:
         yield None
         return
     if progress is True:
-        bar = Bar(desc, unit, leave=True)
+        bar = Bar(desc, unit, leave=True, per=per)
         try:
             yield lambda done: bar(done, total)
             bar(total, total)  # a run faster than the first poll still shows its bar

@@ -61,6 +61,22 @@ def _write_json(path: Path, payload: dict[str, Any]) -> None:
         raise
 
 
+def _differences(store: dict[str, Any], sweep: dict[str, Any], prefix: str = "") -> list[str]:
+    """The fields in which two manifests differ, nested ones by their path, each with both
+    values: ``["base_config.alpha: store has 2.0, this sweep 3.0"]``."""
+    def shown(manifest: dict[str, Any], key: str) -> str:
+        return repr(manifest[key]) if key in manifest else "(not set)"
+
+    differ = []
+    for key in sorted(set(store) | set(sweep)):
+        old, new = store.get(key), sweep.get(key)
+        if isinstance(old, dict) and isinstance(new, dict):
+            differ += _differences(old, new, f"{prefix}{key}.")
+        elif old != new or (key in store) != (key in sweep):
+            differ.append(f"{prefix}{key}: store has {shown(store, key)}, this sweep {shown(sweep, key)}")
+    return differ
+
+
 class PointStore:
     """The folder of one sweep; created, or checked against `manifest` if it exists."""
 
@@ -89,11 +105,9 @@ class PointStore:
                 f"store {self.path} was written by another version of dmft-sgd (store version "
                 f"{existing.get('version')!r}, this one writes {STORE_VERSION}): use another store "
                 "folder; its point files stay readable with dmft_sgd.load")
-        differ = sorted(k for k in set(manifest) | set(existing) if manifest.get(k) != existing.get(k))
+        differ = _differences(existing, manifest)
         if differ:
-            details = "; ".join(f"{k}: store has {existing.get(k)!r}, this sweep {manifest.get(k)!r}"
-                                for k in differ)
-            raise ValueError(f"store {self.path} belongs to another sweep ({details}); "
+            raise ValueError(f"store {self.path} belongs to another sweep ({'; '.join(differ)}); "
                              "use another store folder")
 
     def _file(self, changes: dict[str, Any], suffix: str) -> Path:

@@ -6,18 +6,23 @@
     dmft-sgd plot FILE.npz [FILE2.npz ...] --out PNG [--labels A B ...]
     dmft-sgd sweep --grid batch=0.1,0.3,1 --grid tau=none,5 [--kind dmft|simulate] [options]
 
-Every Config field is an option (``--alpha 2 --batch 0.3 --tau 5 ...``; ``none`` restores
-a None default); ``--config FILE`` reads the same keys (and the run options) from TOML
-or JSON, and options given on the command line override the file. Exit codes: 0 success,
-1 a run failed (e.g. diverged), 2 bad input (one line naming the option), 130 Ctrl-C.
+Every Config field is an option (``--alpha 2 --batch 0.3 --tau 5 --normalize-batch ...``;
+``none`` restores a None default); ``--config FILE`` reads the same keys (and the run
+options) from TOML or JSON, and options given on the command line override the file.
+Without options a run is the built-in default (`DEFAULT_CONFIG`: plain SGD with b = 0.3
+for 200 steps), not ``Config()``'s (full-batch GD, 100 steps). Results print to stdout,
+progress bars to stderr when it is a terminal. Exit codes: 0 success, 1 a run failed
+(e.g. diverged), 2 bad input (one line naming the option), 130 Ctrl-C.
 """
 
 from __future__ import annotations
 
 import argparse
+import decimal
 import json
 import math
 import sys
+import warnings
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -28,10 +33,20 @@ from .results import OBSERVABLES, DMFTResult, SimulationResult, load, recorded
 from .simulation import simulate
 
 #: The built-in default: two clusters, logistic loss, plain SGD with b = 0.3 and a ridge;
-#: DMFT and simulation both take a few seconds on two cores.
+#: DMFT and simulation both take a few seconds on two cores. It differs from ``Config()``
+#: (full-batch GD, lr = 0.1, no ridge, 100 steps) on purpose: it shows SGD's noise.
 DEFAULT_CONFIG = dict(alpha=2.0, delta=0.5, lam=0.1, lr=0.2, batch=0.3, steps=200)
 DEFAULT_RUN = dict(samples=20_000, d=1000, replicas=16, seed=0, threads=None)
 RUN_KEYS = tuple(DEFAULT_RUN)
+#: Options of the DMFT solver (`solve_dmft`'s keywords); passed only when given.
+DMFT_KEYS = ("groups", "response", "band", "keep_kernels")
+
+DEFAULTS_NOTE = (
+    "Without options a run is the built-in default: " +
+    ", ".join(f"{k}={v}" for k, v in DEFAULT_CONFIG.items()) +
+    " (plain SGD), samples=20000, d=1000, replicas=16. The Python API's Config() defaults "
+    "differ (full-batch GD: batch=1, lr=0.1, lam=0, steps=100); options and --config "
+    "change the built-in run.")
 
 
 class UsageError(Exception):
@@ -61,10 +76,35 @@ def _parse_bool(text: str) -> bool:
 _parse_bool.__name__ = "bool"
 
 
+def _parse_int(text: str) -> int:
+    """An integer, also written as ``1e3`` or ``1_000``; ``1.5`` is refused."""
+    try:
+        value = decimal.Decimal(text.strip())
+    except decimal.InvalidOperation:
+        value = decimal.Decimal("NaN")
+    if not value.is_finite() or value != value.to_integral_value():
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}")
+    return int(value)
+
+
+_parse_int.__name__ = "int"
+
+
 def _field_parser(info: FieldInfo) -> Callable[[str], Any]:
     """Parses an option's text as the Config field's own type (``none`` for None)."""
-    kind = _parse_bool if info.kind is bool else info.kind
+    kind = {bool: _parse_bool, int: _parse_int}.get(info.kind, info.kind)
     return _optional(kind) if info.optional else kind
+
+
+def _option(name: str) -> str:
+    """The command-line spelling of a field or keyword: ``--normalize-batch``."""
+    return "--" + name.replace("_", "-")
+
+
+def _print_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """A warning of a command (e.g. how to resume an interrupted sweep): one line on
+    stderr, without Python's source line."""
+    print(f"dmft-sgd: {message}", file=sys.stderr)
 
 
 def _add_run_options(p: argparse.ArgumentParser, dmft: bool, sim: bool) -> None:
@@ -72,32 +112,51 @@ def _add_run_options(p: argparse.ArgumentParser, dmft: bool, sim: bool) -> None:
     for name, info in FIELDS.items():
         default = DEFAULT_CONFIG.get(name, info.default)
         extra = "" if default is None else f" (default {default})"
-        model.add_argument(f"--{name}", type=_field_parser(info), metavar="X",
-                           help=info.doc.replace("%", "%%") + extra)
+        help_ = info.doc.replace("%", "%%") + extra
+        if info.kind is bool:  # a flag; the older ``--normalize_batch true`` still works
+            model.add_argument(f"--{name}", dest=name, type=_field_parser(info), help=argparse.SUPPRESS)
+            model.add_argument(_option(name), dest=name, action=argparse.BooleanOptionalAction,
+                               default=None, help=help_)
+        else:
+            spellings = dict.fromkeys([_option(name), f"--{name}"])  # --m0; both for a_b
+            model.add_argument(*spellings, dest=name, type=_field_parser(info), metavar="X", help=help_)
     run = p.add_argument_group("run")
     run.add_argument("--config", type=Path, metavar="FILE", help="TOML or JSON file with the same keys")
     if dmft:
-        run.add_argument("--samples", type=int, help=f"DMFT samples (default {DEFAULT_RUN['samples']})")
+        run.add_argument("--samples", type=_parse_int, help=f"DMFT samples (default {DEFAULT_RUN['samples']})")
     if sim:
-        run.add_argument("--d", type=int, help=f"dimension (default {DEFAULT_RUN['d']})")
-        run.add_argument("--replicas", type=int, help=f"replicas (default {DEFAULT_RUN['replicas']})")
-    run.add_argument("--seed", type=int, help="default 0")
-    run.add_argument("--threads", type=_optional(int), help="default: all cores")
+        run.add_argument("--d", type=_parse_int, help=f"dimension (default {DEFAULT_RUN['d']})")
+        run.add_argument("--replicas", type=_parse_int, help=f"replicas (default {DEFAULT_RUN['replicas']})")
+    run.add_argument("--seed", type=_parse_int, help="default 0")
+    run.add_argument("--threads", type=_optional(_parse_int), help="default: all cores")
     run.add_argument("--out", type=Path, default=Path("dmft-sgd-output"), help="output directory")
     run.add_argument("--log-time", action="store_true", help="logarithmic time axis")
-    run.add_argument("--quiet", action="store_true", help="no progress bars or tables")
+    run.add_argument("--quiet", action="store_true",
+                     help="no progress bars and no notes (config, files written); results still print")
+    run.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                     help="progress bars on stderr (default: when stderr is a terminal and not --quiet)")
+    if dmft:
+        solver = p.add_argument_group("DMFT solver (solve_dmft's keywords; default: its own)")
+        solver.add_argument("--groups", type=_optional(_parse_int), metavar="G",
+                            help="independent groups of samples, for the error bars (default: 8, 4 beyond 4000 steps)")
+        solver.add_argument("--response", choices=("auto", "tangent", "probe"),
+                            help="estimator of the response kernel (default auto: tangent up to 100 steps)")
+        solver.add_argument("--band", type=_parse_int, metavar="K", help="lags the probe computes exactly (default 16)")
+        solver.add_argument("--keep-kernels", dest="keep_kernels", action=argparse.BooleanOptionalAction,
+                            default=None, help="keep M_C, M_R, mu in dmft.npz (default: kept)")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="dmft-sgd", description="DMFT of SGD on Gaussian mixtures and teacher-student models, and its finite-d check.")
+    parser = _Parser(prog="dmft-sgd", epilog=DEFAULTS_NOTE,
+                     description="DMFT of SGD on Gaussian mixtures and teacher-student models, and its finite-d check.")
     commands = parser.add_subparsers(dest="command", metavar="{compare,dmft,simulate,plot,sweep}")
     for name, help_, dmft, sim in [
         ("compare", "DMFT and simulation side by side (default)", True, True),
         ("dmft", "the d -> infinity DMFT solver", True, False),
         ("simulate", "the finite-d SGD ensemble", False, True),
     ]:
-        _add_run_options(commands.add_parser(name, help=help_), dmft, sim)
-    sweep = commands.add_parser("sweep", help="a grid of DMFT solves or simulations")
+        _add_run_options(commands.add_parser(name, help=help_, epilog=DEFAULTS_NOTE), dmft, sim)
+    sweep = commands.add_parser("sweep", help="a grid of DMFT solves or simulations", epilog=DEFAULTS_NOTE)
     sweep.add_argument("--grid", action="append", required=True, metavar="FIELD=V1,V2,...",
                        help="one axis of the grid (repeat for a product grid)")
     sweep.add_argument("--kind", choices=("dmft", "simulate"), default="dmft")
@@ -158,26 +217,55 @@ def settings_from_args(args: argparse.Namespace) -> tuple[Config, dict[str, Any]
 def _name_option(message: str) -> str:
     """Messages start with the parameter's name; say which option sets it."""
     first = message.split(" ", 1)[0]
-    if first in (*field_names(), *RUN_KEYS):
-        return f"--{first}: {message}"
+    if first in (*field_names(), *RUN_KEYS, *DMFT_KEYS):
+        return f"{_option(first)}: {message}"
     return message
 
 
-def _run_dmft(cfg: Config, run: dict[str, Any], quiet: bool) -> DMFTResult:
-    progress = Bar("DMFT", quiet=quiet)
+def _solver_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The DMFT solver's keywords given on the command line."""
+    return {k: getattr(args, k) for k in DMFT_KEYS if getattr(args, k, None) is not None}
+
+
+def _show_progress(args: argparse.Namespace) -> bool:
+    """Progress bars: as asked, else when stderr is a terminal (not a log file) and not --quiet."""
+    if args.progress is not None:
+        return args.progress
+    return not args.quiet and sys.stderr.isatty()
+
+
+def _run_dmft(cfg: Config, run: dict[str, Any], options: dict[str, Any], show: bool) -> DMFTResult:
+    progress = Bar("DMFT", quiet=not show)
     try:
-        return solve_dmft(cfg, samples=run["samples"], seed=run["seed"], threads=run["threads"], progress=progress)
+        result = solve_dmft(cfg, samples=run["samples"], seed=run["seed"], threads=run["threads"],
+                            progress=progress, **options)
+        progress(cfg.steps, cfg.steps)  # a run faster than the first report still shows its bar
+        return result
     finally:
         progress.close()
 
 
-def _run_simulation(cfg: Config, run: dict[str, Any], quiet: bool) -> SimulationResult:
-    progress = Bar("SGD", quiet=quiet)
+def _run_simulation(cfg: Config, run: dict[str, Any], show: bool) -> SimulationResult:
+    progress = Bar("SGD", quiet=not show, per=run["replicas"])  # the ensemble reports replica-steps
     try:
-        return simulate(cfg, d=run["d"], replicas=run["replicas"], seed=run["seed"], threads=run["threads"],
-                        progress=progress)
+        result = simulate(cfg, d=run["d"], replicas=run["replicas"], seed=run["seed"], threads=run["threads"],
+                          progress=progress)
+        progress(run["replicas"] * cfg.steps, run["replicas"] * cfg.steps)
+        return result
     finally:
         progress.close()
+
+
+def _final(result: DMFTResult | SimulationResult, name: str) -> tuple[float, float]:
+    """The last value of an observable (the ensemble mean) and its standard error (NaN
+    where the run reports none: one group, one replica)."""
+    spread = result.groups if isinstance(result, DMFTResult) else result.replicas
+    value = float(result.mean(name)[-1])
+    return value, float(result.sem(name)[-1]) if spread > 1 else math.nan
+
+
+def _with_sem(value: float, sem: float) -> str:
+    return f"{value:.5f}" if math.isnan(sem) else f"{value:.5f} ± {sem:.5f}"
 
 
 def summary_table(dmft: DMFTResult | None, sim: SimulationResult | None) -> str:
@@ -191,15 +279,9 @@ def summary_table(dmft: DMFTResult | None, sim: SimulationResult | None) -> str:
     shown = recorded((dmft or sim).config) if (dmft or sim) is not None else OBSERVABLES
     for name in shown:
         line = f"{name:<12}"
-        if dmft is not None:
-            value = getattr(dmft, name)[-1]
-            cell = f"{value:.5f}"
-            if dmft.groups > 1:
-                cell += f" ± {dmft.sem(name)[-1]:.5f}"
-            line += f"{cell:>22}"
-        if sim is not None:
-            sem = sim.sem(name)[-1] if sim.replicas > 1 else math.nan
-            line += f"{f'{sim.mean(name)[-1]:.5f} ± {sem:.5f}':>22}"
+        for result in (dmft, sim):
+            if result is not None:
+                line += f"{_with_sem(*_final(result, name)):>22}"
         lines.append(line)
     return "\n".join(lines)
 
@@ -242,11 +324,12 @@ def _command_run(args: argparse.Namespace) -> int:
     if not args.quiet:
         print(f"config: {cfg}")
     dmft = sim = None
+    show = _show_progress(args)
     try:
         if want_dmft:
-            dmft = _run_dmft(cfg, run, args.quiet)
+            dmft = _run_dmft(cfg, run, _solver_options(args), show)
         if want_sim:
-            sim = _run_simulation(cfg, run, args.quiet)
+            sim = _run_simulation(cfg, run, show)
     except (ValueError, TypeError) as exc:
         raise UsageError(_name_option(str(exc))) from None
     out.mkdir(parents=True, exist_ok=True)
@@ -255,8 +338,8 @@ def _command_run(args: argparse.Namespace) -> int:
         written.append(dmft.save(out / "dmft.npz"))
     if sim is not None:
         written.append(sim.save(out / "sim.npz"))
+    print(summary_table(dmft, sim))
     if not args.quiet:
-        print(summary_table(dmft, sim))
         print("wrote " + ", ".join(str(p) for p in written))
     results = [r for r in (dmft, sim) if r is not None]
     _draw(results, out / f"{args.command}.png", args.log_time, args.quiet, required=False)
@@ -277,8 +360,8 @@ def parse_grid(specs: Sequence[str]) -> dict[str, list[Any]]:
         convert = _field_parser(FIELDS[name])
         try:
             grid[name] = [convert(v.strip()) for v in values.split(",")]
-        except ValueError:
-            raise UsageError(f"--grid: bad value for {name} in {spec!r}") from None
+        except (ValueError, argparse.ArgumentTypeError) as exc:
+            raise UsageError(f"--grid: bad value for {name} in {spec!r} ({exc})") from None
     return grid
 
 
@@ -293,11 +376,14 @@ def _command_sweep(args: argparse.Namespace) -> int:
         raise UsageError(f"--observable {args.observable} is not recorded for teacher={cfg.teacher!r} "
                          f"(real-valued labels); use test_loss or train_loss")
     kwargs: dict[str, Any] = {"threads": run["threads"]} if run["threads"] is not None else {}
+    solver = _solver_options(args)
     if args.kind == "dmft":
-        kwargs["samples"] = run["samples"]
+        kwargs.update(samples=run["samples"], **solver)
+    elif solver:
+        raise UsageError(f"{_option(next(iter(solver)))} applies to DMFT points, not --kind simulate")
     else:
         kwargs.update(d=run["d"], replicas=run["replicas"])
-    bar = Bar("sweep", unit="point", quiet=args.quiet)
+    bar = Bar("sweep", unit="point", quiet=not _show_progress(args))
     try:
         result = sweep(cfg, grid, kind=args.kind, seed=run["seed"], progress=bar, store=args.store,
                        retry_failed=args.retry_failed, **kwargs)
@@ -307,13 +393,18 @@ def _command_sweep(args: argparse.Namespace) -> int:
         bar.close()
     args.out.mkdir(parents=True, exist_ok=True)
     path = result.save(args.out / "sweep.npz")
+    for changes, res in zip(result.points, result.results):
+        point = ", ".join(f"{k}={v}" for k, v in changes.items())
+        if res is None:
+            value = "failed"
+        elif getattr(res, args.observable) is None:  # an error of a regression teacher's point
+            value = "not recorded"
+        else:
+            value = _with_sem(*_final(res, args.observable))
+        print(f"{point:<40} {args.observable} = {value}")
+    for failure in result.failures:
+        print(f"failed: {failure['changes']}: {failure['error']}")
     if not args.quiet:
-        values = result.array(args.observable)
-        for changes, value in zip(result.points, values.ravel()):
-            point = ", ".join(f"{k}={v}" for k, v in changes.items())
-            print(f"{point:<40} {args.observable} = {value:.5f}")
-        for failure in result.failures:
-            print(f"failed: {failure['changes']}: {failure['error']}")
         print(f"wrote {path}")
     try:
         from .plot import plot_sweep, save_figure
@@ -348,11 +439,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv = ["compare", *argv]
     args = build_parser().parse_args(argv)
     try:
-        if args.command == "plot":
-            return _command_plot(args)
-        if args.command == "sweep":
-            return _command_sweep(args)
-        return _command_run(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _print_warning
+            if args.command == "plot":
+                return _command_plot(args)
+            if args.command == "sweep":
+                return _command_sweep(args)
+            return _command_run(args)
     except UsageError as exc:
         print(f"dmft-sgd: error: {exc}", file=sys.stderr)
         return 2
