@@ -82,13 +82,26 @@ def test_probe_with_a_band_covering_every_lag_is_the_exact_tangent():
         np.testing.assert_allclose(probe.mean(obs), tangent.mean(obs), rtol=1e-9, atol=1e-14)
 
 
-def test_auto_uses_the_tangent_up_to_100_steps_and_records_the_choice():
-    short = ds.solve_dmft(ds.Config(lr=0.1, steps=100), samples=200)
-    long = ds.solve_dmft(ds.Config(lr=0.1, batch=0.5, steps=401), samples=200, keep_kernels=False)
+def test_auto_uses_the_tangent_while_affordable_and_records_the_choice():
+    # The tangent's work b S T^3 / 6 <= 1.5e11 multiply-adds: here 6e8 and 1.5e11.
+    short = ds.solve_dmft(ds.Config(lr=0.1, steps=300), samples=400)
     assert (short.response, short.band) == ("tangent", 0)
+    long = ds.solve_dmft(ds.Config(lr=0.1, steps=1200), samples=600, groups=2, keep_kernels=False)
     assert (long.response, long.band) == ("probe", 16)
     assert long.M_C is None and long.M_R is None and long.mu is None
-    assert long.C.shape == (401, 401)
+    assert long.C.shape == (1200, 1200)
+
+
+def test_auto_gives_the_door_the_tangents_error_bars():
+    # Three clusters with the door (the README's CLI example): the probe's noise is 1-15x
+    # the entries of M_R there and doubled the error bars; auto now is the tangent, bit
+    # for bit.
+    cfg = ds.Config(clusters=3, batch=0.5, steps=300)
+    auto = ds.solve_dmft(cfg, samples=4000, seed=2, keep_kernels=False)
+    tangent = ds.solve_dmft(cfg, samples=4000, seed=2, keep_kernels=False, response="tangent")
+    assert auto.response == "tangent"
+    for name in OBS:
+        np.testing.assert_array_equal(auto.sem(name), tangent.sem(name))
 
 
 def test_a_result_without_kernels_saves_and_loads(tmp_path):

@@ -61,8 +61,8 @@ pub enum Method {
 #[non_exhaustive]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum Response {
-    /// [`Response::Tangent`] up to [`Response::AUTO_TANGENT_STEPS`] steps, else
-    /// [`Response::Probe`] with the default band: see [`Response::resolve`].
+    /// [`Response::Tangent`] while its work is at most [`Response::AUTO_TANGENT_WORK`],
+    /// else [`Response::Probe`] with the default band: see [`Response::resolve`].
     Auto,
     /// The exact tangent row of every sample in the batch: `b S T^3 / 6` multiply-adds.
     Tangent,
@@ -74,17 +74,34 @@ pub enum Response {
 }
 
 impl Response {
-    /// Longest run for which [`Response::Auto`] uses the exact tangent.
-    pub const AUTO_TANGENT_STEPS: usize = 100;
+    /// Largest work `b S_r T^3 / 6` (multiply-adds; `S_r` the samples carrying the
+    /// response) for which [`Response::Auto`] uses the exact tangent: a few seconds on
+    /// two cores (S = 20 000: T = 355 at b = 1, 531 at b = 0.3). Below it the probe's
+    /// noise is not worth its saving: it inflates the error bars up to 2x, and 4-12x
+    /// where the response does not decay (three clusters with the door; theory.md 4.2).
+    pub const AUTO_TANGENT_WORK: f64 = 1.5e11;
     /// The band of [`Response::Auto`]'s probe estimator.
     pub const DEFAULT_BAND: usize = 16;
 
-    /// The estimator a run of `cfg` uses: `Auto` becomes `Tangent` for
-    /// `steps <= AUTO_TANGENT_STEPS` (cheap there, and exact), else
-    /// `Probe { band: DEFAULT_BAND }`. A band wider than the run is clipped to it.
-    pub fn resolve(self, cfg: &Config) -> Response {
+    /// The multiply-adds of the exact tangent for a run of `cfg` with `response_samples`
+    /// samples carrying the response: `b S_r T^3 / 6` (only samples in the batch, a
+    /// fraction `b`, have a tangent row).
+    pub fn tangent_work(cfg: &Config, response_samples: usize) -> f64 {
+        cfg.batch * response_samples as f64 * (cfg.steps as f64).powi(3) / 6.0
+    }
+
+    /// The estimator a run of `cfg` uses: `Auto` becomes `Tangent` while
+    /// [`Response::tangent_work`] is at most [`Response::AUTO_TANGENT_WORK`] (exact, and
+    /// affordable), else `Probe { band: DEFAULT_BAND }`: a rule of the configuration and
+    /// sample count alone, never of timings or threads. A band wider than the run is
+    /// clipped to it.
+    pub fn resolve(self, cfg: &Config, response_samples: usize) -> Response {
         match self {
-            Response::Auto if cfg.steps <= Self::AUTO_TANGENT_STEPS => Response::Tangent,
+            Response::Auto
+                if Self::tangent_work(cfg, response_samples) <= Self::AUTO_TANGENT_WORK =>
+            {
+                Response::Tangent
+            }
             Response::Auto => Response::Probe {
                 band: Self::DEFAULT_BAND.min(cfg.steps),
             },
@@ -183,7 +200,9 @@ impl DmftOptions {
     fn resolved(&self, cfg: &Config) -> DmftOptions {
         DmftOptions {
             groups: Some(self.groups_for(cfg)),
-            response: self.response.resolve(cfg),
+            response: self
+                .response
+                .resolve(cfg, self.response_samples.unwrap_or(self.samples)),
             ..*self
         }
     }
@@ -941,5 +960,55 @@ fn combine(
         converged,
         response,
         groups,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auto_uses_the_tangent_while_its_work_is_affordable() {
+        let at = |steps: usize, batch: f64, samples: usize| {
+            let cfg = Config {
+                steps,
+                batch,
+                ..Config::default()
+            };
+            Response::Auto.resolve(&cfg, samples)
+        };
+        let probe = Response::Probe {
+            band: Response::DEFAULT_BAND,
+        };
+        // S = 20 000: b S T^3 / 6 <= 1.5e11 up to T = 355 at b = 1 and 531 at b = 0.3.
+        assert_eq!(at(355, 1.0, 20_000), Response::Tangent);
+        assert_eq!(at(356, 1.0, 20_000), probe);
+        assert_eq!(at(531, 0.3, 20_000), Response::Tangent);
+        assert_eq!(at(532, 0.3, 20_000), probe);
+        // Fewer samples carrying the response make a longer tangent affordable.
+        assert_eq!(at(1100, 1.0, 600), Response::Tangent);
+        assert_eq!(at(1200, 1.0, 600), probe);
+        // The band is clipped to the run; explicit choices are kept.
+        let short = Config {
+            steps: 5,
+            ..Config::default()
+        };
+        assert_eq!(
+            Response::Probe { band: 16 }.resolve(&short, 1),
+            Response::Probe { band: 5 }
+        );
+        assert_eq!(
+            Response::Tangent.resolve(&short, 1 << 40),
+            Response::Tangent
+        );
+        // DmftOptions resolve with the response samples when given.
+        let cfg = Config {
+            steps: 1100,
+            ..Config::default()
+        };
+        let opts = DmftOptions::default().samples(20_000);
+        assert_eq!(opts.resolved(&cfg).response, probe);
+        let few = opts.response_samples(Some(600)).resolved(&cfg);
+        assert_eq!(few.response, Response::Tangent);
     }
 }
