@@ -26,6 +26,7 @@ import numpy as np
 
 import dmft_sgd as ds
 from _fresh import solve_in_fresh_process
+from _machine import measure
 
 CFG = ds.Config(clusters=2, loss="logistic", alpha=2.0, delta=0.5, lam=0.1, lr=0.2, batch=0.3)
 
@@ -115,14 +116,6 @@ def timed(fn, repeats=1):
     return best, out
 
 
-def matmul_peak() -> float:
-    n = 2000
-    a, b = np.random.default_rng(0).standard_normal((2, n, n))
-    a @ b
-    t, _ = timed(lambda: a @ b, 3)
-    return 2 * n**3 / t
-
-
 def peak_memory_mib(steps: int, samples: int) -> tuple[float, float]:
     """(seconds, peak RSS in MiB) of one solve in a fresh interpreter."""
     config = f"alpha=2.0, delta=0.5, lam=0.1, lr=0.2, batch=0.3, steps={steps}"
@@ -133,9 +126,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
-    threads = os.cpu_count() or 1
-    peak = matmul_peak()
-    print(f"machine: {threads} threads; numpy float64 matmul peak {peak / 1e9:.1f} GFLOP/s\n")
+    _, peak, machine = measure(os.cpu_count())
+    print(machine + "\n")
 
     T, S = (50, 4000) if args.quick else (100, 10_000)
     cfg = CFG.replace(steps=T)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import argparse
 
 from _fresh import solve_in_fresh_process
-from dmft_sgd import _core
+from _machine import measure
 
 # Bytes of history each probe-estimator sample reads per past step and step: xi per pair
 # (4/2), f twice (memory term and M_C row), phi*v (4), the probe sign (1).
@@ -41,8 +41,8 @@ def main() -> None:
     ap.add_argument("--groups", type=int, default=None, help="groups (default: the solver's, 8)")
     ap.add_argument("--no-kernels", action="store_true", help="keep_kernels=False")
     args = ap.parse_args()
-    bandwidth = _core.measure_bandwidth(1 << 30)
-    print(f"measured read bandwidth: {bandwidth / 1e9:.1f} GB/s; S = {args.samples}\n")
+    bandwidth, _, machine = measure()
+    print(f"{machine}; S = {args.samples}\n")
     print("| T | tangent: time / peak | auto: time / peak | auto: weight side | "
           "auto: samples' side | history passes |")
     print("| --- | --- | --- | --- | --- | --- |")

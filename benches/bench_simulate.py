@@ -23,7 +23,7 @@ import time
 import numpy as np
 
 import dmft_sgd as ds
-from dmft_sgd import _core
+from _machine import measure
 
 CFG = ds.Config(clusters=2, loss="logistic", alpha=2.0, delta=0.5, lam=0.1, lr=0.2, batch=0.3, steps=200)
 
@@ -120,8 +120,8 @@ def main() -> None:
     cfg = CFG.replace(steps=steps)
     cases = [(200, 64 if args.quick else 256), (2000, 2 if args.quick else 8)]
 
-    bandwidth = _core.measure_bandwidth(1 << 30, threads=threads)
-    print(f"machine: {threads} threads, measured read bandwidth {bandwidth / 1e9:.1f} GB/s")
+    bandwidth, _, machine = measure(threads)
+    print(machine)
     print(f"workload: {cfg}\n")
     for d, replicas in cases:
         rust_t, rust = best_of(lambda: ds.simulate(cfg, d=d, replicas=replicas, seed=0, threads=threads), 3)

@@ -27,6 +27,7 @@ import numpy as np  # noqa: E402
 
 import dmft_sgd as ds  # noqa: E402
 import teacher_student_baseline as baseline  # noqa: E402
+from _machine import measure  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from exact_teacher import teacher_gd_exact  # noqa: E402
@@ -56,6 +57,7 @@ def main() -> None:
     rust_all, _ = best_of(args.repeats, lambda: ds.solve_dmft(cfg, samples=SAMPLES, seed=0))
     numpy_time, base = best_of(1, lambda: baseline.solve(samples=SAMPLES, **WORKLOAD))
 
+    print(measure(threads=1)[2] + " (BLAS limited to one thread)")
     print(f"workload {WORKLOAD}, S = {SAMPLES}")
     print(f"solve_dmft, 1 thread:        {rust_1 * 1e3:8.1f} ms")
     print(f"solve_dmft, all threads:     {rust_all * 1e3:8.1f} ms")
