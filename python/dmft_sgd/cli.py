@@ -140,7 +140,8 @@ def _add_run_options(p: argparse.ArgumentParser, dmft: bool, sim: bool) -> None:
         solver.add_argument("--groups", type=_optional(_parse_int), metavar="G",
                             help="independent groups of samples, for the error bars (default: 8, 4 beyond 4000 steps)")
         solver.add_argument("--response", choices=("auto", "tangent", "probe"),
-                            help="estimator of the response kernel (default auto: tangent up to 100 steps)")
+                            help="estimator of the response kernel (default auto: the exact tangent where "
+                                 "affordable, the probe beyond; see solve_dmft)")
         solver.add_argument("--band", type=_parse_int, metavar="K", help="lags the probe computes exactly (default 16)")
         solver.add_argument("--keep-kernels", dest="keep_kernels", action=argparse.BooleanOptionalAction,
                             default=None, help="keep M_C, M_R, mu in dmft.npz (default: kept)")
