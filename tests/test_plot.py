@@ -85,6 +85,10 @@ def test_plotting_and_saving_never_import_pyplot(tmp_path):
     assert (tmp_path / "p.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def test_a_figure_shows_in_a_notebook_without_pyplot(runs):
+    assert plot.plot_observables(runs["dmft"], observables=["m"])._repr_png_()[:4] == b"\x89PNG"
+
+
 def test_runs_are_labelled_by_what_differs_between_their_configs(runs):
     assert plot.default_labels([runs["dmft"], runs["dmft_lr"]]) == ["lr=0.2", "lr=0.1"]
     assert plot.default_labels([runs["dmft"], runs["sim"]]) == ["DMFT (S=400)", "SGD d=30 (3 runs)"]

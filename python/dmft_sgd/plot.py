@@ -7,17 +7,19 @@ the legend names what differs between the configs, the title what they share.
 The functions return ``matplotlib.figure.Figure`` objects that pyplot does not manage: they
 never choose or switch the backend (a notebook's inline figures keep working, a headless
 machine needs no display). In Jupyter a returned figure shows as a cell's value (or with
-``display(fig)``); elsewhere write it with `save_figure` or ``fig.savefig``.
+``display(fig)``), also where pyplot was never imported; elsewhere write it with
+`save_figure` or ``fig.savefig``.
 """
 
 from __future__ import annotations
 
+import io
 import itertools
 import os
 import sys
 import textwrap
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence, Union
+from typing import Any, Sequence, Union
 
 import numpy as np
 
@@ -25,8 +27,10 @@ from .config import Config
 from .fdt import FDTCurve, fdt
 from .results import LABELS, OBSERVABLES, DMFTResult, SimulationResult, recorded
 
-if TYPE_CHECKING:
+try:
     from matplotlib.figure import Figure
+except ImportError:  # pragma: no cover - the [plot] extra is missing: `_figure` says so
+    Figure = None
 
 Result = Union[DMFTResult, SimulationResult]
 
@@ -36,13 +40,23 @@ LINESTYLES = ("-", "--", ":", "-.")
 MARKERS = ("o", "s", "^", "D", "v")
 
 
+if Figure is not None:
+
+    class NotebookFigure(Figure):
+        """A Figure that Jupyter shows as a PNG even where pyplot (and with it the inline
+        backend's display hook) was never imported."""
+
+        def _repr_png_(self) -> bytes:
+            buffer = io.BytesIO()
+            self.savefig(buffer, format="png")
+            return buffer.getvalue()
+
+
 def _figure(width: float, height: float) -> "Figure":
     """A figure outside pyplot, with a layout that makes room for its titles and labels."""
-    try:
-        from matplotlib.figure import Figure
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError(INSTALL_HINT) from exc
-    return Figure(figsize=(width, height), layout="constrained")
+    if Figure is None:  # pragma: no cover - depends on the environment
+        raise ImportError(INSTALL_HINT)
+    return NotebookFigure(figsize=(width, height), layout="constrained")
 
 
 def _colors() -> list[str]:
