@@ -48,8 +48,9 @@ mod python;
 mod fuzz_tests;
 
 pub use config::{
-    Activation, Clusters, Config, Data, Loss, Teacher, DEFAULT_DELTA, DEFAULT_RHO,
-    DEFAULT_SYMMETRIC_M0, DEFAULT_THRESHOLD, MAX_PARAMETER, MAX_STEPS,
+    Activation, Clusters, Config, Data, FieldKind, FieldSpec, FlatConfig, Loss, Teacher,
+    DEFAULT_DELTA, DEFAULT_RHO, DEFAULT_SYMMETRIC_M0, DEFAULT_TEACHER, DEFAULT_THRESHOLD,
+    MAX_PARAMETER, MAX_STEPS,
 };
 pub use control::Control;
 pub use dmft::{

@@ -7,7 +7,7 @@
 //! live in Python; `python/dmft_sgd/_core.pyi` describes this module (checked by
 //! `mypy.stubtest` in CI).
 
-use crate::config::{Activation, Clusters, Config, Data, Teacher, DEFAULT_RHO};
+use crate::config::{Activation, Config, FlatConfig};
 use crate::control::Control;
 use crate::dmft::{solve_dmft as solve, DmftOptions, Method, Response, TimeMatrix};
 use crate::error::Error;
@@ -44,167 +44,11 @@ impl From<Error> for PyErr {
     }
 }
 
-/// The Python API's default teacher (the field `teacher` with `data="mixture"` must keep it).
-const DEFAULT_TEACHER: Teacher = Teacher::Sign;
-
-/// Reads a config from the dict of `dmft_sgd.Config`'s fields as given: `None` for
-/// `activation`, `threshold`, `tau` and `m0` leaves them to Rust's resolution
-/// ([`Config::tau()`], [`Config::m0()`], [`Config::activation()`]); resolved values are
-/// accepted as well.
+/// A config from the dict of `dmft_sgd.Config`'s fields, its flat form [`FlatConfig`]
+/// (`None` kept: Rust resolves it), checked by the core's conversion.
 fn config_from_dict(d: &Bound<'_, PyDict>) -> PyResult<Config> {
-    let item = |key: &str| -> PyResult<Bound<'_, PyAny>> {
-        d.get_item(key)?
-            .ok_or_else(|| PyValueError::new_err(format!("config is missing '{key}'")))
-    };
-    let f = |key: &str| -> PyResult<f64> { item(key)?.extract() };
-    let optional = |key: &str| -> PyResult<Option<f64>> { item(key)?.extract() };
-    let teacher: Teacher = item("teacher")?.extract::<String>()?.parse()?;
-    let data = match item("data")?.extract::<String>()?.as_str() {
-        "mixture" => Data::Mixture,
-        "teacher" => Data::Teacher(teacher),
-        other => {
-            return Err(Error::invalid(
-                "data",
-                format!("must be 'mixture' or 'teacher', got '{other}'"),
-            )
-            .into())
-        }
-    };
-    let rho = f("rho")?;
-    let clusters = match item("clusters")?.extract::<i64>()? {
-        2 => Clusters::Two,
-        3 => Clusters::Three { rho },
-        c => return Err(Error::invalid("clusters", format!("must be 2 or 3, got {c}")).into()),
-    };
-    // Fields of the other data model must keep their defaults (Rust checks its own).
-    let not_for = |name: &str, value: String| -> PyResult<Config> {
-        Err(Error::invalid(
-            name,
-            format!("applies only to data='mixture', got {value} with data='teacher' (leave it at its default)"),
-        )
-        .into())
-    };
-    if data == Data::Mixture && teacher != DEFAULT_TEACHER {
-        return Err(Error::invalid(
-            "teacher",
-            format!(
-                "applies only to data='teacher', got '{}' with data='mixture' (leave it at its default)",
-                teacher.name()
-            ),
-        )
-        .into());
-    }
-    if matches!(data, Data::Teacher(_)) && rho != DEFAULT_RHO {
-        return not_for("rho", rho.to_string());
-    }
-    if data == Data::Mixture && clusters == Clusters::Two && rho != DEFAULT_RHO {
-        return Err(Error::invalid(
-            "rho",
-            format!("applies only to clusters=3 (the mass of the outer clusters), got {rho} with clusters=2, whose two clusters have mass 1/2 each (leave it at its default)"),
-        )
-        .into());
-    }
-    let threshold = optional("threshold")?;
-    let activation = match item("activation")?.extract::<Option<String>>()?.as_deref() {
-        // Python's `threshold` field also sets the door that is some models' default.
-        None => match (Activation::default_for(data, clusters), threshold) {
-            (Activation::Door { .. }, Some(threshold)) => Some(Activation::Door { threshold }),
-            _ => None,
-        },
-        Some("linear") => Some(Activation::Linear),
-        Some("door") => Some(Activation::Door {
-            threshold: threshold.unwrap_or_else(|| Activation::default_threshold(data)),
-        }),
-        Some(a) => {
-            return Err(Error::invalid(
-                "activation",
-                format!("must be 'linear' or 'door', got '{a}'"),
-            )
-            .into())
-        }
-    };
-    let steps = item("steps")?.extract::<i64>()?;
-    let cfg = Config {
-        data,
-        clusters,
-        alpha: f("alpha")?,
-        delta: f("delta")?,
-        noise: f("noise")?,
-        loss: item("loss")?
-            .extract::<Option<String>>()?
-            .map(|s| s.parse())
-            .transpose()?,
-        activation,
-        lam: f("lam")?,
-        temperature: f("temperature")?,
-        lr: f("lr")?,
-        batch: f("batch")?,
-        tau: optional("tau")?,
-        normalize_batch: item("normalize_batch")?.extract()?,
-        steps: usize::try_from(steps)
-            .map_err(|_| Error::invalid("steps", format!("must be >= 1, got {steps}")))?,
-        m0: optional("m0")?,
-        q0: f("q0")?,
-    };
-    cfg.validate()?;
-    // rho and threshold are checked even where this model does not use them: a value out
-    // of range is a mistake either way.
-    Config {
-        data: Data::Mixture,
-        clusters: Clusters::Three { rho },
-        noise: 0.0,
-        activation: Some(Activation::Door {
-            threshold: threshold.unwrap_or(0.0),
-        }),
-        ..cfg.clone()
-    }
-    .validate()?;
-    if let (Some(t), Activation::Linear) = (threshold, cfg.activation()) {
-        return Err(Error::invalid(
-            "threshold",
-            format!("applies only to the door output (activation='door'), got {t} with a linear output (leave it None)"),
-        )
-        .into());
-    }
-    Ok(cfg)
-}
-
-/// The dict form of `cfg` that `dmft_sgd.Config` uses: its fields, `None` kept, and the
-/// defaults of `rho` and `teacher` where this model has no such value.
-fn config_to_dict<'py>(py: Python<'py>, cfg: &Config) -> PyResult<Bound<'py, PyDict>> {
-    let (clusters, rho) = match cfg.clusters {
-        Clusters::Two => (2, DEFAULT_RHO),
-        Clusters::Three { rho } => (3, rho),
-    };
-    let threshold = match cfg.activation {
-        Some(Activation::Door { threshold }) => Some(threshold),
-        _ => None,
-    };
-    let teacher = match cfg.data {
-        Data::Teacher(t) => t,
-        Data::Mixture => DEFAULT_TEACHER,
-    };
-    let out = PyDict::new(py);
-    out.set_item("data", cfg.data.name())?;
-    out.set_item("clusters", clusters)?;
-    out.set_item("teacher", teacher.name())?;
-    out.set_item("alpha", cfg.alpha)?;
-    out.set_item("delta", cfg.delta)?;
-    out.set_item("rho", rho)?;
-    out.set_item("noise", cfg.noise)?;
-    out.set_item("loss", cfg.loss.map(|l| l.name()))?;
-    out.set_item("activation", cfg.activation.map(|a| a.name()))?;
-    out.set_item("threshold", threshold)?;
-    out.set_item("lam", cfg.lam)?;
-    out.set_item("temperature", cfg.temperature)?;
-    out.set_item("lr", cfg.lr)?;
-    out.set_item("batch", cfg.batch)?;
-    out.set_item("tau", cfg.tau)?;
-    out.set_item("normalize_batch", cfg.normalize_batch)?;
-    out.set_item("steps", cfg.steps)?;
-    out.set_item("m0", cfg.m0)?;
-    out.set_item("q0", cfg.q0)?;
-    Ok(out)
+    let flat: FlatConfig = d.extract()?;
+    Ok(Config::try_from(flat)?)
 }
 
 /// Runs `job` on a local pool of `threads` workers with the GIL released. Meanwhile the
@@ -379,7 +223,17 @@ fn validate_config(config: &Bound<'_, PyDict>) -> PyResult<()> {
 /// `activation`, `tau`, `m0`): the defaults of the Python API.
 #[pyfunction]
 fn config_defaults(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
-    config_to_dict(py, &Config::default())
+    FlatConfig::default().into_pyobject(py)
+}
+
+/// The fields of `dmft_sgd.Config`, in order, as `(name, kind, optional, description)`
+/// with `kind` one of "str", "int", "float", "bool" ([`FlatConfig::FIELDS`]).
+#[pyfunction]
+fn config_fields() -> Vec<(&'static str, &'static str, bool, &'static str)> {
+    FlatConfig::FIELDS
+        .iter()
+        .map(|f| (f.name, f.kind.name(), f.optional, f.doc.trim()))
+        .collect()
 }
 
 /// The values in use for a config dict, as Rust resolves its `None` defaults:
@@ -632,6 +486,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("OBSERVABLES", PyTuple::new(m.py(), registry)?)?;
     m.add_function(wrap_pyfunction!(validate_config, m)?)?;
     m.add_function(wrap_pyfunction!(config_defaults, m)?)?;
+    m.add_function(wrap_pyfunction!(config_fields, m)?)?;
     m.add_function(wrap_pyfunction!(resolve_config, m)?)?;
     m.add_function(wrap_pyfunction!(simulate, m)?)?;
     m.add_function(wrap_pyfunction!(solve_dmft, m)?)?;

@@ -171,6 +171,47 @@ fn configs_options_and_solutions_round_trip_through_serde() {
     assert_eq!(opts_back, opts);
 }
 
+/// The serde form of a `Config` is its flat form, the document the Python API writes
+/// (`Config.to_dict`, result files): tests/data/configs.json, read by the Python tests too
+/// (tests/test_config.py), holds five models; each loads and writes back unchanged.
+#[cfg(feature = "serde")]
+#[test]
+fn configs_serialise_as_the_python_apis_document() {
+    let docs: Vec<serde_json::Value> =
+        serde_json::from_str(include_str!("data/configs.json")).unwrap();
+    assert_eq!(docs.len(), 5);
+    for doc in docs {
+        let cfg: Config = serde_json::from_value(doc.clone()).unwrap();
+        assert_eq!(serde_json::to_value(&cfg).unwrap(), doc);
+        // Every field, in the Python API's order.
+        let text = serde_json::to_string(&cfg).unwrap();
+        let at: Vec<usize> = dmft_sgd::FlatConfig::FIELDS
+            .iter()
+            .map(|f| text.find(&format!("\"{}\":", f.name)).unwrap())
+            .collect();
+        assert!(at.windows(2).all(|w| w[0] < w[1]), "{text}");
+        assert_eq!(doc.as_object().unwrap().len(), at.len());
+    }
+    // A threshold with `activation: null` sets the model's default door; it is written
+    // back as that door, the same dynamics spelled out.
+    let implicit: Config = serde_json::from_str(r#"{"clusters": 3, "threshold": 2.5}"#).unwrap();
+    let text = serde_json::to_string(&implicit).unwrap();
+    assert!(
+        text.contains(r#""activation":"door","threshold":2.5"#),
+        "{text}"
+    );
+    // Missing fields take the defaults; unknown ones and broken rules are refused.
+    let sparse: Config = serde_json::from_str(r#"{"clusters": 3, "steps": 7}"#).unwrap();
+    assert_eq!(sparse.clusters, Clusters::Three { rho: 0.5 });
+    assert_eq!(sparse.steps, 7);
+    assert!(serde_json::from_str::<Config>(r#"{"lamda": 0.1}"#).is_err());
+    let err = serde_json::from_str::<Config>(r#"{"rho": 0.3}"#).unwrap_err();
+    assert!(
+        err.to_string().contains("rho applies only to clusters=3"),
+        "{err}"
+    );
+}
+
 #[test]
 fn the_default_groups_depend_on_the_run_length_and_the_pairs() {
     let opts = DmftOptions::default();

@@ -56,7 +56,7 @@ def teacher(cfg, d: int, n: int, rng: np.random.Generator):
 
 def closed_form_test_loss(cfg, m: float, q: float) -> float | None:
     """The test loss where it has a short closed form (square loss, linear output), else None."""
-    if cfg.loss != "square" or cfg.effective_activation != "linear":
+    if cfg.effective_loss != "square" or cfg.effective_activation != "linear":
         return None
     if cfg.data == "mixture" and cfg.clusters == 2:
         return 0.5 * ((1 - m) ** 2 + cfg.delta * (m * m + q))
@@ -69,7 +69,7 @@ def loss_and_slope(cfg, y: np.ndarray, h: np.ndarray):
     """l(y, h) and l'(y, h) per sample, through o(h)."""
     door = cfg.effective_activation == "door"
     o = h * h - cfg.effective_threshold if door else h
-    if cfg.loss == "logistic":
+    if cfg.effective_loss == "logistic":
         ell = np.logaddexp(0.0, -y * o)
         ell_o = -y / (1.0 + np.exp(y * o))
     else:

@@ -3,6 +3,7 @@
 import dataclasses
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -294,3 +295,18 @@ def test_a_misspelt_field_gets_the_closest_name_and_the_known_ones():
     with pytest.raises(TypeError, match=r"\['zzz'\]; known"):  # nothing close: no hint
         ds.Config(zzz=1)
     assert ds.Config(lam=0.1).lam == 0.1
+
+
+def test_the_dict_form_is_rusts_serde_document():
+    # tests/data/configs.json is read by the Rust test configs_serialise_as_the_python_apis_document
+    # too: the same five documents load and write back unchanged on both sides.
+    docs = json.loads((Path(__file__).parent / "data" / "configs.json").read_text())
+    assert len(docs) == 5
+    for doc in docs:
+        assert list(doc) == list(ds.Config.__dataclass_fields__)
+        assert ds.Config.from_dict(doc).to_dict() == doc
+    # The fields, their order, kinds and descriptions are the core's.
+    fields = _core.config_fields()
+    assert [f[0] for f in fields] == list(ds.Config().to_dict())
+    assert dict((f[0], f[1]) for f in fields)["steps"] == "int"
+    assert ds.config.FIELDS["tau"].optional and "persistence time" in ds.config.FIELDS["tau"].doc

@@ -17,7 +17,7 @@ SETTINGS = list(
 def test_rust_matches_numpy_step_by_step(clusters, loss, activation, dynamics):
     batch = dict(gd=dict(batch=1.0), persistent=dict(batch=0.4, tau=0.5))[dynamics]
     cfg = ds.Config(
-        clusters=clusters, loss=loss, activation=activation, alpha=2.0, delta=0.5, rho=0.4,
+        clusters=clusters, loss=loss, activation=activation, alpha=2.0, delta=0.5, rho=0.4 if clusters == 3 else 0.5,
         threshold=0.8 if activation == "door" else None, lam=0.05, lr=0.05, steps=40, **batch,
     )
     rng = np.random.default_rng(SETTINGS.index((clusters, loss, activation, dynamics)))

@@ -18,6 +18,7 @@ __all__ = [
     "Trajectory",
     "__version__",
     "config_defaults",
+    "config_fields",
     "measure_bandwidth",
     "minibatch_chain",
     "resolve_config",
@@ -82,6 +83,7 @@ class Trajectory:
 
 def validate_config(config: dict[str, Any]) -> None: ...
 def config_defaults() -> dict[str, Any]: ...
+def config_fields() -> list[tuple[str, str, bool, str]]: ...
 def resolve_config(config: dict[str, Any]) -> dict[str, Any]: ...
 def simulate(
     config: dict[str, Any],

@@ -13,68 +13,62 @@ import numpy as np
 from . import _core
 from ._checks import as_float, as_int
 
-# The defaults are Rust's `Config::default()` (rust/config.rs), so Python and Rust users
-# get the same model; `None` is resolved by Rust too (`Config.effective_*` below).
-_DEFAULTS: dict[str, Any] = _core.config_defaults()
-
-
-def _setting(name: str, doc: str) -> Any:
-    """A Config field: Rust's default, and its one-line description (the docstring's
-    parameter list and the command line's help are made from it)."""
-    return dataclasses.field(default=_DEFAULTS[name], metadata={"doc": doc})
-
 
 @dataclass(frozen=True)
+class FieldInfo:
+    """What the core says of a Config field: its type (bool, int, float or str), whether
+    None is allowed, its default and its description."""
+
+    name: str
+    kind: type
+    optional: bool
+    default: Any
+    doc: str
+
+
+# The fields, their order, types, defaults and descriptions are Rust's (`FlatConfig`,
+# rust/config/flat.rs), so Python and Rust users get the same model and a new field
+# needs no Python; `None` is resolved by Rust too (`Config.effective_*` below).
+_KINDS = {"bool": bool, "int": int, "float": float, "str": str}
+_DEFAULTS: dict[str, Any] = _core.config_defaults()
+
+#: Every Config field by name, in order: the source of the command line's options.
+FIELDS: dict[str, FieldInfo] = {
+    name: FieldInfo(name, _KINDS[kind], optional, _DEFAULTS[name], doc)
+    for name, kind, optional, doc in _core.config_fields()
+}
+
+
+def _with_core_fields(cls: type) -> type:
+    """Makes `cls` a frozen dataclass whose fields are the core's (`FIELDS`), with their
+    defaults and descriptions; its docstring gains the parameter list. The class keeps
+    its name, module and methods, so it pickles."""
+    fields = [
+        (f.name, f"{f.kind.__name__} | None" if f.optional else f.kind.__name__,
+         dataclasses.field(default=f.default, metadata={"doc": f.doc}))
+        for f in FIELDS.values()
+    ]
+    namespace = {k: v for k, v in cls.__dict__.items()
+                 if k not in ("__annotations__", "__annotate__", "__dict__", "__weakref__")}
+    out = dataclasses.make_dataclass(cls.__name__, fields, namespace=namespace, frozen=True)
+    out.__module__, out.__qualname__ = cls.__module__, cls.__qualname__
+    out.__doc__ = (cls.__doc__ or "") + "\n    Parameters\n    ----------\n" + "".join(
+        f"    {f.name} : {f.kind.__name__}{' or None' if f.optional else ''}\n        {f.doc}.\n"
+        for f in FIELDS.values())
+    return out
+
+
+@_with_core_fields
 class Config:
     """Settings of one learning problem and its SGD dynamics (theory.md sections 1-2).
 
-    The defaults, and the values that ``None`` stands for (``effective_loss``,
-    ``effective_activation``, ``effective_tau``, ``effective_m0``), come from the Rust
-    core's ``Config``.
-    Invalid values raise ValueError (TypeError for wrong types) naming the parameter.
-    Equality compares the fields as given: ``tau=None`` and an explicit ``tau`` with
-    the same value are different configs with the same dynamics.
+    The fields, their defaults, and the values that ``None`` stands for
+    (``effective_loss``, ``effective_activation``, ``effective_tau``, ``effective_m0``)
+    come from the Rust core's ``Config``; ``to_dict`` is the document Rust's serde form
+    uses too. Invalid values raise ValueError (TypeError for wrong types) naming the
+    parameter. Equality compares the fields as given: ``tau=None`` and an explicit
+    ``tau`` with the same value are different configs with the same dynamics.
     """
-
-    data: str = _setting(
-        "data", "'mixture' (the Gaussian mixture of `clusters`) or 'teacher' (x ~ N(0, I), "
-        "labels from the teacher field h0 = v*.x/sqrt(d), see `teacher`)")
-    clusters: int = _setting(
-        "clusters", "mixture: 2 (labels y = c = ±1) or 3 (c = -1, 0, +1; label +1 for the "
-        "outer clusters)")
-    teacher: str = _setting(
-        "teacher", "data='teacher': 'sign' (y = sign(h0 + sqrt(noise) eps)), 'linear' "
-        "(y = h0 + sqrt(noise) eps) or 'square' (y = h0^2 + sqrt(noise) eps, phase retrieval)")
-    alpha: float = _setting("alpha", "sample ratio n/d > 0")
-    delta: float = _setting("delta", "mixture: cluster variance Delta > 0")
-    rho: float = _setting("rho", "three clusters only: mass of the two outer clusters, 0 < rho < 1")
-    noise: float = _setting("noise", "data='teacher': label noise variance >= 0")
-    loss: str | None = _setting(
-        "loss", "'logistic' (labels ±1 only) or 'square'; None: logistic for labels ±1 (the "
-        "mixture, the sign teacher), square for real-valued labels (linear and square teachers)")
-    activation: str | None = _setting(
-        "activation", "'linear' (o = h) or 'door' (o = h^2 - threshold); None: the door for "
-        "three clusters and the square teacher, else linear")
-    threshold: float | None = _setting(
-        "threshold", "door threshold theta >= 0 (o = h^2 - theta); None: 0 for the square "
-        "teacher (o = h^2), else 1")
-    lam: float = _setting("lam", "ridge lambda >= 0")
-    temperature: float = _setting(
-        "temperature", "Langevin temperature >= 0: each step adds sqrt(2 lr temperature) "
-        "N(0, I) to w")
-    lr: float = _setting("lr", "learning rate eta, which is the time step dt > 0")
-    batch: float = _setting("batch", "batch fraction b in (0, 1]; 1 is full-batch gradient descent")
-    tau: float | None = _setting(
-        "tau", "persistence time of the mini-batch chain, >= max(lr, lr (1-b)/b); None: plain "
-        "SGD, tau = lr/batch (a fresh batch every step)")
-    normalize_batch: bool = _setting(
-        "normalize_batch", "weight a sample in the batch by 1/batch, so that the expected "
-        "stochastic gradient is the full-batch one")
-    steps: int = _setting("steps", "number of time steps T >= 1; results have length T")
-    m0: float | None = _setting(
-        "m0", "initial overlap; None: 0.1 where m = 0 is an unstable fixed point (three "
-        "clusters, the square teacher), else 0")
-    q0: float = _setting("q0", "initial |w_perp|^2/d > 0")
 
     def __post_init__(self) -> None:
         # Types from the annotations; ranges are checked once, by the core.
@@ -159,33 +153,6 @@ class Config:
             raise TypeError(f"config must be a dict, got {type(data).__name__}")
         check_field_names(data)
         return cls(**data)
-
-
-@dataclass(frozen=True)
-class FieldInfo:
-    """What Config's own definition says of a field: its type (bool, int, float or str), whether
-    None is allowed, its default and its description."""
-
-    name: str
-    kind: type
-    optional: bool
-    default: Any
-    doc: str
-
-
-def _field_info(f: dataclasses.Field) -> FieldInfo:
-    types = [t.strip() for t in str(f.type).split("|")]
-    kinds = {"bool": bool, "int": int, "float": float, "str": str}
-    return FieldInfo(f.name, kinds[types[0]], "None" in types, f.default, f.metadata["doc"])
-
-
-#: Every Config field by name, in order: the source of the command line's options.
-FIELDS: dict[str, FieldInfo] = {f.name: _field_info(f) for f in dataclasses.fields(Config)}
-
-Config.__doc__ = (Config.__doc__ or "") + "\n    Parameters\n    ----------\n" + "".join(
-    f"    {i.name} : {i.kind.__name__}{' or None' if i.optional else ''}\n        {i.doc}.\n"
-    for i in FIELDS.values()
-)
 
 
 def field_names() -> tuple[str, ...]:

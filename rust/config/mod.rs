@@ -2,6 +2,9 @@
 
 use crate::error::{Error, Result};
 
+mod flat;
+pub use flat::{FieldKind, FieldSpec, FlatConfig, DEFAULT_TEACHER};
+
 /// Which Gaussian mixture the data come from.
 #[derive(Clone, Copy, Debug, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -269,10 +272,13 @@ pub const DEFAULT_SYMMETRIC_M0: f64 = 0.1;
 /// assert_eq!(pr.m0(), 0.1);
 /// ```
 #[derive(Clone, Debug, PartialEq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-// Fields missing from a serialised config (e.g. one written before they existed) take
-// their defaults.
-#[cfg_attr(feature = "serde", serde(default))]
+// Serialised as its flat form, the document the Python API and result files use; fields
+// missing from it (e.g. one written before they existed) take their defaults.
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(try_from = "FlatConfig", into = "FlatConfig")
+)]
 pub struct Config {
     /// Data model: the mixture or a teacher.
     pub data: Data,
