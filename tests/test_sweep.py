@@ -117,3 +117,4 @@ def test_a_time_past_some_points_horizon_is_refused_naming_them():
         result.array("m", at=-1.0)
     final = result.array("m")
     assert final[1] == result.results[1].m[-1]
+    np.testing.assert_array_equal(result.array("m", sem=True), [r.sem("m")[-1] for r in result.results])

@@ -242,12 +242,7 @@ def save_figure(fig: "Figure", path: str | os.PathLike, dpi: int = 110) -> Path:
 def _sweep_values(result, observable: str, at: str | float) -> tuple[np.ndarray, np.ndarray]:
     """The observable and its standard error at every point, shaped as ``result.array``
     (NaN for failed points, and for a sem that the run does not report)."""
-    values = result.array(observable, at)
-    sems = np.full(len(result.points), np.nan)
-    for i, res in enumerate(result.results):
-        if res is not None:
-            sems[i] = result._value(res, observable, at)[1]
-    return values, sems.reshape(values.shape)
+    return result.array(observable, at), result.array(observable, at, sem=True)
 
 
 def plot_sweep(result, observable: str | None = None, at: str | float = "final") -> "Figure":

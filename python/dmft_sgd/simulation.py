@@ -41,7 +41,8 @@ def simulate(
         Worker threads; None uses all cores.
     progress : bool, callable or None
         True shows a progress bar with ETA (tqdm, terminal or notebook); a callable is
-        called as ``progress(done, total)`` in replica-steps while the run goes on.
+        called as ``progress(done, total)`` in replica-steps while the run goes on (the
+        bar counts steps).
 
     Raises
     ------
@@ -58,7 +59,7 @@ def simulate(
     d = as_int("d", d, 1)
     replicas = as_int("replicas", replicas, 1)
     seed, threads = as_seed(seed), as_threads(threads)
-    with reporter(progress, replicas * cfg.steps, "SGD") as callback:
+    with reporter(progress, replicas * cfg.steps, "SGD", per=replicas) as callback:
         out = _core.simulate(cfg.to_dict(), d, replicas, seed, threads, callback)
     return SimulationResult(config=cfg, d=d, replicas=replicas, seed=seed, t=time_axis(cfg),
                             **out.observables)

@@ -183,18 +183,19 @@ class SweepResult:
         sem = float(result.sem(name)[k]) if result.groups > 1 else np.nan
         return float(result.mean(name)[k]), sem
 
-    def array(self, observable: str, at: str | float = "final") -> np.ndarray:
+    def array(self, observable: str, at: str | float = "final", sem: bool = False) -> np.ndarray:
         """The observable at time `at` (``"final"``, each point's last step, or a time t,
         rounded to the nearest step), shaped by the grid axes (a product grid) or by the
         list of points. Failed points are NaN, and so are the classification errors of
         points with a regression teacher. A time past the last step of some point raises
-        ValueError naming those points."""
+        ValueError naming those points. ``sem=True`` gives the standard errors instead
+        (NaN where a run reports none: one group or one replica)."""
         self._check_observable(observable)
         self._check_time(at)
         values = np.full(len(self.points), np.nan)
         for i, res in enumerate(self.results):
             if res is not None:
-                values[i] = self._value(res, observable, at)[0]
+                values[i] = self._value(res, observable, at)[int(sem)]
         if self.axes is None:
             return values
         return values.reshape([len(v) for _, v in self.axes])
