@@ -9,8 +9,8 @@
 //!   is the mixture's with `c = 0`, `Delta = 1` and `u = h0 ~ N(0, 1)`, mirror
 //!   `(h0, eps) -> (-h0, -eps)` (linear, sign) or `(-h0, eps)` (square: the label is even).
 
-use crate::config::{Activation, Clusters, Config, Data, Teacher};
-use crate::losses::SampleLoss;
+use crate::config::{Activation, Clusters, Config, Data, Loss, Teacher};
+use crate::losses::{ActivationFn, LossFn, SampleLoss};
 use crate::observables::prob_below;
 use rand::{Rng, RngExt};
 use rand_distr::StandardNormal;
@@ -142,68 +142,138 @@ impl DataModel {
     }
 
     /// The classification error `P(y o(h) <= 0)` on a fresh sample; only for ±1 labels.
-    pub fn test_error(&self, activation: Activation, m: f64, q: f64) -> f64 {
+    pub fn test_error<A: ActivationFn>(&self, activation: &A, m: f64, q: f64) -> f64 {
         debug_assert!(self.labels_are_signs());
+        let wrong = |y: f64, o: f64| f64::from(y * o <= 0.0);
         match *self {
             DataModel::Mixture { clusters, delta } => {
-                mixture_test_error(clusters, delta, activation, m, q)
+                if let Some(builtin) = activation.builtin() {
+                    if let Some(e) = mixture_test_error(clusters, delta, builtin, m, q) {
+                        return e;
+                    }
+                }
+                let breaks = activation.sign_changes();
+                self.mixture_expectation(m, q, &breaks, |y, h| wrong(y, activation.output(h)))
             }
             DataModel::Teacher { noise, .. } => {
                 let given = TeacherGivenField::new(m, q, noise);
-                let mut breaks = activation.zeros();
+                let mut breaks = activation.sign_changes();
                 breaks.extend(given.label_breaks());
                 gaussian_expectation(0.0, given.sd_h, &breaks, |h| {
                     let p = given.prob_positive(h);
                     let o = activation.output(h);
-                    p * f64::from(o <= 0.0) + (1.0 - p) * f64::from(o >= 0.0)
+                    p * wrong(1.0, o) + (1.0 - p) * wrong(-1.0, o)
                 })
             }
         }
     }
 
-    /// The expected loss `E[l(y, h)]` on a fresh sample (no ridge term).
-    pub fn test_loss(&self, loss: SampleLoss, m: f64, q: f64) -> f64 {
-        let mut roots = loss.activation.zeros();
+    /// `sum_c P(c) E[g(y(c), h) | c]` over the mixture's clusters, `h | c ~ N(c m, Delta
+    /// (m^2 + q))`.
+    fn mixture_expectation(
+        &self,
+        m: f64,
+        q: f64,
+        breaks: &[f64],
+        g: impl Fn(f64, f64) -> f64,
+    ) -> f64 {
+        let DataModel::Mixture { clusters, delta } = *self else {
+            unreachable!("a mixture's expectation")
+        };
+        let sd = (delta * (m * m + q).max(0.0)).sqrt();
+        clusters
+            .table()
+            .into_iter()
+            .map(|(c, p, y)| p * gaussian_expectation(c * m, sd, breaks, |h| g(y, h)))
+            .sum()
+    }
+
+    /// The expected loss `E[l(y, h)]` on a fresh sample (no ridge term): for any loss,
+    /// the expectation of `ell(y, o(h))` over the field and the label given it (a
+    /// Gaussian quadrature in each), with the closed forms of the square loss on the
+    /// regression teachers as fast paths.
+    pub fn test_loss<L: LossFn, A: ActivationFn>(
+        &self,
+        loss: &SampleLoss<L, A>,
+        m: f64,
+        q: f64,
+    ) -> f64 {
+        let mut roots = loss.activation.sign_changes();
         match *self {
-            DataModel::Mixture { clusters, delta } => {
-                // h | c ~ N(c m, Delta (m^2 + q)).
-                let sd = (delta * (m * m + q).max(0.0)).sqrt();
-                clusters
-                    .table()
-                    .into_iter()
-                    .map(|(c, p, y)| {
-                        p * gaussian_expectation(c * m, sd, &roots, |h| {
-                            loss.value_and_slope(y, h).0
-                        })
-                    })
-                    .sum()
+            DataModel::Mixture { .. } => {
+                self.mixture_expectation(m, q, &roots, |y, h| loss.value_and_slope(y, h).0)
             }
             DataModel::Teacher { teacher, noise } => {
                 let given = TeacherGivenField::new(m, q, noise);
                 if teacher == Teacher::Sign {
                     roots.extend(given.label_breaks());
                 }
+                let square = loss.loss.builtin() == Some(Loss::Square);
                 gaussian_expectation(0.0, given.sd_h, &roots, |h| {
                     let o = loss.output(h);
                     // E[ell(y, o) | h], with h0 | h ~ N(mean, var).
                     let (mean, var) = (given.slope * h, given.var_h0);
+                    let ell = |y: f64| loss.loss.ell_and_slope(y, o).0;
                     match teacher {
-                        Teacher::Linear => 0.5 * ((mean - o).powi(2) + var + noise),
-                        Teacher::Square => {
+                        Teacher::Linear if square => 0.5 * ((mean - o).powi(2) + var + noise),
+                        Teacher::Square if square => {
                             let h0_2 = mean * mean + var;
                             let h0_4 = mean.powi(4) + 6.0 * mean * mean * var + 3.0 * var * var;
                             0.5 * (h0_4 - 2.0 * o * h0_2 + o * o + noise)
                         }
+                        // y | h ~ N(mean, var + noise).
+                        Teacher::Linear => gauss_hermite(|x| ell(mean + (var + noise).sqrt() * x)),
+                        // y = h0^2 + sqrt(noise) eps.
+                        Teacher::Square => gauss_hermite(|x| {
+                            let h0 = mean + var.sqrt() * x;
+                            gauss_hermite(|e| ell(h0 * h0 + noise.sqrt() * e))
+                        }),
                         Teacher::Sign => {
                             let p = given.prob_positive(h);
-                            p * loss.value_and_slope(1.0, h).0
-                                + (1.0 - p) * loss.value_and_slope(-1.0, h).0
+                            p * ell(1.0) + (1.0 - p) * ell(-1.0)
                         }
                     }
                 })
             }
         }
     }
+}
+
+/// The 20 nodes (positive half) and weights of the Gauss-Hermite rule for `E[g(x)]`,
+/// `x ~ N(0, 1)`: exact for polynomials up to degree 39.
+const GH20_NODES: [f64; 10] = [
+    0.346_964_157_081_355_9,
+    1.042_945_348_802_751,
+    1.745_247_320_814_126_8,
+    2.458_663_611_172_368,
+    3.189_014_816_553_389_6,
+    3.943_967_350_657_316_3,
+    4.734_581_334_046_055,
+    5.578_738_805_893_201_5,
+    6.510_590_157_013_654,
+    7.619_048_541_679_758,
+];
+const GH20_WEIGHTS: [f64; 10] = [
+    0.260_793_063_449_554_8,
+    0.161_739_333_984_000_03,
+    0.061_506_372_063_976_96,
+    0.013_997_837_447_100_996,
+    0.001_830_103_131_080_492_4,
+    0.000_128_826_279_961_929_42,
+    4.402_121_090_230_864_6e-6,
+    6.127_490_259_982_928e-8,
+    2.482_062_362_315_179_7e-10,
+    1.257_800_672_437_926_4e-13,
+];
+
+/// `E[g(x)]` for `x ~ N(0, 1)` by 20-point Gauss-Hermite: the inner expectation over a
+/// real label given the field, for losses without a closed form.
+fn gauss_hermite(g: impl Fn(f64) -> f64) -> f64 {
+    GH20_NODES
+        .iter()
+        .zip(&GH20_WEIGHTS)
+        .map(|(&x, &w)| w * (g(x) + g(-x)))
+        .sum()
 }
 
 /// A fresh teacher sample seen through the student's field: `h ~ N(0, m^2 + q)` and, given
@@ -252,14 +322,15 @@ impl TeacherGivenField {
 }
 
 /// The closed-form test error of the mixture: `sum_c P(c) P(y(c) o(h) <= 0 | c)` with
-/// `h | c ~ N(c m, Delta (m^2 + q))`.
+/// `h | c ~ N(c m, Delta (m^2 + q))`, for the linear output and the door (`None` for
+/// the others).
 fn mixture_test_error(
     clusters: Clusters,
     delta: f64,
     activation: Activation,
     m: f64,
     q: f64,
-) -> f64 {
+) -> Option<f64> {
     let sd = (delta * (m * m + q).max(0.0)).sqrt();
     let mut e = 0.0;
     for (c, p, y) in clusters.table() {
@@ -284,10 +355,12 @@ fn mixture_test_error(
                     below + above
                 }
             }
+            // The other outputs go through the general quadrature.
+            Activation::Tanh => return None,
         };
         e += p * wrong;
     }
-    e
+    Some(e)
 }
 
 /// Nodes and weights of the 8-point Gauss-Legendre rule on `[-1, 1]` (positive half).
@@ -381,7 +454,7 @@ mod tests {
         };
         let (m, q, noise) = (0.6, 0.3, 0.2);
         // Linear teacher: E[(y - h)^2]/2 = ((1 - m)^2 + q + noise)/2.
-        let got = teacher(Teacher::Linear, noise).test_loss(square, m, q);
+        let got = teacher(Teacher::Linear, noise).test_loss(&square, m, q);
         assert!((got - 0.5 * ((1.0 - m).powi(2) + q + noise)).abs() < 1e-13);
         // Square teacher, square student: E[(h0^2 + sqrt(n) eps - h^2)^2]/2 with
         // E h0^4 = 3, E h^4 = 3 s^4, E h0^2 h^2 = s^2 + 2 m^2.
@@ -391,7 +464,7 @@ mod tests {
         };
         let s2 = m * m + q;
         let expected = 0.5 * (3.0 + 3.0 * s2 * s2 - 2.0 * (s2 + 2.0 * m * m) + noise);
-        let got = teacher(Teacher::Square, noise).test_loss(pr, m, q);
+        let got = teacher(Teacher::Square, noise).test_loss(&pr, m, q);
         assert!((got - expected).abs() < 1e-12, "{got} vs {expected}");
     }
 
@@ -409,7 +482,7 @@ mod tests {
         ] {
             let rho = m / ((m * m + q) * (1.0 + noise)).sqrt();
             let expected = rho.acos() / std::f64::consts::PI;
-            let got = teacher(Teacher::Sign, noise).test_error(Activation::Linear, m, q);
+            let got = teacher(Teacher::Sign, noise).test_error(&Activation::Linear, m, q);
             assert!(
                 (got - expected).abs() < 1e-8 * expected,
                 "{m} {q} {noise}: {got} vs {expected}"
@@ -430,7 +503,176 @@ mod tests {
         };
         let (m, q) = (0.7f64, 0.4f64);
         let expected = 0.5 * ((1.0 - m).powi(2) + 0.5 * (m * m + q));
-        assert!((model.test_loss(square, m, q) - expected).abs() < 1e-13);
+        assert!((model.test_loss(&square, m, q) - expected).abs() < 1e-13);
+    }
+
+    /// A built-in loss seen as a user's: no closed forms, the general integral.
+    #[derive(Debug)]
+    struct Opaque(Loss);
+    impl LossFn for Opaque {
+        fn name(&self) -> &str {
+            "opaque"
+        }
+        fn ell_and_slope(&self, y: f64, o: f64) -> (f64, f64) {
+            self.0.ell_and_slope(y, o)
+        }
+        fn curvature(&self, y: f64, o: f64) -> f64 {
+            self.0.curvature(y, o)
+        }
+    }
+
+    #[derive(Debug)]
+    struct OpaqueActivation(Activation);
+    impl ActivationFn for OpaqueActivation {
+        fn name(&self) -> &str {
+            "opaque"
+        }
+        fn output(&self, h: f64) -> f64 {
+            self.0.output(h)
+        }
+        fn derivatives(&self, h: f64) -> (f64, f64) {
+            self.0.derivatives(h)
+        }
+        fn sign_changes(&self) -> Vec<f64> {
+            self.0.sign_changes()
+        }
+    }
+
+    #[test]
+    fn closed_forms_equal_the_general_integral() {
+        let (m, q) = (0.6, 0.3);
+        for (t, activation) in [
+            (Teacher::Linear, Activation::Linear),
+            (Teacher::Linear, Activation::Tanh),
+            (Teacher::Square, Activation::Door { threshold: 0.0 }),
+            (Teacher::Square, Activation::Door { threshold: 0.5 }),
+        ] {
+            for noise in [0.0, 0.3] {
+                let model = teacher(t, noise);
+                let fast = model.test_loss(
+                    &SampleLoss {
+                        loss: Loss::Square,
+                        activation,
+                    },
+                    m,
+                    q,
+                );
+                let general = SampleLoss {
+                    loss: Opaque(Loss::Square),
+                    activation,
+                };
+                let slow = model.test_loss(&general, m, q);
+                assert!(
+                    (fast - slow).abs() < 1e-10 * fast,
+                    "{t:?} {activation:?}: {fast} vs {slow}"
+                );
+            }
+        }
+        for clusters in [Clusters::Two, Clusters::Three { rho: 0.3 }] {
+            let model = DataModel::Mixture {
+                clusters,
+                delta: 0.5,
+            };
+            for activation in [Activation::Linear, Activation::Door { threshold: 0.8 }] {
+                let fast = model.test_error(&activation, m, q);
+                let slow = model.test_error(&OpaqueActivation(activation), m, q);
+                assert!(
+                    (fast - slow).abs() < 1e-12,
+                    "{clusters:?} {activation:?}: {fast} vs {slow}"
+                );
+            }
+        }
+    }
+
+    /// Every built-in loss on every data model it applies to, with each built-in output:
+    /// the test loss and error are the means over fresh samples (h = u m + sqrt(Delta q) g
+    /// from the effective samples' u, y), within 4.5 standard errors.
+    #[test]
+    fn test_observables_are_the_mean_over_fresh_samples() {
+        let (m, q) = (0.7, 0.4);
+        let models = [
+            DataModel::Mixture {
+                clusters: Clusters::Two,
+                delta: 0.5,
+            },
+            DataModel::Mixture {
+                clusters: Clusters::Three { rho: 0.4 },
+                delta: 0.5,
+            },
+            teacher(Teacher::Sign, 0.2),
+            teacher(Teacher::Linear, 0.3),
+            teacher(Teacher::Square, 0.3),
+        ];
+        let activations = [
+            Activation::Linear,
+            Activation::Door { threshold: 0.5 },
+            Activation::Tanh,
+        ];
+        let n = 200_000;
+        let mut rng = crate::rng::stream(7, crate::rng::Domain::Replica, 0);
+        let draws: Vec<Vec<(f64, f64)>> = models
+            .iter()
+            .map(|model| {
+                (0..n / 2)
+                    .flat_map(|_| {
+                        let pair = model.effective_pair(&mut rng);
+                        let g: [f64; 2] = [rng.sample(StandardNormal), rng.sample(StandardNormal)];
+                        let sd = (model.delta() * q).sqrt();
+                        [
+                            (pair[0].0 * m + sd * g[0], pair[0].1),
+                            (pair[1].0 * m + sd * g[1], pair[1].1),
+                        ]
+                    })
+                    .collect()
+            })
+            .collect();
+        let mean_se = |values: &[f64]| {
+            let mean = values.iter().sum::<f64>() / values.len() as f64;
+            let var =
+                values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (values.len() - 1) as f64;
+            (mean, (var / values.len() as f64).sqrt())
+        };
+        let mut checked = 0;
+        for (model, samples) in models.iter().zip(&draws) {
+            for loss in Loss::ALL {
+                if loss.needs_sign_labels() && !model.labels_are_signs() {
+                    continue;
+                }
+                for activation in activations {
+                    if loss == Loss::Exponential && matches!(activation, Activation::Door { .. }) {
+                        // exp(-y (h^2 - theta)) has heavy tails: no finite variance to test with.
+                        continue;
+                    }
+                    let f = SampleLoss { loss, activation };
+                    let losses: Vec<f64> = samples
+                        .iter()
+                        .map(|&(h, y)| f.value_and_slope(y, h).0)
+                        .collect();
+                    let (mean, se) = mean_se(&losses);
+                    let exact = model.test_loss(&f, m, q);
+                    assert!(
+                        (exact - mean).abs() < 4.5 * se,
+                        "{model:?} {loss:?} {activation:?}: {exact} vs {mean} ± {se}"
+                    );
+                    if model.labels_are_signs() {
+                        let wrong: Vec<f64> = samples
+                            .iter()
+                            .map(|&(h, y)| f64::from(f.misclassified(y, h)))
+                            .collect();
+                        let (mean, se) = mean_se(&wrong);
+                        let exact = model.test_error(&activation, m, q);
+                        assert!(
+                            (exact - mean).abs() < 4.5 * se,
+                            "{model:?} {activation:?}: error {exact} vs {mean} ± {se}"
+                        );
+                    }
+                    checked += 1;
+                }
+            }
+        }
+        // 3 sign-label models x 5 losses + 2 regression models x 1, each with 3 outputs,
+        // less the exponential loss with the door.
+        assert_eq!(checked, 3 * (3 * 5 + 2) - 3);
     }
 
     #[test]

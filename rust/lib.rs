@@ -58,7 +58,8 @@ pub use dmft::{
     TimeMatrix,
 };
 pub use error::{Error, Result};
+pub use losses::{ActivationFn, LossFn, LossSum, SampleLoss};
 pub use minibatch::batch_mask;
 pub use observables::{ObservableInfo, OBSERVABLES};
-pub use sgd::{sgd_on_data, DataSet, Trajectory};
-pub use simulate::{simulate, Ensemble, EnsembleSpec};
+pub use sgd::{sgd_on_data, sgd_on_data_with, DataSet, Trajectory};
+pub use simulate::{simulate, simulate_with, Ensemble, EnsembleSpec};

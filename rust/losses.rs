@@ -1,15 +1,91 @@
-//! The per-sample loss `l(y, h) = ell(y, o(h))` and its derivatives in `h`
-//! (theory.md section 1), in numerically stable form.
+//! Losses `ell(y, o)` and activations `o(h)`: the one extension point of both engines
+//! (theory.md section 1). [`LossFn`] and [`ActivationFn`] say what a loss and an output
+//! function are; [`SampleLoss`] composes them into `l(y, h) = ell(y, o(h))` and its
+//! derivatives in `h` (the chain rule, here only). The built-ins [`Loss`] and
+//! [`Activation`] implement the traits and are matched statically; a Rust user implements
+//! them for their own loss or activation and runs the engines with it (`*_with`
+//! functions; see the crate's `custom_loss` example).
 
 use crate::config::{Activation, Loss};
 
-/// A loss composed with an output function: what SGD and the DMFT differentiate.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct SampleLoss {
-    /// `ell(y, o)`.
-    pub loss: Loss,
+/// A pointwise loss `ell(y, o)` of a label `y` and an output `o`, with its derivatives in
+/// `o`. Implement [`LossFn::ell_and_slope`] and [`LossFn::curvature`]; the other methods
+/// have defaults.
+pub trait LossFn: Send + Sync + std::fmt::Debug {
+    /// A short name, for messages.
+    fn name(&self) -> &str;
+
+    /// `(ell, ell_o)`: the loss and its derivative in `o`.
+    fn ell_and_slope(&self, y: f64, o: f64) -> (f64, f64);
+
+    /// `ell_oo`, the second derivative in `o` (used by the DMFT's response; see
+    /// [`LossFn::has_curvature`]).
+    fn curvature(&self, y: f64, o: f64) -> f64;
+
+    /// `ell_o`, adding `ell` to `losses`: the inner step of SGD. Override it to sum
+    /// the losses in a cheaper or more stable way (the logistic loss does).
+    #[inline]
+    fn slope_adding_loss(&self, y: f64, o: f64, losses: &mut LossSum) -> f64 {
+        let (ell, slope) = self.ell_and_slope(y, o);
+        losses.add(ell);
+        slope
+    }
+
+    /// Whether the loss needs labels ±1 (it is refused for real-valued labels).
+    fn needs_sign_labels(&self) -> bool {
+        false
+    }
+
+    /// Whether `ell_oo` is a function. A kink (the hinge loss) puts a delta in it, which
+    /// the DMFT's response needs and cannot sample: the DMFT refuses such a loss, SGD
+    /// runs it.
+    fn has_curvature(&self) -> bool {
+        true
+    }
+
+    /// The built-in loss this is, if it is one: the test observables then use its closed
+    /// forms where they exist (a fast path, tested against the general integral).
+    fn builtin(&self) -> Option<Loss> {
+        None
+    }
+}
+
+/// The network's output `o(h)` of its field `h`, with its derivatives. Implement
+/// [`ActivationFn::output`], [`ActivationFn::derivatives`] and
+/// [`ActivationFn::sign_changes`].
+pub trait ActivationFn: Send + Sync + std::fmt::Debug {
+    /// A short name, for messages.
+    fn name(&self) -> &str;
+
     /// `o(h)`.
-    pub activation: Activation,
+    fn output(&self, h: f64) -> f64;
+
+    /// `(o'(h), o''(h))`.
+    fn derivatives(&self, h: f64) -> (f64, f64);
+
+    /// The fields `h` where `o` changes sign: the classification error and the panel
+    /// edges of the test observables' quadrature depend on them.
+    fn sign_changes(&self) -> Vec<f64>;
+
+    /// Whether `o(h) = h` (the chain rule is then the identity).
+    fn is_identity(&self) -> bool {
+        false
+    }
+
+    /// The built-in activation this is, if it is one (closed-form test errors).
+    fn builtin(&self) -> Option<Activation> {
+        None
+    }
+}
+
+/// A loss composed with an output function, `l(y, h) = ell(y, o(h))`: what SGD and the
+/// DMFT differentiate. The defaults are the built-ins.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SampleLoss<L = Loss, A = Activation> {
+    /// `ell(y, o)`.
+    pub loss: L,
+    /// `o(h)`.
+    pub activation: A,
 }
 
 /// The logistic loss at margin `z = y o` in parts: `log(1 + exp(-z)) = relu(-z) + log(1 + e)`
@@ -79,17 +155,14 @@ impl LossSum {
     }
 }
 
-impl SampleLoss {
-    /// The network output `o(h)`.
-    #[inline]
-    pub fn output(&self, h: f64) -> f64 {
-        self.activation.output(h)
+impl LossFn for Loss {
+    fn name(&self) -> &str {
+        Loss::name(self)
     }
 
-    /// `(ell, ell_o)`: the loss and its derivative in `o`.
     #[inline]
-    fn ell_and_ell_o(&self, y: f64, o: f64) -> (f64, f64) {
-        match self.loss {
+    fn ell_and_slope(&self, y: f64, o: f64) -> (f64, f64) {
+        match *self {
             Loss::Logistic => {
                 let (relu, e, sigmoid_neg) = logistic_parts(y * o);
                 (relu + e.ln_1p(), -y * sigmoid_neg)
@@ -98,67 +171,161 @@ impl SampleLoss {
                 let r = o - y;
                 (0.5 * r * r, r)
             }
+            Loss::SquaredHinge => {
+                let gap = (1.0 - y * o).max(0.0);
+                (0.5 * gap * gap, -y * gap)
+            }
+            Loss::Exponential => {
+                // exp(-z) overflows to inf only where the run has diverged: reported as such.
+                let e = (-y * o).exp();
+                (e, -y * e)
+            }
+            Loss::Hinge => {
+                let z = y * o;
+                if z < 1.0 {
+                    (1.0 - z, -y)
+                } else {
+                    (0.0, 0.0)
+                }
+            }
         }
     }
 
-    /// `l'(y, h)`, adding `l(y, h)` to `losses`: the inner step of SGD.
     #[inline]
-    pub fn slope_adding_loss(&self, y: f64, h: f64, losses: &mut LossSum) -> f64 {
-        let o = self.output(h);
-        let ell_o = match self.loss {
-            Loss::Logistic => {
-                let (relu, e, sigmoid_neg) = logistic_parts(y * o);
-                losses.add(relu);
-                losses.add_ln_1p(e);
-                -y * sigmoid_neg
-            }
-            Loss::Square => {
-                let r = o - y;
-                losses.add(0.5 * r * r);
-                r
-            }
-        };
-        match self.activation {
-            Activation::Linear => ell_o,
-            Activation::Door { .. } => ell_o * 2.0 * h,
-        }
-    }
-
-    /// `ell_oo`: the second derivative in `o`.
-    #[inline]
-    fn ell_oo(&self, y: f64, o: f64) -> f64 {
-        match self.loss {
+    fn curvature(&self, y: f64, o: f64) -> f64 {
+        match *self {
             // sigmoid(z) sigmoid(-z) = e / (1 + e)^2 with e = exp(-|z|): no cancellation.
             Loss::Logistic => {
                 let e = (-(y * o).abs()).exp();
                 y * y * e / ((1.0 + e) * (1.0 + e))
             }
             Loss::Square => 1.0,
+            Loss::SquaredHinge => {
+                if y * o < 1.0 {
+                    y * y
+                } else {
+                    0.0
+                }
+            }
+            Loss::Exponential => y * y * (-y * o).exp(),
+            // Zero away from the kink; the delta at y o = 1 is why the DMFT refuses it.
+            Loss::Hinge => 0.0,
         }
     }
 
-    /// `(l, l')`: the loss and its derivative in `h` (chain rule through `o`).
+    #[inline]
+    fn slope_adding_loss(&self, y: f64, o: f64, losses: &mut LossSum) -> f64 {
+        match *self {
+            Loss::Logistic => {
+                let (relu, e, sigmoid_neg) = logistic_parts(y * o);
+                losses.add(relu);
+                losses.add_ln_1p(e);
+                -y * sigmoid_neg
+            }
+            _ => {
+                let (ell, slope) = self.ell_and_slope(y, o);
+                losses.add(ell);
+                slope
+            }
+        }
+    }
+
+    fn needs_sign_labels(&self) -> bool {
+        !matches!(self, Loss::Square)
+    }
+
+    fn has_curvature(&self) -> bool {
+        !matches!(self, Loss::Hinge)
+    }
+
+    fn builtin(&self) -> Option<Loss> {
+        Some(*self)
+    }
+}
+
+impl ActivationFn for Activation {
+    fn name(&self) -> &str {
+        Activation::name(self)
+    }
+
+    #[inline]
+    fn output(&self, h: f64) -> f64 {
+        match *self {
+            Activation::Linear => h,
+            Activation::Door { threshold } => h * h - threshold,
+            Activation::Tanh => h.tanh(),
+        }
+    }
+
+    #[inline]
+    fn derivatives(&self, h: f64) -> (f64, f64) {
+        match *self {
+            Activation::Linear => (1.0, 0.0),
+            Activation::Door { .. } => (2.0 * h, 2.0),
+            Activation::Tanh => {
+                let t = h.tanh();
+                let sech2 = 1.0 - t * t;
+                (sech2, -2.0 * t * sech2)
+            }
+        }
+    }
+
+    fn sign_changes(&self) -> Vec<f64> {
+        match *self {
+            Activation::Linear | Activation::Tanh => vec![0.0],
+            Activation::Door { threshold } => vec![-threshold.sqrt(), threshold.sqrt()],
+        }
+    }
+
+    fn is_identity(&self) -> bool {
+        matches!(self, Activation::Linear)
+    }
+
+    fn builtin(&self) -> Option<Activation> {
+        Some(*self)
+    }
+}
+
+impl<L: LossFn, A: ActivationFn> SampleLoss<L, A> {
+    /// The network output `o(h)`.
+    #[inline]
+    pub fn output(&self, h: f64) -> f64 {
+        self.activation.output(h)
+    }
+
+    /// `l'(y, h) = ell_o o'(h)`, adding `l(y, h)` to `losses`: the inner step of SGD.
+    #[inline]
+    pub fn slope_adding_loss(&self, y: f64, h: f64, losses: &mut LossSum) -> f64 {
+        let ell_o = self.loss.slope_adding_loss(y, self.output(h), losses);
+        if self.activation.is_identity() {
+            ell_o
+        } else {
+            ell_o * self.activation.derivatives(h).0
+        }
+    }
+
+    /// `(l, l')`: the loss and its derivative in `h`, `l' = ell_o o'(h)`.
     #[inline]
     pub fn value_and_slope(&self, y: f64, h: f64) -> (f64, f64) {
-        let (ell, ell_o) = self.ell_and_ell_o(y, self.output(h));
-        match self.activation {
-            Activation::Linear => (ell, ell_o),
-            Activation::Door { .. } => (ell, ell_o * 2.0 * h),
+        let (ell, ell_o) = self.loss.ell_and_slope(y, self.output(h));
+        if self.activation.is_identity() {
+            (ell, ell_o)
+        } else {
+            (ell, ell_o * self.activation.derivatives(h).0)
         }
     }
 
-    /// `l''`, the curvature in `h`. For the door `ell_oo (2h)^2 + 2 ell_o`, which can be
-    /// negative: the problem is then non-convex.
+    /// `l'' = ell_oo o'^2 + ell_o o''`, the curvature in `h`. For the door
+    /// `ell_oo (2h)^2 + 2 ell_o`, which can be negative: the problem is then non-convex.
     #[inline]
     pub fn curvature(&self, y: f64, h: f64) -> f64 {
         let o = self.output(h);
-        match self.activation {
-            Activation::Linear => self.ell_oo(y, o),
-            Activation::Door { .. } => {
-                let (_, ell_o) = self.ell_and_ell_o(y, o);
-                self.ell_oo(y, o) * 4.0 * h * h + 2.0 * ell_o
-            }
+        if self.activation.is_identity() {
+            return self.loss.curvature(y, o);
         }
+        let (d1, d2) = self.activation.derivatives(h);
+        let (_, ell_o) = self.loss.ell_and_slope(y, o);
+        self.loss.curvature(y, o) * d1 * d1 + ell_o * d2
     }
 
     /// A sample is misclassified when `y o(h) <= 0`.
@@ -174,8 +341,12 @@ mod tests {
 
     fn all_losses() -> Vec<SampleLoss> {
         let mut v = Vec::new();
-        for loss in [Loss::Logistic, Loss::Square] {
-            for activation in [Activation::Linear, Activation::Door { threshold: 0.7 }] {
+        for loss in Loss::ALL {
+            for activation in [
+                Activation::Linear,
+                Activation::Door { threshold: 0.7 },
+                Activation::Tanh,
+            ] {
                 v.push(SampleLoss { loss, activation });
             }
         }
@@ -216,6 +387,9 @@ mod tests {
                 // Fields from badly misclassified to far beyond the margin (e down to 1e-40).
                 for i in 0..1000 {
                     let h = -8.0 + 0.1 * i as f64;
+                    if f.loss == Loss::Exponential && f.output(h).abs() > 50.0 {
+                        continue; // exp(-y o) overflows far out: a divergence
+                    }
                     let (l, slope) = f.value_and_slope(y, h);
                     assert_eq!(f.slope_adding_loss(y, h, &mut losses), slope);
                     plain += l;
@@ -253,6 +427,46 @@ mod tests {
             let (l, s) = door.value_and_slope(-1.0, h);
             assert!(l.is_finite() && s.is_finite() && door.curvature(-1.0, h).is_finite());
         }
+    }
+
+    #[test]
+    fn the_new_losses_have_their_textbook_values() {
+        let on = |loss| SampleLoss {
+            loss,
+            activation: Activation::Linear,
+        };
+        // Margin y o = 0.4: inside the hinge's margin.
+        let (y, h) = (-1.0, -0.4);
+        assert_eq!(on(Loss::SquaredHinge).value_and_slope(y, h), (0.18, 0.6));
+        assert_eq!(on(Loss::SquaredHinge).curvature(y, h), 1.0);
+        assert_eq!(on(Loss::Hinge).value_and_slope(y, h), (0.6, 1.0));
+        assert_eq!(on(Loss::Hinge).curvature(y, h), 0.0);
+        let e = 0.4f64.exp().recip();
+        assert_eq!(on(Loss::Exponential).value_and_slope(y, h), (e, e));
+        assert_eq!(on(Loss::Exponential).curvature(y, h), e);
+        // Beyond the margin the hinges are flat.
+        assert_eq!(on(Loss::Hinge).value_and_slope(1.0, 1.5), (0.0, 0.0));
+        assert_eq!(on(Loss::SquaredHinge).curvature(1.0, 1.5), 0.0);
+        // Only the hinge has no curvature as a function; only square takes real labels.
+        let kinked: Vec<Loss> = Loss::ALL
+            .into_iter()
+            .filter(|l| !l.has_curvature())
+            .collect();
+        assert_eq!(kinked, [Loss::Hinge]);
+        let real: Vec<Loss> = Loss::ALL
+            .into_iter()
+            .filter(|l| !l.needs_sign_labels())
+            .collect();
+        assert_eq!(real, [Loss::Square]);
+        // tanh: o' = 1 - tanh^2, o'' = -2 tanh (1 - tanh^2).
+        let t = 0.3f64.tanh();
+        assert_eq!(
+            Activation::Tanh.derivatives(0.3),
+            (1.0 - t * t, -2.0 * t * (1.0 - t * t))
+        );
+        // The exponential loss overflows to inf, never NaN, at huge negative margins.
+        let (l, slope) = on(Loss::Exponential).value_and_slope(1.0, -1e3);
+        assert!(l == f64::INFINITY && slope == f64::NEG_INFINITY);
     }
 
     #[test]

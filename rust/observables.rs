@@ -2,6 +2,7 @@
 //! functions of `m` and `q` (theory.md section 2; each data model's in `data.rs`).
 
 use crate::config::Config;
+use crate::losses::{ActivationFn, LossFn, SampleLoss};
 
 /// One observable recorded at every time step: its name, a short label for plots and
 /// tables, and what it measures.
@@ -114,12 +115,26 @@ pub(crate) fn prob_below(a: f64, mean: f64, sd: f64) -> f64 {
 /// The classification error `P(y o(h) <= 0)` on a fresh sample given the order parameters
 /// `m`, `q`; only for ±1 labels ([`Config::labels_are_signs`]).
 pub fn test_error(cfg: &Config, m: f64, q: f64) -> f64 {
-    cfg.model().test_error(cfg.activation(), m, q)
+    test_error_with(cfg, &cfg.activation(), m, q)
+}
+
+/// [`test_error`] with the output function `activation` instead of the config's.
+pub fn test_error_with<A: ActivationFn>(cfg: &Config, activation: &A, m: f64, q: f64) -> f64 {
+    cfg.model().test_error(activation, m, q)
 }
 
 /// The expected loss on a fresh sample (no ridge term) given `m`, `q`.
 pub fn test_loss(cfg: &Config, m: f64, q: f64) -> f64 {
-    let loss = cfg.sample_loss();
+    test_loss_with(cfg, &cfg.sample_loss(), m, q)
+}
+
+/// [`test_loss`] with the loss `loss` instead of the config's.
+pub fn test_loss_with<L: LossFn, A: ActivationFn>(
+    cfg: &Config,
+    loss: &SampleLoss<L, A>,
+    m: f64,
+    q: f64,
+) -> f64 {
     cfg.model().test_loss(loss, m, q)
 }
 

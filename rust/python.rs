@@ -253,7 +253,7 @@ fn resolve_config<'py>(
         "threshold",
         match activation {
             Activation::Door { threshold } => Some(threshold),
-            Activation::Linear => None,
+            _ => None,
         },
     )?;
     out.set_item("tau", cfg.tau())?;

@@ -14,9 +14,9 @@
 use crate::config::Config;
 use crate::control::Control;
 use crate::error::{Error, Result};
-use crate::losses::LossSum;
+use crate::losses::{ActivationFn, LossFn, LossSum, SampleLoss};
 use crate::minibatch::{user_batch_stream, BatchSchedule, GivenBatches, MarkovBatches};
-use crate::observables::{test_error, test_loss};
+use crate::observables::{test_error_with, test_loss_with};
 use crate::rng::{stream, Domain};
 use crate::simd::{axpy, dot, DataElement};
 use rand::RngExt;
@@ -121,8 +121,10 @@ impl LangevinNoise<'_> {
 /// and, at a positive temperature, Langevin increments from `langevin`.
 /// `label` names the run in a divergence error (e.g. "simulation replica 3"). Shapes are
 /// checked first (an error names the argument), so no input makes it panic.
-pub(crate) fn run_sgd<E: DataElement>(
+#[allow(clippy::too_many_arguments)] // one recursion, all its inputs
+pub(crate) fn run_sgd<E: DataElement, L: LossFn, A: ActivationFn>(
     cfg: &Config,
+    sample_loss: &SampleLoss<L, A>,
     data: DataSet<'_, E>,
     w0: Vec<f64>,
     batches: &mut dyn BatchSchedule,
@@ -150,7 +152,6 @@ pub(crate) fn run_sgd<E: DataElement>(
     let kick = (2.0 * cfg.lr * cfg.temperature).sqrt();
     let mut xi = vec![0.0f64; if kick > 0.0 { d } else { 0 }];
     let steps = cfg.steps;
-    let sample_loss = cfg.sample_loss();
     let inv_sqrt_d = 1.0 / (d as f64).sqrt();
     let (dt, shrink) = (cfg.lr, 1.0 - cfg.lr * cfg.lam);
 
@@ -199,10 +200,11 @@ pub(crate) fn run_sgd<E: DataElement>(
         out.m.push(m);
         out.q.push(q);
         out.train_loss.push(loss_sum / n as f64);
-        out.test_loss.push(test_loss(cfg, m, q));
+        out.test_loss.push(test_loss_with(cfg, sample_loss, m, q));
         if classify {
             out.train_error.push(errors as f64 / n as f64);
-            out.test_error.push(test_error(cfg, m, q));
+            out.test_error
+                .push(test_error_with(cfg, &sample_loss.activation, m, q));
         }
 
         if k + 1 < steps {
@@ -248,7 +250,34 @@ pub fn sgd_on_data(
     given_noise: Option<&[f64]>,
     control: &Control,
 ) -> Result<Trajectory> {
+    let loss = cfg.sample_loss();
+    sgd_on_data_with(
+        cfg,
+        &loss,
+        data,
+        w0,
+        seed,
+        given_batches,
+        given_noise,
+        control,
+    )
+}
+
+/// [`sgd_on_data`] with the loss and output `sample_loss` (your own [`LossFn`] and
+/// [`ActivationFn`], or built-ins) instead of the config's `loss` and `activation`.
+#[allow(clippy::too_many_arguments)]
+pub fn sgd_on_data_with<L: LossFn, A: ActivationFn>(
+    cfg: &Config,
+    sample_loss: &SampleLoss<L, A>,
+    data: DataSet<'_, f64>,
+    w0: &[f64],
+    seed: u64,
+    given_batches: Option<&[bool]>,
+    given_noise: Option<&[f64]>,
+    control: &Control,
+) -> Result<Trajectory> {
     cfg.validate()?;
+    cfg.check_loss(&sample_loss.loss)?;
     check_shapes(&data, w0)?;
     let d = data.dim();
     check_finite("X", data.x)?;
@@ -282,7 +311,16 @@ pub fn sgd_on_data(
             &mut drawn
         }
     };
-    run_sgd(cfg, data, w0.to_vec(), batches, langevin, control, label)
+    run_sgd(
+        cfg,
+        sample_loss,
+        data,
+        w0.to_vec(),
+        batches,
+        langevin,
+        control,
+        label,
+    )
 }
 
 #[cfg(test)]
@@ -296,6 +334,7 @@ mod tests {
         let noise = LangevinNoise::user_stream(0);
         run_sgd(
             cfg,
+            &cfg.sample_loss(),
             data,
             vec![w0],
             &mut batches,
@@ -462,6 +501,7 @@ mod user_data_tests {
         let run = |data, w0: &[f64], batches: &mut dyn BatchSchedule| {
             run_sgd(
                 &cfg,
+                &cfg.sample_loss(),
                 data,
                 w0.to_vec(),
                 batches,
@@ -497,7 +537,16 @@ mod user_data_tests {
         for (mask, steps, n) in [(vec![true; 4], 2, 2), (vec![true; 9], 3, 3)] {
             let mut given = GivenBatches::new(&mask, steps, n).unwrap();
             let noise = LangevinNoise::user_stream(0);
-            let err = run_sgd(&cfg, data, vec![0.0, 0.0], &mut given, noise, &c, "t");
+            let err = run_sgd(
+                &cfg,
+                &cfg.sample_loss(),
+                data,
+                vec![0.0, 0.0],
+                &mut given,
+                noise,
+                &c,
+                "t",
+            );
             assert_eq!(named(err), "batches");
         }
         let mask = vec![true; 6];

@@ -5,6 +5,7 @@
 use crate::config::Config;
 use crate::control::Control;
 use crate::error::{Error, Result};
+use crate::losses::{ActivationFn, LossFn, SampleLoss};
 use crate::minibatch::MarkovBatches;
 use crate::resources::{check_memory, resolve_threads, with_threads};
 use crate::rng::{stream, Domain};
@@ -185,7 +186,19 @@ pub(crate) fn ensemble_memory(cfg: &Config, spec: &EnsembleSpec, concurrent: usi
 /// assert!(mean[49] < 0.5 && sem[49] < 0.1);
 /// ```
 pub fn simulate(cfg: &Config, spec: &EnsembleSpec, control: &Control) -> Result<Ensemble> {
+    simulate_with(cfg, &cfg.sample_loss(), spec, control)
+}
+
+/// [`simulate`] with the loss and output `sample_loss` (your own [`LossFn`] and
+/// [`ActivationFn`], or built-ins) instead of the config's `loss` and `activation`.
+pub fn simulate_with<L: LossFn, A: ActivationFn>(
+    cfg: &Config,
+    sample_loss: &SampleLoss<L, A>,
+    spec: &EnsembleSpec,
+    control: &Control,
+) -> Result<Ensemble> {
     cfg.validate()?;
+    cfg.check_loss(&sample_loss.loss)?;
     if spec.d == 0 {
         return Err(Error::invalid("d", "must be >= 1, got 0"));
     }
@@ -216,6 +229,7 @@ pub fn simulate(cfg: &Config, spec: &EnsembleSpec, control: &Control) -> Result<
                 let label = format!("simulation replica {r}");
                 run_sgd(
                     cfg,
+                    sample_loss,
                     data,
                     rep.w0.clone(),
                     &mut batches,

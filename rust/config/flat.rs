@@ -122,12 +122,14 @@ flat_config! {
     rho: f64,
     /// data='teacher': label noise variance >= 0
     noise: f64,
-    /// 'logistic' (labels ±1 only) or 'square'; None: logistic for labels ±1 (the
-    /// mixture, the sign teacher), square for real-valued labels (linear and square
+    /// 'logistic' (log(1 + exp(-y o))), 'square' ((y - o)^2/2), 'squared_hinge'
+    /// (max(0, 1 - y o)^2/2), 'exponential' (exp(-y o)) or 'hinge' (max(0, 1 - y o); SGD
+    /// only, not the DMFT); all but square need labels ±1; None: logistic for labels ±1
+    /// (the mixture, the sign teacher), square for real-valued labels (linear and square
     /// teachers)
     loss: Option<String>,
-    /// 'linear' (o = h) or 'door' (o = h^2 - threshold); None: the door for three
-    /// clusters and the square teacher, else linear
+    /// 'linear' (o = h), 'door' (o = h^2 - threshold) or 'tanh' (o = tanh(h)); None:
+    /// the door for three clusters and the square teacher, else linear
     activation: Option<String>,
     /// door threshold theta >= 0 (o = h^2 - theta); None: 0 for the square teacher
     /// (o = h^2), else 1
@@ -268,13 +270,14 @@ impl TryFrom<FlatConfig> for Config {
                 _ => None,
             },
             Some("linear") => Some(Activation::Linear),
+            Some("tanh") => Some(Activation::Tanh),
             Some("door") => Some(Activation::Door {
                 threshold: threshold.unwrap_or_else(|| Activation::default_threshold(data)),
             }),
             Some(a) => {
                 return Err(Error::invalid(
                     "activation",
-                    format!("must be 'linear' or 'door', got '{a}'"),
+                    format!("must be 'linear', 'door' or 'tanh', got '{a}'"),
                 ))
             }
         };
@@ -473,7 +476,7 @@ mod tests {
             (flat(|f| f.data = "images".into()), "data", "must be"),
             (flat(|f| f.clusters = 4), "clusters", "must be 2 or 3"),
             (flat(|f| f.steps = -3), "steps", "must be >= 1"),
-            (flat(|f| f.loss = Some("hinge".into())), "loss", "must be"),
+            (flat(|f| f.loss = Some("huber".into())), "loss", "must be"),
             (
                 flat(|f| f.activation = Some("relu".into())),
                 "activation",

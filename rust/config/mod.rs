@@ -7,6 +7,7 @@ pub use flat::{FieldKind, FieldSpec, FlatConfig, DEFAULT_TEACHER};
 
 /// Which Gaussian mixture the data come from.
 #[derive(Clone, Copy, Debug, PartialEq)]
+#[non_exhaustive]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum Clusters {
     /// `c = ±1` with probability 1/2 each, label `y = c`.
@@ -71,6 +72,7 @@ impl Clusters {
 
 /// Where the data come from (theory.md section 1); each model's pieces are in `data.rs`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum Data {
     /// The Gaussian mixture of [`Config::clusters`] with variance [`Config::delta`].
@@ -91,6 +93,7 @@ impl Data {
 
 /// How a teacher labels its field `h0`, with `eps ~ N(0, 1)` and `noise` = [`Config::noise`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum Teacher {
     /// `y = h0 + sqrt(noise) eps` (regression).
@@ -127,45 +130,35 @@ impl std::str::FromStr for Teacher {
     }
 }
 
-/// The pointwise loss `ell(y, o)`.
+/// The built-in pointwise losses `ell(y, o)` ([`LossFn`](crate::LossFn) says what a
+/// loss is; implement it for your own).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum Loss {
-    /// `log(1 + exp(-y o))`.
+    /// `log(1 + exp(-y o))` (labels ±1).
     Logistic,
     /// `(y - o)^2 / 2`.
     Square,
-}
-
-impl std::str::FromStr for Loss {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "logistic" => Ok(Loss::Logistic),
-            "square" => Ok(Loss::Square),
-            _ => Err(Error::invalid(
-                "loss",
-                format!("must be 'logistic' or 'square', got '{s}'"),
-            )),
-        }
-    }
-}
-
-/// The output `o(h)` of the network given its pre-activation `h`.
-#[derive(Clone, Copy, Debug, PartialEq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-pub enum Activation {
-    /// `o = h`.
-    Linear,
-    /// `o = h^2 - theta` (the symmetric door `sign(|h| - sqrt(theta))`; with `theta = 0`
-    /// the phase-retrieval student `o = h^2`).
-    Door {
-        /// The threshold `theta >= 0` (`threshold` in the API).
-        threshold: f64,
-    },
+    /// `max(0, 1 - y o)^2 / 2` (labels ±1).
+    SquaredHinge,
+    /// `exp(-y o)` (labels ±1).
+    Exponential,
+    /// `max(0, 1 - y o)` (labels ±1; SGD only: its curvature is a delta, which the DMFT
+    /// cannot sample).
+    Hinge,
 }
 
 impl Loss {
+    /// Every built-in loss.
+    pub const ALL: [Loss; 5] = [
+        Loss::Logistic,
+        Loss::Square,
+        Loss::SquaredHinge,
+        Loss::Exponential,
+        Loss::Hinge,
+    ];
+
     /// The loss used when none is given: logistic for labels ±1 (the mixture, the sign
     /// teacher), square for real-valued labels (the linear and square teachers).
     pub fn default_for(labels_are_signs: bool) -> Loss {
@@ -176,38 +169,62 @@ impl Loss {
         }
     }
 
-    /// The name used by the Python API and the command line: `"logistic"` or `"square"`.
+    /// The name used by the Python API and the command line, e.g. `"logistic"`.
     pub fn name(&self) -> &'static str {
         match self {
             Loss::Logistic => "logistic",
             Loss::Square => "square",
+            Loss::SquaredHinge => "squared_hinge",
+            Loss::Exponential => "exponential",
+            Loss::Hinge => "hinge",
         }
     }
 }
 
+impl std::str::FromStr for Loss {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        Loss::ALL
+            .into_iter()
+            .find(|l| l.name() == s)
+            .ok_or_else(|| {
+                Error::invalid(
+                    "loss",
+                    format!(
+                        "must be 'logistic', 'square', 'squared_hinge', 'exponential' or 'hinge', got '{s}'"
+                    ),
+                )
+            })
+    }
+}
+
+/// The built-in outputs `o(h)` of the network given its field `h`
+/// ([`ActivationFn`](crate::ActivationFn) says what an output function is; implement it
+/// for your own).
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[non_exhaustive]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub enum Activation {
+    /// `o = h`.
+    Linear,
+    /// `o = h^2 - theta` (the symmetric door `sign(|h| - sqrt(theta))`; with `theta = 0`
+    /// the phase-retrieval student `o = h^2`).
+    Door {
+        /// The threshold `theta >= 0` (`threshold` in the API).
+        threshold: f64,
+    },
+    /// `o = tanh(h)`.
+    Tanh,
+}
+
 impl Activation {
-    /// The output `o(h)`.
-    #[inline]
-    pub fn output(&self, h: f64) -> f64 {
-        match *self {
-            Activation::Linear => h,
-            Activation::Door { threshold } => h * h - threshold,
-        }
-    }
-
-    /// The fields `h` where the output changes sign, `o(h) = 0`.
-    pub fn zeros(&self) -> Vec<f64> {
-        match *self {
-            Activation::Linear => vec![0.0],
-            Activation::Door { threshold } => vec![-threshold.sqrt(), threshold.sqrt()],
-        }
-    }
-
-    /// The name used by the Python API and the command line: `"linear"` or `"door"`.
+    /// The name used by the Python API and the command line: `"linear"`, `"door"` or
+    /// `"tanh"`.
     pub fn name(&self) -> &'static str {
         match self {
             Activation::Linear => "linear",
             Activation::Door { .. } => "door",
+            Activation::Tanh => "tanh",
         }
     }
 
@@ -403,16 +420,22 @@ impl Config {
             }
             _ => {}
         }
-        if self.loss() == Loss::Logistic && !self.labels_are_signs() {
+        self.check_loss(&self.loss())
+    }
+
+    /// Refuses a loss that needs labels ±1 on a model with real-valued labels.
+    pub fn check_loss<L: crate::LossFn>(&self, loss: &L) -> Result<()> {
+        if loss.needs_sign_labels() && !self.labels_are_signs() {
             let teacher = match self.data {
                 Data::Teacher(t) => t.name(),
-                Data::Mixture => "",
+                _ => "",
             };
             return Err(Error::invalid(
                 "loss",
                 format!(
-                    "'logistic' needs labels ±1, but teacher='{teacher}' gives real-valued \
-                     labels: use loss='square' (or teacher='sign')"
+                    "'{}' needs labels ±1, but teacher='{teacher}' gives real-valued \
+                     labels: use loss='square' (or teacher='sign')",
+                    loss.name()
                 ),
             ));
         }
