@@ -1,7 +1,7 @@
 //! The checks before a solve: the validation of the options and the memory a solve needs.
 
 use super::options::{DmftOptions, Method, Response};
-use super::patterns::{history_bytes_per_step, CHUNK};
+use super::patterns::{estimator_scratch_bytes, history_bytes_per_step};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::resources::resolve_threads;
@@ -27,14 +27,8 @@ pub fn dmft_memory(cfg: &Config, opts: &DmftOptions) -> u64 {
     let shared = 8.0 * t * t * if iterating { 6.0 } else { 0.0 };
     let result = 8.0 * t * t * if opts.keep_kernels { 4.0 } else { 2.0 };
     // The tangent's per-thread scratch, or the probe's recent phi (band values each).
-    let estimator = match response {
-        Response::Tangent => {
-            let threads = resolve_threads(opts.threads).unwrap_or(1) as f64;
-            threads * 3.0 * 8.0 * t * CHUNK as f64
-        }
-        Response::Probe { band } => 8.0 * band as f64 * sr as f64,
-        _ => 0.0,
-    };
+    let threads = resolve_threads(opts.threads).unwrap_or(1);
+    let estimator = estimator_scratch_bytes(response, t, sr, threads);
     (histories + g * per_group + shared + result + estimator) as u64
 }
 
