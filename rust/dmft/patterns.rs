@@ -15,6 +15,9 @@
 //! The response kernel `M_R` comes from one of two estimators ([`Response`]): the exact
 //! tangent row of every sample in the batch (`O(T^2)` per sample and step), or the exact
 //! band of the last `W` lags plus one random probe per sample for the rest (`O(T)`).
+//! Each is one [`Estimator`] (its state and its part of a step); [`EstimatorState`] is
+//! where a [`Response`] picks one, once per chunk and step, and the step is compiled once
+//! per estimator, so the loops over samples and lags dispatch nothing.
 
 use super::matrix::TimeMatrix;
 use super::Response;
@@ -123,12 +126,164 @@ impl StepSums {
     }
 }
 
-/// What a chunk keeps for the response estimator of its first `responders` samples.
-enum ResponseState {
-    /// The exact tangent needs every `phi(j) = -sqrt(Delta) s(j) l''(y, h(j))`.
-    Tangent { phi: Vec<f64> },
-    /// The probe estimator (theory.md section 4.2).
+/// A chunk of effective samples with their whole history, and its response estimator.
+pub struct Chunk {
+    paths: SamplePaths,
+    estimator: EstimatorState,
+}
+
+impl Chunk {
+    /// Draws `samples` (even) samples for `steps` steps; the first `responders` of them
+    /// also carry the response estimator's process. `rng` draws the samples, `probe_rng`
+    /// the probe signs.
+    pub fn new(
+        params: &PatternParams,
+        rng: ChaCha8Rng,
+        probe_rng: ChaCha8Rng,
+        samples: usize,
+        responders: usize,
+        steps: usize,
+    ) -> Self {
+        Chunk {
+            paths: SamplePaths::new(params, rng, samples, responders, steps),
+            estimator: EstimatorState::new(params.response, probe_rng, responders, steps),
+        }
+    }
+
+    /// Advances every sample to step `k` given `L(k, 0..=k)`, the response `R` (rows
+    /// `<= k`) and `m(k)`; returns the chunk's contributions to the kernel rows `k`
+    /// (theory.md section 4.1, steps 2-4).
+    pub fn step(
+        &mut self,
+        k: usize,
+        chol_row: &[f64],
+        r: &TimeMatrix,
+        m_k: f64,
+        params: &PatternParams,
+    ) -> StepSums {
+        let paths = &mut self.paths;
+        match &mut self.estimator {
+            EstimatorState::Tangent(tangent) => paths.step(tangent, k, chol_row, r, m_k, params),
+            EstimatorState::Probe(probe) => paths.step(&mut **probe, k, chol_row, r, m_k, params),
+        }
+    }
+}
+
+/// The estimator a chunk carries for its first `responders` samples: the one place where
+/// a (resolved) [`Response`] chooses its [`Estimator`] and where a step is dispatched to
+/// it, once per chunk and step. A new estimator is one more [`Estimator`], one more
+/// variant here and its line in the two byte counts below.
+enum EstimatorState {
+    /// [`Response::Tangent`].
+    Tangent(TangentState),
+    /// [`Response::Probe`].
     Probe(Box<ProbeState>),
+}
+
+impl EstimatorState {
+    fn new(response: Response, probe_rng: ChaCha8Rng, responders: usize, steps: usize) -> Self {
+        match response {
+            Response::Probe { band } => EstimatorState::Probe(Box::new(ProbeState::new(
+                probe_rng, band, responders, steps,
+            ))),
+            _ => EstimatorState::Tangent(TangentState::new(responders, steps)),
+        }
+    }
+}
+
+/// Bytes of history one chunk keeps per time step: `xi` per pair, `f` per sample and the
+/// response estimator's history per response sample.
+/// (`phi` in `f64` for the tangent; `p` in `i8` and `phi v` in `f32` for the probe.)
+pub fn history_bytes_per_step(samples: usize, responders: usize, response: Response) -> usize {
+    let per_responder = match response {
+        Response::Probe { .. } => ProbeState::HISTORY_BYTES,
+        _ => TangentState::HISTORY_BYTES,
+    };
+    2 * samples + 4 * samples + per_responder * responders
+}
+
+/// Bytes of the response estimator's scratch in a run of `steps` steps with
+/// `responders` response samples on `threads` threads: the tangent's per-thread
+/// [`TangentScratch`] for a chunk, or the probe's recent `phi` (`band` values each).
+pub fn estimator_scratch_bytes(
+    response: Response,
+    steps: f64,
+    responders: usize,
+    threads: usize,
+) -> f64 {
+    match response {
+        Response::Probe { band } => 8.0 * band as f64 * responders as f64,
+        _ => threads as f64 * 3.0 * 8.0 * steps * CHUNK as f64,
+    }
+}
+
+/// A response estimator (theory.md section 4.2): what a chunk keeps for its first
+/// `responders` samples, and its part of every step. [`SamplePaths::step`] is generic
+/// over it, so each estimator's step is compiled on its own and these methods inline into
+/// the loops over samples and lags (no dispatch inside them).
+trait Estimator {
+    /// Draws step `k`'s own randomness (after the samples' draws of the step).
+    #[inline]
+    fn draw(&mut self, _k: usize) {}
+
+    /// Clears the estimator's memory term before the pass over the lags of a step.
+    #[inline]
+    fn clear_memory(&mut self) {}
+
+    /// Adds `R(k,j)` times lag `j`'s history to the estimator's memory term.
+    #[inline]
+    fn add_memory(&mut self, _j: usize, _r_kj: f64) {}
+
+    /// Records `phi(k) = -sqrt(Delta) s(k) l''(y, h(k))` of response sample `a` (`c_dt`:
+    /// the factor of the memory terms).
+    fn record(&mut self, k: usize, a: usize, phi: f64, c_dt: f64);
+
+    /// Adds to `phi_g` the part of `sum_a phi_a(k) G_a(k,l)` that needs no pass over
+    /// the samples' `f` history.
+    fn response_row(&mut self, k: usize, r: &TimeMatrix, c_dt: f64, phi_g: &mut [f64]);
+
+    /// The lags `l < history_lags(k)` whose `phi_g(l)` takes [`Estimator::history_term`]
+    /// in the pass over the histories at step `k`.
+    #[inline]
+    fn history_lags(&self, _k: usize) -> usize {
+        0
+    }
+
+    /// That term at lag `l`.
+    #[inline]
+    fn history_term(&self, _l: usize) -> f64 {
+        0.0
+    }
+}
+
+/// The exact tangent: every `phi(j)` of the response samples, time-major (theory.md
+/// section 4.2, eq. 4.2).
+struct TangentState {
+    responders: usize,
+    phi: Vec<f64>,
+}
+
+impl TangentState {
+    /// `phi` in `f64`.
+    const HISTORY_BYTES: usize = 8;
+
+    fn new(responders: usize, steps: usize) -> Self {
+        TangentState {
+            responders,
+            phi: vec![0.0; steps * responders],
+        }
+    }
+}
+
+impl Estimator for TangentState {
+    #[inline]
+    fn record(&mut self, k: usize, a: usize, phi: f64, _c_dt: f64) {
+        self.phi[k * self.responders + a] = phi;
+    }
+
+    fn response_row(&mut self, k: usize, r: &TimeMatrix, c_dt: f64, phi_g: &mut [f64]) {
+        tangent_response(k, r, c_dt, self.responders, &self.phi, phi_g)
+    }
 }
 
 /// The probe process of each response sample: a random sign `p(j)` per step and the
@@ -139,6 +294,8 @@ struct ProbeState {
     rng: ChaCha8Rng,
     /// Lags computed exactly: `G(k,l)` for `k - band < l <= k`.
     band: usize,
+    /// The chunk's response samples.
+    responders: usize,
     /// `p(j) = ±1`, time-major.
     probe: Vec<i8>,
     /// `phi(j) v(j)`, time-major: the history the forward tangent needs.
@@ -155,8 +312,113 @@ struct ProbeState {
     any_weight: bool,
 }
 
-/// A chunk of effective samples with their whole history.
-pub struct Chunk {
+impl ProbeState {
+    /// `p` in `i8` and `phi v` in `f32`.
+    const HISTORY_BYTES: usize = 5;
+
+    fn new(rng: ChaCha8Rng, band: usize, responders: usize, steps: usize) -> Self {
+        ProbeState {
+            rng,
+            band,
+            responders,
+            probe: vec![0; steps * responders],
+            phi_v: vec![0.0; steps * responders],
+            phi_recent: vec![0.0; band * responders],
+            memory: vec![0.0; responders],
+            weight: vec![0.0; responders],
+            band_row: vec![0.0; band],
+            any_weight: false,
+        }
+    }
+}
+
+impl Estimator for ProbeState {
+    /// The probe signs `p(k)`, 64 from each draw.
+    #[inline]
+    fn draw(&mut self, k: usize) {
+        let nr = self.responders;
+        for block in self.probe[k * nr..(k + 1) * nr].chunks_mut(64) {
+            let bits = self.rng.next_u64();
+            for (i, p) in block.iter_mut().enumerate() {
+                *p = if bits >> i & 1 == 1 { 1 } else { -1 };
+            }
+        }
+    }
+
+    #[inline]
+    fn clear_memory(&mut self) {
+        self.memory.fill(0.0);
+    }
+
+    /// `sum_{j<k} R(k,j) phi(j) v(j)` (eq. 4.3), term `j`.
+    #[inline]
+    fn add_memory(&mut self, j: usize, r_kj: f64) {
+        let nr = self.responders;
+        axpy(r_kj, &self.phi_v[j * nr..(j + 1) * nr], &mut self.memory);
+    }
+
+    /// `v(k) = p(k) + c_dt sum_{j<k} R(k,j) phi(j) v(j)` and the histories of `phi`.
+    #[inline]
+    fn record(&mut self, k: usize, a: usize, phi: f64, c_dt: f64) {
+        let nr = self.responders;
+        let v = self.probe[k * nr + a] as f64 + c_dt * self.memory[a];
+        self.weight[a] = v;
+        self.phi_v[k * nr + a] = (phi * v) as f32;
+        self.phi_recent[(k % self.band) * nr + a] = phi;
+    }
+
+    /// The exact band of the probe estimate of `sum_a phi_a(k) G_a(k,l)` (theory.md
+    /// section 4.2), added to `phi_g`, and the weight `phi(k) [v(k) - sum_{band} G(k,l')
+    /// p(l')]` of each sample for the older lags, where `phi(k) (v(k) - band part) p(l)` is unbiased
+    /// (the band part is a control variate: it removes the largest terms of the noise).
+    fn response_row(&mut self, k: usize, r: &TimeMatrix, c_dt: f64, phi_g: &mut [f64]) {
+        let nr = self.weight.len();
+        let lo = (k + 1).saturating_sub(self.band);
+        let phi = |j: usize, a: usize| self.phi_recent[(j % self.band) * nr + a];
+        self.any_weight = false;
+        for a in 0..nr {
+            let phi_k = phi(k, a);
+            if phi_k == 0.0 {
+                self.weight[a] = 0.0;
+                continue;
+            }
+            self.any_weight = true;
+            // Backward recursion (eq. 4.2) on the band: band_row[i] = G(k, k - i).
+            let row = &mut self.band_row;
+            row[0] = 1.0;
+            for l in (lo..k).rev() {
+                let sum: f64 = (l + 1..=k).map(|j| row[k - j] * r.at(j, l)).sum();
+                row[k - l] = c_dt * phi(l, a) * sum;
+            }
+            let mut band_part = 0.0;
+            for l in lo..=k {
+                phi_g[l] += phi_k * row[k - l];
+                band_part += row[k - l] * self.probe[l * nr + a] as f64;
+            }
+            self.weight[a] = phi_k * (self.weight[a] - band_part);
+        }
+    }
+
+    /// The off-band lags `l <= k - band`, when some sample is in the batch.
+    #[inline]
+    fn history_lags(&self, k: usize) -> usize {
+        if self.any_weight {
+            (k + 1).saturating_sub(self.band)
+        } else {
+            0
+        }
+    }
+
+    /// `sum_a phi_a(k) (v_a(k) - band part) p_a(l)` (eq. 4.4).
+    #[inline]
+    fn history_term(&self, l: usize) -> f64 {
+        let nr = self.responders;
+        dot(&self.probe[l * nr..(l + 1) * nr], &self.weight)
+    }
+}
+
+/// The samples of a chunk and their histories, whatever the response estimator.
+struct SamplePaths {
     rng: ChaCha8Rng,
     samples: usize,
     responders: usize,
@@ -168,7 +430,6 @@ pub struct Chunk {
     xi: Vec<f32>,
     /// `f(j) = -s(j) l'(y, h(j))` per sample, time-major.
     f: Vec<f32>,
-    response: ResponseState,
     /// Scratch: `chi(k)` per pair, the memory term and `f(k)` per sample.
     chi: Vec<f64>,
     memory: Vec<f64>,
@@ -199,25 +460,12 @@ thread_local! {
     static TANGENT_SCRATCH: RefCell<TangentScratch> = RefCell::new(TangentScratch::default());
 }
 
-/// Bytes of history one chunk keeps per time step: `xi` per pair, `f` per sample and the
-/// response estimator's history per response sample.
-/// (`phi` in `f64` for the tangent; `p` in `i8` and `phi v` in `f32` for the probe.)
-pub fn history_bytes_per_step(samples: usize, responders: usize, response: Response) -> usize {
-    let per_responder = match response {
-        Response::Tangent => 8,
-        _ => 5,
-    };
-    2 * samples + 4 * samples + per_responder * responders
-}
-
-impl Chunk {
-    /// Draws `samples` (even) samples for `steps` steps; the first `responders` of them
-    /// also carry the response estimator's process. `rng` draws the samples, `probe_rng`
-    /// the probe signs.
-    pub fn new(
+impl SamplePaths {
+    /// Draws `samples` (even) samples for `steps` steps, the first `responders` of them
+    /// carrying the response.
+    fn new(
         params: &PatternParams,
         mut rng: ChaCha8Rng,
-        probe_rng: ChaCha8Rng,
         samples: usize,
         responders: usize,
         steps: usize,
@@ -232,23 +480,7 @@ impl Chunk {
             y.extend([y1, y2]);
             in_batch.push(params.chain.start(rng.random()));
         }
-        let response = match params.response {
-            Response::Probe { band } => ResponseState::Probe(Box::new(ProbeState {
-                rng: probe_rng,
-                band,
-                probe: vec![0; steps * responders],
-                phi_v: vec![0.0; steps * responders],
-                phi_recent: vec![0.0; band * responders],
-                memory: vec![0.0; responders],
-                weight: vec![0.0; responders],
-                band_row: vec![0.0; band],
-                any_weight: false,
-            })),
-            _ => ResponseState::Tangent {
-                phi: vec![0.0; steps * responders],
-            },
-        };
-        Chunk {
+        SamplePaths {
             rng,
             samples,
             responders,
@@ -257,18 +489,16 @@ impl Chunk {
             in_batch,
             xi: vec![0.0; steps * pairs],
             f: vec![0.0; steps * samples],
-            response,
             chi: vec![0.0; pairs],
             memory: vec![0.0; samples],
             f_now: vec![0.0; samples],
         }
     }
 
-    /// Advances every sample to step `k` given `L(k, 0..=k)`, the response `R` (rows
-    /// `<= k`) and `m(k)`; returns the chunk's contributions to the kernel rows `k`
-    /// (theory.md section 4.1, steps 2-4).
-    pub fn step(
+    /// [`Chunk::step`] with the estimator `est`.
+    fn step<E: Estimator>(
         &mut self,
+        est: &mut E,
         k: usize,
         chol_row: &[f64],
         r: &TimeMatrix,
@@ -277,22 +507,17 @@ impl Chunk {
     ) -> StepSums {
         let mut sums = StepSums::zeros(k);
         self.draw(k, params);
+        est.draw(k);
         self.cavity_field(chol_row);
-        self.memory_terms(k, r);
-        self.advance(k, m_k, params, &mut sums);
-        let c_dt = params.c_dt();
-        match &mut self.response {
-            ResponseState::Tangent { phi } => {
-                tangent_response(k, r, c_dt, self.responders, phi, &mut sums.phi_g)
-            }
-            ResponseState::Probe(probe) => probe.band(k, r, c_dt, &mut sums.phi_g),
-        }
-        self.kernel_row_pass(k, &mut sums);
+        self.memory_terms(k, r, est);
+        self.advance(k, m_k, params, est, &mut sums);
+        est.response_row(k, r, params.c_dt(), &mut sums.phi_g);
+        self.kernel_row_pass(k, est, &mut sums);
         sums
     }
 
-    /// The randomness of step `k`: the batch chain `s(k)` and `xi(k)` pair by pair, then
-    /// the probe signs `p(k)`.
+    /// The randomness of step `k`: the batch chain `s(k)` and `xi(k)` pair by pair (the
+    /// estimator draws its own after them).
     fn draw(&mut self, k: usize, params: &PatternParams) {
         if k > 0 {
             for s in self.in_batch.iter_mut() {
@@ -302,15 +527,6 @@ impl Chunk {
         let pairs = self.samples / 2;
         for xi in &mut self.xi[k * pairs..(k + 1) * pairs] {
             *xi = self.rng.sample::<f64, _>(StandardNormal) as f32;
-        }
-        if let ResponseState::Probe(probe) = &mut self.response {
-            let nr = self.responders;
-            for block in probe.probe[k * nr..(k + 1) * nr].chunks_mut(64) {
-                let bits = probe.rng.next_u64();
-                for (i, p) in block.iter_mut().enumerate() {
-                    *p = if bits >> i & 1 == 1 { 1 } else { -1 };
-                }
-            }
         }
     }
 
@@ -326,32 +542,30 @@ impl Chunk {
         }
     }
 
-    /// The memory terms `sum_{j<k} R(k,j) f(j)` (eq. 3.1) and, for the probe estimator,
-    /// `sum_{j<k} R(k,j) phi(j) v(j)` (eq. 4.3), in one pass over the histories.
-    fn memory_terms(&mut self, k: usize, r: &TimeMatrix) {
+    /// The memory terms `sum_{j<k} R(k,j) f(j)` (eq. 3.1) and the estimator's (for the
+    /// probe, `sum_{j<k} R(k,j) phi(j) v(j)`, eq. 4.3), in one pass over the histories.
+    fn memory_terms<E: Estimator>(&mut self, k: usize, r: &TimeMatrix, est: &mut E) {
         let n = self.samples;
         self.memory.fill(0.0);
-        let mut probe = match &mut self.response {
-            ResponseState::Probe(probe) => {
-                probe.memory.fill(0.0);
-                Some(probe)
-            }
-            ResponseState::Tangent { .. } => None,
-        };
-        let nr = self.responders;
+        est.clear_memory();
         for (j, &r_kj) in r.row(k)[..k].iter().enumerate() {
             axpy(r_kj, &self.f[j * n..(j + 1) * n], &mut self.memory);
-            if let Some(probe) = probe.as_mut() {
-                axpy(r_kj, &probe.phi_v[j * nr..(j + 1) * nr], &mut probe.memory);
-            }
+            est.add_memory(j, r_kj);
         }
     }
 
     /// Every sample at step `k` (eq. 3.1): `g = chi + c_dt sum_{j<k} R(k,j) f(j)`,
     /// `h = u m(k) + sqrt(Delta) g`, `f = -s l'(y, h)`, `phi = -sqrt(Delta) s l''(y, h)`
-    /// (with `s = 1/b` in the batch under `normalize_batch`),
-    /// and for the probe estimator `v(k) = p(k) + c_dt sum_{j<k} R(k,j) phi(j) v(j)`.
-    fn advance(&mut self, k: usize, m_k: f64, params: &PatternParams, sums: &mut StepSums) {
+    /// (with `s = 1/b` in the batch under `normalize_batch`), recorded by the estimator
+    /// (the probe's `v(k) = p(k) + c_dt sum_{j<k} R(k,j) phi(j) v(j)`).
+    fn advance<E: Estimator>(
+        &mut self,
+        k: usize,
+        m_k: f64,
+        params: &PatternParams,
+        est: &mut E,
+        sums: &mut StepSums,
+    ) {
         let (n, nr, pairs) = (self.samples, self.responders, self.samples / 2);
         let (sd, c_dt, weight) = (params.sqrt_delta, params.c_dt(), params.batch_weight);
         for p in 0..pairs {
@@ -370,15 +584,7 @@ impl Chunk {
                     } else {
                         0.0
                     };
-                    match &mut self.response {
-                        ResponseState::Tangent { phi: history } => history[k * nr + a] = phi,
-                        ResponseState::Probe(probe) => {
-                            let v = probe.probe[k * nr + a] as f64 + c_dt * probe.memory[a];
-                            probe.weight[a] = v;
-                            probe.phi_v[k * nr + a] = (phi * v) as f32;
-                            probe.phi_recent[(k % probe.band) * nr + a] = phi;
-                        }
-                    }
+                    est.record(k, a, phi, c_dt);
                 }
                 sums.loss += loss;
                 if params.classify {
@@ -391,58 +597,20 @@ impl Chunk {
     }
 
     /// The chunk's part of kernel row `k` that needs the histories (eq. 3.3), in one pass
-    /// over them: `sum_a f_a(k) f_a(l)` for `l <= k` and, for the probe estimator, the
-    /// off-band `sum_a phi_a(k) (v_a(k) - band part) p_a(l)` for `l <= k - band` (eq. 4.4).
-    fn kernel_row_pass(&self, k: usize, sums: &mut StepSums) {
+    /// over them: `sum_a f_a(k) f_a(l)` for `l <= k` and the estimator's terms (for the
+    /// probe, the off-band `sum_a phi_a(k) (v_a(k) - band part) p_a(l)` for
+    /// `l <= k - band`, eq. 4.4).
+    fn kernel_row_pass<E: Estimator>(&self, k: usize, est: &E, sums: &mut StepSums) {
         let n = self.samples;
         let any_f = self.f_now.iter().any(|&v| v != 0.0);
-        let probe = match &self.response {
-            ResponseState::Probe(probe) if probe.any_weight => Some(probe),
-            _ => None,
-        };
-        let off_band = probe.map_or(0, |p| (k + 1).saturating_sub(p.band));
-        let nr = self.responders;
+        let history_lags = est.history_lags(k);
         for l in 0..=k {
             if any_f {
                 sums.f_f[l] = dot(&self.f[l * n..(l + 1) * n], &self.f_now);
             }
-            if let Some(probe) = probe.filter(|_| l < off_band) {
-                sums.phi_g[l] += dot(&probe.probe[l * nr..(l + 1) * nr], &probe.weight);
+            if l < history_lags {
+                sums.phi_g[l] += est.history_term(l);
             }
-        }
-    }
-}
-
-impl ProbeState {
-    /// The exact band of the probe estimate of `sum_a phi_a(k) G_a(k,l)` (theory.md
-    /// section 4.2), added to `phi_g`, and the weight `phi(k) [v(k) - sum_{band} G(k,l')
-    /// p(l')]` of each sample for the older lags, where `phi(k) (v(k) - band part) p(l)` is unbiased
-    /// (the band part is a control variate: it removes the largest terms of the noise).
-    fn band(&mut self, k: usize, r: &TimeMatrix, c_dt: f64, phi_g: &mut [f64]) {
-        let nr = self.weight.len();
-        let lo = (k + 1).saturating_sub(self.band);
-        let phi = |j: usize, a: usize| self.phi_recent[(j % self.band) * nr + a];
-        self.any_weight = false;
-        for a in 0..nr {
-            let phi_k = phi(k, a);
-            if phi_k == 0.0 {
-                self.weight[a] = 0.0;
-                continue;
-            }
-            self.any_weight = true;
-            // Backward recursion (eq. 4.2) on the band: band_row[i] = G(k, k - i).
-            let row = &mut self.band_row;
-            row[0] = 1.0;
-            for l in (lo..k).rev() {
-                let sum: f64 = (l + 1..=k).map(|j| row[k - j] * r.at(j, l)).sum();
-                row[k - l] = c_dt * phi(l, a) * sum;
-            }
-            let mut band_part = 0.0;
-            for l in lo..=k {
-                phi_g[l] += phi_k * row[k - l];
-                band_part += row[k - l] * self.probe[l * nr + a] as f64;
-            }
-            self.weight[a] = phi_k * (self.weight[a] - band_part);
         }
     }
 }
@@ -479,6 +647,7 @@ fn tangent_response(
         }
     });
 }
+
 /// Row `k` of the tangent `G(k, l) = dg(k)/dchi(l)` of `width` samples whose `phi`
 /// histories are in `scratch.phi` (time-major), into `scratch.tangent[l * width + a]`,
 /// by the backward recursion (eq. 4.2) of `G = I + c_dt G R Phi`:

@@ -1,0 +1,107 @@
+//! The checks before a solve: the validation of the options and the memory a solve needs.
+
+use super::options::{DmftOptions, Method, Response};
+use super::patterns::{estimator_scratch_bytes, history_bytes_per_step};
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::resources::resolve_threads;
+
+/// Bytes a solve needs: every sample's history, each group's time-time matrices (`C`,
+/// `R`, the Cholesky factor, and `M_C`, `M_R` when iterating), the tangent's per-thread
+/// scratch and the result (with the mean kernels when kept).
+pub fn dmft_memory(cfg: &Config, opts: &DmftOptions) -> u64 {
+    let opts = opts.resolved(cfg);
+    // In f64: the product of large requests must saturate, not wrap around.
+    let (t, s, g) = (
+        cfg.steps as f64,
+        opts.samples as f64,
+        opts.group_count() as f64,
+    );
+    let sr = opts.response_samples.unwrap_or(opts.samples);
+    let response = opts.response;
+    let histories = t * history_bytes_per_step(opts.samples, sr, response) as f64 + 64.0 * s;
+    // Per group: C, R and the Cholesky factor; an iteration round also holds the
+    // group's mixed and fresh kernels, and their means (shared) while comparing them.
+    let iterating = matches!(opts.method, Method::Iterate { .. });
+    let per_group = 8.0 * t * t * if iterating { 7.0 } else { 3.0 };
+    let shared = 8.0 * t * t * if iterating { 6.0 } else { 0.0 };
+    let result = 8.0 * t * t * if opts.keep_kernels { 4.0 } else { 2.0 };
+    // The tangent's per-thread scratch, or the probe's recent phi (band values each).
+    let threads = resolve_threads(opts.threads).unwrap_or(1);
+    let estimator = estimator_scratch_bytes(response, t, sr, threads);
+    (histories + g * per_group + shared + result + estimator) as u64
+}
+
+/// Groups are numbered in 20 bits of the random-stream index.
+const MAX_GROUPS: usize = 1 << 20;
+
+/// Checks `cfg` and every option before a solve: the first bad parameter is named.
+pub(super) fn validate(cfg: &Config, opts: &DmftOptions) -> Result<()> {
+    cfg.validate()?;
+    if opts.samples < 2 || opts.samples % 2 != 0 {
+        return Err(Error::invalid(
+            "samples",
+            format!(
+                "must be an even number >= 2 (samples come in mirror pairs), got {}",
+                opts.samples
+            ),
+        ));
+    }
+    let groups = opts.groups_for(cfg);
+    if groups >= MAX_GROUPS {
+        return Err(Error::invalid(
+            "groups",
+            format!("must be < {MAX_GROUPS}, got {groups}"),
+        ));
+    }
+    if groups < 1 || groups > opts.samples / 2 {
+        return Err(Error::invalid(
+            "groups",
+            format!(
+                "must be in [1, samples/2 = {}] (at least one pair per group), got {groups}",
+                opts.samples / 2,
+            ),
+        ));
+    }
+    if let Some(sr) = opts.response_samples {
+        if sr < 2 * groups || sr > opts.samples {
+            return Err(Error::invalid(
+                "response_samples",
+                format!(
+                    "must be in [2 groups = {}, samples = {}], got {sr}",
+                    2 * groups,
+                    opts.samples
+                ),
+            ));
+        }
+    }
+    if let Response::Probe { band } = opts.response {
+        if band == 0 {
+            return Err(Error::invalid("band", "must be >= 1, got 0"));
+        }
+    }
+    if let Method::Iterate {
+        iterations,
+        damping,
+        tol,
+    } = opts.method
+    {
+        if iterations == 0 {
+            return Err(Error::invalid("iterations", "must be >= 1, got 0"));
+        }
+        if !(0.0..1.0).contains(&damping) {
+            return Err(Error::invalid(
+                "damping",
+                format!("must be in [0, 1), got {damping}"),
+            ));
+        }
+        if !(tol.is_finite() && tol >= 0.0) {
+            return Err(Error::invalid(
+                "tol",
+                format!("must be finite and >= 0, got {tol}"),
+            ));
+        }
+    }
+    resolve_threads(opts.threads)?;
+    Ok(())
+}

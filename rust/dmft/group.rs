@@ -1,0 +1,264 @@
+//! One independent group of samples (theory.md section 4.4), solved self-consistently on
+//! its own: its effective samples ([`PatternSide`]), its weight side and the kernel rows
+//! and training series it measures, advanced one step at a time.
+
+use super::cholesky::IncrementalCholesky;
+use super::options::DmftOptions;
+use super::patterns::{Chunk, PatternParams, StepSums, CHUNK};
+use super::statistics::GroupResult;
+use super::weights::{Kernels, WeightSide};
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::rng::{stream, Domain};
+use rayon::prelude::*;
+
+/// The effective samples of one group, in chunks.
+struct PatternSide {
+    chunks: Vec<Chunk>,
+    params: PatternParams,
+    samples: usize,
+    responders: usize,
+}
+
+impl PatternSide {
+    /// Fresh samples for group `group`; `round` separates the random streams of
+    /// successive iterations.
+    fn new(
+        params: PatternParams,
+        opts: &DmftOptions,
+        steps: usize,
+        group: usize,
+        round: u64,
+    ) -> Self {
+        let (samples, responders) = group_size(opts, group);
+        let chunks = (0..samples.div_ceil(CHUNK))
+            .into_par_iter()
+            .map(|i| {
+                let first = i * CHUNK;
+                let size = CHUNK.min(samples - first);
+                let resp = responders.saturating_sub(first).min(size);
+                // Distinct for every (round, group, chunk): groups < 2^20 (validated),
+                // chunks per group < 2^20 (samples are bounded far below 2^28).
+                let index = (round << 40) | ((group as u64) << 20) | i as u64;
+                let rng = stream(opts.seed, Domain::DmftChunk, index);
+                let probe_rng = stream(opts.seed, Domain::DmftProbe, index);
+                Chunk::new(&params, rng, probe_rng, size, resp, steps)
+            })
+            .collect();
+        PatternSide {
+            chunks,
+            params,
+            samples,
+            responders,
+        }
+    }
+
+    /// Advances all samples to step `k`; the chunks' sums are merged in chunk order.
+    fn step(&mut self, k: usize, chol_row: &[f64], weights: &WeightSide) -> StepSums {
+        let params = self.params;
+        let m_k = weights.m[k];
+        let parts: Vec<StepSums> = self
+            .chunks
+            .par_iter_mut()
+            .map(|chunk| chunk.step(k, chol_row, &weights.r, m_k, &params))
+            .collect();
+        let mut total = parts[0].clone();
+        for part in &parts[1..] {
+            total.merge(part);
+        }
+        total
+    }
+}
+/// Samples and response samples of group `group`: the pairs are shared out as evenly as
+/// possible, and the response samples in proportion (even, at least one pair).
+fn group_size(opts: &DmftOptions, group: usize) -> (usize, usize) {
+    let (pairs, g) = (opts.samples / 2, opts.group_count());
+    let share = |total: usize| total / g + usize::from(group < total % g);
+    let samples = 2 * share(pairs);
+    let responders = match opts.response_samples {
+        None => samples,
+        Some(sr) => (2 * share(sr / 2)).clamp(2, samples),
+    };
+    (samples, responders)
+}
+
+/// Kernel row `k` from a group's merged sums (eq. 3.3):
+/// `M_C(k,l) = alpha Delta E[f(k) f(l)]`, `M_R(k,l) = alpha sqrt(Delta) E[phi(k) G(k,l)]`,
+/// `mu(k) = E[u f(k)]`.
+pub(super) struct KernelRow {
+    m_c: Vec<f64>,
+    m_r: Vec<f64>,
+    mu: f64,
+}
+
+impl KernelRow {
+    fn new(sums: &StepSums, cfg: &Config, samples: usize, responders: usize) -> Self {
+        let (s, sr) = (samples as f64, responders as f64);
+        let delta = cfg.model().delta();
+        KernelRow {
+            m_c: sums.f_f.iter().map(|v| cfg.alpha * delta * v / s).collect(),
+            m_r: sums
+                .phi_g
+                .iter()
+                .map(|v| cfg.alpha * delta.sqrt() * v / sr)
+                .collect(),
+            mu: sums.u_f / s,
+        }
+    }
+
+    fn is_finite(&self) -> bool {
+        self.mu.is_finite()
+            && self.m_c.iter().all(|v| v.is_finite())
+            && self.m_r.iter().all(|v| v.is_finite())
+    }
+
+    fn store(&self, k: usize, kernels: &mut Kernels) {
+        for (l, &v) in self.m_c.iter().enumerate() {
+            kernels.m_c.set(k, l, v);
+            kernels.m_c.set(l, k, v);
+        }
+        kernels.m_r.row_mut(k)[..=k].copy_from_slice(&self.m_r);
+        kernels.mu[k] = self.mu;
+    }
+
+    /// Adds the row into row `k` of a running sum of kernels.
+    pub(super) fn add_to(&self, k: usize, sum: &mut Kernels) {
+        for (l, &v) in self.m_c.iter().enumerate() {
+            let total = sum.m_c.at(k, l) + v;
+            sum.m_c.set(k, l, total);
+            sum.m_c.set(l, k, total);
+        }
+        sum.m_r.row_mut(k)[..=k]
+            .iter_mut()
+            .zip(&self.m_r)
+            .for_each(|(a, b)| *a += b);
+        sum.mu[k] += self.mu;
+    }
+}
+
+/// The error of a run whose numbers stopped being finite at `step`.
+pub(super) fn diverged(step: usize, cfg: &Config) -> Error {
+    Error::Diverged {
+        what: "DMFT".to_string(),
+        step,
+        lr: cfg.lr,
+    }
+}
+
+/// What a group's samples measured at every step: the training loss and error.
+pub(super) struct TrainingSeries {
+    /// Mean training loss `E[l(y, h(k))]` over the group's samples.
+    pub(super) loss: Vec<f64>,
+    /// Training error `E[1[y o(h(k)) <= 0]]` (zero unless labels are ±1).
+    pub(super) error: Vec<f64>,
+}
+
+impl TrainingSeries {
+    pub(super) fn zeros(steps: usize) -> Self {
+        TrainingSeries {
+            loss: vec![0.0; steps],
+            error: vec![0.0; steps],
+        }
+    }
+
+    /// Step `k`'s means from the merged sums of `samples` samples.
+    fn record(&mut self, k: usize, sums: &StepSums, samples: usize) {
+        self.loss[k] = sums.loss / samples as f64;
+        self.error[k] = sums.errors / samples as f64;
+    }
+}
+
+/// One independent group: its samples, its weight side and what it has measured.
+pub(super) struct Group {
+    weights: WeightSide,
+    chol: IncrementalCholesky,
+    patterns: PatternSide,
+    /// Full kernels (the iteration needs them); else only the current row.
+    pub(super) kernels: Option<Kernels>,
+    pub(super) row: Option<KernelRow>,
+    pub(super) training: TrainingSeries,
+}
+
+impl Group {
+    /// Group `group` of the single pass: the weight side at row 0 and fresh samples
+    /// (random-stream round 0), keeping only the current kernel row.
+    pub(super) fn new(
+        cfg: &Config,
+        opts: &DmftOptions,
+        params: PatternParams,
+        group: usize,
+    ) -> Self {
+        Self::on_weights(WeightSide::of(cfg), opts, params, group, 0, false)
+    }
+
+    /// Group `group` with fresh samples (the random streams of `round`) on the weight side
+    /// `weights`; `full_kernels`: keep every kernel row (the iteration needs them), else
+    /// only the current one.
+    pub(super) fn on_weights(
+        weights: WeightSide,
+        opts: &DmftOptions,
+        params: PatternParams,
+        group: usize,
+        round: u64,
+        full_kernels: bool,
+    ) -> Self {
+        let t = weights.m.len();
+        Group {
+            weights,
+            chol: IncrementalCholesky::new(t),
+            patterns: PatternSide::new(params, opts, t, group, round),
+            kernels: full_kernels.then(|| Kernels::zeros(t)),
+            row: None,
+            training: TrainingSeries::zeros(t),
+        }
+    }
+
+    /// Step `k` of the pattern side (theory.md section 4.1, steps 1-4): extend the
+    /// Cholesky factor of `C` by row `k`, advance every sample, fill kernel row `k` and
+    /// record the observables.
+    pub(super) fn pattern_step(&mut self, k: usize, cfg: &Config) -> Result<()> {
+        self.chol.push_row(k, &self.weights.c.row(k)[..=k]);
+        let sums = self.patterns.step(k, self.chol.row(k), &self.weights);
+        let (s, sr) = (self.patterns.samples, self.patterns.responders);
+        let row = KernelRow::new(&sums, cfg, s, sr);
+        if !(sums.finite && row.is_finite()) {
+            return Err(diverged(k, cfg));
+        }
+        if let Some(kernels) = self.kernels.as_mut() {
+            row.store(k, kernels);
+        }
+        self.row = Some(row);
+        self.training.record(k, &sums, s);
+        Ok(())
+    }
+
+    /// Step 5: rows `k+1` of `C`, `R`, `m` from kernel row `k`.
+    pub(super) fn advance(&mut self, k: usize, cfg: &Config) -> Result<()> {
+        let finite = match &self.row {
+            Some(row) => self.weights.advance_rows(k, &row.m_c, &row.m_r, row.mu),
+            None => true,
+        };
+        if finite {
+            Ok(())
+        } else {
+            Err(diverged(k + 1, cfg))
+        }
+    }
+
+    /// What the group solved: its weight side and training series.
+    pub(super) fn into_result(self) -> GroupResult {
+        GroupResult {
+            weights: self.weights,
+            training: self.training,
+        }
+    }
+}
+
+/// Runs `step` on every group (in parallel); the first error in group order wins.
+pub(super) fn each_group<G: Send>(
+    groups: &mut [G],
+    step: impl Fn(&mut G) -> Result<()> + Sync + Send,
+) -> Result<()> {
+    let outcomes: Vec<Result<()>> = groups.par_iter_mut().map(step).collect();
+    outcomes.into_iter().collect()
+}

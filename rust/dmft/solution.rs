@@ -1,0 +1,69 @@
+//! What a solve returns: the [`Observables`] on the time grid and the [`DmftSolution`].
+
+use super::matrix::TimeMatrix;
+use super::options::Response;
+use super::weights::Kernels;
+
+/// Observables on the time grid `k = 0..T-1`.
+#[derive(Clone, Debug, PartialEq, Default)]
+#[non_exhaustive]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct Observables {
+    /// Overlap `m(k)`.
+    pub m: Vec<f64>,
+    /// `q(k) = C(k,k)`.
+    pub q: Vec<f64>,
+    /// Mean training loss `E[l(y, h(k))]`.
+    pub train_loss: Vec<f64>,
+    /// Expected loss on a fresh sample, from `m`, `q`.
+    pub test_loss: Vec<f64>,
+    /// Training error `E[1[y o(h(k)) <= 0]]`; empty unless labels are ±1
+    /// ([`Config::labels_are_signs`](crate::Config::labels_are_signs)).
+    pub train_error: Vec<f64>,
+    /// Test classification error from `m`, `q`; empty unless labels are ±1.
+    pub test_error: Vec<f64>,
+}
+
+impl Observables {
+    /// The six series, mutably, in the order of [`OBSERVABLES`](crate::OBSERVABLES).
+    pub(super) fn named_mut(&mut self) -> [&mut Vec<f64>; 6] {
+        [
+            &mut self.m,
+            &mut self.q,
+            &mut self.train_loss,
+            &mut self.test_loss,
+            &mut self.train_error,
+            &mut self.test_error,
+        ]
+    }
+}
+
+/// The solution: every quantity is the mean over the groups.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct DmftSolution {
+    /// The observables.
+    pub observables: Observables,
+    /// Their Monte Carlo standard errors (spread over groups / `sqrt(groups)`); `None`
+    /// for a single group.
+    pub sem: Option<Observables>,
+    /// Correlation `C(k,l)` of the weights.
+    pub c: TimeMatrix,
+    /// Response `R(k,l)` of the weights.
+    pub r: TimeMatrix,
+    /// Memory kernels `M_C`, `M_R`, `mu` (`None` unless `keep_kernels`).
+    pub kernels: Option<Kernels>,
+    /// For `Iterate`: the largest relative kernel change over groups, per iteration.
+    pub changes: Vec<f64>,
+    /// For `Iterate`, per iteration: the change that Monte Carlo noise alone makes, the
+    /// relative change between two independent estimates of the kernels of the same
+    /// size as one round's, from the spread of the groups (empty for one group).
+    pub change_noise: Vec<f64>,
+    /// For `Iterate`: whether the change fell below `tol` or below its noise.
+    pub converged: bool,
+    /// The response estimator used (never `Auto`).
+    pub response: Response,
+    /// Number of groups.
+    pub groups: usize,
+}
