@@ -4,7 +4,7 @@
 use crate::config::{Activation, Clusters, Config, Loss};
 use crate::dmft::{Kernels, WeightSide};
 use crate::losses::{LossSum, SampleLoss};
-use crate::observables::test_error;
+use crate::observables::test_error_with;
 use crate::simd::{axpy, combine_rows, dot, Scaling};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -115,7 +115,7 @@ fn test_error_is_a_probability() {
         } else {
             10f64.powf(rng.random_range(-300.0..6.0))
         };
-        let e = test_error(&cfg, m, q);
+        let e = test_error_with(&cfg, &cfg.activation(), m, q);
         assert!((0.0..=1.0 + 1e-12).contains(&e), "{cfg:?} m={m} q={q}: {e}");
     }
 }

@@ -112,23 +112,15 @@ pub(crate) fn prob_below(a: f64, mean: f64, sd: f64) -> f64 {
     }
 }
 
-/// The classification error `P(y o(h) <= 0)` on a fresh sample given the order parameters
-/// `m`, `q`; only for ±1 labels ([`Config::labels_are_signs`]).
-pub fn test_error(cfg: &Config, m: f64, q: f64) -> f64 {
-    test_error_with(cfg, &cfg.activation(), m, q)
-}
-
-/// [`test_error`] with the output function `activation` instead of the config's.
+/// The classification error `P(y o(h) <= 0)` on a fresh sample of `cfg`'s data, given
+/// the order parameters `m`, `q`, for the output `activation`; only for ±1 labels
+/// ([`Config::labels_are_signs`]).
 pub fn test_error_with<A: ActivationFn>(cfg: &Config, activation: &A, m: f64, q: f64) -> f64 {
     cfg.model().test_error(activation, m, q)
 }
 
-/// The expected loss on a fresh sample (no ridge term) given `m`, `q`.
-pub fn test_loss(cfg: &Config, m: f64, q: f64) -> f64 {
-    test_loss_with(cfg, &cfg.sample_loss(), m, q)
-}
-
-/// [`test_loss`] with the loss `loss` instead of the config's.
+/// The expected loss `E[l(y, h)]` of `loss` on a fresh sample of `cfg`'s data (no ridge
+/// term), given `m`, `q`.
 pub fn test_loss_with<L: LossFn, A: ActivationFn>(
     cfg: &Config,
     loss: &SampleLoss<L, A>,
@@ -169,8 +161,8 @@ mod tests {
         let cfg = Config::default();
         let (m, q) = (0.8, 0.5);
         let expected = normal_cdf(-m / (cfg.delta * (m * m + q)).sqrt());
-        assert!((test_error(&cfg, m, q) - expected).abs() < 1e-15);
-        assert!((test_error(&cfg, 0.0, 1.0) - 0.5).abs() < 1e-15);
+        assert!((test_error_with(&cfg, &cfg.activation(), m, q) - expected).abs() < 1e-15);
+        assert!((test_error_with(&cfg, &cfg.activation(), 0.0, 1.0) - 0.5).abs() < 1e-15);
     }
 
     #[test]
@@ -187,6 +179,6 @@ mod tests {
         let inside =
             |mean: f64| normal_cdf((l.sqrt() - mean) / sd) - normal_cdf((-l.sqrt() - mean) / sd);
         let expected = rho * inside(m) + (1.0 - rho) * (1.0 - inside(0.0));
-        assert!((test_error(&cfg, m, q) - expected).abs() < 1e-14);
+        assert!((test_error_with(&cfg, &cfg.activation(), m, q) - expected).abs() < 1e-14);
     }
 }

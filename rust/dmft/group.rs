@@ -9,22 +9,23 @@ use super::statistics::GroupResult;
 use super::weights::{Kernels, WeightSide};
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::losses::{ActivationFn, LossFn};
 use crate::rng::{stream, Domain};
 use rayon::prelude::*;
 
 /// The effective samples of one group, in chunks.
-struct PatternSide {
+struct PatternSide<'a, L, A> {
     chunks: Vec<Chunk>,
-    params: PatternParams,
+    params: PatternParams<'a, L, A>,
     samples: usize,
     responders: usize,
 }
 
-impl PatternSide {
+impl<'a, L: LossFn, A: ActivationFn> PatternSide<'a, L, A> {
     /// Fresh samples for group `group`; `round` separates the random streams of
     /// successive iterations.
     fn new(
-        params: PatternParams,
+        params: PatternParams<'a, L, A>,
         opts: &DmftOptions,
         steps: usize,
         group: usize,
@@ -169,23 +170,23 @@ impl TrainingSeries {
 }
 
 /// One independent group: its samples, its weight side and what it has measured.
-pub(super) struct Group {
+pub(super) struct Group<'a, L, A> {
     weights: WeightSide,
     chol: IncrementalCholesky,
-    patterns: PatternSide,
+    patterns: PatternSide<'a, L, A>,
     /// Full kernels (the iteration needs them); else only the current row.
     pub(super) kernels: Option<Kernels>,
     pub(super) row: Option<KernelRow>,
     pub(super) training: TrainingSeries,
 }
 
-impl Group {
+impl<'a, L: LossFn, A: ActivationFn> Group<'a, L, A> {
     /// Group `group` of the single pass: the weight side at row 0 and fresh samples
     /// (random-stream round 0), keeping only the current kernel row.
     pub(super) fn new(
         cfg: &Config,
         opts: &DmftOptions,
-        params: PatternParams,
+        params: PatternParams<'a, L, A>,
         group: usize,
     ) -> Self {
         Self::on_weights(WeightSide::of(cfg), opts, params, group, 0, false)
@@ -197,7 +198,7 @@ impl Group {
     pub(super) fn on_weights(
         weights: WeightSide,
         opts: &DmftOptions,
-        params: PatternParams,
+        params: PatternParams<'a, L, A>,
         group: usize,
         round: u64,
         full_kernels: bool,

@@ -13,6 +13,7 @@ use super::weights::{Kernels, WeightSide};
 use crate::config::Config;
 use crate::control::Control;
 use crate::error::Result;
+use crate::losses::{ActivationFn, LossFn, SampleLoss};
 
 /// `C`, `R`, `m` for all times from given kernels.
 fn weights_from(cfg: &Config, kernels: &Kernels) -> Result<WeightSide> {
@@ -33,8 +34,9 @@ struct IterGroup {
 
 /// Solves the DMFT of `cfg` by at most `iterations` damped rounds (`damping` the weight
 /// of the old kernels), stopping early below `tol` or the noise of the change.
-pub(super) fn iterate(
+pub(super) fn iterate<L: LossFn, A: ActivationFn>(
     cfg: &Config,
+    sample_loss: &SampleLoss<L, A>,
     opts: &DmftOptions,
     iterations: usize,
     damping: f64,
@@ -42,7 +44,7 @@ pub(super) fn iterate(
     control: &Control,
 ) -> Result<DmftSolution> {
     let t = cfg.steps;
-    let params = PatternParams::new(cfg, opts.response);
+    let params = PatternParams::new(cfg, sample_loss, opts.response);
     let mut groups: Vec<IterGroup> = (0..opts.group_count())
         .map(|_| IterGroup {
             kernels: Kernels::zeros(t),
@@ -55,7 +57,7 @@ pub(super) fn iterate(
     for round in 0..iterations {
         // Fresh samples on the weights of the current kernels; the whole trajectory of
         // each group, side by side.
-        let mut fresh: Vec<Group> = Vec::with_capacity(groups.len());
+        let mut fresh: Vec<Group<L, A>> = Vec::with_capacity(groups.len());
         for (g, group) in groups.iter().enumerate() {
             let weights = weights_from(cfg, &group.kernels)?;
             fresh.push(Group::on_weights(
@@ -110,6 +112,7 @@ pub(super) fn iterate(
     }
     Ok(combine(
         cfg,
+        sample_loss,
         params.response,
         parts,
         kernels,

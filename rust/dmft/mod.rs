@@ -49,7 +49,8 @@ pub use weights::WeightSide;
 
 use crate::config::Config;
 use crate::control::Control;
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::losses::{ActivationFn, LossFn, SampleLoss};
 use crate::resources::{check_memory, with_threads};
 use checks::validate;
 use iterate::iterate;
@@ -68,18 +69,43 @@ use single_pass::single_pass;
 /// assert!(e < 0.5 && se > 0.0 && se < 0.05);
 /// ```
 pub fn solve_dmft(cfg: &Config, opts: &DmftOptions, control: &Control) -> Result<DmftSolution> {
+    solve_dmft_with(cfg, &cfg.sample_loss(), opts, control)
+}
+
+/// [`solve_dmft`] with the loss and output `sample_loss` (your own [`LossFn`] and
+/// [`ActivationFn`], or built-ins) instead of the config's `loss` and `activation`. A
+/// loss without a curvature ([`LossFn::has_curvature`]: the hinge) is refused before any
+/// work: the response of the effective process needs `l''`.
+pub fn solve_dmft_with<L: LossFn, A: ActivationFn>(
+    cfg: &Config,
+    sample_loss: &SampleLoss<L, A>,
+    opts: &DmftOptions,
+    control: &Control,
+) -> Result<DmftSolution> {
     validate(cfg, opts)?;
+    cfg.check_loss(&sample_loss.loss)?;
+    if !sample_loss.loss.has_curvature() {
+        return Err(Error::invalid(
+            "loss",
+            format!(
+                "'{}' has no second derivative as a function (a kink puts a delta in it), which \
+                 the DMFT's response needs: use simulate or sgd_trajectory for it, or a smooth \
+                 loss such as 'squared_hinge' or 'logistic'",
+                sample_loss.loss.name()
+            ),
+        ));
+    }
     let opts = &opts.resolved(cfg);
     check_memory(
         dmft_memory(cfg, opts),
         "use fewer samples, fewer steps, fewer groups or keep_kernels=False",
     )?;
     with_threads(opts.threads, || match opts.method {
-        Method::SinglePass => single_pass(cfg, opts, control),
+        Method::SinglePass => single_pass(cfg, sample_loss, opts, control),
         Method::Iterate {
             iterations,
             damping,
             tol,
-        } => iterate(cfg, opts, iterations, damping, tol, control),
+        } => iterate(cfg, sample_loss, opts, iterations, damping, tol, control),
     })?
 }

@@ -23,7 +23,7 @@ use super::matrix::TimeMatrix;
 use super::Response;
 use crate::config::Config;
 use crate::data::DataModel;
-use crate::losses::SampleLoss;
+use crate::losses::{ActivationFn, LossFn, SampleLoss};
 use crate::minibatch::BatchChain;
 use crate::simd::{axpy, combine_rows, dot, Scaling};
 use rand::{Rng, RngExt};
@@ -42,15 +42,15 @@ const LEAF: usize = 16;
 /// against kernels of order one such entries are nothing.
 const TANGENT_FLOOR: f64 = 1e-150;
 
-/// Constants of the pattern process.
-#[derive(Clone, Copy, Debug)]
-pub struct PatternParams {
+/// Constants of the pattern process, with the sample loss `l(y, h)` it differentiates.
+#[derive(Debug)]
+pub struct PatternParams<'a, L, A> {
     /// `sqrt(Delta)`.
     pub sqrt_delta: f64,
     /// Time step `dt`.
     pub dt: f64,
     /// `l(y, h)` and its derivatives.
-    pub sample_loss: SampleLoss,
+    pub sample_loss: &'a SampleLoss<L, A>,
     /// The mini-batch chain.
     pub chain: BatchChain,
     /// The data model.
@@ -63,13 +63,22 @@ pub struct PatternParams {
     pub response: Response,
 }
 
-impl PatternParams {
-    /// The constants of `cfg`, with the resolved response estimator.
-    pub fn new(cfg: &Config, response: Response) -> Self {
+// Copied into every group: a few numbers and a reference (no bounds on L, A needed).
+impl<L, A> Clone for PatternParams<'_, L, A> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<L, A> Copy for PatternParams<'_, L, A> {}
+
+impl<'a, L: LossFn, A: ActivationFn> PatternParams<'a, L, A> {
+    /// The constants of `cfg` with the sample loss `sample_loss` and the resolved
+    /// response estimator.
+    pub fn new(cfg: &Config, sample_loss: &'a SampleLoss<L, A>, response: Response) -> Self {
         PatternParams {
             sqrt_delta: cfg.model().delta().sqrt(),
             dt: cfg.lr,
-            sample_loss: cfg.sample_loss(),
+            sample_loss,
             chain: BatchChain::new(cfg),
             model: cfg.model(),
             batch_weight: cfg.batch_weight(),
@@ -136,8 +145,8 @@ impl Chunk {
     /// Draws `samples` (even) samples for `steps` steps; the first `responders` of them
     /// also carry the response estimator's process. `rng` draws the samples, `probe_rng`
     /// the probe signs.
-    pub fn new(
-        params: &PatternParams,
+    pub fn new<L: LossFn, A: ActivationFn>(
+        params: &PatternParams<'_, L, A>,
         rng: ChaCha8Rng,
         probe_rng: ChaCha8Rng,
         samples: usize,
@@ -153,13 +162,13 @@ impl Chunk {
     /// Advances every sample to step `k` given `L(k, 0..=k)`, the response `R` (rows
     /// `<= k`) and `m(k)`; returns the chunk's contributions to the kernel rows `k`
     /// (theory.md section 4.1, steps 2-4).
-    pub fn step(
+    pub fn step<L: LossFn, A: ActivationFn>(
         &mut self,
         k: usize,
         chol_row: &[f64],
         r: &TimeMatrix,
         m_k: f64,
-        params: &PatternParams,
+        params: &PatternParams<'_, L, A>,
     ) -> StepSums {
         let paths = &mut self.paths;
         match &mut self.estimator {
@@ -463,8 +472,8 @@ thread_local! {
 impl SamplePaths {
     /// Draws `samples` (even) samples for `steps` steps, the first `responders` of them
     /// carrying the response.
-    fn new(
-        params: &PatternParams,
+    fn new<L: LossFn, A: ActivationFn>(
+        params: &PatternParams<'_, L, A>,
         mut rng: ChaCha8Rng,
         samples: usize,
         responders: usize,
@@ -496,14 +505,14 @@ impl SamplePaths {
     }
 
     /// [`Chunk::step`] with the estimator `est`.
-    fn step<E: Estimator>(
+    fn step<E: Estimator, L: LossFn, A: ActivationFn>(
         &mut self,
         est: &mut E,
         k: usize,
         chol_row: &[f64],
         r: &TimeMatrix,
         m_k: f64,
-        params: &PatternParams,
+        params: &PatternParams<'_, L, A>,
     ) -> StepSums {
         let mut sums = StepSums::zeros(k);
         self.draw(k, params);
@@ -518,7 +527,7 @@ impl SamplePaths {
 
     /// The randomness of step `k`: the batch chain `s(k)` and `xi(k)` pair by pair (the
     /// estimator draws its own after them).
-    fn draw(&mut self, k: usize, params: &PatternParams) {
+    fn draw<L, A>(&mut self, k: usize, params: &PatternParams<'_, L, A>) {
         if k > 0 {
             for s in self.in_batch.iter_mut() {
                 *s = params.chain.next(*s, self.rng.random());
@@ -558,11 +567,11 @@ impl SamplePaths {
     /// `h = u m(k) + sqrt(Delta) g`, `f = -s l'(y, h)`, `phi = -sqrt(Delta) s l''(y, h)`
     /// (with `s = 1/b` in the batch under `normalize_batch`), recorded by the estimator
     /// (the probe's `v(k) = p(k) + c_dt sum_{j<k} R(k,j) phi(j) v(j)`).
-    fn advance<E: Estimator>(
+    fn advance<E: Estimator, L: LossFn, A: ActivationFn>(
         &mut self,
         k: usize,
         m_k: f64,
-        params: &PatternParams,
+        params: &PatternParams<'_, L, A>,
         est: &mut E,
         sums: &mut StepSums,
     ) {
@@ -804,7 +813,8 @@ mod tests {
             tau: Some(0.2),
             ..Config::default()
         };
-        let params = PatternParams::new(&cfg, Response::Tangent);
+        let loss = cfg.sample_loss();
+        let params = PatternParams::new(&cfg, &loss, Response::Tangent);
         let rng = || ChaCha8Rng::seed_from_u64(2);
         let mut chunk = Chunk::new(&params, rng(), rng(), CHUNK, CHUNK, 3);
         let mut r = TimeMatrix::zeros(3);

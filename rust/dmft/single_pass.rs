@@ -10,15 +10,17 @@ use super::weights::Kernels;
 use crate::config::Config;
 use crate::control::Control;
 use crate::error::Result;
+use crate::losses::{ActivationFn, LossFn, SampleLoss};
 
-/// Solves the DMFT of `cfg` in one causal sweep in time.
-pub(super) fn single_pass(
+/// Solves the DMFT of `cfg` with the sample loss `sample_loss` in one causal sweep in time.
+pub(super) fn single_pass<L: LossFn, A: ActivationFn>(
     cfg: &Config,
+    sample_loss: &SampleLoss<L, A>,
     opts: &DmftOptions,
     control: &Control,
 ) -> Result<DmftSolution> {
-    let params = PatternParams::new(cfg, opts.response);
-    let mut groups: Vec<Group> = (0..opts.group_count())
+    let params = PatternParams::new(cfg, sample_loss, opts.response);
+    let mut groups: Vec<Group<L, A>> = (0..opts.group_count())
         .map(|g| Group::new(cfg, opts, params, g))
         .collect();
     // The kept kernels are summed over groups as they come (in group order), so a run
@@ -49,6 +51,7 @@ pub(super) fn single_pass(
     let parts = groups.into_iter().map(Group::into_result).collect();
     Ok(combine(
         cfg,
+        sample_loss,
         params.response,
         parts,
         kernels,

@@ -7,7 +7,8 @@ use super::options::Response;
 use super::solution::{DmftSolution, Observables};
 use super::weights::{Kernels, WeightSide};
 use crate::config::Config;
-use crate::observables::{test_error, test_loss};
+use crate::losses::{ActivationFn, LossFn, SampleLoss};
+use crate::observables::{test_error_with, test_loss_with};
 
 /// What one group solved.
 pub(super) struct GroupResult {
@@ -17,15 +18,23 @@ pub(super) struct GroupResult {
 
 impl GroupResult {
     /// The group's observables (test ones from `m`, `q`), and its weight side.
-    fn observables(self, cfg: &Config) -> (Observables, WeightSide) {
+    fn observables<L: LossFn, A: ActivationFn>(
+        self,
+        cfg: &Config,
+        sample_loss: &SampleLoss<L, A>,
+    ) -> (Observables, WeightSide) {
         let t = cfg.steps;
         let q: Vec<f64> = (0..t).map(|k| self.weights.c.at(k, k)).collect();
         let m = &self.weights.m;
         let classify = cfg.labels_are_signs();
         let obs = Observables {
-            test_loss: (0..t).map(|k| test_loss(cfg, m[k], q[k])).collect(),
+            test_loss: (0..t)
+                .map(|k| test_loss_with(cfg, sample_loss, m[k], q[k]))
+                .collect(),
             test_error: match classify {
-                true => (0..t).map(|k| test_error(cfg, m[k], q[k])).collect(),
+                true => (0..t)
+                    .map(|k| test_error_with(cfg, &sample_loss.activation, m[k], q[k]))
+                    .collect(),
                 false => Vec::new(),
             },
             train_error: match classify {
@@ -79,8 +88,10 @@ pub(super) fn mean_kernels<'a>(kernels: impl Iterator<Item = &'a Kernels> + Clon
 
 /// The mean over groups of every quantity, and the standard error of the observables
 /// (eq. 4.5); `kernels` are already the mean.
-pub(super) fn combine(
+#[allow(clippy::too_many_arguments)] // what both methods report
+pub(super) fn combine<L: LossFn, A: ActivationFn>(
     cfg: &Config,
+    sample_loss: &SampleLoss<L, A>,
     response: Response,
     parts: Vec<GroupResult>,
     kernels: Option<Kernels>,
@@ -92,7 +103,7 @@ pub(super) fn combine(
     let groups = parts.len();
     let (mut observables, mut weights) = (Vec::new(), Vec::new());
     for part in parts {
-        let (obs, w) = part.observables(cfg);
+        let (obs, w) = part.observables(cfg, sample_loss);
         observables.push(obs);
         weights.push(w);
     }
