@@ -17,6 +17,9 @@ pub struct ObservableInfo {
     pub label: &'static str,
     /// What it measures, in one line.
     pub description: &'static str,
+    /// Whether it is defined only for labels ±1 (the classification errors): where
+    /// labels are real ([`Config::labels_are_signs`] false) its series are empty.
+    pub needs_sign_labels: bool,
 }
 
 /// Every observable the engines record, in order: the one list of names. Each entry is a
@@ -33,31 +36,37 @@ pub const OBSERVABLES: [ObservableInfo; 6] = [
         name: "m",
         label: "magnetisation $m$",
         description: "overlap m = w·v*/d with the teacher direction",
+        needs_sign_labels: false,
     },
     ObservableInfo {
         name: "q",
         label: "$q = |w_\\perp|^2/d$",
         description: "q = |w|^2/d - m^2, the squared norm of the weights orthogonal to v*",
+        needs_sign_labels: false,
     },
     ObservableInfo {
         name: "train_loss",
         label: "training loss",
         description: "mean training loss, without the ridge term",
+        needs_sign_labels: false,
     },
     ObservableInfo {
         name: "test_loss",
         label: "test loss",
         description: "expected loss on a fresh sample, without the ridge term, from m and q",
+        needs_sign_labels: false,
     },
     ObservableInfo {
         name: "train_error",
         label: "training error",
         description: "fraction of training samples with y o(h) <= 0",
+        needs_sign_labels: true,
     },
     ObservableInfo {
         name: "test_error",
         label: "test error",
         description: "classification error on a fresh sample, from m and q (labels ±1 only)",
+        needs_sign_labels: true,
     },
 ];
 

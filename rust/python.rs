@@ -151,6 +151,9 @@ fn observable_dict<'py>(
 /// What `_core.solve_dmft` returns: the DMFT's arrays, read-only attributes.
 #[pyclass(frozen, module = "dmft_sgd._core", name = "DmftSolution")]
 struct DmftSolutionOut {
+    /// The physical time of each step, (T,).
+    #[pyo3(get)]
+    t: Py<PyArray1<f64>>,
     /// Each observable of `OBSERVABLES` by name, shape (T,).
     #[pyo3(get)]
     observables: Py<PyDict>,
@@ -196,6 +199,9 @@ struct DmftSolutionOut {
 /// What `_core.simulate` returns: each observable, shape (replicas, T).
 #[pyclass(frozen, module = "dmft_sgd._core", name = "Ensemble")]
 struct EnsembleOut {
+    /// The physical time of each step, (T,).
+    #[pyo3(get)]
+    t: Py<PyArray1<f64>>,
     /// Each observable of `OBSERVABLES` by name, shape (replicas, T).
     #[pyo3(get)]
     observables: Py<PyDict>,
@@ -204,6 +210,9 @@ struct EnsembleOut {
 /// What `_core.sgd_trajectory` returns: each observable, shape (T,), and the final weights.
 #[pyclass(frozen, module = "dmft_sgd._core", name = "Trajectory")]
 struct TrajectoryOut {
+    /// The physical time of each step, (T,).
+    #[pyo3(get)]
+    t: Py<PyArray1<f64>>,
     /// Each observable of `OBSERVABLES` by name, shape (T,).
     #[pyo3(get)]
     observables: Py<PyDict>,
@@ -224,6 +233,36 @@ fn validate_config(config: &Bound<'_, PyDict>) -> PyResult<()> {
 #[pyfunction]
 fn config_defaults(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     FlatConfig::default().into_pyobject(py)
+}
+
+/// The defaults of `solve_dmft`'s options, as Rust's [`DmftOptions::default()`] and
+/// [`Method::iterate()`] have them: `samples`, `groups` (None: the rule of
+/// [`DmftOptions::groups_for`]), `seed`, `response` ("auto"), `band`, `keep_kernels`,
+/// `method` ("single"), `response_samples` (None: all), `iterations`, `damping`, `tol`.
+#[pyfunction]
+fn dmft_defaults(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
+    let opts = DmftOptions::default();
+    let Method::Iterate {
+        iterations,
+        damping,
+        tol,
+    } = Method::iterate()
+    else {
+        unreachable!("Method::iterate() is the iteration")
+    };
+    let out = PyDict::new(py);
+    out.set_item("samples", opts.samples)?;
+    out.set_item("groups", opts.groups)?;
+    out.set_item("seed", opts.seed)?;
+    out.set_item("response", "auto")?;
+    out.set_item("band", Response::DEFAULT_BAND)?;
+    out.set_item("keep_kernels", opts.keep_kernels)?;
+    out.set_item("method", "single")?;
+    out.set_item("response_samples", opts.response_samples)?;
+    out.set_item("iterations", iterations)?;
+    out.set_item("damping", damping)?;
+    out.set_item("tol", tol)?;
+    Ok(out)
 }
 
 /// The fields of `dmft_sgd.Config`, in order, as `(name, kind, optional, description)`
@@ -265,7 +304,7 @@ fn resolve_config<'py>(
 /// Runs the finite-d ensemble; returns its (replicas, steps) float64 arrays.
 /// `progress(done)` is called with the number of finished replica-steps.
 #[pyfunction]
-#[pyo3(signature = (config, d, replicas, seed, threads=None, progress=None))]
+#[pyo3(signature = (config, *, d, replicas, seed, threads=None, progress=None))]
 fn simulate<'py>(
     py: Python<'py>,
     config: &Bound<'py, PyDict>,
@@ -280,23 +319,24 @@ fn simulate<'py>(
         .seed(seed)
         .threads(threads_arg(threads)?);
     // The ensemble runs on its own pool of `threads`; the waiting thread needs no other.
-    let ens = run_detached(py, Some(1), progress, |control| {
+    let mut ens = run_detached(py, Some(1), progress, |control| {
         simulate_ensemble(&cfg, &spec, control)
     })?;
     let shape = (ens.replicas, ens.steps);
+    let t = std::mem::take(&mut ens.t).into_pyarray(py).unbind();
     let observables = observable_dict(py, ens.into_named(), |values| {
         let array = Array2::from_shape_vec(shape, values)
             .map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
         Ok(array.into_pyarray(py).into_any())
     })?;
-    Ok(EnsembleOut { observables })
+    Ok(EnsembleOut { t, observables })
 }
 
 /// Solves the DMFT; returns its float64 arrays (observables and their standard errors
 /// `(T,)`, `C, R, M_C, M_R` `(T, T)`, the latter two `None` unless kept) and what the run
 /// used. `progress(done)` is called with the number of finished time steps.
 #[pyfunction]
-#[pyo3(signature = (config, samples, groups, seed, threads, method, response, band,
+#[pyo3(signature = (config, *, samples, groups, seed, threads, method, response, band,
     response_samples, keep_kernels, iterations, damping, tol, progress=None))]
 #[allow(clippy::too_many_arguments)]
 fn solve_dmft<'py>(
@@ -381,6 +421,7 @@ fn solve_dmft<'py>(
         _ => ("tangent", 0),
     };
     Ok(DmftSolutionOut {
+        t: sol.t.into_pyarray(py).unbind(),
         observables,
         sem,
         c: square(sol.c)?,
@@ -400,7 +441,7 @@ fn solve_dmft<'py>(
 /// SGD on user data (C-contiguous float64 arrays); returns its (steps,) arrays and the
 /// final weights `w`.
 #[pyfunction]
-#[pyo3(signature = (config, x, y, v_star, w0, seed, batches=None, langevin_noise=None))]
+#[pyo3(signature = (config, x, y, v_star, w0, *, seed, batches=None, langevin_noise=None))]
 #[allow(clippy::too_many_arguments)]
 fn sgd_trajectory<'py>(
     py: Python<'py>,
@@ -437,14 +478,16 @@ fn sgd_trajectory<'py>(
     })?;
     let mut traj = traj;
     let w = std::mem::take(&mut traj.w).into_pyarray(py).unbind();
+    let t = std::mem::take(&mut traj.t).into_pyarray(py).unbind();
     let observables = observable_dict(py, traj.into_named(), |values| {
         Ok(values.into_pyarray(py).into_any())
     })?;
-    Ok(TrajectoryOut { observables, w })
+    Ok(TrajectoryOut { t, observables, w })
 }
 
 /// The (steps, n) boolean batch mask that `sgd_trajectory` draws for `seed`.
 #[pyfunction]
+#[pyo3(signature = (config, *, n, seed))]
 fn minibatch_chain<'py>(
     py: Python<'py>,
     config: &Bound<'py, PyDict>,
@@ -481,12 +524,13 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<TrajectoryOut>()?;
     let registry = OBSERVABLES
         .iter()
-        .map(|o| PyTuple::new(m.py(), [o.name, o.label, o.description]))
+        .map(|o| (o.name, o.label, o.description, o.needs_sign_labels).into_pyobject(m.py()))
         .collect::<PyResult<Vec<_>>>()?;
     m.add("OBSERVABLES", PyTuple::new(m.py(), registry)?)?;
     m.add_function(wrap_pyfunction!(validate_config, m)?)?;
     m.add_function(wrap_pyfunction!(config_defaults, m)?)?;
     m.add_function(wrap_pyfunction!(config_fields, m)?)?;
+    m.add_function(wrap_pyfunction!(dmft_defaults, m)?)?;
     m.add_function(wrap_pyfunction!(resolve_config, m)?)?;
     m.add_function(wrap_pyfunction!(simulate, m)?)?;
     m.add_function(wrap_pyfunction!(solve_dmft, m)?)?;

@@ -49,6 +49,8 @@ impl<E> DataSet<'_, E> {
 #[derive(Clone, Debug, Default, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Trajectory {
+    /// The physical time of each step, `t_k = k dt` ([`Config::times`]).
+    pub t: Vec<f64>,
     /// Magnetisation `m = w·v*/d`.
     pub m: Vec<f64>,
     /// `q = |w|^2/d - m^2`.
@@ -156,6 +158,7 @@ pub(crate) fn run_sgd<E: DataElement, L: LossFn, A: ActivationFn>(
     let (dt, shrink) = (cfg.lr, 1.0 - cfg.lr * cfg.lam);
 
     let mut out = Trajectory {
+        t: cfg.times(),
         m: Vec::with_capacity(steps),
         q: Vec::with_capacity(steps),
         train_loss: Vec::with_capacity(steps),

@@ -76,6 +76,8 @@ pub struct Ensemble {
     pub replicas: usize,
     /// Number of time steps (columns).
     pub steps: usize,
+    /// The physical time of each step, `t_k = k dt` ([`Config::times`]).
+    pub t: Vec<f64>,
     /// Magnetisation `m`.
     pub m: Vec<f64>,
     /// `q = |w|^2/d - m^2`.
@@ -247,6 +249,7 @@ pub fn simulate_with<L: LossFn, A: ActivationFn>(
     Ok(Ensemble {
         replicas: spec.replicas,
         steps: cfg.steps,
+        t: cfg.times(),
         m: gather(|t| &t.m),
         q: gather(|t| &t.q),
         train_loss: gather(|t| &t.train_loss),
@@ -328,6 +331,7 @@ mod tests {
         let ens = Ensemble {
             replicas: 2,
             steps: 2,
+            t: vec![0.0, 0.1],
             m: vec![1.0, 2.0, 3.0, 6.0],
             q: vec![0.0; 4],
             train_loss: vec![0.0; 4],

@@ -12,7 +12,7 @@ import dmft_sgd as ds
 from dmft_sgd import _core, cli, plot
 from dmft_sgd.config import FIELDS
 
-REGISTRY = [name for name, _, _ in _core.OBSERVABLES]
+REGISTRY = [entry[0] for entry in _core.OBSERVABLES]
 CFG = ds.Config(lr=0.1, batch=0.5, steps=6)
 
 
@@ -34,7 +34,7 @@ def results():
 def test_the_registry_is_the_one_list_of_observables():
     assert REGISTRY and len(set(REGISTRY)) == len(REGISTRY)
     assert ds.OBSERVABLES == tuple(REGISTRY)
-    assert all(label and text for _, label, text in _core.OBSERVABLES)
+    assert all(label and text for _, label, text, _ in _core.OBSERVABLES)
     assert set(plot.LABELS) == set(REGISTRY)
 
 
@@ -53,14 +53,36 @@ def test_every_observable_is_on_every_result_class(results):
 
 
 def test_the_binding_returns_typed_objects_keyed_by_the_registry():
-    out = _core.solve_dmft(CFG.to_dict(), 100, 2, 0, 1, "single", "auto", 16, None, False, 1, 0.5, 0.1)
+    out = _core.solve_dmft(CFG.to_dict(), samples=100, groups=2, seed=0, threads=1, method="single",
+                           response="auto", band=16, response_samples=None, keep_kernels=False,
+                           iterations=1, damping=0.5, tol=0.1)
     assert isinstance(out, _core.DmftSolution)
     assert list(out.observables) == REGISTRY and list(out.sem) == REGISTRY
     assert out.C.shape == (6, 6) and out.M_C is None and out.response == "tangent"
     with pytest.raises(AttributeError):
         out.groups = 3
-    ens = _core.simulate(CFG.to_dict(), 10, 2, 0, 1)
+    ens = _core.simulate(CFG.to_dict(), d=10, replicas=2, seed=0, threads=1)
     assert isinstance(ens, _core.Ensemble) and list(ens.observables) == REGISTRY
+    # Arguments by name only: a positional call cannot silently swap two of them.
+    with pytest.raises(TypeError):
+        _core.simulate(CFG.to_dict(), 10, 2, 0, 1)
+    # The time axis comes from the core, t_k = k lr.
+    np.testing.assert_array_equal(out.t, np.arange(CFG.steps) * CFG.lr)
+    np.testing.assert_array_equal(ens.t, out.t)
+
+
+def test_solver_defaults_and_the_sign_label_observables_are_the_cores():
+    import inspect
+
+    defaults = _core.dmft_defaults()
+    signature = inspect.signature(ds.solve_dmft).parameters
+    for name in ("samples", "seed", "groups", "response", "band", "keep_kernels", "method",
+                 "response_samples", "iterations", "damping", "tol"):
+        assert signature[name].default == defaults[name], name
+    assert (defaults["samples"], defaults["iterations"], defaults["damping"], defaults["tol"]) == (
+        20_000, 50, 0.5, 1e-3)
+    assert ds.results.ERRORS == ("train_error", "test_error")
+    assert [entry[3] for entry in _core.OBSERVABLES] == [name in ds.results.ERRORS for name in REGISTRY]
 
 
 def test_every_observable_is_in_the_cli_table_and_choices(results):

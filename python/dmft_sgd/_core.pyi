@@ -19,6 +19,7 @@ __all__ = [
     "__version__",
     "config_defaults",
     "config_fields",
+    "dmft_defaults",
     "measure_bandwidth",
     "minibatch_chain",
     "resolve_config",
@@ -29,8 +30,9 @@ __all__ = [
 ]
 
 __version__: str
-#: The observables the engines record, in order: (name, plot label, description).
-OBSERVABLES: tuple[tuple[str, str, str], ...]
+#: The observables the engines record, in order: (name, plot label, description,
+#: whether it needs labels ±1).
+OBSERVABLES: tuple[tuple[str, str, str, bool], ...]
 
 class DivergenceError(RuntimeError): ...
 
@@ -38,6 +40,8 @@ class DivergenceError(RuntimeError): ...
 class DmftSolution:
     """What `solve_dmft` returns: the DMFT's arrays, read-only attributes."""
 
+    @property
+    def t(self) -> _F64: ...
     @property
     def observables(self) -> dict[str, _F64 | None]: ...
     @property
@@ -70,12 +74,16 @@ class Ensemble:
     """What `simulate` returns: each observable, shape (replicas, T)."""
 
     @property
+    def t(self) -> _F64: ...
+    @property
     def observables(self) -> dict[str, _F64 | None]: ...
 
 @final
 class Trajectory:
     """What `sgd_trajectory` returns: each observable, shape (T,), and the final weights."""
 
+    @property
+    def t(self) -> _F64: ...
     @property
     def observables(self) -> dict[str, _F64 | None]: ...
     @property
@@ -84,9 +92,11 @@ class Trajectory:
 def validate_config(config: dict[str, Any]) -> None: ...
 def config_defaults() -> dict[str, Any]: ...
 def config_fields() -> list[tuple[str, str, bool, str]]: ...
+def dmft_defaults() -> dict[str, Any]: ...
 def resolve_config(config: dict[str, Any]) -> dict[str, Any]: ...
 def simulate(
     config: dict[str, Any],
+    *,
     d: int,
     replicas: int,
     seed: int,
@@ -95,6 +105,7 @@ def simulate(
 ) -> Ensemble: ...
 def solve_dmft(
     config: dict[str, Any],
+    *,
     samples: int,
     groups: int | None,
     seed: int,
@@ -115,11 +126,12 @@ def sgd_trajectory(
     y: npt.NDArray[np.float64],
     v_star: npt.NDArray[np.float64],
     w0: npt.NDArray[np.float64],
+    *,
     seed: int,
     batches: npt.NDArray[np.bool_] | None = None,
     langevin_noise: npt.NDArray[np.float64] | None = None,
 ) -> Trajectory: ...
-def minibatch_chain(config: dict[str, Any], n: int, seed: int) -> npt.NDArray[np.bool_]: ...
+def minibatch_chain(config: dict[str, Any], *, n: int, seed: int) -> npt.NDArray[np.bool_]: ...
 def measure_bandwidth(
     nbytes: int = ..., threads: int | None = None, repeats: int = 5
 ) -> float: ...

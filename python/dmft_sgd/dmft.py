@@ -3,29 +3,33 @@
 from __future__ import annotations
 
 import warnings
+from typing import Any
 
 from . import _core
 from ._checks import as_float, as_int, as_seed, as_threads
 from ._progress import ProgressCallback, reporter
 from .config import Config, as_config
-from .results import DMFTResult, time_axis
+from .results import DMFTResult
+
+#: The defaults of the solver's options: Rust's (`DmftOptions::default()`, `Method::iterate()`).
+DEFAULTS: dict[str, Any] = _core.dmft_defaults()
 
 
 def solve_dmft(
     cfg: Config,
-    samples: int = 20_000,
-    seed: int = 0,
+    samples: int = DEFAULTS["samples"],
+    seed: int = DEFAULTS["seed"],
     threads: int | None = None,
     *,
-    groups: int | None = None,
-    response: str = "auto",
-    band: int = 16,
-    keep_kernels: bool = True,
-    method: str = "single",
-    response_samples: int | None = None,
-    iterations: int = 50,
-    damping: float = 0.5,
-    tol: float = 1e-3,
+    groups: int | None = DEFAULTS["groups"],
+    response: str = DEFAULTS["response"],
+    band: int = DEFAULTS["band"],
+    keep_kernels: bool = DEFAULTS["keep_kernels"],
+    method: str = DEFAULTS["method"],
+    response_samples: int | None = DEFAULTS["response_samples"],
+    iterations: int = DEFAULTS["iterations"],
+    damping: float = DEFAULTS["damping"],
+    tol: float = DEFAULTS["tol"],
     progress: bool | ProgressCallback | None = None,
 ) -> DMFTResult:
     """Solves the discrete-time DMFT of `cfg` by Monte Carlo over effective samples.
@@ -103,8 +107,10 @@ def solve_dmft(
     total = cfg.steps * (iterations if method == "iterate" else 1)
     with reporter(progress, total, "DMFT") as callback:
         out = _core.solve_dmft(
-            cfg.to_dict(), samples, groups, seed, threads, method, response, band,
-            response_samples, keep_kernels, iterations, damping, tol, callback,
+            cfg.to_dict(), samples=samples, groups=groups, seed=seed, threads=threads,
+            method=method, response=response, band=band, response_samples=response_samples,
+            keep_kernels=keep_kernels, iterations=iterations, damping=damping, tol=tol,
+            progress=callback,
         )
     if method == "iterate" and not out.converged:
         noise = f", Monte Carlo noise {out.change_noise[-1]:.3g}" if out.change_noise.size else ""
@@ -117,6 +123,6 @@ def solve_dmft(
         config=cfg, samples=samples, seed=seed, method=method, groups=out.groups,
         response=out.response, band=out.band,
         response_samples=samples if response_samples is None else response_samples,
-        t=time_axis(cfg), C=out.C, R=out.R, M_C=out.M_C, M_R=out.M_R, mu=out.mu,
+        t=out.t, C=out.C, R=out.R, M_C=out.M_C, M_R=out.M_R, mu=out.mu,
         changes=out.changes, change_noise=out.change_noise, converged=out.converged, **out.observables, **sems,
     )

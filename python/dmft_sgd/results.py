@@ -16,13 +16,14 @@ from .config import Config
 #: The observables recorded at every time step, as the Rust core lists them
 #: (``dmft_sgd._core.OBSERVABLES``): the one source of the result classes' fields, the
 #: command line's table and the plots' labels.
-OBSERVABLES: tuple[str, ...] = tuple(name for name, _, _ in _core.OBSERVABLES)
+OBSERVABLES: tuple[str, ...] = tuple(entry[0] for entry in _core.OBSERVABLES)
 #: A short label of each observable for plot axes (matplotlib mathtext).
-LABELS: dict[str, str] = {name: label for name, label, _ in _core.OBSERVABLES}
+LABELS: dict[str, str] = {entry[0]: entry[1] for entry in _core.OBSERVABLES}
 #: What each observable measures, in one line.
-DESCRIPTIONS: dict[str, str] = {name: text for name, _, text in _core.OBSERVABLES}
-#: The classification errors: recorded only where labels are ±1 (``Config.classifies``).
-ERRORS: tuple[str, ...] = ("train_error", "test_error")
+DESCRIPTIONS: dict[str, str] = {entry[0]: entry[2] for entry in _core.OBSERVABLES}
+#: The observables defined only for labels ±1 (the classification errors; the registry
+#: says which): recorded only where ``Config.classifies``.
+ERRORS: tuple[str, ...] = tuple(entry[0] for entry in _core.OBSERVABLES if entry[3])
 
 
 def recorded(cfg: Config) -> tuple[str, ...]:
@@ -90,11 +91,6 @@ def _tidy(result: Any, with_sem: bool) -> Any:
         "value": np.concatenate([result.mean(n) for n in names]),
         "sem": np.concatenate([result.sem(n) if with_sem else np.full(steps, np.nan) for n in names]),
     })
-
-
-def time_axis(cfg: Config) -> np.ndarray:
-    """Physical times t = k * lr of the steps k = 0..T-1."""
-    return np.arange(cfg.steps, dtype=np.float64) * cfg.lr
 
 
 @_with_observables("(T,)")

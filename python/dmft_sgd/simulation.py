@@ -10,7 +10,7 @@ from . import _core
 from ._checks import as_float_array, as_int, as_seed, as_threads
 from ._progress import ProgressCallback, reporter
 from .config import Config, as_config
-from .results import SimulationResult, TrajectoryResult, time_axis
+from .results import SimulationResult, TrajectoryResult
 
 
 def simulate(
@@ -60,9 +60,9 @@ def simulate(
     replicas = as_int("replicas", replicas, 1)
     seed, threads = as_seed(seed), as_threads(threads)
     with reporter(progress, replicas * cfg.steps, "SGD", per=replicas) as callback:
-        out = _core.simulate(cfg.to_dict(), d, replicas, seed, threads, callback)
-    return SimulationResult(config=cfg, d=d, replicas=replicas, seed=seed, t=time_axis(cfg),
-                            **out.observables)
+        out = _core.simulate(cfg.to_dict(), d=d, replicas=replicas, seed=seed, threads=threads,
+                             progress=callback)
+    return SimulationResult(config=cfg, d=d, replicas=replicas, seed=seed, t=out.t, **out.observables)
 
 
 def sgd_trajectory(
@@ -125,11 +125,12 @@ def sgd_trajectory(
         if langevin_noise.shape != (cfg.steps, v_star.shape[0]):
             raise ValueError(f"langevin_noise must have shape (steps, d) = ({cfg.steps}, "
                              f"{v_star.shape[0]}), got {langevin_noise.shape}")
-    out = _core.sgd_trajectory(cfg.to_dict(), X, y, v_star, w0, seed, batches, langevin_noise)
-    return TrajectoryResult(config=cfg, t=time_axis(cfg), w=out.w, **out.observables)
+    out = _core.sgd_trajectory(cfg.to_dict(), X, y, v_star, w0, seed=seed, batches=batches,
+                               langevin_noise=langevin_noise)
+    return TrajectoryResult(config=cfg, t=out.t, w=out.w, **out.observables)
 
 
 def minibatch_chain(n: int, cfg: Config, seed: int = 0) -> np.ndarray:
     """The (steps, n) boolean mask s_mu(k) that `sgd_trajectory` draws with this seed."""
     cfg = as_config("cfg", cfg)
-    return _core.minibatch_chain(cfg.to_dict(), as_int("n", n, 1), as_seed(seed))
+    return _core.minibatch_chain(cfg.to_dict(), n=as_int("n", n, 1), seed=as_seed(seed))

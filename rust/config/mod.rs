@@ -582,6 +582,12 @@ impl Config {
         Ok(())
     }
 
+    /// The physical times `t_k = k dt` of the steps `k = 0..T-1`: every result's time
+    /// axis.
+    pub fn times(&self) -> Vec<f64> {
+        (0..self.steps).map(|k| k as f64 * self.lr).collect()
+    }
+
     /// Number of samples `n = round(alpha * d)` for dimension `d`.
     pub fn samples_for(&self, d: usize) -> Result<usize> {
         let n = (self.alpha * d as f64).round();

@@ -22,6 +22,25 @@ pub enum Method {
     },
 }
 
+impl Method {
+    /// The iteration's default rounds (the Python API's `iterations`).
+    pub const DEFAULT_ITERATIONS: usize = 50;
+    /// The iteration's default damping (the Python API's `damping`).
+    pub const DEFAULT_DAMPING: f64 = 0.5;
+    /// The iteration's default tolerance (the Python API's `tol`; below the Monte Carlo
+    /// noise of the change, the iteration stops at the noise).
+    pub const DEFAULT_TOL: f64 = 1e-3;
+
+    /// The damped iteration with its default settings.
+    pub fn iterate() -> Method {
+        Method::Iterate {
+            iterations: Self::DEFAULT_ITERATIONS,
+            damping: Self::DEFAULT_DAMPING,
+            tol: Self::DEFAULT_TOL,
+        }
+    }
+}
+
 /// How the response kernel `M_R(k,l) = alpha sqrt(Delta) E[phi(k) G(k,l)]` is estimated
 /// (theory.md section 4.2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -115,7 +134,7 @@ impl Default for DmftOptions {
     /// single pass, all cores.
     fn default() -> Self {
         DmftOptions {
-            samples: 20_000,
+            samples: Self::DEFAULT_SAMPLES,
             groups: None,
             response: Response::Auto,
             response_samples: None,
@@ -142,6 +161,8 @@ macro_rules! setters {
 impl DmftOptions {
     /// Beyond this many steps the default number of groups is 4 instead of 8.
     pub const LONG_RUN_STEPS: usize = 4000;
+    /// The default number of effective samples `S`.
+    pub const DEFAULT_SAMPLES: usize = 20_000;
 
     /// Sets the number of independent groups (error bars need `>= 2`).
     pub fn groups(mut self, groups: usize) -> Self {

@@ -43,6 +43,8 @@ impl Observables {
 #[non_exhaustive]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct DmftSolution {
+    /// The physical time of each step, `t_k = k dt` ([`Config::times`](crate::Config::times)).
+    pub t: Vec<f64>,
     /// The observables.
     pub observables: Observables,
     /// Their Monte Carlo standard errors (spread over groups / `sqrt(groups)`); `None`

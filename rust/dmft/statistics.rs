@@ -134,6 +134,7 @@ pub(super) fn combine<L: LossFn, A: ActivationFn>(
             .collect();
     }
     DmftSolution {
+        t: cfg.times(),
         observables: mean,
         sem: (groups > 1).then_some(sem),
         c: mean_matrix(weights.iter().map(|w| &w.c), t),
