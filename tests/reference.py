@@ -17,13 +17,13 @@ def test_error(cfg, m: float, q: float) -> float:
     """The two closed forms of theory.md section 2 (and 1/2 for the symmetric cases)."""
     sd = math.sqrt(cfg.delta * (m * m + q))
     act = cfg.effective_activation
-    if cfg.clusters == 2 and act == "linear":
+    if cfg.clusters == 2 and act in ("linear", "tanh"):  # sign(tanh h) = sign(h)
         return phi(-m / sd)
     if cfg.clusters == 3 and act == "door":
         r = math.sqrt(cfg.effective_threshold)
         inside = lambda mean: phi((r - mean) / sd) - phi((-r - mean) / sd)  # noqa: E731
         return cfg.rho * inside(m) + (1 - cfg.rho) * (1 - inside(0.0))
-    # Two clusters with the door, three with a linear output: every cluster's error and
+    # Two clusters with the door, three with a linear or tanh output: every cluster's error and
     # its mirror image add up to chance.
     return 0.5
 
@@ -66,16 +66,38 @@ def closed_form_test_loss(cfg, m: float, q: float) -> float | None:
 
 
 def loss_and_slope(cfg, y: np.ndarray, h: np.ndarray):
-    """l(y, h) and l'(y, h) per sample, through o(h)."""
-    door = cfg.effective_activation == "door"
-    o = h * h - cfg.effective_threshold if door else h
-    if cfg.effective_loss == "logistic":
+    """l(y, h) and l'(y, h) = ell_o(y, o) o'(h) per sample, through o(h), for every
+    built-in loss (theory.md section 1) and output: linear o = h, door o = h^2 - theta,
+    tanh o = tanh(h)."""
+    act = cfg.effective_activation
+    if act == "door":
+        o, o_h = h * h - cfg.effective_threshold, 2 * h
+    elif act == "tanh":
+        o = np.tanh(h)
+        o_h = 1.0 - o * o
+    else:
+        o, o_h = h, None
+    loss = cfg.effective_loss
+    if loss == "logistic":
         ell = np.logaddexp(0.0, -y * o)
         ell_o = -y / (1.0 + np.exp(y * o))
-    else:
+    elif loss == "square":
         ell = 0.5 * (o - y) ** 2
         ell_o = o - y
-    return ell, (ell_o * 2 * h if door else ell_o), o
+    elif loss == "squared_hinge":
+        gap = np.maximum(0.0, 1.0 - y * o)
+        ell = 0.5 * gap**2
+        ell_o = -y * gap
+    elif loss == "exponential":
+        ell = np.exp(-y * o)
+        ell_o = -y * ell
+    elif loss == "hinge":
+        inside = y * o < 1.0
+        ell = np.where(inside, 1.0 - y * o, 0.0)
+        ell_o = np.where(inside, -y, 0.0)
+    else:
+        raise ValueError(f"no reference for loss {loss!r}")
+    return ell, (ell_o if o_h is None else ell_o * o_h), o
 
 
 def sgd(X, y, v, w0, cfg, batches, langevin_noise=None):
