@@ -273,6 +273,29 @@ def _sweep_from_file(meta: dict[str, Any], arrays: dict[str, np.ndarray], where:
 READERS["sweep"] = _sweep_from_file
 
 
+@dataclass(eq=False)
+class _Point:
+    """One point of a sweep: what it runs, then how it ended (`sweep` fills in the
+    outcome as the store is read and the run finishes)."""
+
+    index: int
+    changes: dict[str, Any]
+    seed: int
+    config: Config | None = None  # None where the changes are invalid
+    status: str = "pending"  # then "loaded", "computed" or "failed"
+    result: Any = None
+    seconds: float | None = None
+    error: str | None = None
+
+    def fail(self, error: str) -> None:
+        self.status, self.error = "failed", error
+
+    def failure(self) -> dict[str, Any]:
+        """The point as listed in `SweepResult.failures`."""
+        config = None if self.config is None else self.config.to_dict()
+        return {"index": self.index, "changes": self.changes, "config": config, "error": self.error}
+
+
 def sweep(
     base_cfg: Config,
     grid: Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Any]],
@@ -335,29 +358,17 @@ def sweep(
     if "seed" in run_kwargs:
         raise TypeError("pass the base seed as seed=")
     seed = as_seed(seed)
-    points, axes = _points(grid)
-    for changes in points:
+    changes_list, axes = _points(grid)
+    for changes in changes_list:
         check_field_names(changes, where="grid: ")
 
-    seeds = [point_seed(seed, p) for p in points]
-    configs: list[Config | None] = []
-    failures: list[dict[str, Any]] = []
-    status = ["pending"] * len(points)
-    seconds: list[float | None] = [None] * len(points)
-
-    def fail(i: int, error: str) -> None:
-        config = None if configs[i] is None else configs[i].to_dict()
-        failures.append({"index": i, "changes": points[i], "config": config, "error": error})
-        status[i] = "failed"
-
-    for i, changes in enumerate(points):
+    points = [_Point(i, changes, point_seed(seed, changes)) for i, changes in enumerate(changes_list)]
+    for p in points:
         try:
-            configs.append(base_cfg.replace(**changes))
+            p.config = base_cfg.replace(**p.changes)
         except (ValueError, TypeError) as exc:
-            configs.append(None)
-            fail(i, f"{type(exc).__name__}: {exc}")
+            p.fail(f"{type(exc).__name__}: {exc}")
 
-    results: list[Any] = [None] * len(points)
     points_store = None
     if store is not None:
         manifest = {
@@ -366,21 +377,34 @@ def sweep(
             "run_options": {k: v for k, v in sorted(run_kwargs.items()) if k != "threads"},
         }
         points_store = PointStore(store, manifest)
-        for i, cfg in enumerate(configs):
-            if cfg is None:
+        for p in points:
+            if p.config is None:
                 continue
-            state, value = points_store.load(points[i], seeds[i])
+            state, value = points_store.load(p.changes, p.seed)
             if state == "done":
-                results[i], status[i] = value, "loaded"
+                p.result, p.status = value, "loaded"
             elif state == "failed" and not retry_failed:
-                fail(i, value)
+                p.fail(value)
             elif state == "broken":
                 warnings.warn(f"sweep store: {value}; the point is computed again", stacklevel=2)
-        need = sum(_point_bytes(kind, c, run_kwargs) for i, c in enumerate(configs)
-                   if c is not None and status[i] == "pending")
+        need = sum(_point_bytes(kind, p.config, run_kwargs) for p in points if p.status == "pending")
         _check_disk(points_store.path, need)
 
-    todo = [i for i, c in enumerate(configs) if c is not None and status[i] == "pending"]
+    _run(points, kind, executor, run_kwargs, points_store, progress)
+    return SweepResult(
+        kind=kind, base_config=base_cfg, points=[p.changes for p in points], axes=axes,
+        seeds=[p.seed for p in points], configs=[p.config for p in points],
+        results=[p.result for p in points],
+        failures=[p.failure() for p in points if p.status == "failed"],
+        status=[p.status for p in points], seconds=[p.seconds for p in points],
+    )
+
+
+def _run(points: list[_Point], kind: str, executor: Any, run_kwargs: dict[str, Any],
+         points_store: PointStore | None, progress: Any) -> None:
+    """Runs the pending points on `executor` (None: a local thread pool), updating each
+    record, saving it in the store and reporting progress as it finishes."""
+    todo = [p for p in points if p.status == "pending"]
     own_pool = executor is None
     if own_pool:
         cores = os.cpu_count() or 1
@@ -398,36 +422,34 @@ def sweep(
         point_kwargs["progress"] = functools.partial(_stop_if_set, stop)
     try:
         futures = {
-            executor.submit(run_point_timed, kind, configs[i].to_dict(), seeds[i], point_kwargs): i
-            for i in todo
+            executor.submit(run_point_timed, kind, p.config.to_dict(), p.seed, point_kwargs): p
+            for p in todo
         }
         for done, future in enumerate(_as_completed(list(futures)), start=1):
-            i = futures[future]
+            p = futures[future]
             try:
-                results[i], seconds[i] = future.result()
-                status[i] = "computed"
+                p.result, p.seconds = future.result()
+                p.status = "computed"
                 if points_store is not None:
-                    points_store.save_result(points[i], seeds[i], results[i], seconds[i])
+                    points_store.save_result(p.changes, p.seed, p.result, p.seconds)
             except Exception as exc:  # a failed point is recorded; the others go on
-                error = f"{type(exc).__name__}: {exc}"
-                fail(i, error)
+                p.fail(f"{type(exc).__name__}: {exc}")
                 if points_store is not None and _deterministic(exc):
-                    points_store.save_failure(points[i], seeds[i], error)
+                    points_store.save_failure(p.changes, p.seed, p.error)
             if callable(progress):
                 progress(done, len(futures))
             if bar is not None:  # done / total and ETA, plus the failures so far
-                bar.note(failed=sum(st == "failed" for st in status))
+                bar.note(failed=sum(q.status == "failed" for q in points))
     except KeyboardInterrupt:
         stop.set()
         if points_store is not None:
-            kept = sum(s in ("computed", "loaded") for s in status)
+            kept = sum(q.status in ("computed", "loaded") for q in points)
+            # stacklevel 3: the warning names the caller of `sweep`, not `sweep`.
             warnings.warn(f"sweep interrupted: {kept} finished points are in {points_store.path}; "
-                          "run the same sweep again to resume", stacklevel=2)
+                          "run the same sweep again to resume", stacklevel=3)
         raise
     finally:
         if bar is not None:
             bar.close()
         if own_pool:
             executor.shutdown(wait=True, cancel_futures=True)
-    failures.sort(key=lambda f: f["index"])
-    return SweepResult(kind, base_cfg, points, axes, seeds, configs, results, failures, status, seconds)
