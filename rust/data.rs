@@ -153,7 +153,12 @@ impl DataModel {
                     }
                 }
                 let breaks = activation.sign_changes();
-                self.mixture_expectation(m, q, &breaks, |y, h| wrong(y, activation.output(h)))
+                self.mixture_expectation(
+                    m,
+                    q,
+                    |_| breaks.clone(),
+                    |y, h| wrong(y, activation.output(h)),
+                )
             }
             DataModel::Teacher { noise, .. } => {
                 let given = TeacherGivenField::new(m, q, noise);
@@ -169,12 +174,12 @@ impl DataModel {
     }
 
     /// `sum_c P(c) E[g(y(c), h) | c]` over the mixture's clusters, `h | c ~ N(c m, Delta
-    /// (m^2 + q))`.
+    /// (m^2 + q))`, with the panel edges `breaks(y)` for label `y`.
     fn mixture_expectation(
         &self,
         m: f64,
         q: f64,
-        breaks: &[f64],
+        breaks: impl Fn(f64) -> Vec<f64>,
         g: impl Fn(f64, f64) -> f64,
     ) -> f64 {
         let DataModel::Mixture { clusters, delta } = *self else {
@@ -184,7 +189,7 @@ impl DataModel {
         clusters
             .table()
             .into_iter()
-            .map(|(c, p, y)| p * gaussian_expectation(c * m, sd, breaks, |h| g(y, h)))
+            .map(|(c, p, y)| p * gaussian_expectation(c * m, sd, &breaks(y), |h| g(y, h)))
             .sum()
     }
 
@@ -199,14 +204,27 @@ impl DataModel {
         q: f64,
     ) -> f64 {
         let mut roots = loss.activation.sign_changes();
+        // Panel edges also where the loss has a kink for the label y (the hinges).
+        let kinks = |y: f64| -> Vec<f64> {
+            let levels = loss.loss.kinks(y);
+            levels
+                .iter()
+                .flat_map(|&o| loss.activation.preimages(o))
+                .collect()
+        };
         match *self {
-            DataModel::Mixture { .. } => {
-                self.mixture_expectation(m, q, &roots, |y, h| loss.value_and_slope(y, h).0)
-            }
+            DataModel::Mixture { .. } => self.mixture_expectation(
+                m,
+                q,
+                |y| [roots.clone(), kinks(y)].concat(),
+                |y, h| loss.value_and_slope(y, h).0,
+            ),
             DataModel::Teacher { teacher, noise } => {
                 let given = TeacherGivenField::new(m, q, noise);
                 if teacher == Teacher::Sign {
                     roots.extend(given.label_breaks());
+                    roots.extend(kinks(1.0));
+                    roots.extend(kinks(-1.0));
                 }
                 let square = loss.loss.builtin() == Some(Loss::Square);
                 gaussian_expectation(0.0, given.sd_h, &roots, |h| {

@@ -60,6 +60,6 @@ pub use dmft::{
 pub use error::{Error, Result};
 pub use losses::{ActivationFn, LossFn, LossSum, SampleLoss};
 pub use minibatch::batch_mask;
-pub use observables::{ObservableInfo, OBSERVABLES};
-pub use sgd::{sgd_on_data, sgd_on_data_with, DataSet, Trajectory};
+pub use observables::{test_error_with, test_loss_with, ObservableInfo, OBSERVABLES};
+pub use sgd::{sgd_on_data, sgd_on_data_with, DataSet, Trajectory, UserRun};
 pub use simulate::{simulate, simulate_with, Ensemble, EnsembleSpec};

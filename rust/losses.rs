@@ -36,6 +36,13 @@ pub trait LossFn: Send + Sync + std::fmt::Debug {
         false
     }
 
+    /// The outputs `o` where, for the label `y`, `ell` or its slope has a kink (the
+    /// hinges' margin `y o = 1`): the test observables' quadrature puts panel edges at
+    /// the fields where `o(h)` reaches them. None by default.
+    fn kinks(&self, _y: f64) -> Vec<f64> {
+        Vec::new()
+    }
+
     /// Whether `ell_oo` is a function. A kink (the hinge loss) puts a delta in it, which
     /// the DMFT's response needs and cannot sample: the DMFT refuses such a loss, SGD
     /// runs it.
@@ -70,6 +77,13 @@ pub trait ActivationFn: Send + Sync + std::fmt::Debug {
     /// Whether `o(h) = h` (the chain rule is then the identity).
     fn is_identity(&self) -> bool {
         false
+    }
+
+    /// The fields `h` with `o(h) = value` (where the loss's kinks sit, see
+    /// [`LossFn::kinks`]). None by default: the quadrature then resolves kinks only by
+    /// its panels.
+    fn preimages(&self, _value: f64) -> Vec<f64> {
+        Vec::new()
     }
 
     /// The built-in activation this is, if it is one (closed-form test errors).
@@ -238,6 +252,14 @@ impl LossFn for Loss {
         !matches!(self, Loss::Hinge)
     }
 
+    fn kinks(&self, y: f64) -> Vec<f64> {
+        match self {
+            // y o = 1 with y = ±1: o = y.
+            Loss::Hinge | Loss::SquaredHinge => vec![y],
+            _ => Vec::new(),
+        }
+    }
+
     fn builtin(&self) -> Option<Loss> {
         Some(*self)
     }
@@ -279,6 +301,19 @@ impl ActivationFn for Activation {
 
     fn is_identity(&self) -> bool {
         matches!(self, Activation::Linear)
+    }
+
+    fn preimages(&self, value: f64) -> Vec<f64> {
+        match *self {
+            Activation::Linear => vec![value],
+            Activation::Door { threshold } if value + threshold >= 0.0 => {
+                let r = (value + threshold).sqrt();
+                vec![-r, r]
+            }
+            Activation::Door { .. } => Vec::new(),
+            Activation::Tanh if value.abs() < 1.0 => vec![value.atanh()],
+            Activation::Tanh => Vec::new(),
+        }
     }
 
     fn builtin(&self) -> Option<Activation> {

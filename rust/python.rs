@@ -12,9 +12,9 @@ use crate::control::Control;
 use crate::dmft::{solve_dmft as solve, DmftOptions, Method, Response, TimeMatrix};
 use crate::error::Error;
 use crate::minibatch::batch_mask;
-use crate::observables::OBSERVABLES;
+use crate::observables::{test_error_with, test_loss_with, OBSERVABLES};
 use crate::resources::{measure_read_bandwidth, with_threads};
-use crate::sgd::{sgd_on_data, DataSet};
+use crate::sgd::{sgd_on_data, DataSet, UserRun};
 use crate::simulate::{simulate as simulate_ensemble, EnsembleSpec};
 use numpy::ndarray::Array2;
 use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2};
@@ -441,7 +441,8 @@ fn solve_dmft<'py>(
 /// SGD on user data (C-contiguous float64 arrays); returns its (steps,) arrays and the
 /// final weights `w`.
 #[pyfunction]
-#[pyo3(signature = (config, x, y, v_star, w0, *, seed, batches=None, langevin_noise=None))]
+#[pyo3(signature = (config, x, y, v_star, w0, *, seed, batches=None, langevin_noise=None,
+    x_test=None, y_test=None))]
 #[allow(clippy::too_many_arguments)]
 fn sgd_trajectory<'py>(
     py: Python<'py>,
@@ -453,6 +454,8 @@ fn sgd_trajectory<'py>(
     seed: u64,
     batches: Option<PyReadonlyArray2<'py, bool>>,
     langevin_noise: Option<PyReadonlyArray2<'py, f64>>,
+    x_test: Option<PyReadonlyArray2<'py, f64>>,
+    y_test: Option<PyReadonlyArray1<'py, f64>>,
 ) -> PyResult<TrajectoryOut> {
     let cfg = config_from_dict(config)?;
     let contiguous = |name: &str| PyValueError::new_err(format!("{name} must be C-contiguous"));
@@ -468,13 +471,32 @@ fn sgd_trajectory<'py>(
         Some(xi) => Some(xi.as_slice().map_err(|_| contiguous("langevin_noise"))?),
         None => None,
     };
+    let test = match (&x_test, &y_test) {
+        (Some(xt), Some(yt)) => Some((
+            xt.as_slice().map_err(|_| contiguous("X_test"))?,
+            yt.as_slice().map_err(|_| contiguous("y_test"))?,
+        )),
+        (None, None) => None,
+        _ => {
+            return Err(PyValueError::new_err(
+                "X_test and y_test go together: give both or neither",
+            ))
+        }
+    };
     let data = DataSet {
         x: x_slice,
         y: y_slice,
         v_star: v_slice,
     };
+    let run = UserRun {
+        seed,
+        batches: mask,
+        langevin_noise: noise,
+        test,
+        ..UserRun::new(data, w0_slice)
+    };
     let traj = run_detached(py, Some(1), None, |control| {
-        sgd_on_data(&cfg, data, w0_slice, seed, mask, noise, control)
+        sgd_on_data(&cfg, &run, control)
     })?;
     let mut traj = traj;
     let w = std::mem::take(&mut traj.w).into_pyarray(py).unbind();
@@ -483,6 +505,26 @@ fn sgd_trajectory<'py>(
         Ok(values.into_pyarray(py).into_any())
     })?;
     Ok(TrajectoryOut { t, observables, w })
+}
+
+/// The test observables of the config's data model at the order parameters `m`, `q`:
+/// `(test_loss, test_error)`, the error None unless labels are ±1.
+#[pyfunction]
+#[pyo3(signature = (config, *, m, q))]
+fn test_observables(config: &Bound<'_, PyDict>, m: f64, q: f64) -> PyResult<(f64, Option<f64>)> {
+    let cfg = config_from_dict(config)?;
+    if !(m.is_finite() && q.is_finite() && q >= 0.0) {
+        return Err(Error::invalid(
+            "q",
+            format!("m must be finite and q finite and >= 0, got m = {m}, q = {q}"),
+        )
+        .into());
+    }
+    let loss = cfg.sample_loss();
+    let error = cfg
+        .labels_are_signs()
+        .then(|| test_error_with(&cfg, &loss.activation, m, q));
+    Ok((test_loss_with(&cfg, &loss, m, q), error))
 }
 
 /// The (steps, n) boolean batch mask that `sgd_trajectory` draws for `seed`.
@@ -536,6 +578,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(solve_dmft, m)?)?;
     m.add_function(wrap_pyfunction!(sgd_trajectory, m)?)?;
     m.add_function(wrap_pyfunction!(minibatch_chain, m)?)?;
+    m.add_function(wrap_pyfunction!(test_observables, m)?)?;
     m.add_function(wrap_pyfunction!(measure_bandwidth, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())

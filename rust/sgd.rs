@@ -57,11 +57,13 @@ pub struct Trajectory {
     pub q: Vec<f64>,
     /// Mean training loss (without the ridge term).
     pub train_loss: Vec<f64>,
-    /// Expected loss on a fresh sample from `m`, `q` (without the ridge term).
+    /// Expected loss on a fresh sample (without the ridge term): from `m`, `q` in a
+    /// simulation of the model; on user data measured on the test set, empty without one.
     pub test_loss: Vec<f64>,
     /// Fraction of training samples with `y o(h) <= 0`; empty unless labels are ±1.
     pub train_error: Vec<f64>,
-    /// Test classification error from `m`, `q`; empty unless labels are ±1.
+    /// Test classification error (from `m`, `q`, or on user data measured on the test
+    /// set); empty unless labels are ±1, and on user data without a test set.
     pub test_error: Vec<f64>,
     /// The weights at the last recorded step `T-1`.
     pub w: Vec<f64>,
@@ -119,6 +121,37 @@ impl LangevinNoise<'_> {
     }
 }
 
+/// Where a run's test observables come from.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum TestObservables<'a> {
+    /// The data model's formulas in `m`, `q` (a simulation of the config's model).
+    Model,
+    /// Measured at every step on a held-out set (row-major rows `x`, labels `y`).
+    TestSet { x: &'a [f64], y: &'a [f64] },
+    /// Not recorded (the user's data, without a test set).
+    Absent,
+}
+
+/// What a run records besides `m`, `q` and the training loss: the classification errors
+/// (where labels are ±1) and the test observables.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Observed<'a> {
+    /// Whether labels are ±1: the errors are recorded.
+    pub classify: bool,
+    /// Where the test loss and error come from.
+    pub test: TestObservables<'a>,
+}
+
+impl Observed<'_> {
+    /// A simulation of `cfg`'s data model: its formulas, errors where its labels are ±1.
+    pub fn of_model(cfg: &Config) -> Self {
+        Observed {
+            classify: cfg.labels_are_signs(),
+            test: TestObservables::Model,
+        }
+    }
+}
+
 /// Runs `cfg.steps` steps of SGD from `w0` on `data` with mini-batches from `batches`
 /// and, at a positive temperature, Langevin increments from `langevin`.
 /// `label` names the run in a divergence error (e.g. "simulation replica 3"). Shapes are
@@ -131,6 +164,7 @@ pub(crate) fn run_sgd<E: DataElement, L: LossFn, A: ActivationFn>(
     w0: Vec<f64>,
     batches: &mut dyn BatchSchedule,
     mut langevin: LangevinNoise<'_>,
+    observed: Observed<'_>,
     control: &Control,
     label: &str,
 ) -> Result<Trajectory> {
@@ -149,7 +183,7 @@ pub(crate) fn run_sgd<E: DataElement, L: LossFn, A: ActivationFn>(
             ));
         }
     }
-    let classify = cfg.labels_are_signs();
+    let classify = observed.classify;
     // sqrt(2 dt T): the Langevin kick per unit increment.
     let kick = (2.0 * cfg.lr * cfg.temperature).sqrt();
     let mut xi = vec![0.0f64; if kick > 0.0 { d } else { 0 }];
@@ -203,11 +237,30 @@ pub(crate) fn run_sgd<E: DataElement, L: LossFn, A: ActivationFn>(
         out.m.push(m);
         out.q.push(q);
         out.train_loss.push(loss_sum / n as f64);
-        out.test_loss.push(test_loss_with(cfg, sample_loss, m, q));
         if classify {
             out.train_error.push(errors as f64 / n as f64);
-            out.test_error
-                .push(test_error_with(cfg, &sample_loss.activation, m, q));
+        }
+        match observed.test {
+            TestObservables::Model => {
+                out.test_loss.push(test_loss_with(cfg, sample_loss, m, q));
+                if classify {
+                    out.test_error
+                        .push(test_error_with(cfg, &sample_loss.activation, m, q));
+                }
+            }
+            TestObservables::TestSet { x, y } => {
+                let (mut losses, mut errors) = (LossSum::default(), 0usize);
+                for (row, &y_mu) in x.chunks_exact(d).zip(y) {
+                    let h = dot(row, &w) * inv_sqrt_d;
+                    sample_loss.slope_adding_loss(y_mu, h, &mut losses);
+                    errors += sample_loss.misclassified(y_mu, h) as usize;
+                }
+                out.test_loss.push(losses.total() / y.len() as f64);
+                if classify {
+                    out.test_error.push(errors as f64 / y.len() as f64);
+                }
+            }
+            TestObservables::Absent => {}
         }
 
         if k + 1 < steps {
@@ -239,48 +292,69 @@ fn check_finite(name: &str, values: &[f64]) -> Result<()> {
     }
 }
 
-/// SGD on a data set the user supplies, with the batch chain drawn from `seed` (see
-/// [`batch_mask`](crate::batch_mask)) or given as a row-major `(steps, n)` mask, and at a
-/// positive temperature the Langevin increments drawn from `seed` or given as a row-major
-/// `(steps, d)` array of standard normals (row `k` moves `w_k` to `w_{k+1}`; the last row
-/// is unused). Checks shapes and values first; errors name the offending argument.
-pub fn sgd_on_data(
-    cfg: &Config,
-    data: DataSet<'_, f64>,
-    w0: &[f64],
-    seed: u64,
-    given_batches: Option<&[bool]>,
-    given_noise: Option<&[f64]>,
-    control: &Control,
-) -> Result<Trajectory> {
-    let loss = cfg.sample_loss();
-    sgd_on_data_with(
-        cfg,
-        &loss,
-        data,
-        w0,
-        seed,
-        given_batches,
-        given_noise,
-        control,
-    )
+/// A run of SGD on a data set of your own: everything [`sgd_on_data`] needs besides the
+/// config. Start from [`UserRun::new`] and set what you need.
+#[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
+pub struct UserRun<'a> {
+    /// The training set and the direction `v*` (`|v*|^2 = d`) that `m` is measured along.
+    pub data: DataSet<'a, f64>,
+    /// The initial weights, `d` of them.
+    pub w0: &'a [f64],
+    /// Seed of the batch chain and the Langevin increments that are drawn.
+    pub seed: u64,
+    /// A row-major `(steps, n)` batch mask replacing the drawn chain.
+    pub batches: Option<&'a [bool]>,
+    /// Row-major `(steps, d)` standard normals replacing the drawn Langevin increments
+    /// (row `k` moves `w_k` to `w_{k+1}`; the last row is unused).
+    pub langevin_noise: Option<&'a [f64]>,
+    /// A held-out set (row-major `(n_test, d)` rows and their labels) on which the test
+    /// loss and error are measured at every step. Without one they are not recorded
+    /// (empty series): the model's formulas in `m`, `q` describe the config's data model,
+    /// not yours.
+    pub test: Option<(&'a [f64], &'a [f64])>,
+}
+
+impl<'a> UserRun<'a> {
+    /// A run on `data` from `w0`, seed 0, drawn batches and increments, no test set.
+    pub fn new(data: DataSet<'a, f64>, w0: &'a [f64]) -> Self {
+        UserRun {
+            data,
+            w0,
+            seed: 0,
+            batches: None,
+            langevin_noise: None,
+            test: None,
+        }
+    }
+}
+
+/// Whether every label is ±1.
+fn are_signs(y: &[f64]) -> bool {
+    y.iter().all(|&v| v == 1.0 || v == -1.0)
+}
+
+/// SGD on a data set the user supplies, with the batch chain drawn from `run.seed` (see
+/// [`batch_mask`](crate::batch_mask)) or given, and at a positive temperature the Langevin
+/// increments drawn or given. The data are the user's, so the config's data model
+/// (`data`, `clusters`, `delta`, `teacher`, `noise`, `alpha`) is not used: `n` and `d`
+/// come from the data, the training error is recorded where every label is ±1, and the
+/// test observables are measured on `run.test` (absent without one). Checks shapes and
+/// values first; errors name the offending argument.
+pub fn sgd_on_data(cfg: &Config, run: &UserRun<'_>, control: &Control) -> Result<Trajectory> {
+    sgd_on_data_with(cfg, &cfg.sample_loss(), run, control)
 }
 
 /// [`sgd_on_data`] with the loss and output `sample_loss` (your own [`LossFn`] and
 /// [`ActivationFn`], or built-ins) instead of the config's `loss` and `activation`.
-#[allow(clippy::too_many_arguments)]
 pub fn sgd_on_data_with<L: LossFn, A: ActivationFn>(
     cfg: &Config,
     sample_loss: &SampleLoss<L, A>,
-    data: DataSet<'_, f64>,
-    w0: &[f64],
-    seed: u64,
-    given_batches: Option<&[bool]>,
-    given_noise: Option<&[f64]>,
+    run: &UserRun<'_>,
     control: &Control,
 ) -> Result<Trajectory> {
     cfg.validate()?;
-    cfg.check_loss(&sample_loss.loss)?;
+    let (data, w0) = (run.data, run.w0);
     check_shapes(&data, w0)?;
     let d = data.dim();
     check_finite("X", data.x)?;
@@ -294,25 +368,63 @@ pub fn sgd_on_data_with<L: LossFn, A: ActivationFn>(
             format!("must be normalised to |v_star|^2 = d (theory convention), got |v_star|^2/d = {norm2}"),
         ));
     }
+    let signs = are_signs(data.y);
+    if sample_loss.loss.needs_sign_labels() && !signs {
+        return Err(Error::invalid(
+            "y",
+            format!(
+                "must be ±1 for loss '{}', which needs labels ±1; for real-valued labels use loss='square'",
+                sample_loss.loss.name()
+            ),
+        ));
+    }
+    let test = match run.test {
+        None => TestObservables::Absent,
+        Some((x, y)) => {
+            if x.is_empty() || x.len() != y.len() * d {
+                return Err(Error::invalid(
+                    "X_test",
+                    format!(
+                        "must have shape (n_test, d) = ({}, {d}) with n_test >= 1, got {} entries",
+                        y.len(),
+                        x.len()
+                    ),
+                ));
+            }
+            check_finite("X_test", x)?;
+            check_finite("y_test", y)?;
+            if signs && !are_signs(y) {
+                return Err(Error::invalid(
+                    "y_test",
+                    "must be ±1 like y (the test error compares signs)",
+                ));
+            }
+            TestObservables::TestSet { x, y }
+        }
+    };
     let label = "sgd_trajectory";
-    let langevin = match given_noise {
+    let langevin = match run.langevin_noise {
         Some(xi) => {
             check_finite("langevin_noise", xi)?;
             LangevinNoise::Given(xi)
         }
-        None => LangevinNoise::user_stream(seed),
+        None => LangevinNoise::user_stream(run.seed),
     };
     let mut given;
     let mut drawn;
-    let batches: &mut dyn BatchSchedule = match given_batches {
+    let batches: &mut dyn BatchSchedule = match run.batches {
         Some(mask) => {
             given = GivenBatches::new(mask, cfg.steps, data.samples())?;
             &mut given
         }
         None => {
-            drawn = MarkovBatches::new(cfg, user_batch_stream(seed));
+            drawn = MarkovBatches::new(cfg, user_batch_stream(run.seed));
             &mut drawn
         }
+    };
+    let observed = Observed {
+        classify: signs,
+        test,
     };
     run_sgd(
         cfg,
@@ -321,6 +433,7 @@ pub fn sgd_on_data_with<L: LossFn, A: ActivationFn>(
         w0.to_vec(),
         batches,
         langevin,
+        observed,
         control,
         label,
     )
@@ -342,6 +455,7 @@ mod tests {
             vec![w0],
             &mut batches,
             noise,
+            Observed::of_model(cfg),
             &Control::new(),
             "t",
         )
@@ -424,10 +538,73 @@ mod user_data_tests {
             v_star: &v,
         };
         let c = Control::new();
-        let drawn = sgd_on_data(&cfg, data, &[0.1, 0.2], 9, None, None, &c).unwrap();
+        let run = UserRun {
+            seed: 9,
+            ..UserRun::new(data, &[0.1, 0.2])
+        };
+        let drawn = sgd_on_data(&cfg, &run, &c).unwrap();
         let mask = crate::minibatch::batch_mask(&cfg, n, 9).unwrap();
-        let given = sgd_on_data(&cfg, data, &[0.1, 0.2], 0, Some(&mask), None, &c).unwrap();
+        let given_run = UserRun {
+            batches: Some(&mask),
+            ..UserRun::new(data, &[0.1, 0.2])
+        };
+        let given = sgd_on_data(&cfg, &given_run, &c).unwrap();
         assert_eq!(drawn, given);
+    }
+
+    #[test]
+    fn user_data_measure_their_test_observables_on_the_test_set_or_not_at_all() {
+        // One step of GD from w0 on d = 2: the test observables are those of w0 on the
+        // test rows, and absent without them.
+        let cfg = Config {
+            loss: Some(crate::config::Loss::Square),
+            steps: 2,
+            ..Config::default()
+        };
+        let (x, y, v) = ([1.0, 0.0, 0.0, 2.0], [1.0, -1.0], [1.0, 1.0]);
+        let data = DataSet {
+            x: &x,
+            y: &y,
+            v_star: &v,
+        };
+        let w0 = [0.5, -0.25];
+        let c = Control::new();
+        let bare = sgd_on_data(&cfg, &UserRun::new(data, &w0), &c).unwrap();
+        assert!(bare.test_loss.is_empty() && bare.test_error.is_empty());
+        assert_eq!(bare.train_error.len(), 2); // labels ±1: the training error is kept
+        let (x_test, y_test) = ([2.0, 2.0, -1.0, 1.0], [1.0, 1.0]);
+        let run = UserRun {
+            test: Some((&x_test, &y_test)),
+            ..UserRun::new(data, &w0)
+        };
+        let tested = sgd_on_data(&cfg, &run, &c).unwrap();
+        // h = x·w0/sqrt(2): 0.5/sqrt(2) and -0.75/sqrt(2); losses (h - 1)^2/2, both wrong
+        // only for the second (h < 0 with y = +1).
+        let s = std::f64::consts::FRAC_1_SQRT_2;
+        let (h1, h2) = (0.5 * s, -0.75 * s);
+        let expected = 0.5 * (0.5 * (h1 - 1.0) * (h1 - 1.0) + 0.5 * (h2 - 1.0) * (h2 - 1.0));
+        assert!((tested.test_loss[0] - expected).abs() < 1e-15);
+        assert_eq!(tested.test_error[0], 0.5);
+        assert_eq!((tested.m, tested.train_loss), (bare.m, bare.train_loss));
+        // Real labels: no errors; a sign loss on them is refused, naming y.
+        let real = DataSet {
+            y: &[0.3, -1.2],
+            ..data
+        };
+        let reg = sgd_on_data(&cfg, &UserRun::new(real, &w0), &c).unwrap();
+        assert!(reg.train_error.is_empty());
+        let logistic = Config {
+            loss: Some(crate::config::Loss::Logistic),
+            ..cfg.clone()
+        };
+        let err = sgd_on_data(&logistic, &UserRun::new(real, &w0), &c);
+        assert!(matches!(err, Err(Error::InvalidParameter { ref name, .. }) if name == "y"));
+        let ragged = UserRun {
+            test: Some((&x_test[..3], &y_test)),
+            ..UserRun::new(data, &w0)
+        };
+        let err = sgd_on_data(&cfg, &ragged, &c);
+        assert!(matches!(err, Err(Error::InvalidParameter { ref name, .. }) if name == "X_test"));
     }
 
     #[test]
@@ -435,33 +612,19 @@ mod user_data_tests {
         let cfg = Config::default();
         let c = Control::new();
         let x = [1.0, f64::NAN];
-        let err = sgd_on_data(
-            &cfg,
-            DataSet {
-                x: &x,
-                y: &[1.0],
-                v_star: &[1.0, 1.0],
-            },
-            &[0.0, 0.0],
-            0,
-            None,
-            None,
-            &c,
-        );
+        let data = DataSet {
+            x: &x,
+            y: &[1.0],
+            v_star: &[1.0, 1.0],
+        };
+        let err = sgd_on_data(&cfg, &UserRun::new(data, &[0.0, 0.0]), &c);
         assert!(matches!(err, Err(Error::InvalidParameter { ref name, .. }) if name == "X"));
-        let err = sgd_on_data(
-            &cfg,
-            DataSet {
-                x: &[1.0, 2.0],
-                y: &[1.0],
-                v_star: &[3.0, 0.0],
-            },
-            &[0.0, 0.0],
-            0,
-            None,
-            None,
-            &c,
-        );
+        let data = DataSet {
+            x: &[1.0, 2.0],
+            y: &[1.0],
+            v_star: &[3.0, 0.0],
+        };
+        let err = sgd_on_data(&cfg, &UserRun::new(data, &[0.0, 0.0]), &c);
         assert!(matches!(err, Err(Error::InvalidParameter { ref name, .. }) if name == "v_star"));
     }
 
@@ -509,6 +672,7 @@ mod user_data_tests {
                 w0.to_vec(),
                 batches,
                 LangevinNoise::user_stream(0),
+                Observed::of_model(&cfg),
                 &c,
                 "t",
             )
@@ -519,7 +683,7 @@ mod user_data_tests {
         assert_eq!(named(run(data, &[0.0], &mut drawn())), "w0");
         assert_eq!(named(run(data, &[0.0; 3], &mut drawn())), "w0");
         for (data, w0) in [(short_x, &[0.0, 0.0][..]), (data, &[0.0][..])] {
-            let name = named(sgd_on_data(&cfg, data, w0, 0, None, None, &c));
+            let name = named(sgd_on_data(&cfg, &UserRun::new(data, w0), &c));
             assert!(name == "X" || name == "w0", "{name}");
         }
         assert!(run(data, &[0.0, 0.0], &mut drawn()).is_ok());
@@ -531,7 +695,11 @@ mod user_data_tests {
         // Two steps of two samples where three steps are needed, and a ragged mask.
         for len in [0, 3, 4, 5, 7] {
             let mask = vec![true; len];
-            let err = sgd_on_data(&cfg, data, &[0.0, 0.0], 0, Some(&mask), None, &c);
+            let run = UserRun {
+                batches: Some(&mask),
+                ..UserRun::new(data, &[0.0, 0.0])
+            };
+            let err = sgd_on_data(&cfg, &run, &c);
             assert_eq!(named(err), "batches", "mask of {len}");
             assert!(GivenBatches::new(&mask, 3, 2).is_err());
         }
@@ -547,13 +715,18 @@ mod user_data_tests {
                 vec![0.0, 0.0],
                 &mut given,
                 noise,
+                Observed::of_model(&cfg),
                 &c,
                 "t",
             );
             assert_eq!(named(err), "batches");
         }
         let mask = vec![true; 6];
-        assert!(sgd_on_data(&cfg, data, &[0.0, 0.0], 0, Some(&mask), None, &c).is_ok());
+        let run = UserRun {
+            batches: Some(&mask),
+            ..UserRun::new(data, &[0.0, 0.0])
+        };
+        assert!(sgd_on_data(&cfg, &run, &c).is_ok());
     }
 
     #[test]

@@ -9,7 +9,7 @@ use crate::losses::{ActivationFn, LossFn, SampleLoss};
 use crate::minibatch::MarkovBatches;
 use crate::resources::{check_memory, resolve_threads, with_threads};
 use crate::rng::{stream, Domain};
-use crate::sgd::{run_sgd, DataSet, LangevinNoise, Trajectory};
+use crate::sgd::{run_sgd, DataSet, LangevinNoise, Observed, Trajectory};
 use crate::simd::dot;
 use rand::{Rng, RngExt};
 use rand_distr::StandardNormal;
@@ -236,6 +236,7 @@ pub fn simulate_with<L: LossFn, A: ActivationFn>(
                     rep.w0.clone(),
                     &mut batches,
                     langevin,
+                    Observed::of_model(cfg),
                     control,
                     &label,
                 )

@@ -28,10 +28,17 @@ def test_error(cfg, m: float, q: float) -> float:
     return 0.5
 
 
-def mixture(cfg, d: int, n: int, rng: np.random.Generator):
-    """Teacher, data and labels of the mixture model of `cfg`."""
+def _direction(d: int, rng: np.random.Generator, v: np.ndarray | None) -> np.ndarray:
+    """`v` if given (a test set of the same model), else a random |v|^2 = d."""
+    if v is not None:
+        return v
     v = rng.standard_normal(d)
-    v *= math.sqrt(d) / np.linalg.norm(v)
+    return v * (math.sqrt(d) / np.linalg.norm(v))
+
+
+def mixture(cfg, d: int, n: int, rng: np.random.Generator, v: np.ndarray | None = None):
+    """Teacher, data and labels of the mixture model of `cfg` (direction `v` if given)."""
+    v = _direction(d, rng, v)
     if cfg.clusters == 2:
         c = rng.choice([-1.0, 1.0], size=n)
         y = c.copy()
@@ -42,27 +49,16 @@ def mixture(cfg, d: int, n: int, rng: np.random.Generator):
     return X, y, v
 
 
-def teacher(cfg, d: int, n: int, rng: np.random.Generator):
-    """Teacher, data and labels of the teacher model of `cfg` (theory.md section 1)."""
-    v = rng.standard_normal(d)
-    v *= math.sqrt(d) / np.linalg.norm(v)
+def teacher(cfg, d: int, n: int, rng: np.random.Generator, v: np.ndarray | None = None):
+    """Teacher, data and labels of the teacher model of `cfg` (theory.md section 1;
+    direction `v` if given)."""
+    v = _direction(d, rng, v)
     X = rng.standard_normal((n, d))
     h0 = X @ v / math.sqrt(d)
     noisy = lambda x: x + math.sqrt(cfg.noise) * rng.standard_normal(n)  # noqa: E731
     y = {"linear": lambda: noisy(h0), "sign": lambda: np.where(noisy(h0) >= 0, 1.0, -1.0),
          "square": lambda: noisy(h0**2)}[cfg.teacher]()
     return X, y, v
-
-
-def closed_form_test_loss(cfg, m: float, q: float) -> float | None:
-    """The test loss where it has a short closed form (square loss, linear output), else None."""
-    if cfg.effective_loss != "square" or cfg.effective_activation != "linear":
-        return None
-    if cfg.data == "mixture" and cfg.clusters == 2:
-        return 0.5 * ((1 - m) ** 2 + cfg.delta * (m * m + q))
-    if cfg.data == "teacher" and cfg.teacher == "linear":
-        return 0.5 * ((1 - m) ** 2 + q + cfg.noise)
-    return None
 
 
 def loss_and_slope(cfg, y: np.ndarray, h: np.ndarray):
@@ -100,9 +96,10 @@ def loss_and_slope(cfg, y: np.ndarray, h: np.ndarray):
     return ell, (ell_o if o_h is None else ell_o * o_h), o
 
 
-def sgd(X, y, v, w0, cfg, batches, langevin_noise=None):
-    """The SGD recursion of theory.md section 1 with the observables of section 2 (the
-    test error for the mixture only; the test loss where `closed_form_test_loss` has it)."""
+def sgd(X, y, v, w0, cfg, batches, langevin_noise=None, test=None):
+    """The SGD recursion of theory.md section 1 on user data, with the observables of
+    section 2: the errors where every label is ±1, the test loss and error measured on
+    the held-out set `test` = (X_test, y_test), if given."""
     n, d = X.shape
     w = w0.copy()
     rows = {k: [] for k in ("m", "q", "train_loss", "train_error", "test_error", "test_loss")}
@@ -115,9 +112,16 @@ def sgd(X, y, v, w0, cfg, batches, langevin_noise=None):
         rows["m"].append(m)
         rows["q"].append(q)
         rows["train_loss"].append(ell.mean())
-        rows["train_error"].append(np.mean(y * o <= 0) if cfg.classifies else None)
-        rows["test_error"].append(test_error(cfg, m, q) if cfg.data == "mixture" else None)
-        rows["test_loss"].append(closed_form_test_loss(cfg, m, q))
+        signs = bool(np.all(np.abs(y) == 1))
+        rows["train_error"].append(np.mean(y * o <= 0) if signs else None)
+        if test is None:
+            rows["test_error"].append(None)
+            rows["test_loss"].append(None)
+        else:
+            X_test, y_test = test
+            ell_t, _, o_t = loss_and_slope(cfg, y_test, X_test @ w / math.sqrt(d))
+            rows["test_loss"].append(ell_t.mean())
+            rows["test_error"].append(np.mean(y_test * o_t <= 0) if signs else None)
         w = (1 - cfg.lr * cfg.lam) * w - cfg.lr * weight * (batches[k] * slope) @ X / math.sqrt(d)
         if cfg.temperature > 0:
             w = w + math.sqrt(2 * cfg.lr * cfg.temperature) * langevin_noise[k]

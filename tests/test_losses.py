@@ -25,8 +25,8 @@ DYNAMICS = {"gd": dict(batch=1.0), "persistent": dict(batch=0.4, tau=0.5)}
 NUMPY_SETTINGS = list(itertools.product(LOSS_OUTPUTS, DATA, DYNAMICS))
 
 
-def data_for(cfg, d, n, rng):
-    return (reference.teacher if cfg.data == "teacher" else reference.mixture)(cfg, d, n, rng)
+def data_for(cfg, d, n, rng, v=None):
+    return (reference.teacher if cfg.data == "teacher" else reference.mixture)(cfg, d, n, rng, v)
 
 
 @pytest.mark.parametrize("loss_output,data,dynamics", NUMPY_SETTINGS)
@@ -41,10 +41,10 @@ def test_sgd_trajectory_matches_numpy_step_by_step(loss_output, data, dynamics):
     w0 = 0.2 * v + rng.standard_normal(d)
     mask = ds.minibatch_chain(n, cfg, seed=5)
     assert mask.all() == (dynamics == "gd")
-    got = ds.sgd_trajectory(X, y, v, w0, cfg, seed=5)
-    want, _ = reference.sgd(X, y, v, w0, cfg, mask)
-    assert {"m", "q", "train_loss", "train_error"} <= set(want)
-    assert ("test_error" in want) == (cfg.data == "mixture")
+    X_test, y_test, _ = data_for(cfg, d, 40, rng, v)
+    got = ds.sgd_trajectory(X, y, v, w0, cfg, seed=5, X_test=X_test, y_test=y_test)
+    want, _ = reference.sgd(X, y, v, w0, cfg, mask, test=(X_test, y_test))
+    assert set(want) == set(ds.OBSERVABLES)
     for obs, values in want.items():
         np.testing.assert_allclose(getattr(got, obs), values, rtol=1e-10, atol=1e-12, err_msg=obs)
     # The run moves (a zero slope everywhere would pass the comparison trivially).
@@ -189,23 +189,17 @@ def weights_with(m, q, v, rng):
 
 
 def quadrature_test_loss(cfg, m, q):
-    """The package's test loss at (m, q): sgd_trajectory's at step 0 (it runs every loss)."""
-    rng = np.random.default_rng(0)
-    X, y, v = data_for(cfg, 50, 4, rng)
-    return ds.sgd_trajectory(X, y, v, weights_with(m, q, v, rng), cfg).test_loss[0]
+    """The package's test loss of cfg's data model at (m, q)."""
+    return ds.test_observables(cfg, m, q)["test_loss"]
 
 
-# The test loss's quadrature (theory.md section 2) puts panel edges at the zeros of o only,
-# not at the kinks y o = 1 of the hinge and the squared hinge: with a linear or door output
-# its relative error is measured at up to 5.6e-3 (hinge) and 4.8e-4 (squared hinge) at the
-# (m, q) below, against ~1e-12 for smooth integrands. With tanh, |o| < 1 and there is no kink.
-KINKED = pytest.mark.xfail(
-    strict=True, reason="test-loss quadrature has no panel edge at the kink y o = 1 (rel err up to 5.6e-3)")
+# The test loss's quadrature (theory.md section 2) puts panel edges at the zeros of o and
+# at the fields where o reaches the hinges' kinks y o = 1 (without them the relative error
+# was up to 5.6e-3 for the hinge and 4.8e-4 for the squared hinge at the (m, q) below).
 MQ = [(0.0, 1.0), (0.7, 0.3), (2.0, 0.05), (0.3, 0.01)]
 
 
-@pytest.mark.parametrize("loss", [
-    pytest.param("hinge", marks=KINKED), pytest.param("squared_hinge", marks=KINKED), "exponential"])
+@pytest.mark.parametrize("loss", ["hinge", "squared_hinge", "exponential"])
 def test_mixture_test_loss_against_closed_forms(loss):
     # Two clusters, linear output: the margin y h of a fresh sample is N(m, Delta (m^2 + q)).
     for m, q in MQ:
@@ -264,9 +258,7 @@ QUADRATURE_SETTINGS = [
 ]
 
 
-@pytest.mark.parametrize("data,loss,activation", [
-    pytest.param(*s, marks=KINKED) if "hinge" in s[1] and s[2] != "tanh" else s
-    for s in QUADRATURE_SETTINGS])
+@pytest.mark.parametrize("data,loss,activation", QUADRATURE_SETTINGS)
 def test_test_loss_quadrature_against_a_fine_grid(data, loss, activation):
     model = {**DATA, "three clusters": dict(data="mixture", clusters=3, rho=0.4, delta=0.5)}[data]
     cfg = ds.Config(loss=loss, activation=activation, threshold=0.8 if activation == "door" else None,

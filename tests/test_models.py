@@ -94,9 +94,10 @@ def test_sgd_trajectory_matches_numpy_step_by_step(name):
     w0 = 0.2 * v + rng.standard_normal(d)
     xi = rng.standard_normal((cfg.steps, d))
     mask = ds.minibatch_chain(n, cfg, seed=5)
-    got = ds.sgd_trajectory(X, y, v, w0, cfg, seed=5, langevin_noise=xi)
-    want, _ = reference.sgd(X, y, v, w0, cfg, mask, langevin_noise=xi)
-    assert "m" in want and "train_loss" in want
+    X_test, y_test, _ = (reference.teacher if cfg.data == "teacher" else reference.mixture)(cfg, d, 40, rng, v)
+    got = ds.sgd_trajectory(X, y, v, w0, cfg, seed=5, langevin_noise=xi, X_test=X_test, y_test=y_test)
+    want, _ = reference.sgd(X, y, v, w0, cfg, mask, langevin_noise=xi, test=(X_test, y_test))
+    assert {"m", "train_loss", "test_loss"} <= set(want) and ("test_error" in want) == cfg.classifies
     for obs, values in want.items():
         np.testing.assert_allclose(getattr(got, obs), values, rtol=1e-10, atol=1e-12, err_msg=obs)
     # Drawn increments: a temperature changes the run, and the seed decides them.

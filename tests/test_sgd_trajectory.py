@@ -1,6 +1,7 @@
 """The Rust SGD recursion against a plain numpy one, step by step, on the same data."""
 
 import itertools
+import math
 
 import numpy as np
 import pytest
@@ -27,8 +28,10 @@ def test_rust_matches_numpy_step_by_step(clusters, loss, activation, dynamics):
     mask = ds.minibatch_chain(n, cfg, seed=5)
     if dynamics == "gd":
         assert mask.all()
-    got = ds.sgd_trajectory(X, y, v, w0, cfg, seed=5)
-    want, w_last = reference.sgd(X, y, v, w0, cfg, mask)
+    X_test, y_test, _ = reference.mixture(cfg, d, 50, rng, v)
+    got = ds.sgd_trajectory(X, y, v, w0, cfg, seed=5, X_test=X_test, y_test=y_test)
+    want, w_last = reference.sgd(X, y, v, w0, cfg, mask, test=(X_test, y_test))
+    assert set(want) == set(ds.OBSERVABLES)
     for name, values in want.items():
         np.testing.assert_allclose(getattr(got, name), values, rtol=1e-10, atol=1e-12, err_msg=name)
     # The recorded weights are those of the last step (before its update).
@@ -99,3 +102,57 @@ def test_non_contiguous_and_integer_inputs_are_accepted():
     base = ds.sgd_trajectory(X, y, v, w0, cfg)
     fortran = ds.sgd_trajectory(np.asfortranarray(X), y.astype(int), v, w0, cfg)
     np.testing.assert_array_equal(base.m, fortran.m)
+
+
+def test_user_data_have_no_model_formula_for_their_test_observables():
+    # Structured data of the user's own (clusters at +-3 along the first axis, not the
+    # config's mixture): the test observables are measured on the held-out set, or absent.
+    rng = np.random.default_rng(4)
+    d, n = 20, 200
+    v = np.zeros(d)
+    v[0] = math.sqrt(d)
+
+    def draw(count):
+        y = rng.choice([-1.0, 1.0], size=count)
+        X = rng.standard_normal((count, d))
+        X[:, 0] += 3.0 * y
+        return X, y
+
+    (X, y), (X_test, y_test) = draw(n), draw(2000)
+    cfg = ds.Config(lr=0.2, steps=30)
+    bare = ds.sgd_trajectory(X, y, v, np.zeros(d), cfg)
+    assert bare.test_error is None and bare.test_loss is None and bare.train_error is not None
+    tested = ds.sgd_trajectory(X, y, v, np.zeros(d), cfg, X_test=X_test, y_test=y_test)
+    h = X_test @ tested.w / math.sqrt(d)
+    assert tested.test_error[-1] == np.mean(y_test * h <= 0)  # the last step's weights
+    np.testing.assert_allclose(tested.test_loss[-1], np.mean(np.logaddexp(0, -y_test * h)), rtol=1e-12)
+    # The mixture's formula at the run's (m, q) would have said otherwise.
+    formula = ds.test_observables(cfg, tested.m[-1], tested.q[-1])["test_error"]
+    assert abs(formula - tested.test_error[-1]) > 0.05, (formula, tested.test_error[-1])
+    np.testing.assert_array_equal(tested.m, bare.m)
+
+
+def test_user_labels_decide_what_is_recorded_and_which_loss_runs():
+    rng = np.random.default_rng(5)
+    d, n = 10, 40
+    X, v = rng.standard_normal((n, d)), np.ones(d)
+    y = X @ v / math.sqrt(d) + 0.1 * rng.standard_normal(n)
+    cfg = ds.Config(steps=5)  # alpha, data and clusters are ignored for user data
+    with pytest.raises(ValueError, match=r"^y must be ±1 for loss 'logistic'"):
+        ds.sgd_trajectory(X, y, v, np.zeros(d), cfg)
+    reg = ds.sgd_trajectory(X, y, v, np.zeros(d), cfg.replace(loss="square"))
+    assert reg.train_error is None and reg.test_error is None and reg.test_loss is None
+    X_test = rng.standard_normal((8, d))
+    with pytest.raises(ValueError, match="X_test and y_test go together"):
+        ds.sgd_trajectory(X, y, v, np.zeros(d), cfg.replace(loss="square"), X_test=X_test)
+    with pytest.raises(ValueError, match=r"X_test must have shape \(n_test, d\) = \(8, 10\)"):
+        ds.sgd_trajectory(X, y, v, np.zeros(d), cfg.replace(loss="square"), X_test=X_test[:, :3],
+                          y_test=np.zeros(8))
+
+
+def test_test_observables_are_the_engines_formulas():
+    cfg = ds.Config(clusters=3, steps=1, m0=0.4, q0=0.7)
+    got = ds.test_observables(cfg, 0.4, 0.7)
+    res = ds.solve_dmft(cfg, samples=64, groups=1)
+    assert got == {"test_loss": res.test_loss[0], "test_error": res.test_error[0]}
+    assert ds.test_observables(ds.Config(data="teacher", teacher="linear"), 0.5, 0.5)["test_error"] is None

@@ -17,7 +17,7 @@ from .config import Config
 from .dmft import solve_dmft
 from .fdt import FDTCurve, fdt
 from .results import OBSERVABLES, DMFTResult, SimulationResult, TrajectoryResult, load
-from .simulation import minibatch_chain, sgd_trajectory, simulate
+from .simulation import minibatch_chain, sgd_trajectory, simulate, test_observables
 from .sweep import SweepResult, point_seed, sweep
 
 __all__ = [
@@ -37,4 +37,5 @@ __all__ = [
     "simulate",
     "solve_dmft",
     "sweep",
+    "test_observables",
 ]

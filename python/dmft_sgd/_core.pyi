@@ -22,6 +22,7 @@ __all__ = [
     "dmft_defaults",
     "measure_bandwidth",
     "minibatch_chain",
+    "test_observables",
     "resolve_config",
     "sgd_trajectory",
     "simulate",
@@ -130,7 +131,10 @@ def sgd_trajectory(
     seed: int,
     batches: npt.NDArray[np.bool_] | None = None,
     langevin_noise: npt.NDArray[np.float64] | None = None,
+    x_test: npt.NDArray[np.float64] | None = None,
+    y_test: npt.NDArray[np.float64] | None = None,
 ) -> Trajectory: ...
+def test_observables(config: dict[str, Any], *, m: float, q: float) -> tuple[float, float | None]: ...
 def minibatch_chain(config: dict[str, Any], *, n: int, seed: int) -> npt.NDArray[np.bool_]: ...
 def measure_bandwidth(
     nbytes: int = ..., threads: int | None = None, repeats: int = 5

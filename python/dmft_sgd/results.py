@@ -95,7 +95,11 @@ def _tidy(result: Any, with_sem: bool) -> Any:
 
 @_with_observables("(T,)")
 class TrajectoryResult:
-    """Observables of one SGD run on user data, each of shape (T,), and final weights `w`."""
+    """Observables of one SGD run on user data, each of shape (T,), and final weights `w`.
+
+    ``test_loss`` and ``test_error`` are measured on the test set passed to
+    ``sgd_trajectory`` (None without one); the errors are None unless every label is ±1.
+    """
 
     config: Config
     t: np.ndarray

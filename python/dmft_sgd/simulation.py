@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from . import _core
-from ._checks import as_float_array, as_int, as_seed, as_threads
+from ._checks import as_float, as_float_array, as_int, as_seed, as_threads
 from ._progress import ProgressCallback, reporter
 from .config import Config, as_config
 from .results import SimulationResult, TrajectoryResult
@@ -74,15 +74,26 @@ def sgd_trajectory(
     seed: int = 0,
     batches: Any = None,
     langevin_noise: Any = None,
+    X_test: Any = None,
+    y_test: Any = None,
 ) -> TrajectoryResult:
     """Runs the SGD recursion of `cfg` on a data set you supply (all float64).
+
+    The data are yours, so `cfg`'s data model (``data``, ``clusters``, ``delta``,
+    ``rho``, ``teacher``, ``noise``, ``alpha``) is ignored: n and d come from `X`, the
+    errors are recorded where every label is ±1, and the test loss and error are measured
+    on the test set `X_test`, `y_test` at every step, or not at all (None) without one:
+    the model's formulas in (m, q) describe the config's data, not yours. ``loss=None``
+    still resolves by the config's data model (logistic for the default mixture): pass
+    ``loss="square"`` for real-valued labels.
 
     Parameters
     ----------
     X : array (n, d)
         Samples as rows.
     y : array (n,)
-        Labels (±1 for classification, real numbers for a regression teacher).
+        Labels (±1 for classification, real numbers for regression; a loss that needs
+        labels ±1 refuses real ones, naming `y`).
     v_star : array (d,)
         Teacher direction, normalised to |v_star|^2 = d; defines m = w·v*/d.
     w0 : array (d,)
@@ -97,13 +108,16 @@ def sgd_trajectory(
     langevin_noise : float array (steps, d) or None
         Explicit Langevin increments xi_k ~ N(0, I_d) (row k moves w_k to w_{k+1}; the
         last row is unused), used instead of drawn ones when ``cfg.temperature > 0``.
+    X_test, y_test : arrays (n_test, d) and (n_test,), or None
+        A held-out set: ``test_loss`` (and, for labels ±1, ``test_error``) are measured
+        on it at every step. Both or neither.
 
     Returns
     -------
     TrajectoryResult
         t and every observable of shape (steps,), and the weights w at the last step. The
-        test observables are those of the data model in `cfg` at the run's m and q; the
-        classification errors are None for a regression teacher.
+        test observables are measured on the test set (None without one); the
+        classification errors are None unless every label is ±1.
     """
     cfg = as_config("cfg", cfg)
     X = as_float_array("X", X, 2)
@@ -125,8 +139,16 @@ def sgd_trajectory(
         if langevin_noise.shape != (cfg.steps, v_star.shape[0]):
             raise ValueError(f"langevin_noise must have shape (steps, d) = ({cfg.steps}, "
                              f"{v_star.shape[0]}), got {langevin_noise.shape}")
+    if (X_test is None) != (y_test is None):
+        raise ValueError("X_test and y_test go together: give both or neither")
+    if X_test is not None:
+        X_test = as_float_array("X_test", X_test, 2)
+        y_test = as_float_array("y_test", y_test, 1)
+        if X_test.shape != (y_test.shape[0], X.shape[1]):
+            raise ValueError(f"X_test must have shape (n_test, d) = ({y_test.shape[0]}, {X.shape[1]}), "
+                             f"got {X_test.shape}")
     out = _core.sgd_trajectory(cfg.to_dict(), X, y, v_star, w0, seed=seed, batches=batches,
-                               langevin_noise=langevin_noise)
+                               langevin_noise=langevin_noise, x_test=X_test, y_test=y_test)
     return TrajectoryResult(config=cfg, t=out.t, w=out.w, **out.observables)
 
 
@@ -134,3 +156,15 @@ def minibatch_chain(n: int, cfg: Config, seed: int = 0) -> np.ndarray:
     """The (steps, n) boolean mask s_mu(k) that `sgd_trajectory` draws with this seed."""
     cfg = as_config("cfg", cfg)
     return _core.minibatch_chain(cfg.to_dict(), n=as_int("n", n, 1), seed=as_seed(seed))
+
+
+def test_observables(cfg: Config, m: float, q: float) -> dict[str, float | None]:
+    """The test loss and error of `cfg`'s data model at the order parameters (m, q)
+    (theory.md section 2): what the DMFT and `simulate` record at every step, e.g. to
+    evaluate a state of your own. ``test_error`` is None unless labels are ±1."""
+    cfg = as_config("cfg", cfg)
+    loss, error = _core.test_observables(cfg.to_dict(), m=as_float("m", m), q=as_float("q", q))
+    return {"test_loss": loss, "test_error": error}
+
+
+test_observables.__test__ = False  # type: ignore[attr-defined]  # not a pytest test

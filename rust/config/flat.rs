@@ -304,16 +304,10 @@ impl TryFrom<FlatConfig> for Config {
         cfg.validate()?;
         // rho and threshold are checked even where this model does not use them: a value
         // out of range is a mistake either way.
-        Config {
-            data: Data::Mixture,
-            clusters: Clusters::Three { rho },
-            noise: 0.0,
-            activation: Some(Activation::Door {
-                threshold: threshold.unwrap_or(0.0),
-            }),
-            ..cfg.clone()
+        super::check_rho(rho)?;
+        if let Some(t) = threshold {
+            super::non_negative("threshold", t)?;
         }
-        .validate()?;
         if let (Some(t), Activation::Linear) = (threshold, cfg.activation()) {
             return Err(Error::invalid(
                 "threshold",

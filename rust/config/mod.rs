@@ -384,6 +384,18 @@ fn positive(name: &str, x: f64) -> Result<()> {
     }
 }
 
+/// The outer mass `rho ∈ (0, 1)` of three clusters.
+fn check_rho(rho: f64) -> Result<()> {
+    if rho.is_finite() && rho > 0.0 && rho < 1.0 {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            "rho",
+            format!("must be in (0, 1), got {rho}"),
+        ))
+    }
+}
+
 /// `x ∈ [0, MAX_PARAMETER]`.
 fn non_negative(name: &str, x: f64) -> Result<()> {
     if (0.0..=MAX_PARAMETER).contains(&x) {
@@ -529,12 +541,7 @@ impl Config {
     /// bad parameter and its allowed range.
     pub fn validate(&self) -> Result<()> {
         if let Clusters::Three { rho } = self.clusters {
-            if !(rho.is_finite() && rho > 0.0 && rho < 1.0) {
-                return Err(Error::invalid(
-                    "rho",
-                    format!("must be in (0, 1), got {rho}"),
-                ));
-            }
+            check_rho(rho)?;
         }
         positive("alpha", self.alpha)?;
         positive("delta", self.delta)?;
@@ -542,6 +549,15 @@ impl Config {
         self.check_data_model()?;
         if let Activation::Door { threshold } = self.activation() {
             non_negative("threshold", threshold)?;
+            if self.loss() == Loss::Exponential {
+                return Err(Error::invalid(
+                    "loss",
+                    "'exponential' with the door output: exp(-y (h^2 - theta)) grows like \
+                     exp(h^2), so its expectation over the Gaussian field is infinite or set by \
+                     far tails and the test loss cannot be computed; use 'logistic' or \
+                     'squared_hinge' with the door",
+                ));
+            }
         }
         non_negative("lam", self.lam)?;
         non_negative("temperature", self.temperature)?;
