@@ -188,11 +188,13 @@ impl std::str::FromStr for Loss {
             .into_iter()
             .find(|l| l.name() == s)
             .ok_or_else(|| {
+                let names: Vec<String> = Loss::ALL
+                    .iter()
+                    .map(|l| format!("'{}'", l.name()))
+                    .collect();
                 Error::invalid(
                     "loss",
-                    format!(
-                        "must be 'logistic', 'square', 'squared_hinge', 'exponential' or 'hinge', got '{s}'"
-                    ),
+                    format!("must be one of {}, got '{s}'", names.join(", ")),
                 )
             })
     }
