@@ -6,12 +6,13 @@ import dataclasses
 import difflib
 import functools
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from . import _core
 from ._checks import as_float, as_int
+from ._typing import dataclass_transform
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,7 @@ FIELDS: dict[str, FieldInfo] = {
 }
 
 
+@dataclass_transform(frozen_default=True)
 def _with_core_fields(cls: type) -> type:
     """Makes `cls` a frozen dataclass whose fields are the core's (`FIELDS`), with their
     defaults and descriptions; its docstring gains the parameter list. The class keeps
@@ -69,6 +71,30 @@ class Config:
     parameter. Equality compares the fields as given: ``tau=None`` and an explicit
     ``tau`` with the same value are different configs with the same dynamics.
     """
+
+    # The fields are generated from the core at import (`_with_core_fields`); type
+    # checkers read them here (tests/test_types.py checks these declarations against
+    # `_core.config_fields()`: a new core field needs its line here).
+    if TYPE_CHECKING:
+        data: str = _DEFAULTS["data"]
+        clusters: int = _DEFAULTS["clusters"]
+        teacher: str = _DEFAULTS["teacher"]
+        alpha: float = _DEFAULTS["alpha"]
+        delta: float = _DEFAULTS["delta"]
+        rho: float = _DEFAULTS["rho"]
+        noise: float = _DEFAULTS["noise"]
+        loss: str | None = _DEFAULTS["loss"]
+        activation: str | None = _DEFAULTS["activation"]
+        threshold: float | None = _DEFAULTS["threshold"]
+        lam: float = _DEFAULTS["lam"]
+        temperature: float = _DEFAULTS["temperature"]
+        lr: float = _DEFAULTS["lr"]
+        batch: float = _DEFAULTS["batch"]
+        tau: float | None = _DEFAULTS["tau"]
+        normalize_batch: bool = _DEFAULTS["normalize_batch"]
+        steps: int = _DEFAULTS["steps"]
+        m0: float | None = _DEFAULTS["m0"]
+        q0: float = _DEFAULTS["q0"]
 
     def __post_init__(self) -> None:
         # Types from the annotations; ranges are checked once, by the core.

@@ -6,11 +6,12 @@ import dataclasses
 import inspect
 import os
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
 from . import _core, _io
+from ._typing import dataclass_transform
 from .config import Config
 
 #: The observables recorded at every time step, as the Rust core lists them
@@ -43,13 +44,18 @@ def check_recorded(cfg: Config, name: str) -> None:
             f"test_loss or train_loss")
 
 
+@dataclass_transform(frozen_default=True, eq_default=False)
 def _with_observables(
     shape: str, sem: bool = False
 ) -> Callable[[type], type]:
     """Makes `cls` a frozen dataclass whose fields are its own annotations with one array
     field per observable of the registry inserted after ``t`` (and, with `sem`, a
     ``<name>_sem`` field per observable, None by default, at the end); its docstring gains
-    the list of observables. The class keeps its name, module and methods, so it pickles."""
+    the list of observables. The class keeps its name, module and methods, so it pickles.
+
+    Type checkers do not run this: the class declares the generated fields for them under
+    ``if TYPE_CHECKING:``, in the order made here (tests/test_types.py checks that the
+    declarations are the registry's observables and the runtime dataclass's fields)."""
 
     def wrap(cls: type) -> type:
         own = list(inspect.get_annotations(cls).items())
@@ -103,6 +109,13 @@ class TrajectoryResult:
 
     config: Config
     t: np.ndarray
+    if TYPE_CHECKING:  # generated from the registry at import (_with_observables)
+        m: np.ndarray | None
+        q: np.ndarray | None
+        train_loss: np.ndarray | None
+        test_loss: np.ndarray | None
+        train_error: np.ndarray | None
+        test_error: np.ndarray | None
     w: np.ndarray
 
 
@@ -118,6 +131,13 @@ class SimulationResult:
     replicas: int
     seed: int
     t: np.ndarray
+    if TYPE_CHECKING:  # generated from the registry at import (_with_observables)
+        m: np.ndarray | None
+        q: np.ndarray | None
+        train_loss: np.ndarray | None
+        test_loss: np.ndarray | None
+        train_error: np.ndarray | None
+        test_error: np.ndarray | None
 
     def _observable(self, name: str) -> np.ndarray:
         check_recorded(self.config, name)
@@ -178,6 +198,13 @@ class DMFTResult:
     band: int
     response_samples: int
     t: np.ndarray
+    if TYPE_CHECKING:  # generated from the registry at import (_with_observables)
+        m: np.ndarray | None
+        q: np.ndarray | None
+        train_loss: np.ndarray | None
+        test_loss: np.ndarray | None
+        train_error: np.ndarray | None
+        test_error: np.ndarray | None
     C: np.ndarray
     R: np.ndarray
     M_C: np.ndarray | None
@@ -186,6 +213,13 @@ class DMFTResult:
     changes: np.ndarray
     converged: bool
     change_noise: np.ndarray | None = None
+    if TYPE_CHECKING:  # generated from the registry at import (_with_observables)
+        m_sem: np.ndarray | None = None
+        q_sem: np.ndarray | None = None
+        train_loss_sem: np.ndarray | None = None
+        test_loss_sem: np.ndarray | None = None
+        train_error_sem: np.ndarray | None = None
+        test_error_sem: np.ndarray | None = None
 
     def mean(self, name: str) -> np.ndarray:
         """An observable by name, shape (T,) (the same as the attribute)."""
