@@ -38,13 +38,14 @@ def temporary(target: Path) -> tuple[int, Path]:
     raise FileExistsError(f"no free temporary name next to {target}")
 
 
-def write(path: str | os.PathLike, kind: str, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> Path:
+def write(path: str | os.PathLike[str], kind: str, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> Path:
     """Atomically writes `arrays` and the header to `path` (".npz" appended if missing)."""
     path = Path(path)
     if path.suffix != ".npz":
         path = path.with_name(path.name + ".npz")
     header = {"format": FORMAT, "version": VERSION, "kind": kind, **meta}
-    payload = {name: np.asarray(a) for name, a in arrays.items()}
+    # Any: numpy's stub would match a key against savez_compressed's `allow_pickle`.
+    payload: dict[str, Any] = {name: np.asarray(a) for name, a in arrays.items()}
     payload["__meta__"] = np.array(json.dumps(header))
     fd, tmp = temporary(path)
     try:
@@ -57,7 +58,7 @@ def write(path: str | os.PathLike, kind: str, meta: dict[str, Any], arrays: dict
     return path
 
 
-def read(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+def read(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Reads a result file; raises ValueError for anything that is not one."""
     path = Path(path)
     try:

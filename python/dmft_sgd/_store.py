@@ -80,7 +80,7 @@ def _differences(store: dict[str, Any], sweep: dict[str, Any], prefix: str = "")
 class PointStore:
     """The folder of one sweep; created, or checked against `manifest` if it exists."""
 
-    def __init__(self, path: str | os.PathLike, manifest: dict[str, Any]):
+    def __init__(self, path: str | os.PathLike[str], manifest: dict[str, Any]) -> None:
         self.path = Path(path)
         self.path.mkdir(parents=True, exist_ok=True)
         manifest = {"format": STORE_FORMAT, "version": STORE_VERSION, **manifest}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from typing_extensions import dataclass_transform
+    from typing_extensions import dataclass_transform as dataclass_transform
 else:
     def dataclass_transform(**_: Any) -> Any:
         """PEP 681's marker (``typing.dataclass_transform`` from Python 3.11, with

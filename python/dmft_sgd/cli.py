@@ -24,7 +24,7 @@ import math
 import sys
 import warnings
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, NoReturn, Sequence, TextIO
 
 from ._progress import Bar
 from .config import FIELDS, Config, FieldInfo, check_field_names, field_names
@@ -54,7 +54,7 @@ class UsageError(Exception):
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, exit code 2
+    def error(self, message: str) -> NoReturn:  # one line, exit code 2
         self.exit(2, f"dmft-sgd: error: {message}\n")
 
 
@@ -101,7 +101,8 @@ def _option(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
-def _print_warning(message, category, filename, lineno, file=None, line=None) -> None:
+def _print_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                   file: TextIO | None = None, line: str | None = None) -> None:
     """A warning of a command (e.g. how to resume an interrupted sweep): one line on
     stderr, without Python's source line."""
     print(f"dmft-sgd: {message}", file=sys.stderr)
@@ -183,9 +184,9 @@ def _read_config_file(path: Path) -> dict[str, Any]:
         raise UsageError(f"--config: cannot read {path}: {exc.strerror}") from None
     try:
         if path.suffix.lower() == ".toml":
-            try:
+            if sys.version_info >= (3, 11):
                 import tomllib
-            except ImportError:  # Python 3.10
+            else:  # Python 3.10
                 import tomli as tomllib
 
             data = tomllib.loads(text)
@@ -231,7 +232,7 @@ def _solver_options(args: argparse.Namespace) -> dict[str, Any]:
 def _show_progress(args: argparse.Namespace) -> bool:
     """Progress bars: as asked, else when stderr is a terminal (not a log file) and not --quiet."""
     if args.progress is not None:
-        return args.progress
+        return bool(args.progress)
     return not args.quiet and sys.stderr.isatty()
 
 
@@ -277,7 +278,8 @@ def summary_table(dmft: DMFTResult | None, sim: SimulationResult | None) -> str:
     if sim is not None:
         head += f"{f'SGD d={sim.d}':>22}"
     lines = [head]
-    shown = recorded((dmft or sim).config) if (dmft or sim) is not None else OBSERVABLES
+    first = dmft or sim
+    shown = recorded(first.config) if first is not None else OBSERVABLES
     for name in shown:
         line = f"{name:<12}"
         for result in (dmft, sim):
@@ -287,7 +289,7 @@ def summary_table(dmft: DMFTResult | None, sim: SimulationResult | None) -> str:
     return "\n".join(lines)
 
 
-def _draw(results: list, path: Path, log_time: bool, quiet: bool, required: bool,
+def _draw(results: Sequence[DMFTResult | SimulationResult], path: Path, log_time: bool, quiet: bool, required: bool,
           labels: list[str] | None = None) -> bool:
     try:
         from .plot import plot_observables, save_figure

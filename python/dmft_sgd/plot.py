@@ -19,7 +19,7 @@ import os
 import sys
 import textwrap
 from pathlib import Path
-from typing import Any, Sequence, Union
+from typing import TYPE_CHECKING, Any, Sequence, Union, cast
 
 import numpy as np
 
@@ -27,10 +27,15 @@ from .config import Config
 from .fdt import FDTCurve, fdt
 from .results import LABELS, OBSERVABLES, DMFTResult, SimulationResult, recorded
 
-try:
+if TYPE_CHECKING:
     from matplotlib.figure import Figure
-except ImportError:  # pragma: no cover - the [plot] extra is missing: `_figure` says so
-    Figure = None
+
+    from .sweep import SweepResult
+else:
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:  # pragma: no cover - the [plot] extra is missing: `_figure` says so
+        Figure = None
 
 Result = Union[DMFTResult, SimulationResult]
 
@@ -62,7 +67,8 @@ def _figure(width: float, height: float) -> "Figure":
 def _colors() -> list[str]:
     import matplotlib
 
-    return matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
+    colors: list[str] = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
+    return colors
 
 
 def _wrap(text: str, width_inches: float, fontsize: float) -> str:
@@ -78,7 +84,7 @@ def _value(value: Any) -> str:
 def describe(cfg: Config, omit: Sequence[str] = ()) -> str:
     """A one-line summary of the parameters that matter for `cfg`, leaving out the Config
     fields named in `omit` (e.g. the axes of a sweep, or what the legend names)."""
-    parts: list[tuple[str, str | None]] = []  # (field, text)
+    parts: list[tuple[str, Any]] = []  # (field, text or a false value to leave out)
     if cfg.data == "teacher":
         parts += [("teacher", f"{cfg.teacher} teacher"), ("noise", cfg.noise and f"noise={cfg.noise:g}")]
     else:
@@ -225,7 +231,7 @@ def plot_observables(
     return fig
 
 
-def save_figure(fig: "Figure", path: str | os.PathLike, dpi: int = 110) -> Path:
+def save_figure(fig: "Figure", path: str | os.PathLike[str], dpi: int = 110) -> Path:
     """Writes `fig` as an image (format from the suffix, PNG by default) without any
     display; a figure made with pyplot is closed."""
     path = Path(path)
@@ -239,13 +245,13 @@ def save_figure(fig: "Figure", path: str | os.PathLike, dpi: int = 110) -> Path:
     return path
 
 
-def _sweep_values(result, observable: str, at: str | float) -> tuple[np.ndarray, np.ndarray]:
+def _sweep_values(result: SweepResult, observable: str, at: str | float) -> tuple[np.ndarray, np.ndarray]:
     """The observable and its standard error at every point, shaped as ``result.array``
     (NaN for failed points, and for a sem that the run does not report)."""
     return result.array(observable, at), result.array(observable, at, sem=True)
 
 
-def plot_sweep(result, observable: str | None = None, at: str | float = "final") -> "Figure":
+def plot_sweep(result: SweepResult, observable: str | None = None, at: str | float = "final") -> "Figure":
     """A sweep at a glance, with the standard error of every point: a heat map over two
     grid axes (value ± sem in the cells), curves with error bars for one axis (or for the
     first axis, one curve per value of the others), points in order for a list grid. The
@@ -260,7 +266,7 @@ def plot_sweep(result, observable: str | None = None, at: str | float = "final")
     fig = _figure(width, 4.4)
     ax = fig.subplots()
     label = LABELS[observable] + ("" if at == "final" else f" at t = {at}")
-    if two_d:
+    if two_d and axes is not None:  # (two_d implies axes; mypy cannot see it)
         (ny, ys), (nx, xs) = axes
         image = ax.imshow(values, origin="lower", aspect="auto", cmap="viridis")
         ax.set_xticks(range(len(xs)), [str(x) for x in xs])
@@ -322,7 +328,7 @@ def plot_fdt(
     if any(isinstance(c, DMFTResult) for c in items) and t_w is None:
         raise ValueError("t_w is needed to compute the curve of a DMFT result")
     results = [c for c in items if isinstance(c, DMFTResult)]
-    fdts = [fdt(c, t_w) if isinstance(c, DMFTResult) else c for c in items]
+    fdts = [fdt(c, cast(float, t_w)) if isinstance(c, DMFTResult) else c for c in items]  # t_w checked
     if labels is None:
         diffs = iter(_differences([r.config for r in results]) if results else [])
         labels = [next(diffs) if isinstance(c, DMFTResult) else "" for c in items]

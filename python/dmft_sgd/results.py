@@ -14,6 +14,9 @@ from . import _core, _io
 from ._typing import dataclass_transform
 from .config import Config
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 #: The observables recorded at every time step, as the Rust core lists them
 #: (``dmft_sgd._core.OBSERVABLES``): the one source of the result classes' fields, the
 #: command line's table and the plots' labels.
@@ -141,25 +144,28 @@ class SimulationResult:
 
     def _observable(self, name: str) -> np.ndarray:
         check_recorded(self.config, name)
-        return getattr(self, name)
+        values: np.ndarray = getattr(self, name)
+        return values
 
     def mean(self, name: str) -> np.ndarray:
         """Replica average of an observable, shape (T,)."""
-        return self._observable(name).mean(axis=0)
+        mean: np.ndarray = self._observable(name).mean(axis=0)
+        return mean
 
     def sem(self, name: str) -> np.ndarray:
         """Standard error of `mean(name)`: std over replicas (ddof=1) / sqrt(replicas)."""
         values = self._observable(name)
         if self.replicas < 2:
             raise ValueError("sem needs replicas >= 2")
-        return values.std(axis=0, ddof=1) / np.sqrt(self.replicas)
+        sem: np.ndarray = values.std(axis=0, ddof=1) / np.sqrt(self.replicas)
+        return sem
 
-    def to_dataframe(self):
+    def to_dataframe(self) -> pd.DataFrame:
         """A tidy pandas DataFrame: columns ``t``, ``observable``, ``value`` (the replica
         mean) and ``sem`` (NaN for one replica), one row per recorded observable and step."""
         return _tidy(self, with_sem=self.replicas > 1)
 
-    def save(self, path: str | os.PathLike) -> Path:
+    def save(self, path: str | os.PathLike[str]) -> Path:
         """Writes one `.npz` file (arrays + config); read it back with `dmft_sgd.load`."""
         return _io.write(path, *self._payload())
 
@@ -224,7 +230,8 @@ class DMFTResult:
     def mean(self, name: str) -> np.ndarray:
         """An observable by name, shape (T,) (the same as the attribute)."""
         check_recorded(self.config, name)
-        return getattr(self, name)
+        values: np.ndarray = getattr(self, name)
+        return values
 
     def sem(self, name: str) -> np.ndarray:
         """Monte Carlo standard error of an observable, shape (T,): the spread of the
@@ -232,15 +239,16 @@ class DMFTResult:
         self.mean(name)
         if self.groups < 2:
             raise ValueError("sem needs groups >= 2: solve with groups=8 (the default) for error bars")
-        return getattr(self, f"{name}_sem")
+        sem: np.ndarray = getattr(self, f"{name}_sem")
+        return sem
 
-    def to_dataframe(self):
+    def to_dataframe(self) -> pd.DataFrame:
         """A tidy pandas DataFrame: columns ``t``, ``observable``, ``value`` and ``sem``
         (the Monte Carlo error; NaN for one group), one row per recorded observable and
         step."""
         return _tidy(self, with_sem=self.groups > 1)
 
-    def save(self, path: str | os.PathLike) -> Path:
+    def save(self, path: str | os.PathLike[str]) -> Path:
         """Writes one `.npz` file (arrays + config); read it back with `dmft_sgd.load`."""
         return _io.write(path, *self._payload())
 
@@ -271,7 +279,9 @@ def _stored(cfg: Config, meta: dict[str, Any]) -> tuple[str, ...]:
     return tuple(o for o in recorded(cfg) if not (legacy and o == "test_loss"))
 
 
-def _check_arrays(arrays: dict[str, np.ndarray], expected: dict[str, tuple], where: str) -> None:
+def _check_arrays(
+    arrays: dict[str, np.ndarray], expected: dict[str, tuple[int, ...] | None], where: str
+) -> None:
     for name, shape in expected.items():
         a = arrays.get(name)
         if a is None or a.dtype != np.float64 or (shape is not None and a.shape != shape):
@@ -281,29 +291,32 @@ def _check_arrays(arrays: dict[str, np.ndarray], expected: dict[str, tuple], whe
 def _dmft_from_file(meta: dict[str, Any], arrays: dict[str, np.ndarray], where: str) -> DMFTResult:
     cfg = Config.from_dict(meta["config"])
     T, groups = cfg.steps, int(meta["groups"])
-    expected: dict[str, tuple | None] = {name: (T,) for name in ("t", *_stored(cfg, meta))}
+    expected: dict[str, tuple[int, ...] | None] = {name: (T,) for name in ("t", *_stored(cfg, meta))}
     expected.update(C=(T, T), R=(T, T), changes=None)
     if groups > 1:
         expected.update({f"{name}_sem": (T,) for name in _stored(cfg, meta)})
     if "M_C" in arrays:
         expected.update(M_C=(T, T), M_R=(T, T), mu=(T,))
     _check_arrays(arrays, expected, where)
+    stored: dict[str, Any] = {name: arrays.get(name) for name in _DMFT_ARRAYS}
     return DMFTResult(
         config=cfg, samples=int(meta["samples"]), seed=int(meta["seed"]), method=str(meta["method"]),
         groups=groups, response=str(meta["response"]), band=int(meta["band"]),
         response_samples=int(meta["response_samples"]), converged=bool(meta["converged"]),
-        **{name: arrays.get(name) for name in _DMFT_ARRAYS},
+        **stored,
     )
 
 
 def _simulation_from_file(meta: dict[str, Any], arrays: dict[str, np.ndarray], where: str) -> SimulationResult:
     cfg = Config.from_dict(meta["config"])
     replicas = int(meta["replicas"])
-    expected = {"t": (cfg.steps,), **{name: (replicas, cfg.steps) for name in _stored(cfg, meta)}}
+    expected: dict[str, tuple[int, ...] | None] = {
+        "t": (cfg.steps,), **{name: (replicas, cfg.steps) for name in _stored(cfg, meta)}}
     _check_arrays(arrays, expected, where)
+    stored: dict[str, Any] = {name: arrays.get(name) for name in ("t", *OBSERVABLES)}
     return SimulationResult(
         config=cfg, d=int(meta["d"]), replicas=replicas, seed=int(meta["seed"]),
-        **{name: arrays.get(name) for name in ("t", *OBSERVABLES)},
+        **stored,
     )
 
 
@@ -313,7 +326,8 @@ READERS: dict[str, Any] = {"simulation": _simulation_from_file, "dmft": _dmft_fr
 
 def from_payload(meta: dict[str, Any], arrays: dict[str, np.ndarray], where: str) -> Any:
     """A result from its header and arrays (as written by its ``_payload``)."""
-    reader = READERS.get(meta.get("kind"))
+    kind: Any = meta.get("kind")
+    reader = READERS.get(kind)
     if reader is None:
         raise ValueError(f"{where}: unknown result kind {meta.get('kind')!r}")
     try:
@@ -322,7 +336,7 @@ def from_payload(meta: dict[str, Any], arrays: dict[str, np.ndarray], where: str
         raise ValueError(f"{where}: incomplete header ({exc})") from None
 
 
-def load(path: str | os.PathLike) -> Any:
+def load(path: str | os.PathLike[str]) -> Any:
     """Reads a result written by ``save`` (DMFTResult, SimulationResult or SweepResult):
     the same class with identical arrays and config.
 

@@ -16,7 +16,7 @@ import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence, cast
 
 import numpy as np
 
@@ -28,6 +28,9 @@ from .config import Config, as_config, check_field_names
 from .dmft import solve_dmft
 from .results import OBSERVABLES, READERS, _pandas, check_recorded, from_payload
 from .simulation import simulate
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 DivergenceError = _core.DivergenceError
 
@@ -72,7 +75,7 @@ def _as_completed(futures: list[Any]) -> Any:
     """The futures in the order they finish (concurrent.futures or dask.distributed)."""
     if futures and type(futures[0]).__module__.startswith("distributed"):
         from distributed import as_completed
-        return as_completed(futures)
+        return as_completed(futures)  # type: ignore[no-untyped-call]  # distributed is untyped
     return concurrent.futures.as_completed(futures)
 
 
@@ -133,7 +136,7 @@ class SweepResult:
     status: list[str] = field(default_factory=list)
     seconds: list[float | None] = field(default_factory=list)
 
-    def status_table(self):
+    def status_table(self) -> pd.DataFrame:
         """A pandas DataFrame of every point: its changes, status ("computed", "loaded"
         from a store, "failed"), run time in seconds and failure reason, to see what to
         rerun."""
@@ -148,7 +151,7 @@ class SweepResult:
 
     def _index(self, result: Any, at: str | float) -> int:
         if at == "final":
-            return result.t.size - 1
+            return int(result.t.size) - 1
         return int(round(at / result.config.lr))
 
     def _check_time(self, at: str | float) -> None:
@@ -200,7 +203,7 @@ class SweepResult:
             return values
         return values.reshape([len(v) for _, v in self.axes])
 
-    def table(self, observable: str, at: str | float = "final"):
+    def table(self, observable: str, at: str | float = "final") -> pd.DataFrame:
         """A tidy pandas DataFrame: one row per successful point, the changed fields as
         columns, then the observable (``mean`` for simulations) and its standard error
         (``sem``; NaN where none is reported) and the point's seed."""
@@ -215,9 +218,10 @@ class SweepResult:
             rows.append({**changes, observable: value, "sem": sem, "seed": seed})
         return pd.DataFrame(rows)
 
-    def save(self, path: str | os.PathLike) -> Path:
+    def save(self, path: str | os.PathLike[str]) -> Path:
         """One `.npz` file with every point's arrays; read it back with `dmft_sgd.load`."""
-        metas, arrays = [], {}
+        metas: list[dict[str, Any] | None] = []
+        arrays: dict[str, np.ndarray] = {}
         for i, res in enumerate(self.results):
             if res is None:
                 metas.append(None)
@@ -246,7 +250,7 @@ class SweepResult:
 
 
 def _sweep_from_file(meta: dict[str, Any], arrays: dict[str, np.ndarray], where: str) -> SweepResult:
-    results = []
+    results: list[Any] = []
     for i, res_meta in enumerate(meta["results"]):
         if res_meta is None:
             results.append(None)
@@ -303,7 +307,7 @@ def sweep(
     executor: Any = None,
     *,
     seed: int = 0,
-    store: str | os.PathLike | None = None,
+    store: str | os.PathLike[str] | None = None,
     retry_failed: bool = False,
     progress: bool | Callable[[int, int], Any] | None = None,
     **run_kwargs: Any,
@@ -387,7 +391,9 @@ def sweep(
                 p.fail(value)
             elif state == "broken":
                 warnings.warn(f"sweep store: {value}; the point is computed again", stacklevel=2)
-        need = sum(_point_bytes(kind, p.config, run_kwargs) for p in points if p.status == "pending")
+        # Pending points have a config (invalid changes fail when the points are built).
+        need = sum(_point_bytes(kind, cast(Config, p.config), run_kwargs)
+                   for p in points if p.status == "pending")
         _check_disk(points_store.path, need)
 
     _run(points, kind, executor, run_kwargs, points_store, progress)
@@ -422,7 +428,8 @@ def _run(points: list[_Point], kind: str, executor: Any, run_kwargs: dict[str, A
         point_kwargs["progress"] = functools.partial(_stop_if_set, stop)
     try:
         futures = {
-            executor.submit(run_point_timed, kind, p.config.to_dict(), p.seed, point_kwargs): p
+            executor.submit(run_point_timed, kind, cast(Config, p.config).to_dict(), p.seed,
+                            point_kwargs): p
             for p in todo
         }
         for done, future in enumerate(_as_completed(list(futures)), start=1):
@@ -433,9 +440,10 @@ def _run(points: list[_Point], kind: str, executor: Any, run_kwargs: dict[str, A
                 if points_store is not None:
                     points_store.save_result(p.changes, p.seed, p.result, p.seconds)
             except Exception as exc:  # a failed point is recorded; the others go on
-                p.fail(f"{type(exc).__name__}: {exc}")
+                error = f"{type(exc).__name__}: {exc}"
+                p.fail(error)
                 if points_store is not None and _deterministic(exc):
-                    points_store.save_failure(p.changes, p.seed, p.error)
+                    points_store.save_failure(p.changes, p.seed, error)
             if callable(progress):
                 progress(done, len(futures))
             if bar is not None:  # done / total and ETA, plus the failures so far
