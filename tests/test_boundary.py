@@ -27,7 +27,7 @@ def results():
     return {
         "dmft": ds.solve_dmft(CFG, samples=100, seed=1, threads=1),
         "sim": ds.simulate(CFG, d=30, replicas=3, seed=1, threads=1),
-        "traj": ds.sgd_trajectory(X, c, v, np.zeros(d), CFG, seed=1),
+        "traj": ds.sgd_trajectory(X, c, v, np.zeros(d), CFG, seed=1, X_test=X[:10], y_test=c[:10]),
     }
 
 
