@@ -13,6 +13,7 @@ their traffic (bytes of history read per step, summed) over that time, against t
 machine's measured read bandwidth, is the fraction of the machine's limit reached.
 
 Run:  python benches/bench_long.py [--steps 200 800 1600 4000] [--samples 20000]
+      python benches/bench_long.py --quick    (T = 50, 100 and S = 2000: a smoke test, seconds)
 """
 
 from __future__ import annotations
@@ -41,7 +42,11 @@ def main() -> None:
     ap.add_argument("--tangent-max", type=int, default=800, help="largest T for the exact tangent")
     ap.add_argument("--groups", type=int, default=None, help="groups (default: the solver's, 8)")
     ap.add_argument("--no-kernels", action="store_true", help="keep_kernels=False")
+    ap.add_argument("--quick", action="store_true",
+                    help="a smoke test in seconds: T = 50, 100, S = 2000 (overrides --steps, --samples)")
     args = ap.parse_args()
+    if args.quick:
+        args.steps, args.samples = [50, 100], 2000
     bandwidth, _, machine = measure()
     print(f"{machine}; S = {args.samples}\n")
     print("| T | tangent: time / peak | probe: time / peak | probe: weight side | "

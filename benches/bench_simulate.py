@@ -32,8 +32,14 @@ def phi(x):
     return 0.5 * np.vectorize(math.erfc)(-np.asarray(x) / math.sqrt(2))
 
 
-def numpy_replica(cfg: ds.Config, d: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """One replica, straightforwardly: draw the data, loop over steps."""
+# The observables the numpy versions record, one row each, in this order (the test loss
+# of the mixture has no closed form here, so it is not among them).
+NUMPY_ROWS = ("m", "q", "train_loss", "train_error", "test_error")
+ROW = {name: i for i, name in enumerate(NUMPY_ROWS)}
+
+
+def numpy_replica(cfg: ds.Config, d: int, rng: np.random.Generator) -> np.ndarray:
+    """One replica, straightforwardly: draw the data, loop over steps. Rows: NUMPY_ROWS."""
     n = round(cfg.alpha * d)
     v = rng.standard_normal(d)
     v *= math.sqrt(d) / np.linalg.norm(v)
@@ -43,18 +49,21 @@ def numpy_replica(cfg: ds.Config, d: int, rng: np.random.Generator) -> dict[str,
     w = cfg.effective_m0 * v + math.sqrt(cfg.q0) * rng.standard_normal(d)
     p_on, p_off = cfg.lr / cfg.effective_tau, cfg.lr * (1 - cfg.batch) / (cfg.batch * cfg.effective_tau)
     s = rng.random(n) < cfg.batch
-    out = np.empty((5, cfg.steps))
+    out = np.empty((len(NUMPY_ROWS), cfg.steps))
     for k in range(cfg.steps):
         m = w @ v / d
         q = w @ w / d - m * m
         h = X @ w / math.sqrt(d)
         z = y * h
-        out[:, k] = m, q, np.logaddexp(0, -z).mean(), np.mean(z <= 0), 0.0
+        out[ROW["m"], k], out[ROW["q"], k] = m, q
+        out[ROW["train_loss"], k] = np.logaddexp(0, -z).mean()
+        out[ROW["train_error"], k] = np.mean(z <= 0)
         slope = -y / (1 + np.exp(z))
         w = (1 - cfg.lr * cfg.lam) * w - cfg.lr * (slope * s) @ X / math.sqrt(d)
         u = rng.random(n)
         s = np.where(s, u >= p_off, u < p_on)
-    out[4] = phi(-out[0] / np.sqrt(cfg.delta * (out[0] ** 2 + out[1])))
+    m, q = out[ROW["m"]], out[ROW["q"]]
+    out[ROW["test_error"]] = phi(-m / np.sqrt(cfg.delta * (m**2 + q)))
     return out
 
 
@@ -64,7 +73,7 @@ def numpy_loop(cfg, d, replicas, seed=0):
 
 
 def numpy_batched(cfg, d, replicas, seed=0):
-    """All replicas at once: (R, n, d) data, batched matrix-vector products."""
+    """All replicas at once: (R, n, d) data, batched matrix-vector products. Rows: NUMPY_ROWS."""
     rng = np.random.default_rng(seed)
     n, R = round(cfg.alpha * d), replicas
     v = rng.standard_normal((R, d))
@@ -75,20 +84,21 @@ def numpy_batched(cfg, d, replicas, seed=0):
     w = cfg.effective_m0 * v + math.sqrt(cfg.q0) * rng.standard_normal((R, d))
     p_on, p_off = cfg.lr / cfg.effective_tau, cfg.lr * (1 - cfg.batch) / (cfg.batch * cfg.effective_tau)
     s = rng.random((R, n)) < cfg.batch
-    out = np.empty((R, 5, cfg.steps))
+    out = np.empty((R, len(NUMPY_ROWS), cfg.steps))
     for k in range(cfg.steps):
         m = np.einsum("rd,rd->r", w, v) / d
         q = np.einsum("rd,rd->r", w, w) / d - m * m
         h = np.matmul(X, w[:, :, None])[:, :, 0] / math.sqrt(d)
         z = y * h
-        out[:, 0, k], out[:, 1, k] = m, q
-        out[:, 2, k] = np.logaddexp(0, -z).mean(axis=1)
-        out[:, 3, k] = np.mean(z <= 0, axis=1)
+        out[:, ROW["m"], k], out[:, ROW["q"], k] = m, q
+        out[:, ROW["train_loss"], k] = np.logaddexp(0, -z).mean(axis=1)
+        out[:, ROW["train_error"], k] = np.mean(z <= 0, axis=1)
         g = (-y / (1 + np.exp(z))) * s
         w = (1 - cfg.lr * cfg.lam) * w - cfg.lr * np.matmul(g[:, None, :], X)[:, 0, :] / math.sqrt(d)
         u = rng.random((R, n))
         s = np.where(s, u >= p_off, u < p_on)
-    out[:, 4] = phi(-out[:, 0] / np.sqrt(cfg.delta * (out[:, 0] ** 2 + out[:, 1])))
+    m, q = out[:, ROW["m"]], out[:, ROW["q"]]
+    out[:, ROW["test_error"]] = phi(-m / np.sqrt(cfg.delta * (m**2 + q)))
     return out
 
 
@@ -102,9 +112,11 @@ def best_of(fn, repeats):
 
 
 def check_agreement(rust: ds.SimulationResult, numpy_out: np.ndarray) -> str:
-    """Different random numbers, same physics: final ensemble means within a few sem."""
+    """Different random numbers, same physics: final ensemble means within a few sem, for
+    each observable numpy records (row i of `numpy_out` is NUMPY_ROWS[i])."""
+    assert numpy_out.shape[1] == len(NUMPY_ROWS), numpy_out.shape
     rows = []
-    for i, name in enumerate(ds.OBSERVABLES):
+    for i, name in enumerate(NUMPY_ROWS):
         a, b = rust.mean(name)[-1], numpy_out[:, i, -1].mean()
         se = math.hypot(rust.sem(name)[-1], numpy_out[:, i, -1].std(ddof=1) / math.sqrt(len(numpy_out)))
         rows.append(f"{name} {a:.4f}/{b:.4f} ({abs(a - b) / se:.1f} se)")

@@ -9,6 +9,7 @@ The published numba code itself took 78-80 s on one core of the development mach
 this workload (timed by hand; it is not run here).
 
 Run:  python benches/bench_teacher_student.py [--repeats N]
+      python benches/bench_teacher_student.py --quick   (S = 2000, one repeat: a smoke test)
 """
 
 from __future__ import annotations
@@ -49,16 +50,19 @@ def best_of(repeats, run):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--quick", action="store_true",
+                        help="a smoke test in seconds: S = 2000 samples, one repeat")
     args = parser.parse_args()
+    samples, repeats = (2000, 1) if args.quick else (SAMPLES, args.repeats)
     cfg = ds.Config(data="teacher", teacher="linear", loss="square", **WORKLOAD)
     exact = teacher_gd_exact(**WORKLOAD)
 
-    rust_1, result = best_of(args.repeats, lambda: ds.solve_dmft(cfg, samples=SAMPLES, seed=0, threads=1))
-    rust_all, _ = best_of(args.repeats, lambda: ds.solve_dmft(cfg, samples=SAMPLES, seed=0))
-    numpy_time, base = best_of(1, lambda: baseline.solve(samples=SAMPLES, **WORKLOAD))
+    rust_1, result = best_of(repeats, lambda: ds.solve_dmft(cfg, samples=samples, seed=0, threads=1))
+    rust_all, _ = best_of(repeats, lambda: ds.solve_dmft(cfg, samples=samples, seed=0))
+    numpy_time, base = best_of(1, lambda: baseline.solve(samples=samples, **WORKLOAD))
 
     print(measure(threads=1)[2] + " (BLAS limited to one thread)")
-    print(f"workload {WORKLOAD}, S = {SAMPLES}")
+    print(f"workload {WORKLOAD}, S = {samples}" + (" (--quick)" if args.quick else ""))
     print(f"solve_dmft, 1 thread:        {rust_1 * 1e3:8.1f} ms")
     print(f"solve_dmft, all threads:     {rust_all * 1e3:8.1f} ms")
     print(f"numpy damped iteration (30 rounds, 1 core): {numpy_time:6.2f} s  -> ratio {numpy_time / rust_1:.0f}x")

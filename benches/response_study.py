@@ -9,6 +9,7 @@ random numbers are the same; only the probes differ) and reports
     combined standard error of the two solves (should stay below ~3).
 
     python benches/response_study.py [--steps 300] [--samples 8000] [--seeds 8]
+    python benches/response_study.py --quick   (T = 60, S = 1000, 3 seeds: a smoke test)
 """
 
 from __future__ import annotations
@@ -71,7 +72,11 @@ def main():
     ap.add_argument("--seeds", type=int, default=8)
     ap.add_argument("--band", type=int, default=16)
     ap.add_argument("--only", default=None, help="substring of a setting name")
+    ap.add_argument("--quick", action="store_true",
+                    help="a smoke test in seconds: T = 60, S = 1000, 3 seeds (overrides those options)")
     args = ap.parse_args()
+    if args.quick:
+        args.steps, args.samples, args.seeds = 60, 1000, 3
     zs = []
     for name, changes in SETTINGS.items():
         if args.only and args.only not in name:
