@@ -16,6 +16,7 @@ from .config import Config
 
 if TYPE_CHECKING:
     import pandas as pd
+    import xarray as xr
 
 #: The observables recorded at every time step, as the Rust core lists them
 #: (``dmft_sgd._core.OBSERVABLES``): the one source of the result classes' fields, the
@@ -165,6 +166,17 @@ class SimulationResult:
         mean) and ``sem`` (NaN for one replica), one row per recorded observable and step."""
         return _tidy(self, with_sem=self.replicas > 1)
 
+    def to_xarray(self) -> xr.Dataset:
+        """An xarray Dataset (needs ``pip install 'dmft-sgd[xarray]'``): dims ``replica``
+        and ``t`` (coordinate ``t``, the times); each recorded observable as a variable of
+        dims (replica, t), its replica mean as ``<name>_mean`` and, for two replicas or
+        more, its standard error as ``<name>_sem`` (dim t). ``attrs``: ``config`` (JSON:
+        ``Config.from_dict(json.loads(ds.attrs["config"]))`` restores it), ``d``,
+        ``replicas``, ``seed``, ``kind`` and ``dmft_sgd_version``."""
+        from . import _xarray
+
+        return _xarray.simulation(self)
+
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Writes one `.npz` file (arrays + config); read it back with `dmft_sgd.load`."""
         return _io.write(path, *self._payload())
@@ -247,6 +259,20 @@ class DMFTResult:
         (the Monte Carlo error; NaN for one group), one row per recorded observable and
         step."""
         return _tidy(self, with_sem=self.groups > 1)
+
+    def to_xarray(self) -> xr.Dataset:
+        """An xarray Dataset (needs ``pip install 'dmft-sgd[xarray]'``): dim ``t``
+        (coordinate ``t``, the times) and ``t_prime`` (the same times) for the two-time
+        matrices; each recorded observable as a variable and, for two groups or more, its
+        Monte Carlo standard error as ``<name>_sem``; ``C`` and ``R`` of dims
+        (t, t_prime), ``M_C``, ``M_R`` and ``mu`` when the kernels were kept; ``changes``
+        (and ``change_noise``) of dim ``iteration``. ``attrs``: ``config`` (JSON:
+        ``Config.from_dict(json.loads(ds.attrs["config"]))`` restores it), ``seed``,
+        ``samples``, ``groups``, ``method``, ``response``, ``band``, ``response_samples``,
+        ``converged`` (0 or 1), ``kind`` and ``dmft_sgd_version``."""
+        from . import _xarray
+
+        return _xarray.dmft(self)
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Writes one `.npz` file (arrays + config); read it back with `dmft_sgd.load`."""

@@ -31,6 +31,7 @@ from .simulation import simulate
 
 if TYPE_CHECKING:
     import pandas as pd
+    import xarray as xr
 
 DivergenceError = _core.DivergenceError
 
@@ -217,6 +218,20 @@ class SweepResult:
             value, sem = self._value(res, observable, at)
             rows.append({**changes, observable: value, "sem": sem, "seed": seed})
         return pd.DataFrame(rows)
+
+    def to_xarray(self, at: str | float = "final") -> xr.Dataset:
+        """An xarray Dataset (needs ``pip install 'dmft-sgd[xarray]'``) of every point's
+        observables at time `at` (as in `array`): for a product grid, one dim per grid
+        axis with its values as coordinate; for a list of points, dim ``point`` with each
+        changed field as a coordinate along it (None where a point leaves it unchanged).
+        Variables: each observable recorded by some point and its standard error
+        ``<name>_sem`` (NaN for failed points and where none is reported), ``seed`` and
+        ``status`` of each point. ``attrs``: ``base_config`` (JSON:
+        ``Config.from_dict(json.loads(ds.attrs["base_config"]))`` restores it),
+        ``sweep_kind``, ``at``, ``failures`` (their number), ``kind`` and ``dmft_sgd_version``."""
+        from . import _xarray
+
+        return _xarray.sweep(self, at)
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """One `.npz` file with every point's arrays; read it back with `dmft_sgd.load`."""

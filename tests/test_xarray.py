@@ -1,0 +1,114 @@
+"""``to_xarray()``: the results as labelled arrays, with the values, times and config of
+the result (the ``[xarray]`` extra)."""
+
+import json
+import sys
+
+import numpy as np
+import pytest
+
+import dmft_sgd as ds
+
+xr = pytest.importorskip("xarray")
+
+CFG = ds.Config(alpha=2.0, delta=0.5, lam=0.1, lr=0.2, batch=0.3, steps=12)
+REGRESSION = ds.Config(data="teacher", teacher="linear", noise=0.1, lr=0.2, batch=0.5, steps=8)
+
+
+@pytest.fixture(scope="module")
+def dmft():
+    return ds.solve_dmft(CFG, samples=400, seed=3, threads=1)
+
+
+@pytest.fixture(scope="module")
+def sim():
+    return ds.simulate(CFG, d=40, replicas=3, seed=5, threads=1)
+
+
+def test_dmft_round_trip(dmft):
+    out = dmft.to_xarray()
+    assert isinstance(out, xr.Dataset)
+    np.testing.assert_array_equal(out.t.values, dmft.t)
+    np.testing.assert_array_equal(out.t_prime.values, dmft.t)
+    for name in ds.OBSERVABLES:
+        np.testing.assert_array_equal(out[name].values, getattr(dmft, name))
+        np.testing.assert_array_equal(out[f"{name}_sem"].values, dmft.sem(name))
+        assert out[name].dims == ("t",)
+    for name in ("C", "R", "M_C", "M_R"):
+        assert out[name].dims == ("t", "t_prime")
+        np.testing.assert_array_equal(out[name].values, getattr(dmft, name))
+    np.testing.assert_array_equal(out.mu.values, dmft.mu)
+    np.testing.assert_array_equal(out.changes.values, dmft.changes)
+    assert ds.Config.from_dict(json.loads(out.attrs["config"])) == dmft.config
+    for name in ("seed", "samples", "groups", "response", "method", "band", "response_samples"):
+        assert out.attrs[name] == getattr(dmft, name)
+    assert out.attrs["converged"] == int(dmft.converged)
+    # Labelled selection: the value at a time is the array's.
+    assert float(out.m.sel(t=dmft.t[4])) == dmft.m[4]
+    assert float(out.C.sel(t=dmft.t[3], t_prime=dmft.t[5])) == dmft.C[3, 5]
+
+
+def test_dmft_without_kernels_or_groups():
+    res = ds.solve_dmft(REGRESSION, samples=200, seed=0, threads=1, groups=1, keep_kernels=False)
+    out = res.to_xarray()
+    assert "M_C" not in out and "M_R" not in out and "mu" not in out
+    assert not any(name.endswith("_sem") for name in out.data_vars)
+    # A regression teacher records no classification error.
+    assert set(ds.OBSERVABLES) - set(out.data_vars) == {"train_error", "test_error"}
+    np.testing.assert_array_equal(out.test_loss.values, res.test_loss)
+    assert ds.Config.from_dict(json.loads(out.attrs["config"])) == REGRESSION
+
+
+def test_simulation_round_trip(sim):
+    out = sim.to_xarray()
+    np.testing.assert_array_equal(out.t.values, sim.t)
+    np.testing.assert_array_equal(out.replica.values, np.arange(3))
+    for name in ds.OBSERVABLES:
+        assert out[name].dims == ("replica", "t")
+        np.testing.assert_array_equal(out[name].values, getattr(sim, name))
+        np.testing.assert_array_equal(out[f"{name}_mean"].values, sim.mean(name))
+        np.testing.assert_array_equal(out[f"{name}_sem"].values, sim.sem(name))
+    assert ds.Config.from_dict(json.loads(out.attrs["config"])) == sim.config
+    assert (out.attrs["d"], out.attrs["replicas"], out.attrs["seed"]) == (40, 3, 5)
+    # xarray's own reductions agree with the result's.
+    np.testing.assert_allclose(out.m.mean("replica").values, sim.mean("m"), rtol=1e-15)
+
+
+def test_product_sweep():
+    grid = {"lam": [0.05, 0.1], "batch": [0.3, 0.6, 1.0]}
+    res = ds.sweep(CFG, grid, samples=200, threads=1)
+    out = res.to_xarray()
+    assert out.test_error.dims == ("lam", "batch")
+    np.testing.assert_array_equal(out.lam.values, grid["lam"])
+    np.testing.assert_array_equal(out.batch.values, grid["batch"])
+    for name in ds.OBSERVABLES:
+        np.testing.assert_array_equal(out[name].values, res.array(name))
+        np.testing.assert_array_equal(out[f"{name}_sem"].values, res.array(name, sem=True))
+    # The cell of (lam, batch) is that point's final value.
+    i = res.points.index({"lam": 0.1, "batch": 0.6})
+    assert float(out.m.sel(lam=0.1, batch=0.6)) == res.results[i].m[-1]
+    assert int(out.seed.sel(lam=0.1, batch=0.6)) == res.seeds[i]
+    assert ds.Config.from_dict(json.loads(out.attrs["base_config"])) == CFG
+    at = res.to_xarray(at=1.0)
+    k = int(round(1.0 / CFG.lr))
+    assert float(at.q.sel(lam=0.05, batch=1.0)) == res.results[res.points.index(
+        {"lam": 0.05, "batch": 1.0})].q[k]
+
+
+def test_list_sweep_with_a_failed_point():
+    points = [{"lam": 0.1}, {"batch": 0.5, "lam": 0.2}, {"batch": 2.0}]  # batch > 1 is invalid
+    res = ds.sweep(CFG, points, kind="simulate", d=30, replicas=2, threads=1)
+    out = res.to_xarray()
+    assert out.m.dims == ("point",)
+    assert list(out.lam.values) == [0.1, 0.2, None]
+    assert list(out.batch.values) == [None, 0.5, 2.0]
+    assert list(out.status.values) == ["computed", "computed", "failed"]
+    assert float(out.m[0]) == res.results[0].mean("m")[-1]
+    assert np.isnan(out.m[2]) and np.isnan(out.m_sem[2])
+    assert out.attrs["failures"] == 1 and out.attrs["sweep_kind"] == "simulate"
+
+
+def test_missing_xarray_names_the_extra(dmft, monkeypatch):
+    monkeypatch.setitem(sys.modules, "xarray", None)  # import xarray raises ImportError
+    with pytest.raises(ImportError, match=r"pip install 'dmft-sgd\[xarray\]'"):
+        dmft.to_xarray()
