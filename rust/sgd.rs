@@ -207,6 +207,9 @@ pub(crate) fn run_sgd<E: DataElement, L: LossFn, A: ActivationFn>(
         lr: cfg.lr,
     };
     let mut w = w0;
+    // The momentum buffer v_k (v_0 = 0), only with momentum: plain SGD keeps its update.
+    let beta = cfg.momentum;
+    let mut velocity = (beta > 0.0).then(|| vec![0.0f64; d]);
     let mut grad = vec![0.0f64; d]; // sum_mu s_mu f_mu x_mu, with f = -l'
     let mut s = vec![false; n];
 
@@ -264,15 +267,32 @@ pub(crate) fn run_sgd<E: DataElement, L: LossFn, A: ActivationFn>(
         }
 
         if k + 1 < steps {
-            let step = dt * inv_sqrt_d * cfg.batch_weight();
-            if kick > 0.0 {
-                langevin.fill(k, &mut xi);
-                for ((wi, gi), xi) in w.iter_mut().zip(&grad).zip(&xi) {
-                    *wi = shrink * *wi + step * gi + kick * xi;
+            if let Some(v) = velocity.as_mut() {
+                // PyTorch's SGD with momentum (theory.md eq. 1.2): the gradient with the
+                // ridge inside, g = lam w - b_w grad / sqrt(d); v = beta v + g; the step
+                // along v (heavy ball) or g + beta v (Nesterov).
+                let scale = inv_sqrt_d * cfg.batch_weight();
+                for ((wi, vi), gi) in w.iter_mut().zip(v.iter_mut()).zip(&grad) {
+                    let g = cfg.lam * *wi - scale * gi;
+                    *vi = beta * *vi + g;
+                    let along = if cfg.nesterov { g + beta * *vi } else { *vi };
+                    *wi -= dt * along;
+                }
+                if kick > 0.0 {
+                    langevin.fill(k, &mut xi);
+                    axpy(kick, &xi, &mut w);
                 }
             } else {
-                for (wi, gi) in w.iter_mut().zip(&grad) {
-                    *wi = shrink * *wi + step * gi;
+                let step = dt * inv_sqrt_d * cfg.batch_weight();
+                if kick > 0.0 {
+                    langevin.fill(k, &mut xi);
+                    for ((wi, gi), xi) in w.iter_mut().zip(&grad).zip(&xi) {
+                        *wi = shrink * *wi + step * gi + kick * xi;
+                    }
+                } else {
+                    for (wi, gi) in w.iter_mut().zip(&grad) {
+                        *wi = shrink * *wi + step * gi;
+                    }
                 }
             }
         }

@@ -43,8 +43,15 @@ def spectrum(alpha, nodes):
     return np.append(lam, 0.0), np.append(wts, 1.0 - wts.sum())
 
 
-def teacher_gd_exact(alpha, lam, lr, m0, q0, steps, noise=0.0, nodes=None):
-    """m, q, train_loss, test_loss at steps k = 0..steps-1 (d -> inf, see module doc)."""
+def teacher_gd_exact(alpha, lam, lr, m0, q0, steps, noise=0.0, nodes=None, momentum=0.0,
+                     nesterov=False):
+    """m, q, train_loss, test_loss at steps k = 0..steps-1 (d -> inf, see module doc).
+
+    With momentum beta (PyTorch's SGD: v <- beta v + g, w <- w - lr v, or w <- w - lr
+    (g + beta v) for Nesterov, g = (A + lam) w - A v* - s b the full-batch gradient),
+    each coefficient f in (a, c, e) follows a two-term linear recurrence per eigenvalue:
+    g_f = (l + lam) f - (l, 0, s)_f, v_f <- beta v_f + g_f, f <- f - lr (v_f or
+    g_f + beta v_f), with v_f = 0 at k = 0 (beta = 0 is GD)."""
     if noise < 0:
         raise ValueError("noise must be >= 0")
     l, wt = spectrum(alpha, nodes or steps + 32)
@@ -56,6 +63,7 @@ def teacher_gd_exact(alpha, lam, lr, m0, q0, steps, noise=0.0, nodes=None):
     a = np.full_like(l, float(m0))
     c = np.full_like(l, np.sqrt(q0))
     e = np.zeros_like(l)
+    va, vc, ve = np.zeros_like(l), np.zeros_like(l), np.zeros_like(l)
     out = {key: np.empty(steps) for key in ("m", "q", "train_loss", "test_loss")}
     for k in range(steps):
         m = wt @ a
@@ -64,12 +72,20 @@ def teacher_gd_exact(alpha, lam, lr, m0, q0, steps, noise=0.0, nodes=None):
         out["m"][k], out["q"][k] = m, q
         out["train_loss"][k] = (fit + alpha * noise) / (2 * alpha)
         out["test_loss"][k] = ((1 - m) ** 2 + q + noise) / 2
-        a, c, e = beta * a + lr * l, beta * c, beta * e + lr * s
+        if momentum == 0:
+            a, c, e = beta * a + lr * l, beta * c, beta * e + lr * s
+            continue
+        ga, gc, ge = (l + lam) * a - l, (l + lam) * c, (l + lam) * e - s
+        va, vc, ve = momentum * va + ga, momentum * vc + gc, momentum * ve + ge
+        if nesterov:
+            a, c, e = a - lr * (ga + momentum * va), c - lr * (gc + momentum * vc), e - lr * (ge + momentum * ve)
+        else:
+            a, c, e = a - lr * va, c - lr * vc, e - lr * ve
     return out
 
 
-def simulate(alpha, lam, lr, m0, q0, steps, noise=0.0, d=1000, seed=0):
-    """Direct finite-d GD with the same conventions (for the self-test)."""
+def simulate(alpha, lam, lr, m0, q0, steps, noise=0.0, d=1000, seed=0, momentum=0.0, nesterov=False):
+    """Direct finite-d GD (with momentum) with the same conventions (for the self-test)."""
     rng = np.random.default_rng(seed)
     n = int(round(alpha * d))
     x = rng.standard_normal((n, d))
@@ -77,6 +93,7 @@ def simulate(alpha, lam, lr, m0, q0, steps, noise=0.0, d=1000, seed=0):
     v *= np.sqrt(d) / np.linalg.norm(v)
     y = x @ v / np.sqrt(d) + np.sqrt(noise) * rng.standard_normal(n)
     w = m0 * v + np.sqrt(q0) * rng.standard_normal(d)
+    vel = np.zeros(d)
     out = {key: np.empty(steps) for key in ("m", "q", "train_loss", "test_loss")}
     for k in range(steps):
         h = x @ w / np.sqrt(d)
@@ -84,7 +101,9 @@ def simulate(alpha, lam, lr, m0, q0, steps, noise=0.0, d=1000, seed=0):
         out["m"][k], out["q"][k] = m, w @ w / d - m * m
         out["train_loss"][k] = np.mean((y - h) ** 2) / 2
         out["test_loss"][k] = ((1 - m) ** 2 + out["q"][k] + noise) / 2
-        w = (1 - lr * lam) * w - lr * x.T @ (h - y) / np.sqrt(d)
+        g = lam * w + x.T @ (h - y) / np.sqrt(d)
+        vel = momentum * vel + g
+        w = w - lr * (g + momentum * vel if nesterov else vel)
     return out
 
 
@@ -93,11 +112,12 @@ if __name__ == "__main__":
     for alpha in (0.5, 1.0, 2.0):
         l, wt = spectrum(alpha, 40)
         assert abs(wt @ l - alpha) < 1e-12 and abs(wt @ l**2 - alpha * (1 + alpha)) < 1e-12
-    args = dict(alpha=2.0, lam=0.1, lr=0.1, m0=0.1, q0=1.0, steps=40, noise=0.25)
-    ex = teacher_gd_exact(**args)
-    runs = [simulate(**args, d=1000, seed=s) for s in range(6)]
-    for key in ex:
-        sims = np.array([r[key] for r in runs])
-        diff = np.abs(ex[key] - sims.mean(0))
-        z = diff / (sims.std(0, ddof=1) / np.sqrt(len(runs)))
-        print(f"{key:10s} max |exact - mean sim| = {diff.max():.1e}, max |z| = {z.max():.1f}")
+    for extra in ({}, dict(momentum=0.8), dict(momentum=0.6, nesterov=True)):
+        args = dict(alpha=2.0, lam=0.1, lr=0.1, m0=0.1, q0=1.0, steps=40, noise=0.25, **extra)
+        ex = teacher_gd_exact(**args)
+        runs = [simulate(**args, d=1000, seed=s) for s in range(6)]
+        for key in ex:
+            sims = np.array([r[key] for r in runs])
+            diff = np.abs(ex[key] - sims.mean(0))
+            z = diff / (sims.std(0, ddof=1) / np.sqrt(len(runs)))
+            print(f"{extra} {key:10s} max |exact - mean sim| = {diff.max():.1e}, max |z| = {z.max():.1f}")

@@ -64,6 +64,8 @@ def reasonable_configs():
         noise=st.floats(0, 2),
         temperature=st.sampled_from([0.0, 0.01, 1.0]),
         normalize_batch=st.booleans(),
+        momentum=st.sampled_from([0.0, 0.5, 0.95]),
+        nesterov=st.booleans(),
     ).map(_consistent)
 
 
@@ -71,6 +73,8 @@ def _consistent(kw):
     """Leaves the settings of the other data model at their defaults, and the threshold
     to the door."""
     kw = {**kw, "tau": None}
+    if kw["momentum"] == 0:
+        kw["nesterov"] = False
     if kw["data"] == "teacher":
         kw.update(clusters=2, delta=0.5, rho=0.5)
         if kw["teacher"] != "sign" and kw["loss"] == "logistic":

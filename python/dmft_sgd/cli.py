@@ -115,7 +115,8 @@ def _add_run_options(p: argparse.ArgumentParser, dmft: bool, sim: bool) -> None:
         extra = "" if default is None else f" (default {default})"
         help_ = info.doc.replace("%", "%%") + extra
         if info.kind is bool:  # a flag; the older ``--normalize_batch true`` still works
-            model.add_argument(f"--{name}", dest=name, type=_field_parser(info), help=argparse.SUPPRESS)
+            if _option(name) != f"--{name}":
+                model.add_argument(f"--{name}", dest=name, type=_field_parser(info), help=argparse.SUPPRESS)
             model.add_argument(_option(name), dest=name, action=argparse.BooleanOptionalAction,
                                default=None, help=help_)
         else:

@@ -89,6 +89,8 @@ class Config:
         lam: float = _DEFAULTS["lam"]
         temperature: float = _DEFAULTS["temperature"]
         lr: float = _DEFAULTS["lr"]
+        momentum: float = _DEFAULTS["momentum"]
+        nesterov: bool = _DEFAULTS["nesterov"]
         batch: float = _DEFAULTS["batch"]
         tau: float | None = _DEFAULTS["tau"]
         normalize_batch: bool = _DEFAULTS["normalize_batch"]

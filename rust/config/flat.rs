@@ -140,6 +140,11 @@ flat_config! {
     temperature: f64,
     /// learning rate eta, which is the time step dt > 0
     lr: f64,
+    /// momentum beta in [0, 1) (PyTorch's SGD semantics: v = beta v + g, w -= lr v,
+    /// with the ridge inside the gradient g); 0 is plain SGD
+    momentum: f64,
+    /// Nesterov momentum (w -= lr (g + beta v)); needs momentum > 0
+    nesterov: bool,
     /// batch fraction b in (0, 1]; 1 is full-batch gradient descent
     batch: f64,
     /// persistence time of the mini-batch chain, >= max(lr, lr (1-b)/b); None: plain
@@ -194,6 +199,8 @@ impl From<&Config> for FlatConfig {
             lam: cfg.lam,
             temperature: cfg.temperature,
             lr: cfg.lr,
+            momentum: cfg.momentum,
+            nesterov: cfg.nesterov,
             batch: cfg.batch,
             tau: cfg.tau,
             normalize_batch: cfg.normalize_batch,
@@ -293,6 +300,8 @@ impl TryFrom<FlatConfig> for Config {
             lam: flat.lam,
             temperature: flat.temperature,
             lr: flat.lr,
+            momentum: flat.momentum,
+            nesterov: flat.nesterov,
             batch: flat.batch,
             tau: flat.tau,
             normalize_batch: flat.normalize_batch,
@@ -354,6 +363,8 @@ mod tests {
                 "lam",
                 "temperature",
                 "lr",
+                "momentum",
+                "nesterov",
                 "batch",
                 "tau",
                 "normalize_batch",
@@ -362,10 +373,10 @@ mod tests {
                 "q0"
             ]
         );
-        let tau = FlatConfig::FIELDS[14];
+        let tau = FlatConfig::FIELDS[16];
         assert_eq!((tau.kind, tau.optional), (FieldKind::Float, true));
         assert!(tau.doc.contains("persistence time of the mini-batch chain"));
-        let steps = FlatConfig::FIELDS[16];
+        let steps = FlatConfig::FIELDS[18];
         assert_eq!((steps.kind, steps.optional), (FieldKind::Int, false));
         assert!(FlatConfig::FIELDS.iter().all(|f| !f.doc.trim().is_empty()));
     }

@@ -321,6 +321,12 @@ pub struct Config {
     pub temperature: f64,
     /// Learning rate `eta`, which is the time step `dt`.
     pub lr: f64,
+    /// Momentum `beta ∈ [0, 1)` (PyTorch's `SGD(momentum=beta)`: `v_{k+1} = beta v_k +
+    /// g_k`, `w_{k+1} = w_k - lr v_{k+1}`); 0 is plain SGD.
+    pub momentum: f64,
+    /// Nesterov's momentum (`w_{k+1} = w_k - lr (g_k + beta v_{k+1})`), with
+    /// `momentum > 0`.
+    pub nesterov: bool,
     /// Batch fraction `b ∈ (0, 1]`.
     pub batch: f64,
     /// Persistence time `tau` of the mini-batch chain; `None` is plain SGD, `lr / batch`
@@ -353,6 +359,8 @@ impl Default for Config {
             lam: 0.0,
             temperature: 0.0,
             lr: 0.1,
+            momentum: 0.0,
+            nesterov: false,
             batch: 1.0,
             tau: None,
             normalize_batch: false,
@@ -563,6 +571,18 @@ impl Config {
         }
         non_negative("lam", self.lam)?;
         non_negative("temperature", self.temperature)?;
+        if !(self.momentum.is_finite() && (0.0..1.0).contains(&self.momentum)) {
+            return Err(Error::invalid(
+                "momentum",
+                format!("must be in [0, 1), got {}", self.momentum),
+            ));
+        }
+        if self.nesterov && self.momentum == 0.0 {
+            return Err(Error::invalid(
+                "nesterov",
+                "needs momentum > 0 (Nesterov's look-ahead is along the momentum)",
+            ));
+        }
         positive("lr", self.lr)?;
         if !(self.batch.is_finite() && self.batch > 0.0 && self.batch <= 1.0) {
             return Err(Error::invalid(

@@ -42,10 +42,30 @@ pub struct WeightSide {
     /// Overlap `m(k)`, `m(0) = m0`.
     pub m: Vec<f64>,
     dt: f64,
+    lam: f64,
     shrink: f64,
     alpha: f64,
     /// `2 dt T`: the variance the Langevin noise adds to `C(k+1,k+1)`.
     langevin_variance: f64,
+    /// The velocity's statistics with momentum (eqs. 3.7-3.9); `None` without.
+    momentum: Option<Velocity>,
+}
+
+/// What momentum adds to the weight side (theory.md eqs. 3.7-3.9): the current row of
+/// the velocity's response and of its correlation with the weights, its variance and its
+/// mean along `v*`. Each step needs only the previous row: `O(T)` memory.
+#[derive(Clone, Debug, PartialEq)]
+struct Velocity {
+    beta: f64,
+    nesterov: bool,
+    /// `Q(k, l) = (1/dt) dv(k)/d eta(l)` for `l < k` (`Q(k, k) = 0`).
+    q: Vec<f64>,
+    /// `D(k, l) = E[v(k) w(l)]` for `l <= k`.
+    d: Vec<f64>,
+    /// `E[v(k)^2]`.
+    vv: f64,
+    /// The velocity of the overlap, `m_v(k)`.
+    mv: f64,
 }
 
 impl WeightSide {
@@ -60,9 +80,11 @@ impl WeightSide {
             r: TimeMatrix::zeros(steps),
             m,
             dt,
+            lam,
             shrink: 1.0 - dt * lam,
             alpha,
             langevin_variance: 0.0,
+            momentum: None,
         }
     }
 
@@ -70,6 +92,16 @@ impl WeightSide {
     pub fn of(cfg: &crate::config::Config) -> Self {
         let mut w = Self::new(cfg.steps, cfg.lr, cfg.lam, cfg.alpha, cfg.m0(), cfg.q0);
         w.langevin_variance = 2.0 * cfg.lr * cfg.temperature;
+        if cfg.momentum > 0.0 {
+            w.momentum = Some(Velocity {
+                beta: cfg.momentum,
+                nesterov: cfg.nesterov,
+                q: Vec::new(),
+                d: vec![0.0],
+                vv: 0.0,
+                mv: 0.0,
+            });
+        }
         w
     }
 
@@ -83,6 +115,9 @@ impl WeightSide {
     /// `M_R(k, 0..=k)` and `mu(k)` (eqs. 3.4-3.6). Every update runs along rows, so the
     /// `O(k^2)` work streams through memory in order.
     pub fn advance_rows(&mut self, k: usize, m_c_k: &[f64], m_r_k: &[f64], mu_k: f64) -> bool {
+        if self.momentum.is_some() {
+            return self.advance_with_momentum(k, m_c_k, m_r_k, mu_k);
+        }
         let dt = self.dt;
         // w(k+1) = a · w(0..=k) + dt eta(k), with a_j = dt M_R(k, j) + (1 - dt lambda) [j == k].
         let mut a: Vec<f64> = m_r_k[..=k].iter().map(|v| dt * v).collect();
@@ -126,6 +161,95 @@ impl WeightSide {
     }
 }
 
+impl WeightSide {
+    /// [`WeightSide::advance_rows`] with momentum (theory.md eqs. 3.7-3.9): the weight
+    /// coordinate follows `g(k) = lambda w(k) - sum_j M_R(k,j) w(j) - eta(k)`,
+    /// `v(k+1) = beta v(k) + g(k)`, `w(k+1) = w(k) - dt u(k+1)` with `u = v(k+1)` (heavy
+    /// ball) or `g(k) + beta v(k+1)` (Nesterov), plus the Langevin increment. Every
+    /// second moment is advanced from the previous row, in `O(k^2)` per step as without.
+    fn advance_with_momentum(&mut self, k: usize, m_c_k: &[f64], m_r_k: &[f64], mu_k: f64) -> bool {
+        let (dt, lam) = (self.dt, self.lam);
+        let Some(vel) = self.momentum.as_mut() else {
+            unreachable!("called with momentum")
+        };
+        let (beta, nesterov) = (vel.beta, vel.nesterov);
+        let m_r_k = &m_r_k[..=k];
+        // One pass over the rows of R: sum_{l<i<=k} M_R(k,i) R(i,l) and
+        // e_l = E[eta(k) w(l)] = dt sum_{i<l} R(l,i) M_C(k,i).
+        let mut mrr = vec![0.0; k + 1];
+        let mut e = vec![0.0; k + 1];
+        for i in 1..=k {
+            let row = &self.r.row(i)[..i];
+            axpy(m_r_k[i], row, &mut mrr[..i]);
+            e[i] = dt * dot(row, &m_c_k[..i]);
+        }
+        // One pass over the lower triangle of C: sum_{i<=k} M_R(k,i) C(i,l).
+        let mut mrc = vec![0.0; k + 1];
+        for j in 0..=k {
+            let row = &self.c.row(j)[..=j];
+            axpy(m_r_k[j], row, &mut mrc[..=j]);
+            mrc[j] += dot(&row[..j], &m_r_k[..j]);
+        }
+        let c_k = &self.c.row(k)[..=k];
+        let r_k = &self.r.row(k)[..=k];
+        // (3.7) G(l) = E[g(k) w(l)], gamma(l) = (1/dt) dg(k)/d eta(l) for l <= k.
+        let g: Vec<f64> = (0..=k).map(|l| lam * c_k[l] - mrc[l] - e[l]).collect();
+        let mut gamma: Vec<f64> = (0..=k).map(|l| lam * r_k[l] - mrr[l]).collect();
+        gamma[k] = -1.0 / dt;
+        // (3.8) The velocity's new row: Q(k+1,l) = beta Q(k,l) + gamma(l),
+        // D(k+1,l) = beta D(k,l) + G(l); the step direction u's response and correlation.
+        let q_new: Vec<f64> = (0..=k)
+            .map(|l| beta * vel.q.get(l).copied().unwrap_or(0.0) + gamma[l])
+            .collect();
+        let d_new: Vec<f64> = (0..=k).map(|l| beta * vel.d[l] + g[l]).collect();
+        let along = |plain: f64, new: f64| if nesterov { plain + beta * new } else { new };
+        // Second moments at step k: E[v eta], E[g eta], E[v g], E[g^2].
+        let v_eta = dt * dot(&vel.q, &m_c_k[..k]);
+        let g_eta = lam * e[k] - dot(m_r_k, &e) - m_c_k[k];
+        let v_g = lam * vel.d[k] - dot(m_r_k, &vel.d) - v_eta;
+        let g_g = lam * g[k] - dot(m_r_k, &g) - g_eta;
+        let vv_new = beta * beta * vel.vv + 2.0 * beta * v_g + g_g;
+        let vnew_g = beta * v_g + g_g;
+        // E[u^2] and E[v(k+1) u].
+        let (u_u, vnew_u) = if nesterov {
+            (
+                g_g + 2.0 * beta * vnew_g + beta * beta * vv_new,
+                vnew_g + beta * vv_new,
+            )
+        } else {
+            (vv_new, vv_new)
+        };
+        // (3.9) R(k+1,l) = R(k,l) - dt rho(l), C(k+1,l) = C(k,l) - dt E[u w(l)].
+        let r_new: Vec<f64> = (0..=k)
+            .map(|l| r_k[l] - dt * along(gamma[l], q_new[l]))
+            .collect();
+        let eu: Vec<f64> = (0..=k).map(|l| along(g[l], d_new[l])).collect();
+        let c_new: Vec<f64> = (0..=k).map(|l| c_k[l] - dt * eu[l]).collect();
+        let diag = c_k[k] - 2.0 * dt * eu[k] + dt * dt * u_u + self.langevin_variance;
+        self.r.row_mut(k + 1)[..=k].copy_from_slice(&r_new);
+        for (l, &v) in c_new.iter().enumerate() {
+            self.c.set(l, k + 1, v);
+        }
+        self.c.row_mut(k + 1)[..=k].copy_from_slice(&c_new);
+        self.c.set(k + 1, k + 1, diag);
+        // The velocity's row k+1: D(k+1,k+1) = E[v(k+1) w(k+1)] = D(k+1,k) - dt E[v u].
+        let mut d_next = d_new;
+        d_next.push(d_next[k] - dt * vnew_u);
+        vel.q = q_new;
+        vel.d = d_next;
+        vel.vv = vv_new;
+        // The overlap: g_m = lambda m(k) - alpha mu(k), m_v' = beta m_v + g_m.
+        let g_m = lam * self.m[k] - self.alpha * mu_k;
+        let mv_new = beta * vel.mv + g_m;
+        self.m[k + 1] = self.m[k] - dt * along(g_m, mv_new);
+        vel.mv = mv_new;
+        diag.is_finite()
+            && self.m[k + 1].is_finite()
+            && c_new.iter().all(|v| v.is_finite())
+            && vel.vv.is_finite()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -150,6 +274,100 @@ mod tests {
                     0.0
                 };
                 assert!((w.r.at(k, l) - r).abs() < 1e-15);
+            }
+        }
+    }
+
+    /// The momentum recursions (eqs. 3.7-3.9) against the process itself: `w(k)` and
+    /// `v(k)` as explicit linear combinations of `w(0)`, `eta(0..k)` and the Langevin
+    /// increments, whose second moments give `C` and whose `eta` coefficients give `R`.
+    #[test]
+    fn momentum_moments_equal_those_of_the_explicit_linear_process() {
+        let (steps, dt, lam, q0, m0, alpha, temp) = (7, 0.1, 0.3, 1.5, 0.4, 2.0, 0.05);
+        let mut kernels = Kernels::zeros(steps);
+        for k in 0..steps {
+            kernels.mu[k] = 0.2 + 0.05 * k as f64;
+            for l in 0..=k {
+                kernels
+                    .m_r
+                    .set(k, l, 0.3 * (-(0.5 * (k - l) as f64)).exp() - 0.1);
+                let c = 0.4 * 0.6f64.powi((k - l) as i32) + if k == l { 0.5 } else { 0.0 };
+                kernels.m_c.set(k, l, c);
+                kernels.m_c.set(l, k, c);
+            }
+        }
+        for nesterov in [false, true] {
+            let beta = 0.7;
+            let cfg = crate::config::Config {
+                lr: dt,
+                lam,
+                alpha,
+                q0,
+                m0: Some(m0),
+                steps,
+                temperature: temp,
+                momentum: beta,
+                nesterov,
+                ..crate::config::Config::default()
+            };
+            let mut side = WeightSide::of(&cfg);
+            for k in 0..steps - 1 {
+                assert!(side.advance(k, &kernels));
+            }
+            // Basis: w(0), eta(0..steps), the Langevin increments n(0..steps).
+            let dim = 1 + 2 * steps;
+            let mut w = vec![vec![0.0; dim]; steps];
+            w[0][0] = 1.0;
+            let mut v = vec![0.0; dim];
+            let (mut m, mut mv) = (vec![m0], 0.0);
+            for k in 0..steps - 1 {
+                let mut g: Vec<f64> = w[k].iter().map(|x| lam * x).collect();
+                for (j, wj) in w.iter().enumerate().take(k + 1) {
+                    axpy(-kernels.m_r.at(k, j), wj, &mut g);
+                }
+                g[1 + k] -= 1.0;
+                v = v.iter().zip(&g).map(|(vi, gi)| beta * vi + gi).collect();
+                let u: Vec<f64> = if nesterov {
+                    g.iter().zip(&v).map(|(gi, vi)| gi + beta * vi).collect()
+                } else {
+                    v.clone()
+                };
+                let mut next = w[k].clone();
+                axpy(-dt, &u, &mut next);
+                next[1 + steps + k] = (2.0 * dt * temp).sqrt();
+                w[k + 1] = next;
+                let g_m = lam * m[k] - alpha * kernels.mu[k];
+                mv = beta * mv + g_m;
+                m.push(m[k] - dt * if nesterov { g_m + beta * mv } else { mv });
+            }
+            // Covariance of the basis: q0, M_C among the eta, 1 for each increment.
+            let cov = |a: usize, b: usize| -> f64 {
+                match (a, b) {
+                    (0, 0) => q0,
+                    (a, b) if (1..=steps).contains(&a) && (1..=steps).contains(&b) => {
+                        kernels.m_c.at(a - 1, b - 1)
+                    }
+                    (a, b) if a == b && a > steps => 1.0,
+                    _ => 0.0,
+                }
+            };
+            for k in 0..steps {
+                assert!((side.m[k] - m[k]).abs() < 1e-14, "m({k})");
+                for l in 0..steps {
+                    let mut c = 0.0;
+                    for a in 0..dim {
+                        for b in 0..dim {
+                            c += w[k][a] * cov(a, b) * w[l][b];
+                        }
+                    }
+                    assert!(
+                        (side.c.at(k, l) - c).abs() < 1e-12,
+                        "C({k},{l}) {}",
+                        side.c.at(k, l) - c
+                    );
+                    let r = if k > l { w[k][1 + l] / dt } else { 0.0 };
+                    assert!((side.r.at(k, l) - r).abs() < 1e-12, "R({k},{l})");
+                }
             }
         }
     }
