@@ -48,8 +48,8 @@ mod python;
 mod fuzz_tests;
 
 pub use config::{
-    Activation, Clusters, Config, Data, FieldKind, FieldSpec, FlatConfig, Loss, Teacher,
-    DEFAULT_DELTA, DEFAULT_RHO, DEFAULT_SYMMETRIC_M0, DEFAULT_TEACHER, DEFAULT_THRESHOLD,
+    Activation, Clusters, Config, Data, FieldKind, FieldSpec, FlatConfig, LearningRate, Loss,
+    Teacher, DEFAULT_DELTA, DEFAULT_RHO, DEFAULT_SYMMETRIC_M0, DEFAULT_TEACHER, DEFAULT_THRESHOLD,
     MAX_PARAMETER, MAX_STEPS,
 };
 pub use control::Control;

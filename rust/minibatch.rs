@@ -7,7 +7,8 @@ use crate::error::{Error, Result};
 use crate::resources::check_memory;
 use rand::{Rng, RngExt};
 
-/// Transition probabilities of one sample's batch chain.
+/// Transition probabilities of one sample's batch chain (at the reference step `lr`; a
+/// schedule scales them step by step, see [`Config::chain_scales`]).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct BatchChain {
     /// Stationary occupation `b`.
@@ -35,13 +36,20 @@ impl BatchChain {
         u < self.batch
     }
 
-    /// `s(k+1)` given `s(k)` and a uniform number `u ∈ [0, 1)`.
+    /// `s(k+1)` given `s(k)` and a uniform number `u ∈ [0, 1)`, with the step's factor
+    /// `scale` of the probabilities ([`Config::chain_scales`]; 1 without a schedule).
     #[inline]
-    pub fn next(&self, s: bool, u: f64) -> bool {
-        if s {
-            u >= self.p_off
+    pub fn next(&self, s: bool, u: f64, scale: f64) -> bool {
+        if scale == 1.0 {
+            if s {
+                u >= self.p_off
+            } else {
+                u < self.p_on
+            }
+        } else if s {
+            u >= (self.p_off * scale).min(1.0)
         } else {
-            u < self.p_on
+            u < (self.p_on * scale).min(1.0)
         }
     }
 }
@@ -61,6 +69,7 @@ pub trait BatchSchedule {
 /// Batches drawn from the Markov chain with a given random stream.
 pub struct MarkovBatches<R> {
     chain: BatchChain,
+    scales: Vec<f64>,
     rng: R,
 }
 
@@ -69,6 +78,7 @@ impl<R: Rng> MarkovBatches<R> {
     pub fn new(cfg: &Config, rng: R) -> Self {
         MarkovBatches {
             chain: BatchChain::new(cfg),
+            scales: cfg.chain_scales(),
             rng,
         }
     }
@@ -81,7 +91,7 @@ impl<R: Rng> BatchSchedule for MarkovBatches<R> {
             *s_mu = if k == 0 {
                 self.chain.start(u)
             } else {
-                self.chain.next(*s_mu, u)
+                self.chain.next(*s_mu, u, self.scales[k - 1])
             };
         }
     }

@@ -295,7 +295,7 @@ fn resolve_config<'py>(
             _ => None,
         },
     )?;
-    out.set_item("tau", cfg.tau())?;
+    out.set_item("tau", cfg.resolved().tau)?;
     out.set_item("m0", cfg.m0())?;
     out.set_item("classifies", cfg.labels_are_signs())?;
     Ok(out)

@@ -184,12 +184,9 @@ pub(crate) fn run_sgd<E: DataElement, L: LossFn, A: ActivationFn>(
         }
     }
     let classify = observed.classify;
-    // sqrt(2 dt T): the Langevin kick per unit increment.
-    let kick = (2.0 * cfg.lr * cfg.temperature).sqrt();
-    let mut xi = vec![0.0f64; if kick > 0.0 { d } else { 0 }];
+    let mut xi = vec![0.0f64; if cfg.temperature > 0.0 { d } else { 0 }];
     let steps = cfg.steps;
     let inv_sqrt_d = 1.0 / (d as f64).sqrt();
-    let (dt, shrink) = (cfg.lr, 1.0 - cfg.lr * cfg.lam);
 
     let mut out = Trajectory {
         t: cfg.times(),
@@ -267,6 +264,10 @@ pub(crate) fn run_sgd<E: DataElement, L: LossFn, A: ActivationFn>(
         }
 
         if k + 1 < steps {
+            // The step's own dt (a schedule's eta_k), and sqrt(2 dt T), the Langevin kick
+            // per unit increment.
+            let dt = cfg.lr_at(k);
+            let (shrink, kick) = (1.0 - dt * cfg.lam, (2.0 * dt * cfg.temperature).sqrt());
             if let Some(v) = velocity.as_mut() {
                 // PyTorch's SGD with momentum (theory.md eq. 1.2): the gradient with the
                 // ridge inside, g = lam w - b_w grad / sqrt(d); v = beta v + g; the step

@@ -51,11 +51,13 @@ def teacher_gd_exact(alpha, lam, lr, m0, q0, steps, noise=0.0, nodes=None, momen
     (g + beta v) for Nesterov, g = (A + lam) w - A v* - s b the full-batch gradient),
     each coefficient f in (a, c, e) follows a two-term linear recurrence per eigenvalue:
     g_f = (l + lam) f - (l, 0, s)_f, v_f <- beta v_f + g_f, f <- f - lr (v_f or
-    g_f + beta v_f), with v_f = 0 at k = 0 (beta = 0 is GD)."""
+    g_f + beta v_f), with v_f = 0 at k = 0 (beta = 0 is GD). `lr` may be a sequence of
+    `steps` rates, one per step (a schedule)."""
     if noise < 0:
         raise ValueError("noise must be >= 0")
     l, wt = spectrum(alpha, nodes or steps + 32)
-    beta = 1.0 - lr * (l + lam)
+    rates = np.broadcast_to(np.asarray(lr, dtype=float), (steps,))
+    lr = float(rates.max())  # the largest rate decides divergence
     edges = [(1 + np.sqrt(alpha)) ** 2, (1 - np.sqrt(alpha)) ** 2 if alpha >= 1 else 0.0]
     if max(abs(1.0 - lr * (lam + x)) for x in edges) > 1.0:
         warnings.warn("GD diverges: need 0 <= lr (lam + lambda) <= 2 on the spectrum")
@@ -66,6 +68,8 @@ def teacher_gd_exact(alpha, lam, lr, m0, q0, steps, noise=0.0, nodes=None, momen
     va, vc, ve = np.zeros_like(l), np.zeros_like(l), np.zeros_like(l)
     out = {key: np.empty(steps) for key in ("m", "q", "train_loss", "test_loss")}
     for k in range(steps):
+        lr = rates[k]
+        beta = 1.0 - lr * (l + lam)
         m = wt @ a
         q = wt @ (a * a + c * c + l * e * e) - m * m
         fit = wt @ (l * ((1 - a) ** 2 + c * c + l * e * e)) - 2 * s * (wt @ (l * e))

@@ -123,14 +123,15 @@ def sgd(X, y, v, w0, cfg, batches, langevin_noise=None, test=None):
             ell_t, _, o_t = loss_and_slope(cfg, y_test, X_test @ w / math.sqrt(d))
             rows["test_loss"].append(ell_t.mean())
             rows["test_error"].append(np.mean(y_test * o_t <= 0) if signs else None)
+        lr = cfg.lr[k] if isinstance(cfg.lr, tuple) else cfg.lr  # the step's own rate
         if cfg.momentum == 0:
-            w = (1 - cfg.lr * cfg.lam) * w - cfg.lr * weight * (batches[k] * slope) @ X / math.sqrt(d)
+            w = (1 - lr * cfg.lam) * w - lr * weight * (batches[k] * slope) @ X / math.sqrt(d)
         else:  # torch.optim.SGD: the ridge inside g, v <- beta v + g, w <- w - lr (v or g + beta v)
             g = cfg.lam * w + weight * (batches[k] * slope) @ X / math.sqrt(d)
             velocity = cfg.momentum * velocity + g
-            w = w - cfg.lr * (g + cfg.momentum * velocity if cfg.nesterov else velocity)
+            w = w - lr * (g + cfg.momentum * velocity if cfg.nesterov else velocity)
         if cfg.temperature > 0:
-            w = w + math.sqrt(2 * cfg.lr * cfg.temperature) * langevin_noise[k]
+            w = w + math.sqrt(2 * lr * cfg.temperature) * langevin_noise[k]
     return {k: np.array(r) for k, r in rows.items() if None not in r}, w
 
 

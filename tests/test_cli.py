@@ -274,3 +274,24 @@ def test_bad_grids_exit_2(grid, needle):
     proc = subprocess.run([sys.executable, "-m", "dmft_sgd.cli", "sweep", "--grid", grid],
                           capture_output=True, text=True)
     assert proc.returncode == 2 and needle in proc.stderr
+
+
+def test_a_learning_rate_schedule_from_a_file(tmp_path, capsys):
+    schedule = tmp_path / "lr.txt"
+    schedule.write_text("# warm-up, then decay\n0.05 0.1, 0.2\n0.2\n0.1\n")
+    args = build_parser().parse_args(["dmft", "--lr-schedule", str(schedule)])
+    cfg, _ = settings_from_args(args)
+    assert cfg.lr == (0.05, 0.1, 0.2, 0.2, 0.1) and cfg.steps == 5
+    assert main(["dmft", "--lr-schedule", str(schedule), "--samples", "200", "--out", str(tmp_path),
+                 "--quiet"]) == 0
+    saved = ds.load(tmp_path / "dmft.npz")
+    assert saved.config.lr == cfg.lr
+    np.testing.assert_allclose(saved.t, [0.0, 0.05, 0.15, 0.35, 0.55])
+    broken = tmp_path / "broken.txt"
+    broken.write_text("0.1 fast\n")
+    capsys.readouterr()
+    assert main(["dmft", "--lr-schedule", str(broken)]) == 2
+    assert "--lr-schedule: " in (err := capsys.readouterr().err) and "could not convert string to float: 'fast'" in err
+    # A given --steps must match the schedule.
+    assert main(["dmft", "--lr-schedule", str(schedule), "--steps", "7"]) == 2
+    assert "--lr: lr as a schedule must have one rate per step, steps = 7, got 5" in capsys.readouterr().err

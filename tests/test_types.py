@@ -67,8 +67,9 @@ def test_result_declarations_are_the_registry(cls: type, sem: bool) -> None:
 
 
 def test_config_declarations_are_the_core_fields() -> None:
-    core = [(name, f"{kind} | None" if optional else kind, True)
-            for name, kind, optional, _ in _core.config_fields()]
+    core = [(name, config.FIELDS[name].annotation, True) for name, *_ in _core.config_fields()]
+    assert config.FIELDS["lr"].annotation == "float | tuple[float, ...]"
+    assert config.FIELDS["tau"].annotation == "float | None"
     assert _static_fields(config, "Config") == core
     assert _type_checking_fields(config, "Config") == [name for name, _, _ in core]
     assert _runtime_fields(ds.Config) == core

@@ -122,6 +122,9 @@ def _add_run_options(p: argparse.ArgumentParser, dmft: bool, sim: bool) -> None:
         else:
             spellings = dict.fromkeys([_option(name), f"--{name}"])  # --m0; both for a_b
             model.add_argument(*spellings, dest=name, type=_field_parser(info), metavar="X", help=help_)
+    model.add_argument("--lr-schedule", type=Path, metavar="FILE",
+                       help="learning rate per step from a text file (one rate per step; sets "
+                            "--steps to its length unless given), instead of --lr")
     run = p.add_argument_group("run")
     run.add_argument("--config", type=Path, metavar="FILE", help="TOML or JSON file with the same keys")
     if dmft:
@@ -210,11 +213,32 @@ def settings_from_args(args: argparse.Namespace) -> tuple[Config, dict[str, Any]
         value = getattr(args, key, None)
         if value is not None:
             merged[key] = value
+    if getattr(args, "lr_schedule", None) is not None:
+        merged["lr"] = _read_schedule(args.lr_schedule)
+        if getattr(args, "steps", None) is None:
+            merged["steps"] = len(merged["lr"])  # the schedule's length, unless given
     try:
         cfg = Config(**{k: merged[k] for k in field_names() if k in merged})
     except (ValueError, TypeError) as exc:
         raise UsageError(_name_option(str(exc))) from None
     return cfg, {k: merged[k] for k in RUN_KEYS}
+
+
+def _read_schedule(path: Path) -> tuple[float, ...]:
+    """A learning-rate schedule from a text file: one rate per step, separated by
+    whitespace, commas or new lines (``#`` starts a comment)."""
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise UsageError(f"--lr-schedule: cannot read {path}: {exc.strerror}") from None
+    words = " ".join(line.split("#", 1)[0] for line in text.splitlines()).replace(",", " ").split()
+    try:
+        rates = tuple(float(w) for w in words)
+    except ValueError as exc:
+        raise UsageError(f"--lr-schedule: {path}: {exc}") from None
+    if not rates:
+        raise UsageError(f"--lr-schedule: {path} holds no rate")
+    return rates
 
 
 def _name_option(message: str) -> str:

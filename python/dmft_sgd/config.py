@@ -25,17 +25,25 @@ class FieldInfo:
     optional: bool
     default: Any
     doc: str
+    #: Whether a sequence of `kind` (one value per step) is accepted too (``lr``).
+    per_step: bool = False
+
+    @property
+    def annotation(self) -> str:
+        """The field's type as an annotation, e.g. ``float | None``."""
+        text = self.kind.__name__ + (f" | tuple[{self.kind.__name__}, ...]" if self.per_step else "")
+        return f"{text} | None" if self.optional else text
 
 
 # The fields, their order, types, defaults and descriptions are Rust's (`FlatConfig`,
 # rust/config/flat.rs), so Python and Rust users get the same model and a new field
 # needs no Python; `None` is resolved by Rust too (`Config.effective_*` below).
-_KINDS = {"bool": bool, "int": int, "float": float, "str": str}
+_KINDS = {"bool": bool, "int": int, "float": float, "str": str, "float_or_sequence": float}
 _DEFAULTS: dict[str, Any] = _core.config_defaults()
 
 #: Every Config field by name, in order: the source of the command line's options.
 FIELDS: dict[str, FieldInfo] = {
-    name: FieldInfo(name, _KINDS[kind], optional, _DEFAULTS[name], doc)
+    name: FieldInfo(name, _KINDS[kind], optional, _DEFAULTS[name], doc, kind == "float_or_sequence")
     for name, kind, optional, doc in _core.config_fields()
 }
 
@@ -46,8 +54,7 @@ def _with_core_fields(cls: type) -> type:
     defaults and descriptions; its docstring gains the parameter list. The class keeps
     its name, module and methods, so it pickles."""
     fields = [
-        (f.name, f"{f.kind.__name__} | None" if f.optional else f.kind.__name__,
-         dataclasses.field(default=f.default, metadata={"doc": f.doc}))
+        (f.name, f.annotation, dataclasses.field(default=f.default, metadata={"doc": f.doc}))
         for f in FIELDS.values()
     ]
     namespace = {k: v for k, v in cls.__dict__.items()
@@ -55,7 +62,7 @@ def _with_core_fields(cls: type) -> type:
     out = dataclasses.make_dataclass(cls.__name__, fields, namespace=namespace, frozen=True)
     out.__module__, out.__qualname__ = cls.__module__, cls.__qualname__
     out.__doc__ = (cls.__doc__ or "") + "\n    Parameters\n    ----------\n" + "".join(
-        f"    {f.name} : {f.kind.__name__}{' or None' if f.optional else ''}\n        {f.doc}.\n"
+        f"    {f.name} : {f.annotation.replace(' | ', ' or ')}\n        {f.doc}.\n"
         for f in FIELDS.values())
     return out
 
@@ -88,7 +95,7 @@ class Config:
         threshold: float | None = _DEFAULTS["threshold"]
         lam: float = _DEFAULTS["lam"]
         temperature: float = _DEFAULTS["temperature"]
-        lr: float = _DEFAULTS["lr"]
+        lr: float | tuple[float, ...] = _DEFAULTS["lr"]
         momentum: float = _DEFAULTS["momentum"]
         nesterov: bool = _DEFAULTS["nesterov"]
         batch: float = _DEFAULTS["batch"]
@@ -110,6 +117,10 @@ class Config:
                 value = bool(value)
             elif f.kind is int:
                 value = as_int(f.name, value)
+            elif f.kind is float and f.per_step and isinstance(value, (list, tuple, np.ndarray)):
+                # A schedule: one value per step, kept as a tuple (hashable, immutable).
+                items = value.ravel() if isinstance(value, np.ndarray) else value
+                value = tuple(as_float(f"{f.name}[{k}]", v) for k, v in enumerate(items))
             elif f.kind is float:
                 value = as_float(f.name, value)
             elif not isinstance(value, str):
@@ -145,9 +156,11 @@ class Config:
         return bool(self._effective()["classifies"])
 
     @property
-    def effective_tau(self) -> float:
-        """The persistence time in use: ``tau``, or lr/batch (plain SGD)."""
-        return float(self._effective()["tau"])
+    def effective_tau(self) -> float | None:
+        """The persistence time in use: ``tau``, or lr/batch (plain SGD); None for plain
+        SGD with a learning-rate schedule, whose tau follows the step (lr_k/batch)."""
+        tau = self._effective()["tau"]
+        return None if tau is None else float(tau)
 
     @property
     def effective_m0(self) -> float:

@@ -41,14 +41,19 @@ def fdt(result: DMFTResult, t_w: float) -> FDTCurve:
     if not isinstance(result, DMFTResult):
         raise TypeError(f"result must be a DMFTResult, got {type(result).__name__}")
     t_w = as_float("t_w", t_w)
-    lr, steps = result.config.lr, result.config.steps
-    k_w = int(round(t_w / lr)) if np.isfinite(t_w) else -1
+    lr, steps, times = result.config.lr, result.config.steps, result.t
+    if isinstance(lr, tuple):  # a schedule: the nearest step of the time grid
+        k_w = int(np.argmin(np.abs(times - t_w))) if np.isfinite(t_w) else -1
+    else:
+        k_w = int(round(t_w / lr)) if np.isfinite(t_w) else -1
     if not 0 <= k_w < steps - 1:
-        raise ValueError(f"t_w must be in [0, {(steps - 2) * lr:g}] (a time before the last step), got {t_w}")
-    k = np.arange(k_w, steps)
-    # chi(k, k_w) = dt sum_{k_w <= s < k} R(k, s): row sums of R over the columns k_w..k-1
-    # (R is zero on and above the diagonal).
-    chi = lr * result.R[k_w:, k_w:].sum(axis=1)
+        raise ValueError(f"t_w must be in [0, {times[steps - 2]:g}] (a time before the last step), got {t_w}")
+    # chi(k, k_w) = sum_{k_w <= s < k} dt_s R(k, s): row sums of R over the columns
+    # k_w..k-1 (R is zero on and above the diagonal), weighted by each step's dt.
+    if isinstance(lr, tuple):
+        chi = result.R[k_w:, k_w:] @ np.asarray(lr)[k_w:]
+    else:
+        chi = lr * result.R[k_w:, k_w:].sum(axis=1)
     dC = np.diag(result.C)[k_w:] - result.C[k_w:, k_w]
     denominator = float(dC @ chi)
     if denominator > 0:
@@ -58,9 +63,9 @@ def fdt(result: DMFTResult, t_w: float) -> FDTCurve:
         # dynamics has settled, where C(t, t) - C(t, t_w) can fall while chi grows).
         effective_temperature = np.nan
         warnings.warn(
-            f"fdt(t_w={k_w * lr:g}): chi against dC has slope {denominator / float(dC @ dC):.3g} "
+            f"fdt(t_w={times[k_w]:g}): chi against dC has slope {denominator / float(dC @ dC):.3g} "
             "<= 0 (a transient?), which defines no effective temperature: it is NaN; try a "
             "later t_w, or fit a window of the curve" if float(dC @ dC) > 0 else
-            f"fdt(t_w={k_w * lr:g}): dC is zero, which defines no effective temperature: it is NaN",
+            f"fdt(t_w={times[k_w]:g}): dC is zero, which defines no effective temperature: it is NaN",
             RuntimeWarning, stacklevel=2)
-    return FDTCurve(t_w=k_w * lr, t=k * lr, chi=chi, dC=dC, effective_temperature=effective_temperature)
+    return FDTCurve(t_w=float(times[k_w]), t=times[k_w:], chi=chi, dC=dC, effective_temperature=effective_temperature)

@@ -92,7 +92,7 @@ def describe(cfg: Config, omit: Sequence[str] = ()) -> str:
     parts += [("loss", cfg.effective_loss), ("activation", cfg.effective_activation)]
     if cfg.effective_activation == "door":
         parts.append(("threshold", f"θ={cfg.effective_threshold:g}"))
-    parts += [("alpha", f"α={cfg.alpha:g}"), ("lam", f"λ={cfg.lam:g}"), ("lr", f"η={cfg.lr:g}"),
+    parts += [("alpha", f"α={cfg.alpha:g}"), ("lam", f"λ={cfg.lam:g}"), ("lr", f"η={cfg.lr[0]:g}→{cfg.lr[-1]:g}" if isinstance(cfg.lr, tuple) else f"η={cfg.lr:g}"),
               ("batch", f"b={cfg.batch:g}")]
     if cfg.batch < 1 or "batch" in omit:
         parts.append(("tau", "plain SGD" if cfg.tau is None else f"τ={cfg.tau:g}"))

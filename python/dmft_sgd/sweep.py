@@ -153,6 +153,8 @@ class SweepResult:
     def _index(self, result: Any, at: str | float) -> int:
         if at == "final":
             return int(result.t.size) - 1
+        if isinstance(result.config.lr, tuple):  # a schedule: the nearest step in time
+            return int(np.argmin(np.abs(result.t - at))) if at <= result.t[-1] else int(result.t.size)
         return int(round(at / result.config.lr))
 
     def _check_time(self, at: str | float) -> None:

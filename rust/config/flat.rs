@@ -24,6 +24,8 @@ pub enum FieldKind {
     Float,
     /// True or false.
     Bool,
+    /// A real number, or a sequence of them (one per step).
+    FloatOrSequence,
 }
 
 impl FieldKind {
@@ -34,6 +36,7 @@ impl FieldKind {
             FieldKind::Int => "int",
             FieldKind::Float => "float",
             FieldKind::Bool => "bool",
+            FieldKind::FloatOrSequence => "float_or_sequence",
         }
     }
 }
@@ -69,9 +72,27 @@ impl FlatType for f64 {
 impl FlatType for bool {
     const KIND: FieldKind = FieldKind::Bool;
 }
+impl FlatType for LearningRate {
+    const KIND: FieldKind = FieldKind::FloatOrSequence;
+}
 impl<T: FlatType> FlatType for Option<T> {
     const KIND: FieldKind = T::KIND;
     const OPTIONAL: bool = true;
+}
+
+/// A flat config's learning rate: one for every step, or one per step (a schedule).
+#[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(untagged)
+)]
+#[cfg_attr(feature = "python", derive(pyo3::FromPyObject, pyo3::IntoPyObject))]
+pub enum LearningRate {
+    /// `eta` at every step.
+    Constant(f64),
+    /// `eta_k` for each step `k`.
+    Schedule(Vec<f64>),
 }
 
 /// Declares [`FlatConfig`] and its field list [`FlatConfig::FIELDS`] from one list, so a
@@ -138,8 +159,10 @@ flat_config! {
     lam: f64,
     /// Langevin temperature >= 0: each step adds sqrt(2 lr temperature) N(0, I) to w
     temperature: f64,
-    /// learning rate eta, which is the time step dt > 0
-    lr: f64,
+    /// learning rate eta > 0, which is the time step dt; or a sequence of `steps` rates,
+    /// one per step (a schedule: physical time t_k = sum_{j<k} lr_j, and every dt of both
+    /// engines is the step's own)
+    lr: LearningRate,
     /// momentum beta in [0, 1) (PyTorch's SGD semantics: v = beta v + g, w -= lr v,
     /// with the ridge inside the gradient g); 0 is plain SGD
     momentum: f64,
@@ -198,7 +221,10 @@ impl From<&Config> for FlatConfig {
             threshold,
             lam: cfg.lam,
             temperature: cfg.temperature,
-            lr: cfg.lr,
+            lr: match &cfg.lr_schedule {
+                Some(rates) => LearningRate::Schedule(rates.clone()),
+                None => LearningRate::Constant(cfg.lr),
+            },
             momentum: cfg.momentum,
             nesterov: cfg.nesterov,
             batch: cfg.batch,
@@ -299,7 +325,15 @@ impl TryFrom<FlatConfig> for Config {
             activation,
             lam: flat.lam,
             temperature: flat.temperature,
-            lr: flat.lr,
+            lr: match &flat.lr {
+                LearningRate::Constant(lr) => *lr,
+                // An empty schedule is refused by the length check.
+                LearningRate::Schedule(rates) => rates.first().copied().unwrap_or(f64::NAN),
+            },
+            lr_schedule: match flat.lr {
+                LearningRate::Constant(_) => None,
+                LearningRate::Schedule(rates) => Some(rates),
+            },
             momentum: flat.momentum,
             nesterov: flat.nesterov,
             batch: flat.batch,

@@ -3,7 +3,7 @@
 use crate::error::{Error, Result};
 
 mod flat;
-pub use flat::{FieldKind, FieldSpec, FlatConfig, DEFAULT_TEACHER};
+pub use flat::{FieldKind, FieldSpec, FlatConfig, LearningRate, DEFAULT_TEACHER};
 
 /// Which Gaussian mixture the data come from.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -319,8 +319,13 @@ pub struct Config {
     pub lam: f64,
     /// Langevin temperature `>= 0`: `sqrt(2 lr temperature) xi_k` is added to each step.
     pub temperature: f64,
-    /// Learning rate `eta`, which is the time step `dt`.
+    /// Learning rate `eta`, which is the time step `dt` (with [`Config::lr_schedule`], the
+    /// first step's, which is also the reference step `dt_0` of the DMFT's response).
     pub lr: f64,
+    /// The learning rate `eta_k` of every step (`steps` entries, the first equal to
+    /// `lr`); `None`: `lr` at every step. Physical time is `t_k = sum_{j<k} eta_j`, and
+    /// every `dt` of both engines is the step's own (theory.md section 1).
+    pub lr_schedule: Option<Vec<f64>>,
     /// Momentum `beta ∈ [0, 1)` (PyTorch's `SGD(momentum=beta)`: `v_{k+1} = beta v_k +
     /// g_k`, `w_{k+1} = w_k - lr v_{k+1}`); 0 is plain SGD.
     pub momentum: f64,
@@ -359,6 +364,7 @@ impl Default for Config {
             lam: 0.0,
             temperature: 0.0,
             lr: 0.1,
+            lr_schedule: None,
             momentum: 0.0,
             nesterov: false,
             batch: 1.0,
@@ -503,7 +509,8 @@ impl Config {
         }
     }
 
-    /// The persistence time in use: `tau`, or [`Config::plain_sgd_tau`] if `None`.
+    /// The persistence time in use: `tau`, or [`Config::plain_sgd_tau`] if `None` (with
+    /// a schedule, plain SGD's `tau` follows the step: `eta_k / b`).
     pub fn tau(&self) -> f64 {
         self.tau
             .unwrap_or_else(|| Self::plain_sgd_tau(self.lr, self.batch))
@@ -541,7 +548,11 @@ impl Config {
         Config {
             loss: Some(self.loss()),
             activation: Some(self.activation()),
-            tau: Some(self.tau()),
+            // Plain SGD under a schedule has no single tau: it stays None (lr_k / b).
+            tau: match (&self.lr_schedule, self.tau) {
+                (Some(_), None) => None,
+                _ => Some(self.tau()),
+            },
             m0: Some(self.m0()),
             ..self.clone()
         }
@@ -583,30 +594,73 @@ impl Config {
                 "needs momentum > 0 (Nesterov's look-ahead is along the momentum)",
             ));
         }
-        positive("lr", self.lr)?;
         if !(self.batch.is_finite() && self.batch > 0.0 && self.batch <= 1.0) {
             return Err(Error::invalid(
                 "batch",
                 format!("must be in (0, 1], got {}", self.batch),
             ));
         }
-        let tau = self.tau();
-        positive("tau", tau)?;
-        // Both transition probabilities of the batch chain must be <= 1.
-        let tau_min = self.lr.max(self.lr * (1.0 - self.batch) / self.batch);
-        if tau < tau_min * (1.0 - TAU_SLACK) {
-            return Err(Error::invalid(
-                "tau",
-                format!(
-                    "must be >= max(lr, lr*(1-batch)/batch) = {tau_min} so that the batch \
-                     chain's switching probabilities are <= 1, got {tau}"
-                ),
-            ));
-        }
         if self.steps == 0 || self.steps > MAX_STEPS {
             return Err(Error::invalid(
                 "steps",
                 format!("must be in [1, {MAX_STEPS}], got {}", self.steps),
+            ));
+        }
+        if let Some(rates) = &self.lr_schedule {
+            if rates.len() != self.steps {
+                return Err(Error::invalid(
+                    "lr",
+                    format!(
+                        "as a schedule must have one rate per step, steps = {}, got {}",
+                        self.steps,
+                        rates.len()
+                    ),
+                ));
+            }
+            if let Some(k) = rates.iter().position(|&r| positive("lr", r).is_err()) {
+                return Err(Error::invalid(
+                    "lr",
+                    format!(
+                        "must be in (0, {MAX_PARAMETER:e}] at every step, got {} at step {k}",
+                        rates[k]
+                    ),
+                ));
+            }
+            if rates[0] != self.lr {
+                return Err(Error::invalid(
+                    "lr",
+                    format!(
+                        "must be the schedule's first rate {}, got {}",
+                        rates[0], self.lr
+                    ),
+                ));
+            }
+        }
+        positive("lr", self.lr)?;
+        let tau = self.tau();
+        positive("tau", tau)?;
+        // Both transition probabilities of the batch chain must be <= 1, at every step
+        // (plain SGD, tau = lr_k/b, meets it at every step).
+        let bound = |lr: f64| lr.max(lr * (1.0 - self.batch) / self.batch);
+        let first_bad = match (&self.lr_schedule, self.tau) {
+            (Some(rates), Some(_)) => rates
+                .iter()
+                .position(|&lr| tau < bound(lr) * (1.0 - TAU_SLACK)),
+            _ => (tau < bound(self.lr) * (1.0 - TAU_SLACK)).then_some(0),
+        };
+        if let Some(k) = first_bad {
+            let tau_min = bound(self.lr_at(k));
+            let at = if self.lr_schedule.is_some() {
+                format!(" at step {k} (lr = {})", self.lr_at(k))
+            } else {
+                String::new()
+            };
+            return Err(Error::invalid(
+                "tau",
+                format!(
+                    "must be >= max(lr, lr*(1-batch)/batch) = {tau_min}{at} so that the batch \
+                     chain's switching probabilities are <= 1, got {tau}"
+                ),
             ));
         }
         let m0 = self.m0();
@@ -623,7 +677,48 @@ impl Config {
     /// The physical times `t_k = k dt` of the steps `k = 0..T-1`: every result's time
     /// axis.
     pub fn times(&self) -> Vec<f64> {
-        (0..self.steps).map(|k| k as f64 * self.lr).collect()
+        match &self.lr_schedule {
+            // A constant schedule keeps the constant rate's grid, bit for bit.
+            None => (0..self.steps).map(|k| k as f64 * self.lr).collect(),
+            Some(rates) if rates.iter().all(|&r| r == self.lr) => {
+                (0..self.steps).map(|k| k as f64 * self.lr).collect()
+            }
+            Some(rates) => {
+                let mut t = 0.0;
+                rates
+                    .iter()
+                    .map(|&lr| {
+                        let now = t;
+                        t += lr;
+                        now
+                    })
+                    .collect()
+            }
+        }
+    }
+
+    /// The learning rate (time step) of step `k`: `eta_k`.
+    #[inline]
+    pub fn lr_at(&self, k: usize) -> f64 {
+        match &self.lr_schedule {
+            Some(rates) => rates[k],
+            None => self.lr,
+        }
+    }
+
+    /// `omega_k = eta_k / eta_0` for every step: exactly 1 without a schedule.
+    pub fn step_ratios(&self) -> Vec<f64> {
+        (0..self.steps).map(|k| self.lr_at(k) / self.lr).collect()
+    }
+
+    /// The factor of the batch chain's switching probabilities in the transition after
+    /// step `k`: `omega_k` with an explicit `tau` (the probabilities are `eta_k / tau`),
+    /// 1 for plain SGD (a fresh batch of fraction `b` every step, whatever `eta_k`).
+    pub fn chain_scales(&self) -> Vec<f64> {
+        match self.tau {
+            Some(_) => self.step_ratios(),
+            None => vec![1.0; self.steps],
+        }
     }
 
     /// Number of samples `n = round(alpha * d)` for dimension `d`.

@@ -44,7 +44,8 @@ pub(super) fn iterate<L: LossFn, A: ActivationFn>(
     control: &Control,
 ) -> Result<DmftSolution> {
     let t = cfg.steps;
-    let params = PatternParams::new(cfg, sample_loss, opts.response);
+    let scales = cfg.chain_scales();
+    let params = PatternParams::new(cfg, sample_loss, &scales, opts.response);
     let mut groups: Vec<IterGroup> = (0..opts.group_count())
         .map(|_| IterGroup {
             kernels: Kernels::zeros(t),

@@ -53,6 +53,9 @@ pub struct PatternParams<'a, L, A> {
     pub sample_loss: &'a SampleLoss<L, A>,
     /// The mini-batch chain.
     pub chain: BatchChain,
+    /// The factor of its switching probabilities after each step (a schedule's; 1
+    /// without one, see [`Config::chain_scales`]).
+    pub chain_scales: &'a [f64],
     /// The data model.
     pub model: DataModel,
     /// The weight of a sample in the batch (`1/b` under `normalize_batch`, else 1).
@@ -74,8 +77,14 @@ impl<L, A> Copy for PatternParams<'_, L, A> {}
 impl<'a, L: LossFn, A: ActivationFn> PatternParams<'a, L, A> {
     /// The constants of `cfg` with the sample loss `sample_loss` and the resolved
     /// response estimator.
-    pub fn new(cfg: &Config, sample_loss: &'a SampleLoss<L, A>, response: Response) -> Self {
+    pub fn new(
+        cfg: &Config,
+        sample_loss: &'a SampleLoss<L, A>,
+        chain_scales: &'a [f64],
+        response: Response,
+    ) -> Self {
         PatternParams {
+            chain_scales,
             sqrt_delta: cfg.model().delta().sqrt(),
             dt: cfg.lr,
             sample_loss,
@@ -530,7 +539,9 @@ impl SamplePaths {
     fn draw<L, A>(&mut self, k: usize, params: &PatternParams<'_, L, A>) {
         if k > 0 {
             for s in self.in_batch.iter_mut() {
-                *s = params.chain.next(*s, self.rng.random());
+                *s = params
+                    .chain
+                    .next(*s, self.rng.random(), params.chain_scales[k - 1]);
             }
         }
         let pairs = self.samples / 2;
@@ -813,8 +824,8 @@ mod tests {
             tau: Some(0.2),
             ..Config::default()
         };
-        let loss = cfg.sample_loss();
-        let params = PatternParams::new(&cfg, &loss, Response::Tangent);
+        let (loss, scales) = (cfg.sample_loss(), cfg.chain_scales());
+        let params = PatternParams::new(&cfg, &loss, &scales, Response::Tangent);
         let rng = || ChaCha8Rng::seed_from_u64(2);
         let mut chunk = Chunk::new(&params, rng(), rng(), CHUNK, CHUNK, 3);
         let mut r = TimeMatrix::zeros(3);

@@ -19,7 +19,8 @@ pub(super) fn single_pass<L: LossFn, A: ActivationFn>(
     opts: &DmftOptions,
     control: &Control,
 ) -> Result<DmftSolution> {
-    let params = PatternParams::new(cfg, sample_loss, opts.response);
+    let scales = cfg.chain_scales();
+    let params = PatternParams::new(cfg, sample_loss, &scales, opts.response);
     let mut groups: Vec<Group<L, A>> = (0..opts.group_count())
         .map(|g| Group::new(cfg, opts, params, g))
         .collect();

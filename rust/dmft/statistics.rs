@@ -71,6 +71,21 @@ fn mean_of<'a>(mut values: impl Iterator<Item = &'a [f64]>) -> Vec<f64> {
         .collect()
 }
 
+/// The response `R(k,l) = (1/dt_l) dw(k)/d eta(l)` from the weight side's, normalised by
+/// `dt_0` (eq. 3.10): column `l` divided by `omega_l = dt_l / dt_0` (nothing to do without
+/// a schedule).
+fn response_per_step(cfg: &Config, mut r: TimeMatrix) -> TimeMatrix {
+    if cfg.lr_schedule.is_some() {
+        let omega = cfg.step_ratios();
+        for k in 0..cfg.steps {
+            for (v, w) in r.row_mut(k)[..k].iter_mut().zip(&omega) {
+                *v /= w;
+            }
+        }
+    }
+    r
+}
+
 /// Element-wise mean of equally sized matrices, as [`mean_of`].
 fn mean_matrix<'a>(matrices: impl Iterator<Item = &'a TimeMatrix>, n: usize) -> TimeMatrix {
     TimeMatrix::from_vec(n, mean_of(matrices.map(|m| m.as_slice())))
@@ -138,7 +153,7 @@ pub(super) fn combine<L: LossFn, A: ActivationFn>(
         observables: mean,
         sem: (groups > 1).then_some(sem),
         c: mean_matrix(weights.iter().map(|w| &w.c), t),
-        r: mean_matrix(weights.iter().map(|w| &w.r), t),
+        r: response_per_step(cfg, mean_matrix(weights.iter().map(|w| &w.r), t)),
         kernels,
         changes,
         change_noise,

@@ -41,12 +41,14 @@ pub struct WeightSide {
     pub r: TimeMatrix,
     /// Overlap `m(k)`, `m(0) = m0`.
     pub m: Vec<f64>,
-    dt: f64,
+    /// The time step of each step, `dt_k` (all equal without a schedule); `dt_0` is the
+    /// reference of the response, `R(k,l) = (1/dt_0) dw(k)/d eta(l)`, the normalisation
+    /// the pattern side's memory terms use (theory.md eq. 3.10).
+    dts: Vec<f64>,
     lam: f64,
-    shrink: f64,
     alpha: f64,
-    /// `2 dt T`: the variance the Langevin noise adds to `C(k+1,k+1)`.
-    langevin_variance: f64,
+    /// The Langevin temperature `T`: step `k` adds `2 dt_k T` to `C(k+1,k+1)`.
+    temperature: f64,
     /// The velocity's statistics with momentum (eqs. 3.7-3.9); `None` without.
     momentum: Option<Velocity>,
 }
@@ -79,11 +81,10 @@ impl WeightSide {
             c,
             r: TimeMatrix::zeros(steps),
             m,
-            dt,
+            dts: vec![dt; steps],
             lam,
-            shrink: 1.0 - dt * lam,
             alpha,
-            langevin_variance: 0.0,
+            temperature: 0.0,
             momentum: None,
         }
     }
@@ -91,7 +92,8 @@ impl WeightSide {
     /// The weight side of `cfg` (its first row).
     pub fn of(cfg: &crate::config::Config) -> Self {
         let mut w = Self::new(cfg.steps, cfg.lr, cfg.lam, cfg.alpha, cfg.m0(), cfg.q0);
-        w.langevin_variance = 2.0 * cfg.lr * cfg.temperature;
+        w.dts = (0..cfg.steps).map(|k| cfg.lr_at(k)).collect();
+        w.temperature = cfg.temperature;
         if cfg.momentum > 0.0 {
             w.momentum = Some(Velocity {
                 beta: cfg.momentum,
@@ -118,22 +120,25 @@ impl WeightSide {
         if self.momentum.is_some() {
             return self.advance_with_momentum(k, m_c_k, m_r_k, mu_k);
         }
-        let dt = self.dt;
+        // The step's own dt; dt_0 normalises the response (and e, built from it).
+        let (dt, dt0) = (self.dts[k], self.dts[0]);
         // w(k+1) = a · w(0..=k) + dt eta(k), with a_j = dt M_R(k, j) + (1 - dt lambda) [j == k].
         let mut a: Vec<f64> = m_r_k[..=k].iter().map(|v| dt * v).collect();
-        a[k] += self.shrink;
+        let shrink = 1.0 - dt * self.lam;
+        a[k] += shrink;
 
         // One pass over the rows of R (lower triangle) for two sums (eqs. 3.4, 3.5):
         // R(k+1,l) = sum_{l<j<=k} a_j R(j,l) for l < k, as the sum over j of
-        // a_j R(j, 0..j), then R(k+1,k) = 1; and e_j = E[eta(k) w(j)] = dt sum_{i<j} R(j,i) M_C(k,i).
+        // a_j R(j, 0..j), then R(k+1,k) = dt/dt_0 (1 without a schedule); and
+        // e_j = E[eta(k) w(j)] = dt_0 sum_{i<j} R(j,i) M_C(k,i).
         let mut r_new = vec![0.0; k + 1];
         let mut e = vec![0.0; k + 1];
         for j in 1..=k {
             let row = &self.r.row(j)[..j];
             axpy(a[j], row, &mut r_new[..j]);
-            e[j] = dt * dot(row, &m_c_k[..j]);
+            e[j] = dt0 * dot(row, &m_c_k[..j]);
         }
-        r_new[k] = 1.0;
+        r_new[k] = dt / dt0;
         self.r.row_mut(k + 1)[..=k].copy_from_slice(&r_new);
 
         // C(k+1,l) = sum_{j<=k} a_j C(j,l) + dt e_l for l <= k (eq. 3.5), from the lower
@@ -147,7 +152,8 @@ impl WeightSide {
         }
         // C(k+1,k+1) = a · C(k+1, 0..=k) + dt a · e + dt^2 M_C(k,k) + 2 dt T (eq. 3.5):
         // the Langevin increment is independent of every earlier w(l) and of eta.
-        let diag = dot(&a, &c_new) + dt * dot(&a, &e) + dt * dt * m_c_k[k] + self.langevin_variance;
+        let langevin_variance = 2.0 * dt * self.temperature;
+        let diag = dot(&a, &c_new) + dt * dot(&a, &e) + dt * dt * m_c_k[k] + langevin_variance;
         for (l, &v) in c_new.iter().enumerate() {
             self.c.set(l, k + 1, v);
         }
@@ -155,7 +161,7 @@ impl WeightSide {
         self.c.set(k + 1, k + 1, diag);
 
         // m(k+1) = (1 - dt lambda) m(k) + dt alpha mu(k) (eq. 3.6).
-        self.m[k + 1] = self.shrink * self.m[k] + dt * self.alpha * mu_k;
+        self.m[k + 1] = shrink * self.m[k] + dt * self.alpha * mu_k;
 
         diag.is_finite() && self.m[k + 1].is_finite() && c_new.iter().all(|v| v.is_finite())
     }
@@ -168,7 +174,8 @@ impl WeightSide {
     /// ball) or `g(k) + beta v(k+1)` (Nesterov), plus the Langevin increment. Every
     /// second moment is advanced from the previous row, in `O(k^2)` per step as without.
     fn advance_with_momentum(&mut self, k: usize, m_c_k: &[f64], m_r_k: &[f64], mu_k: f64) -> bool {
-        let (dt, lam) = (self.dt, self.lam);
+        let (dt, dt0, lam) = (self.dts[k], self.dts[0], self.lam);
+        let langevin_variance = 2.0 * dt * self.temperature;
         let Some(vel) = self.momentum.as_mut() else {
             unreachable!("called with momentum")
         };
@@ -181,7 +188,7 @@ impl WeightSide {
         for i in 1..=k {
             let row = &self.r.row(i)[..i];
             axpy(m_r_k[i], row, &mut mrr[..i]);
-            e[i] = dt * dot(row, &m_c_k[..i]);
+            e[i] = dt0 * dot(row, &m_c_k[..i]);
         }
         // One pass over the lower triangle of C: sum_{i<=k} M_R(k,i) C(i,l).
         let mut mrc = vec![0.0; k + 1];
@@ -195,7 +202,7 @@ impl WeightSide {
         // (3.7) G(l) = E[g(k) w(l)], gamma(l) = (1/dt) dg(k)/d eta(l) for l <= k.
         let g: Vec<f64> = (0..=k).map(|l| lam * c_k[l] - mrc[l] - e[l]).collect();
         let mut gamma: Vec<f64> = (0..=k).map(|l| lam * r_k[l] - mrr[l]).collect();
-        gamma[k] = -1.0 / dt;
+        gamma[k] = -1.0 / dt0;
         // (3.8) The velocity's new row: Q(k+1,l) = beta Q(k,l) + gamma(l),
         // D(k+1,l) = beta D(k,l) + G(l); the step direction u's response and correlation.
         let q_new: Vec<f64> = (0..=k)
@@ -204,7 +211,7 @@ impl WeightSide {
         let d_new: Vec<f64> = (0..=k).map(|l| beta * vel.d[l] + g[l]).collect();
         let along = |plain: f64, new: f64| if nesterov { plain + beta * new } else { new };
         // Second moments at step k: E[v eta], E[g eta], E[v g], E[g^2].
-        let v_eta = dt * dot(&vel.q, &m_c_k[..k]);
+        let v_eta = dt0 * dot(&vel.q, &m_c_k[..k]);
         let g_eta = lam * e[k] - dot(m_r_k, &e) - m_c_k[k];
         let v_g = lam * vel.d[k] - dot(m_r_k, &vel.d) - v_eta;
         let g_g = lam * g[k] - dot(m_r_k, &g) - g_eta;
@@ -225,7 +232,7 @@ impl WeightSide {
             .collect();
         let eu: Vec<f64> = (0..=k).map(|l| along(g[l], d_new[l])).collect();
         let c_new: Vec<f64> = (0..=k).map(|l| c_k[l] - dt * eu[l]).collect();
-        let diag = c_k[k] - 2.0 * dt * eu[k] + dt * dt * u_u + self.langevin_variance;
+        let diag = c_k[k] - 2.0 * dt * eu[k] + dt * dt * u_u + langevin_variance;
         self.r.row_mut(k + 1)[..=k].copy_from_slice(&r_new);
         for (l, &v) in c_new.iter().enumerate() {
             self.c.set(l, k + 1, v);
