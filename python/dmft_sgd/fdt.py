@@ -14,14 +14,23 @@ from .results import DMFTResult
 
 @dataclass(frozen=True)
 class FDTCurve:
-    """The parametric fluctuation-dissipation curve at waiting time `t_w`.
+    """The parametric fluctuation-dissipation curve at waiting time `t_w` (what `fdt`
+    returns; ``dmft_sgd.plot.plot_fdt`` draws it).
 
-    t : times t >= t_w (the grid points k lr, from k_w = round(t_w / lr)).
-    chi : integrated response chi(t, t_w) = dt sum_{t_w <= s < t} R(t, s).
-    dC : C(t, t) - C(t, t_w).
-    effective_temperature : 1/slope of the least-squares line through the origin of chi
-        against dC; in equilibrium chi = dC / temperature. NaN, with a RuntimeWarning,
-        where that slope is <= 0 (a transient: no temperature is defined).
+    Attributes
+    ----------
+    t_w : float
+        The waiting time used: the time of the step nearest to the one asked for.
+    t : ndarray
+        Times t >= t_w (the grid's times from step k_w on).
+    chi : ndarray
+        Integrated response chi(t, t_w) = sum_{t_w <= s < t} dt_s R(t, s).
+    dC : ndarray
+        C(t, t) - C(t, t_w).
+    effective_temperature : float
+        1/slope of the least-squares line through the origin of chi against dC; in
+        equilibrium chi = dC / temperature. NaN, with a RuntimeWarning, where that slope
+        is <= 0 (a transient: no temperature is defined).
     """
 
     t_w: float
@@ -37,6 +46,39 @@ def fdt(result: DMFTResult, t_w: float) -> FDTCurve:
 
     Fit your own windows with the arrays where the curve has two slopes (a fast, thermal
     part and a slow one).
+
+    Parameters
+    ----------
+    result : DMFTResult
+        A DMFT solution (its C and R).
+    t_w : float
+        The waiting time, before the last step.
+
+    Returns
+    -------
+    FDTCurve
+        The curve chi against dC for t >= t_w and its effective temperature.
+
+    Raises
+    ------
+    TypeError
+        `result` is not a DMFTResult.
+    ValueError
+        `t_w` is not a time before the last step.
+
+    Examples
+    --------
+    Langevin gradient descent on a convex problem is in equilibrium: its effective
+    temperature is the Langevin temperature, up to O(lr) and the Monte Carlo error.
+
+    >>> import dmft_sgd as ds
+    >>> cfg = ds.Config(data="teacher", teacher="linear", loss="square", lam=0.5,
+    ...                 temperature=0.1, lr=0.05, steps=80)
+    >>> curve = ds.fdt(ds.solve_dmft(cfg, samples=400, seed=0), t_w=2.0)
+    >>> curve.t_w, curve.chi.shape
+    (2.0, (40,))
+    >>> print(f"{curve.effective_temperature:.2f}")
+    0.09
     """
     if not isinstance(result, DMFTResult):
         raise TypeError(f"result must be a DMFTResult, got {type(result).__name__}")

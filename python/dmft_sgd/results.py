@@ -54,8 +54,9 @@ def _with_observables(
 ) -> Callable[[type], type]:
     """Makes `cls` a frozen dataclass whose fields are its own annotations with one array
     field per observable of the registry inserted after ``t`` (and, with `sem`, a
-    ``<name>_sem`` field per observable, None by default, at the end); its docstring gains
-    the list of observables. The class keeps its name, module and methods, so it pickles.
+    ``<name>_sem`` field per observable, None by default, at the end); its docstring, which
+    ends with its own Attributes section (numpydoc), gains an entry per generated field. The
+    class keeps its name, module and methods, so it pickles.
 
     Type checkers do not run this: the class declares the generated fields for them under
     ``if TYPE_CHECKING:``, in the order made here (tests/test_types.py checks that the
@@ -73,9 +74,16 @@ def _with_observables(
         out = dataclasses.make_dataclass(cls.__name__, fields, bases=cls.__bases__,
                                          namespace=namespace, frozen=True, eq=False)
         out.__module__, out.__qualname__ = cls.__module__, cls.__qualname__
-        listing = "\n".join(f"    {o} {shape}: {DESCRIPTIONS[o]}" for o in OBSERVABLES)
-        out.__doc__ = (f"{cls.__doc__}\n\n    Observables ({', '.join(ERRORS)} are None for a "
-                       f"regression teacher):\n\n{listing}\n")
+        regression = "; None where the labels are not ±1 (a regression teacher)"
+        listing = "".join(f"    {o} : ndarray {shape}{' or None' if o in ERRORS else ''}\n"
+                          f"        {DESCRIPTIONS[o][:1].upper()}{DESCRIPTIONS[o][1:]}"
+                          f"{regression if o in ERRORS else ''}.\n"
+                          for o in OBSERVABLES)
+        if sem:
+            listing += "".join(f"    {o}_sem : ndarray (T,) or None\n"
+                               f"        Monte Carlo standard error of ``{o}`` (``sem('{o}')``).\n"
+                               for o in OBSERVABLES)
+        out.__doc__ = f"{(cls.__doc__ or '').rstrip()}\n{listing}"
         return out
 
     return wrap
@@ -107,8 +115,18 @@ def _tidy(result: Any, with_sem: bool) -> Any:
 class TrajectoryResult:
     """Observables of one SGD run on user data, each of shape (T,), and final weights `w`.
 
-    ``test_loss`` and ``test_error`` are measured on the test set passed to
-    ``sgd_trajectory`` (None without one); the errors are None unless every label is ±1.
+    What `sgd_trajectory` returns. ``test_loss`` and ``test_error`` are measured on the
+    test set passed to it (None without one); the errors are None unless every label is
+    ±1.
+
+    Attributes
+    ----------
+    config : Config
+        The settings of the run.
+    t : ndarray (T,)
+        The times t_k (k lr for a constant learning rate).
+    w : ndarray (d,)
+        The weights after the last step.
     """
 
     config: Config
@@ -127,7 +145,21 @@ class TrajectoryResult:
 class SimulationResult:
     """A finite-d ensemble: `t` of shape (T,) and each observable of shape (replicas, T).
 
-    Use `mean(name)` and `sem(name)` for the ensemble average and its standard error.
+    What `simulate` returns. Use `mean(name)` and `sem(name)` for the ensemble average and
+    its standard error; `save` writes it, `load` reads it back.
+
+    Attributes
+    ----------
+    config : Config
+        The settings of the run.
+    d : int
+        The dimension.
+    replicas : int
+        The number of independent runs (rows of each observable).
+    seed : int
+        The seed; replica r used stream r of it.
+    t : ndarray (T,)
+        The times t_k (k lr for a constant learning rate).
     """
 
     config: Config
@@ -205,6 +237,31 @@ class DMFTResult:
     relative kernel change per iteration, ``change_noise`` the change that the Monte
     Carlo noise alone makes (the iteration stops once the change is below ``tol`` or
     below its noise; None in files written before 0.3) and ``converged`` whether it did.
+
+    What `solve_dmft` returns; `save` writes it, `load` reads it back.
+
+    Attributes
+    ----------
+    config : Config
+        The settings of the run.
+    samples, seed, method, groups, response, band, response_samples
+        The solver's settings as used (`solve_dmft`'s arguments, with ``groups``,
+        ``response`` and ``band`` resolved).
+    t : ndarray (T,)
+        The times t_k (k lr for a constant learning rate).
+    C, R : ndarray (T, T)
+        The correlation C[k, l] and the response R[k, l] of the weights (theory.md
+        section 3; ``q = diag(C)``, R is zero on and above the diagonal).
+    M_C, M_R : ndarray (T, T) or None
+        The memory kernels (None with ``keep_kernels=False``).
+    mu : ndarray (T,) or None
+        The kernel mu (None with ``keep_kernels=False``).
+    changes : ndarray
+        For method "iterate", the largest relative kernel change of each iteration.
+    converged : bool
+        Whether the iteration converged.
+    change_noise : ndarray or None
+        For method "iterate", the change the Monte Carlo noise alone makes, per iteration.
     """
 
     config: Config
@@ -366,7 +423,35 @@ def load(path: str | os.PathLike[str]) -> Any:
     """Reads a result written by ``save`` (DMFTResult, SimulationResult or SweepResult):
     the same class with identical arrays and config.
 
-    Raises ValueError for a file that is not a (complete, untampered) result file.
+    Parameters
+    ----------
+    path : str or path-like
+        A ``.npz`` result file. It is read without ever unpickling.
+
+    Returns
+    -------
+    DMFTResult, SimulationResult or SweepResult
+        The result as saved.
+
+    Raises
+    ------
+    ValueError
+        The file is not a (complete, untampered) result file.
+    FileNotFoundError
+        There is no such file.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> import dmft_sgd as ds
+    >>> sim = ds.simulate(ds.Config(steps=5), d=50, replicas=2, seed=0, threads=1)
+    >>> path = sim.save(os.path.join(tempfile.mkdtemp(), "sim.npz"))
+    >>> same = ds.load(path)
+    >>> same
+    SimulationResult(d=50, replicas=2, seed=0, steps=5, config=Config(...))
+    >>> np.array_equal(same.q, sim.q) and same.config == sim.config
+    True
     """
     meta, arrays = _io.read(path)
     return from_payload(meta, arrays, str(path))

@@ -31,6 +31,7 @@ def simulate(
     Parameters
     ----------
     cfg : Config
+        The learning problem and its dynamics.
     d : int
         Dimension (>= 1).
     replicas : int
@@ -44,6 +45,12 @@ def simulate(
         called as ``progress(done, total)`` in replica-steps while the run goes on (the
         bar counts steps).
 
+    Returns
+    -------
+    SimulationResult
+        ``t`` of shape (T,) and every observable of shape (replicas, T); ``mean(name)``
+        and ``sem(name)`` give the ensemble mean and its standard error.
+
     Raises
     ------
     ValueError, TypeError
@@ -54,6 +61,16 @@ def simulate(
         The data would not fit in the available memory.
     KeyboardInterrupt
         Ctrl-C; the workers stop within one step.
+
+    Examples
+    --------
+    >>> import dmft_sgd as ds
+    >>> cfg = ds.Config(alpha=2.0, delta=0.5, lam=0.1, lr=0.2, batch=0.3, steps=20)
+    >>> sim = ds.simulate(cfg, d=100, replicas=4, seed=0)
+    >>> sim.t.shape, sim.test_error.shape
+    ((20,), (4, 20))
+    >>> print(f"{sim.mean('test_error')[-1]:.2f} +- {sim.sem('test_error')[-1]:.3f}")
+    0.16 +- 0.006
     """
     cfg = as_config("cfg", cfg)
     d = as_int("d", d, 1)
@@ -118,6 +135,32 @@ def sgd_trajectory(
         t and every observable of shape (steps,), and the weights w at the last step. The
         test observables are measured on the test set (None without one); the
         classification errors are None unless every label is ±1.
+
+    Raises
+    ------
+    ValueError, TypeError
+        A bad argument (shapes that do not match, labels a loss refuses), named in the
+        message.
+    DivergenceError
+        The weights became non-finite (the message names the step); use a smaller lr.
+
+    Examples
+    --------
+    A perceptron teacher's labels, learnt by SGD with half the samples in each batch:
+
+    >>> import numpy as np
+    >>> import dmft_sgd as ds
+    >>> rng = np.random.default_rng(0)
+    >>> n, d = 60, 30
+    >>> v_star = np.ones(d)
+    >>> X = rng.standard_normal((n, d))
+    >>> y = np.sign(X @ v_star / np.sqrt(d))
+    >>> cfg = ds.Config(lr=0.1, batch=0.5, steps=10)
+    >>> run = ds.sgd_trajectory(X, y, v_star, np.zeros(d), cfg, seed=0)
+    >>> run.m.shape, run.w.shape, run.test_error is None   # no test set given
+    ((10,), (30,), True)
+    >>> print(f"m = {run.m[-1]:.3f}, training error {run.train_error[-1]:.3f}")
+    m = 0.344, training error 0.050
     """
     cfg = as_config("cfg", cfg)
     X = as_float_array("X", X, 2)
@@ -153,7 +196,30 @@ def sgd_trajectory(
 
 
 def minibatch_chain(n: int, cfg: Config, seed: int = 0) -> np.ndarray:
-    """The (steps, n) boolean mask s_mu(k) that `sgd_trajectory` draws with this seed."""
+    """The (steps, n) boolean mask s_mu(k) that `sgd_trajectory` draws with this seed.
+
+    Parameters
+    ----------
+    n : int
+        Number of samples (>= 1).
+    cfg : Config
+        Its ``batch``, ``tau``, ``lr`` and ``steps`` define the chain.
+    seed : int
+        The seed given to `sgd_trajectory`.
+
+    Returns
+    -------
+    ndarray of bool, shape (steps, n)
+        Row k: which samples are in the batch at step k.
+
+    Examples
+    --------
+    >>> import dmft_sgd as ds
+    >>> ds.minibatch_chain(5, ds.Config(batch=0.4, steps=3), seed=0)
+    array([[False, False, False,  True, False],
+           [ True, False, False, False, False],
+           [False,  True, False, False,  True]])
+    """
     cfg = as_config("cfg", cfg)
     return _core.minibatch_chain(cfg.to_dict(), n=as_int("n", n, 1), seed=as_seed(seed))
 
@@ -161,7 +227,32 @@ def minibatch_chain(n: int, cfg: Config, seed: int = 0) -> np.ndarray:
 def test_observables(cfg: Config, m: float, q: float) -> dict[str, float | None]:
     """The test loss and error of `cfg`'s data model at the order parameters (m, q)
     (theory.md section 2): what the DMFT and `simulate` record at every step, e.g. to
-    evaluate a state of your own. ``test_error`` is None unless labels are ±1."""
+    evaluate a state of your own. ``test_error`` is None unless labels are ±1.
+
+    Parameters
+    ----------
+    cfg : Config
+        The data model, loss and output.
+    m : float
+        The overlap w·v*/d.
+    q : float
+        |w|^2/d - m^2 (>= 0).
+
+    Returns
+    -------
+    dict
+        ``{"test_loss": float, "test_error": float or None}``.
+
+    Examples
+    --------
+    >>> import dmft_sgd as ds
+    >>> out = ds.test_observables(ds.Config(), m=1.0, q=0.5)
+    >>> print(f"{out['test_loss']:.4f} {out['test_error']:.4f}")
+    0.3843 0.1241
+    >>> out = ds.test_observables(ds.Config(data="teacher", teacher="linear"), m=1.0, q=0.5)
+    >>> round(out["test_loss"], 6), out["test_error"]     # a regression teacher: no error
+    (0.25, None)
+    """
     cfg = as_config("cfg", cfg)
     loss, error = _core.test_observables(cfg.to_dict(), m=as_float("m", m), q=as_float("q", q))
     return {"test_loss": loss, "test_error": error}

@@ -40,7 +40,28 @@ KINDS = ("dmft", "simulate")
 
 def point_seed(base_seed: int, changes: Mapping[str, Any]) -> int:
     """The seed of one sweep point: a hash of the base seed and the point's changes, so a
-    sweep is reproducible and any point can be re-run alone with the same numbers."""
+    sweep is reproducible and any point can be re-run alone with the same numbers.
+
+    Parameters
+    ----------
+    base_seed : int
+        The sweep's ``seed``.
+    changes : mapping
+        The point's changes to the base config, e.g. ``{"batch": 0.3}``.
+
+    Returns
+    -------
+    int
+        A seed in [0, 2**64), independent of the order of `changes`.
+
+    Examples
+    --------
+    >>> import dmft_sgd as ds
+    >>> ds.point_seed(0, {"batch": 0.3})
+    8746888106504390564
+    >>> ds.point_seed(0, {"batch": 0.3, "lam": 0.1}) == ds.point_seed(0, {"lam": 0.1, "batch": 0.3})
+    True
+    """
     text = json.dumps({"seed": int(base_seed), "changes": dict(sorted(changes.items()))}, sort_keys=True)
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
 
@@ -339,6 +360,7 @@ def sweep(
         ``{"batch": [0.1, 0.3, 1], "tau": [1, 5]}`` is the cartesian product (axes in
         this order); a list ``[{"batch": 0.1}, {"batch": 0.3, "lam": 0.1}]`` lists points.
     kind : "dmft" or "simulate"
+        Which engine runs each point.
     executor : None, a concurrent.futures.Executor, or a dask.distributed.Client
         None: a local thread pool with one worker per core (at most one per point), each
         run given ``cores // workers`` Rust threads so the machine is not oversubscribed.
@@ -372,6 +394,29 @@ def sweep(
     SweepResult
         A point whose config is invalid, or whose run fails (e.g. diverges), is kept in
         ``failures`` with its error; the other points are unaffected.
+
+    Raises
+    ------
+    ValueError, TypeError
+        A bad grid, kind or option, or a store made for another sweep, before any work.
+    OSError
+        The store's disk cannot hold the missing points.
+    KeyboardInterrupt
+        Ctrl-C; finished points are kept (in the store, if any).
+
+    Examples
+    --------
+    A 2 x 2 product grid of tiny DMFT solves, one of them invalid (``tau`` below ``lr``):
+
+    >>> import dmft_sgd as ds
+    >>> base = ds.Config(alpha=2.0, delta=0.5, lr=0.2, steps=10)
+    >>> res = ds.sweep(base, {"batch": [0.3, 1.0], "tau": [None, 0.1]}, samples=200, threads=1)
+    >>> res.points[1]
+    {'batch': 0.3, 'tau': 0.1}
+    >>> res.array("test_error").shape
+    (2, 2)
+    >>> len(res.failures), res.failures[0]["changes"]
+    (2, {'batch': 0.3, 'tau': 0.1})
     """
     base_cfg = as_config("base_cfg", base_cfg)
     if kind not in KINDS:
