@@ -72,7 +72,11 @@ def test_cli_reference_lists_every_subcommand(generate):
 def test_api_reference_documents_every_public_name(generate):
     page = generate.api_page()
     blocks = re.findall(r"^::: (\S+)$", page, flags=re.M)
-    assert sorted(path.rsplit(".", 1)[1] for path in blocks) == sorted(dmft_sgd.__all__)
+    constants = re.findall(r"^### `(\S+)`$", page, flags=re.M)  # data: written by the hook
+    assert constants == ["OBSERVABLES"]
+    assert sorted([path.rsplit(".", 1)[1] for path in blocks] + constants) == sorted(dmft_sgd.__all__)
+    for name in dmft_sgd.OBSERVABLES:
+        assert f"| `{name}` |" in page
     # A function named like its module is documented by its full path (else the module is).
     assert "dmft_sgd.fdt.fdt" in blocks and "dmft_sgd.sweep.sweep" in blocks
     # A dataclass's members leave out its fields (documented in its docstring).

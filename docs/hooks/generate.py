@@ -163,6 +163,8 @@ def _api_block(name: str) -> str:
     import dmft_sgd
 
     obj = getattr(dmft_sgd, name)
+    if not callable(obj):  # data: its value's type would lend it a builtin docstring
+        return _data_block(name, obj)
     module = Path(dmft_sgd.__file__).parent / f"{name}.py"
     path = f"dmft_sgd.{name}.{name}" if module.exists() else f"dmft_sgd.{name}"
     block = f"::: {path}\n"
@@ -170,6 +172,21 @@ def _api_block(name: str) -> str:
         fields = {f.name for f in dataclasses.fields(obj)} if dataclasses.is_dataclass(obj) else set()
         members = [m for m in vars(obj) if not m.startswith("_") and m not in fields]
         block += f"    options:\n      members: [{', '.join(members)}]\n"
+    return block
+
+
+def _data_block(name: str, value: Any) -> str:
+    """A public constant: its value and, for ``OBSERVABLES``, what each name measures."""
+    from dmft_sgd import results
+
+    block = f"### `{name}`\n\n```python\n{name} = {value!r}\n```\n\n"
+    if name == "OBSERVABLES":
+        block += ("The observables every run records at every time step, in order (the Rust "
+                  "core's registry): each result class has a field of each name, `mean(name)` "
+                  "and `sem(name)`.\n\n| name | what it measures |\n| --- | --- |\n")
+        block += "".join(f"| `{o}` | {results.DESCRIPTIONS[o]}"
+                         f"{' (labels ±1 only: None for a regression teacher)' if o in results.ERRORS else ''} |\n"
+                         for o in value)
     return block
 
 
