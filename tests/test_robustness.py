@@ -66,6 +66,8 @@ def reasonable_configs():
         normalize_batch=st.booleans(),
         momentum=st.sampled_from([0.0, 0.5, 0.95]),
         nesterov=st.booleans(),
+        # A schedule: the rate of each step as a factor of lr (None: the constant lr).
+        schedule=st.one_of(st.none(), st.lists(st.floats(0.1, 2.0), min_size=8, max_size=8)),
     ).map(_consistent)
 
 
@@ -73,6 +75,9 @@ def _consistent(kw):
     """Leaves the settings of the other data model at their defaults, and the threshold
     to the door."""
     kw = {**kw, "tau": None}
+    schedule = kw.pop("schedule")
+    if schedule is not None:
+        kw["lr"] = tuple(kw["lr"] * f for f in schedule[: kw["steps"]])
     if kw["momentum"] == 0:
         kw["nesterov"] = False
     if kw["data"] == "teacher":

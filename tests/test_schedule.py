@@ -117,6 +117,16 @@ def test_dmft_matches_the_finite_d_simulation(name):
             reference.assert_close_to_simulation(obs, theory.mean(obs), theory.sem(obs), sim, d)
 
 
+def test_schedules_do_not_depend_on_threads_and_follow_the_seed():
+    cfg = ds.Config(lr=warm_up_and_decay(30), steps=30, batch=0.4, tau=1.0, momentum=0.5, temperature=0.02)
+    a, b = (ds.solve_dmft(cfg, samples=2000, seed=4, threads=t) for t in (1, 2))
+    for name in ("C", "R", *ds.OBSERVABLES):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
+    s1, s2 = (ds.simulate(cfg, d=50, replicas=3, seed=2, threads=t) for t in (1, 2))
+    np.testing.assert_array_equal(s1.q, s2.q)
+    assert not np.array_equal(ds.solve_dmft(cfg, samples=2000, seed=5).q, a.q)
+
+
 def test_bad_schedules_are_named_before_any_work():
     with pytest.raises(ValueError, match=r"^lr as a schedule must have one rate per step, steps = 30, got 5"):
         ds.Config(lr=(0.1,) * 5, steps=30)
