@@ -16,7 +16,8 @@ from dmft_sgd.cli import build_parser
 
 ROOT = Path(__file__).resolve().parents[1]
 #: The modules whose docstrings have examples (doctest runs them all).
-MODULES = ["dmft_sgd.dmft", "dmft_sgd.simulation", "dmft_sgd.results", "dmft_sgd.fdt", "dmft_sgd.sweep"]
+MODULES = ["dmft_sgd.config", "dmft_sgd.dmft", "dmft_sgd.simulation", "dmft_sgd.results", "dmft_sgd.fdt",
+           "dmft_sgd.sweep"]
 
 
 def load_generator():
@@ -42,7 +43,7 @@ def test_docstring_examples_run(name):
 def test_every_public_function_and_class_has_an_example_or_is_listed():
     # Examples where a call says more than the words; Config's come with its docstring
     # (config.py) and the result classes are what the examples return.
-    without = {"Config", "DMFTResult", "SimulationResult", "TrajectoryResult", "SweepResult", "FDTCurve",
+    without = {"DMFTResult", "SimulationResult", "TrajectoryResult", "SweepResult", "FDTCurve",
                "DivergenceError", "OBSERVABLES"}
     for name in dmft_sgd.__all__:
         if name not in without:

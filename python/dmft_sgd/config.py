@@ -63,8 +63,28 @@ def _with_core_fields(cls: type) -> type:
     out.__module__, out.__qualname__ = cls.__module__, cls.__qualname__
     out.__doc__ = (cls.__doc__ or "") + "\n    Parameters\n    ----------\n" + "".join(
         f"    {f.name} : {f.annotation.replace(' | ', ' or ')}\n        {f.doc}.\n"
-        for f in FIELDS.values())
+        for f in FIELDS.values()) + _CONFIG_EXAMPLES
     return out
+
+
+_CONFIG_EXAMPLES = """
+    Examples
+    --------
+    >>> import dmft_sgd as ds
+    >>> cfg = ds.Config(batch=0.3, steps=20)
+    >>> cfg.effective_tau, cfg.effective_loss      # plain SGD: tau = lr/batch
+    (0.33333333333333337, 'logistic')
+    >>> cfg.replace(momentum=0.9, nesterov=True).nesterov
+    True
+    >>> ds.Config(data="teacher", teacher="linear").effective_loss
+    'square'
+    >>> ds.Config(lr=(0.05, 0.1, 0.1), steps=3).lr  # a schedule: one rate per step
+    (0.05, 0.1, 0.1)
+    >>> ds.Config(lamda=0.1)
+    Traceback (most recent call last):
+    ...
+    TypeError: unknown Config field(s) ['lamda'] (did you mean 'lam'?); known: [...]
+"""
 
 
 @_with_core_fields
@@ -179,7 +199,15 @@ class Config:
 
     # -- copies and plain-dict form ----------------------------------------------------
     def replace(self, **changes: Any) -> Config:
-        """A copy with some fields changed (validated like a new Config)."""
+        """A copy with some fields changed, validated like a new Config.
+
+        Raises
+        ------
+        TypeError
+            An unknown field (with the closest known name) or a wrong type.
+        ValueError
+            A value out of range, naming the field.
+        """
         check_field_names(changes, error=TypeError)
         return dataclasses.replace(self, **changes)
 
@@ -189,7 +217,14 @@ class Config:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Config:
-        """A Config from a dict as written by `to_dict` (missing keys take defaults)."""
+        """A Config from a dict as written by `to_dict` or by Rust's serde form of its
+        ``Config`` (missing keys take the defaults).
+
+        Raises
+        ------
+        ValueError
+            An unknown key (with the closest known name) or a value out of range.
+        """
         if not isinstance(data, dict):
             raise TypeError(f"config must be a dict, got {type(data).__name__}")
         check_field_names(data)
