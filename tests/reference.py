@@ -146,3 +146,18 @@ def assert_close_to_simulation(name: str, theory_mean, theory_sem, sim, d: int) 
     assert np.all(gap <= 5 * se + 1 / d), (
         f"{name} at step {worst}: dmft {theory_mean[worst]:.5f} sim {sim.mean(name)[worst]:.5f} "
         f"se {se[worst]:.5f}")
+
+
+def assert_dmft_matches_simulation(cfg, d: int = 1000, replicas: int = 16, samples: int = 32_000):
+    """Solves the DMFT of `cfg` (seed 3) and simulates it at dimension `d` (seed 11), and
+    checks every recorded observable at every step (`assert_close_to_simulation`).
+    Returns (theory, sim, the names checked)."""
+    import dmft_sgd as ds
+
+    sim = ds.simulate(cfg, d=d, replicas=replicas, seed=11)
+    theory = ds.solve_dmft(cfg, samples=samples, seed=3)
+    names = [o for o in ds.OBSERVABLES if getattr(theory, o) is not None]
+    for name in names:
+        assert np.all(np.isfinite(theory.mean(name))) and np.all(np.isfinite(sim.mean(name))), name
+        assert_close_to_simulation(name, theory.mean(name), theory.sem(name), sim, d)
+    return theory, sim, names

@@ -79,13 +79,7 @@ DMFT_SETTINGS = {
 
 @pytest.mark.parametrize("name", list(DMFT_SETTINGS))
 def test_dmft_matches_the_finite_d_simulation(name):
-    cfg = ds.Config(**{"alpha": 2.0, **DMFT_SETTINGS[name]})
-    d = 1000
-    sim = ds.simulate(cfg, d=d, replicas=16, seed=11)
-    theory = ds.solve_dmft(cfg, samples=32_000, seed=3)
-    for obs in ds.OBSERVABLES:
-        if getattr(theory, obs) is not None:
-            reference.assert_close_to_simulation(obs, theory.mean(obs), theory.sem(obs), sim, d)
+    reference.assert_dmft_matches_simulation(ds.Config(**{"alpha": 2.0, **DMFT_SETTINGS[name]}))
 
 
 def test_momentum_zero_is_plain_sgd_bit_for_bit_and_bad_values_are_named():
