@@ -54,8 +54,8 @@ pub use config::{
 };
 pub use control::Control;
 pub use dmft::{
-    dmft_memory, solve_dmft, solve_dmft_with, DmftOptions, DmftSolution, Kernels, Method,
-    Observables, Response, TimeMatrix,
+    dmft_memory, solve_dmft, solve_dmft_with, DmftOptions, DmftSolution, GroupMatrices, Kernels,
+    Method, Observables, Response, TimeMatrix, TwoTimeSem,
 };
 pub use error::{Error, Result};
 pub use losses::{ActivationFn, LossFn, LossSum, SampleLoss};

@@ -9,14 +9,14 @@
 
 use crate::config::{Activation, Config, FlatConfig};
 use crate::control::Control;
-use crate::dmft::{solve_dmft as solve, DmftOptions, Method, Response, TimeMatrix};
+use crate::dmft::{solve_dmft as solve, DmftOptions, DmftSolution, Method, Response, TimeMatrix};
 use crate::error::Error;
 use crate::minibatch::batch_mask;
 use crate::observables::{test_error_with, test_loss_with, OBSERVABLES};
 use crate::resources::{measure_read_bandwidth, with_threads};
 use crate::sgd::{sgd_on_data, DataSet, UserRun};
 use crate::simulate::{simulate as simulate_ensemble, EnsembleSpec};
-use numpy::ndarray::Array2;
+use numpy::ndarray::{Array2, Array3};
 use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2};
 use pyo3::exceptions::{PyKeyboardInterrupt, PyMemoryError, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
@@ -175,6 +175,19 @@ struct DmftSolutionOut {
     /// The kernel mu, (T,); None unless kept.
     #[pyo3(get)]
     mu: Option<Py<PyArray1<f64>>>,
+    /// The standard errors of "C", "R", "M_C", "M_R" and "mu" (the kernels' None unless
+    /// kept); None for one group.
+    #[pyo3(get)]
+    two_time_sem: Option<Py<PyDict>>,
+    /// Each observable of each group by name, shape (groups, T) (None where not recorded).
+    #[pyo3(get)]
+    group_observables: Py<PyDict>,
+    /// Each group's C, (groups, T, T); None unless kept.
+    #[pyo3(get, name = "C_groups")]
+    c_groups: Option<Py<PyAny>>,
+    /// Each group's R, (groups, T, T); None unless kept.
+    #[pyo3(get, name = "R_groups")]
+    r_groups: Option<Py<PyAny>>,
     /// Method "iterate": the largest relative kernel change per iteration.
     #[pyo3(get)]
     changes: Py<PyArray1<f64>>,
@@ -337,7 +350,8 @@ fn simulate<'py>(
 /// used. `progress(done)` is called with the number of finished time steps.
 #[pyfunction]
 #[pyo3(signature = (config, *, samples, groups, seed, threads, method, response, band,
-    response_samples, keep_kernels, iterations, damping, tol, progress=None))]
+    response_samples, keep_kernels, iterations, damping, tol, keep_groups=false,
+    progress=None))]
 #[allow(clippy::too_many_arguments)]
 fn solve_dmft<'py>(
     py: Python<'py>,
@@ -354,6 +368,7 @@ fn solve_dmft<'py>(
     iterations: usize,
     damping: f64,
     tol: f64,
+    keep_groups: bool,
     progress: Option<Py<PyAny>>,
 ) -> PyResult<DmftSolutionOut> {
     let cfg = config_from_dict(config)?;
@@ -390,23 +405,88 @@ fn solve_dmft<'py>(
         response,
         response_samples,
         keep_kernels,
+        keep_groups,
         seed,
         method,
         threads: threads_arg(threads)?,
     };
     // The solver runs on its own pool of `threads`; the waiting thread needs no other.
     let sol = run_detached(py, Some(1), progress, |control| solve(&cfg, &opts, control))?;
-    let t = cfg.steps;
+    solution_out(py, sol)
+}
+
+/// A solution's arrays moved into numpy (no copies of the `T x T` matrices).
+fn solution_out(py: Python<'_>, sol: DmftSolution) -> PyResult<DmftSolutionOut> {
+    let t = sol.t.len();
     let square = |m: TimeMatrix| -> PyResult<Py<PyArray2<f64>>> {
         let array = Array2::from_shape_vec((t, t), m.into_vec())
             .map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
         Ok(array.into_pyarray(py).unbind())
+    };
+    let stack = |matrices: Vec<TimeMatrix>| -> PyResult<Py<PyAny>> {
+        let g = matrices.len();
+        let flat: Vec<f64> = matrices
+            .into_iter()
+            .flat_map(TimeMatrix::into_vec)
+            .collect();
+        let array = Array3::from_shape_vec((g, t, t), flat)
+            .map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
+        Ok(array.into_pyarray(py).into_any().unbind())
     };
     let vector = |values: Vec<f64>| Ok(values.into_pyarray(py).into_any());
     let observables = observable_dict(py, sol.observables.into_named(), vector)?;
     let sem = match sol.sem {
         Some(sem) => Some(observable_dict(py, sem.into_named(), vector)?),
         None => None,
+    };
+    let two_time_sem = match sol.two_time_sem {
+        Some(two) => {
+            let out = PyDict::new(py);
+            out.set_item("C", square(two.c)?)?;
+            out.set_item("R", square(two.r)?)?;
+            match two.kernels {
+                Some(k) => {
+                    out.set_item("M_C", square(k.m_c)?)?;
+                    out.set_item("M_R", square(k.m_r)?)?;
+                    out.set_item("mu", k.mu.into_pyarray(py))?;
+                }
+                None => {
+                    for name in ["M_C", "M_R", "mu"] {
+                        out.set_item(name, py.None())?;
+                    }
+                }
+            }
+            Some(out.unbind())
+        }
+        None => None,
+    };
+    // (groups, T) per observable: the groups' series side by side.
+    let groups = sol.group_observables.len();
+    let mut per_name: Vec<(&'static str, Vec<f64>)> = OBSERVABLES
+        .iter()
+        .map(|info| (info.name, Vec::with_capacity(groups * t)))
+        .collect();
+    for obs in sol.group_observables {
+        for ((_, out), (_, values)) in per_name.iter_mut().zip(obs.into_named()) {
+            out.extend(values);
+        }
+    }
+    let group_observables = PyDict::new(py);
+    for (name, values) in per_name {
+        if values.is_empty() {
+            group_observables.set_item(name, py.None())?;
+        } else {
+            let array = Array2::from_shape_vec((groups, t), values)
+                .map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
+            group_observables.set_item(name, array.into_pyarray(py))?;
+        }
+    }
+    let (c_groups, r_groups) = if sol.group_matrices.is_empty() {
+        (None, None)
+    } else {
+        let (c, r): (Vec<TimeMatrix>, Vec<TimeMatrix>) =
+            sol.group_matrices.into_iter().map(|m| (m.c, m.r)).unzip();
+        (Some(stack(c)?), Some(stack(r)?))
     };
     let (m_c, m_r, mu) = match sol.kernels {
         Some(k) => (
@@ -429,6 +509,10 @@ fn solve_dmft<'py>(
         m_c,
         m_r,
         mu,
+        two_time_sem,
+        group_observables: group_observables.unbind(),
+        c_groups,
+        r_groups,
         changes: sol.changes.into_pyarray(py).unbind(),
         change_noise: sol.change_noise.into_pyarray(py).unbind(),
         converged: sol.converged,

@@ -340,3 +340,59 @@ fn a_users_loss_runs_in_both_engines() {
     }
     println!("Huber: largest |DMFT - simulation| / se = {worst:.2}");
 }
+
+#[test]
+fn two_time_error_bars_are_the_spread_of_the_kept_groups() {
+    let cfg = plain_sgd();
+    let opts = DmftOptions::default()
+        .samples(2_000)
+        .groups(4)
+        .seed(3)
+        .keep_groups(true);
+    for method in [
+        Method::SinglePass,
+        Method::Iterate {
+            iterations: 3,
+            damping: 0.3,
+            tol: 0.0,
+        },
+    ] {
+        let sol = solve(&cfg, &opts.method(method));
+        let sem = sol.two_time_sem.as_ref().expect("4 groups give error bars");
+        let kernels_sem = sem.kernels.as_ref().expect("kept kernels have error bars");
+        let (t, g) = (cfg.steps, sol.group_matrices.len() as f64);
+        assert_eq!(sol.group_matrices.len(), 4);
+        assert_eq!(sol.group_observables.len(), 4);
+        // Every group starts at C(0,0) = q0: no spread.
+        assert_eq!(sem.c.at(0, 0), 0.0);
+        for (k, l) in [(5, 5), (20, 3), (39, 39), (39, 10)] {
+            // The sem of C(k,k) is that of q(k); every entry is the kept groups' spread.
+            let values: Vec<f64> = sol.group_matrices.iter().map(|m| m.c.at(k, l)).collect();
+            let mean = values.iter().sum::<f64>() / g;
+            let spread = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (g - 1.0);
+            let expected = (spread / g).sqrt();
+            assert!(
+                (sem.c.at(k, l) - expected).abs() <= 1e-12 * (1.0 + expected),
+                "C({k},{l})"
+            );
+            assert!((sol.c.at(k, l) - mean).abs() < 1e-12, "mean C({k},{l})");
+            let r: Vec<f64> = sol.group_matrices.iter().map(|m| m.r.at(k, l)).collect();
+            let r_mean = r.iter().sum::<f64>() / g;
+            assert!((sol.r.at(k, l) - r_mean).abs() < 1e-12, "mean R({k},{l})");
+        }
+        let q_sem = &sol.sem.as_ref().unwrap().q;
+        for k in [1, 17, t - 1] {
+            assert!(
+                (sem.c.at(k, k) - q_sem[k]).abs() <= 1e-12 * q_sem[k],
+                "q({k})"
+            );
+            assert!(sem.c.at(k, k) > 0.0 && sem.r.at(k, k - 1) == 0.0); // R(k+1,k) = 1
+            assert!(kernels_sem.m_c.at(k, k) > 0.0 && kernels_sem.mu[k] >= 0.0);
+        }
+    }
+    // One group: no error bars; kernels not kept: none for them.
+    let one = solve(&cfg, &opts.groups(1));
+    assert!(one.two_time_sem.is_none() && one.sem.is_none());
+    let bare = solve(&cfg, &opts.keep_kernels(false).keep_groups(false));
+    assert!(bare.two_time_sem.unwrap().kernels.is_none() && bare.group_matrices.is_empty());
+}

@@ -8,7 +8,7 @@ use crate::resources::resolve_threads;
 
 /// Bytes a solve needs: every sample's history, each group's time-time matrices (`C`,
 /// `R`, the Cholesky factor, and `M_C`, `M_R` when iterating), the tangent's per-thread
-/// scratch and the result (with the mean kernels when kept).
+/// scratch and the result (with the kernels and each group's matrices when kept).
 pub fn dmft_memory(cfg: &Config, opts: &DmftOptions) -> u64 {
     let opts = opts.resolved(cfg);
     // In f64: the product of large requests must saturate, not wrap around.
@@ -25,11 +25,18 @@ pub fn dmft_memory(cfg: &Config, opts: &DmftOptions) -> u64 {
     let iterating = matches!(opts.method, Method::Iterate { .. });
     let per_group = 8.0 * t * t * if iterating { 7.0 } else { 3.0 };
     let shared = 8.0 * t * t * if iterating { 6.0 } else { 0.0 };
-    let result = 8.0 * t * t * if opts.keep_kernels { 4.0 } else { 2.0 };
+    // The result: C, R and their standard errors, the kernels' means and standard errors
+    // when kept, each group's C and R when kept.
+    let result = 8.0 * t * t * if opts.keep_kernels { 8.0 } else { 4.0 };
+    let kept_groups = if opts.keep_groups {
+        8.0 * t * t * 2.0 * g
+    } else {
+        0.0
+    };
     // The tangent's per-thread scratch, or the probe's recent phi (band values each).
     let threads = resolve_threads(opts.threads).unwrap_or(1);
     let estimator = estimator_scratch_bytes(response, t, sr, threads);
-    (histories + g * per_group + shared + result + estimator) as u64
+    (histories + g * per_group + shared + result + kept_groups + estimator) as u64
 }
 
 /// Groups are numbered in 20 bits of the random-stream index.

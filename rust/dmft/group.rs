@@ -5,7 +5,7 @@
 use super::cholesky::IncrementalCholesky;
 use super::options::DmftOptions;
 use super::patterns::{Chunk, PatternParams, StepSums, CHUNK};
-use super::statistics::GroupResult;
+use super::statistics::{sem_of, GroupResult};
 use super::weights::{Kernels, WeightSide};
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -120,6 +120,26 @@ impl KernelRow {
         }
         kernels.m_r.row_mut(k)[..=k].copy_from_slice(&self.m_r);
         kernels.mu[k] = self.mu;
+    }
+
+    /// Stores row `k` of the standard error of the kernels of `rows`, one per group (two
+    /// or more), into `sem` (eq. 4.5).
+    pub(super) fn store_sem(rows: &[&KernelRow], k: usize, sem: &mut Kernels) {
+        let g = rows.len() as f64;
+        let spread = |part: fn(&KernelRow) -> &[f64]| {
+            let mut mean = vec![0.0; part(rows[0]).len()];
+            for row in rows {
+                mean.iter_mut().zip(part(row)).for_each(|(m, v)| *m += v);
+            }
+            mean.iter_mut().for_each(|m| *m /= g);
+            sem_of(rows.iter().map(|&row| part(row)), &mean)
+        };
+        let row_sem = KernelRow {
+            m_c: spread(|row| &row.m_c),
+            m_r: spread(|row| &row.m_r),
+            mu: spread(|row| std::slice::from_ref(&row.mu))[0],
+        };
+        row_sem.store(k, sem);
     }
 
     /// Adds the row into row `k` of a running sum of kernels.

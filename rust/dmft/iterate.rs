@@ -8,7 +8,7 @@ use super::matrix::TimeMatrix;
 use super::options::DmftOptions;
 use super::patterns::PatternParams;
 use super::solution::DmftSolution;
-use super::statistics::{combine, mean_kernels, GroupResult};
+use super::statistics::{combine, kernels_sem, mean_kernels, GroupResult};
 use super::weights::{Kernels, WeightSide};
 use crate::config::Config;
 use crate::control::Control;
@@ -104,6 +104,12 @@ pub(super) fn iterate<L: LossFn, A: ActivationFn>(
     let kernels = opts
         .keep_kernels
         .then(|| mean_kernels(groups.iter().map(|g| &g.kernels)));
+    let kernel_sem = match &kernels {
+        Some(mean) if groups.len() > 1 => {
+            Some(kernels_sem(groups.iter().map(|g| &g.kernels), mean))
+        }
+        _ => None,
+    };
     let mut parts = Vec::with_capacity(groups.len());
     for g in groups {
         parts.push(GroupResult {
@@ -117,6 +123,8 @@ pub(super) fn iterate<L: LossFn, A: ActivationFn>(
         params.response,
         parts,
         kernels,
+        kernel_sem,
+        opts.keep_groups,
         changes,
         change_noise,
         converged,

@@ -41,7 +41,7 @@ mod weights;
 pub use checks::dmft_memory;
 pub use matrix::TimeMatrix;
 pub use options::{DmftOptions, Method, Response};
-pub use solution::{DmftSolution, Observables};
+pub use solution::{DmftSolution, GroupMatrices, Observables, TwoTimeSem};
 pub use weights::Kernels;
 // The weight side alone, for the crate's fuzz tests (rust/fuzz_tests.rs).
 #[allow(unused_imports)]

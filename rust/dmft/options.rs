@@ -121,6 +121,9 @@ pub struct DmftOptions {
     /// Whether the solution keeps `M_C`, `M_R` and `mu` (one pair of `T x T` matrices per
     /// run, summed over the groups as they come); `C` and `R` are always kept.
     pub keep_kernels: bool,
+    /// Whether the solution keeps each group's `C` and `R` (`groups` pairs of `T x T`
+    /// matrices), for statistics of functions of them (the FDT temperature's error bar).
+    pub keep_groups: bool,
     /// Seed; chunk `i` of group `g` uses its own random streams, whatever the thread count.
     pub seed: u64,
     /// Solution method.
@@ -130,8 +133,8 @@ pub struct DmftOptions {
 }
 
 impl Default for DmftOptions {
-    /// 20 000 samples, automatic groups and response estimator, kernels kept, seed 0,
-    /// single pass, all cores.
+    /// 20 000 samples, automatic groups and response estimator, kernels kept (not each
+    /// group's matrices), seed 0, single pass, all cores.
     fn default() -> Self {
         DmftOptions {
             samples: Self::DEFAULT_SAMPLES,
@@ -139,6 +142,7 @@ impl Default for DmftOptions {
             response: Response::Auto,
             response_samples: None,
             keep_kernels: true,
+            keep_groups: false,
             seed: 0,
             method: Method::SinglePass,
             threads: None,
@@ -209,6 +213,8 @@ impl DmftOptions {
         response_samples: Option<usize>,
         /// Sets whether `M_C` and `M_R` are kept in the solution.
         keep_kernels: bool,
+        /// Sets whether each group's `C` and `R` are kept in the solution.
+        keep_groups: bool,
         /// Sets the seed.
         seed: u64,
         /// Sets the solution method.

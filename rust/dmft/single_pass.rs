@@ -1,7 +1,7 @@
 //! The single causal pass (theory.md section 4.1): one sweep `k = 0, 1, ..., T-1` of all
 //! groups side by side, each extending its `C`, `R`, `m` by one row per step.
 
-use super::group::{each_group, Group};
+use super::group::{each_group, Group, KernelRow};
 use super::options::DmftOptions;
 use super::patterns::PatternParams;
 use super::solution::DmftSolution;
@@ -24,9 +24,11 @@ pub(super) fn single_pass<L: LossFn, A: ActivationFn>(
     let mut groups: Vec<Group<L, A>> = (0..opts.group_count())
         .map(|g| Group::new(cfg, opts, params, g))
         .collect();
-    // The kept kernels are summed over groups as they come (in group order), so a run
-    // holds one pair of T x T kernel matrices, not one per group.
+    // The kept kernels are summed over groups as they come (in group order), and their
+    // spread taken row by row, so a run holds two pairs of T x T kernel matrices (mean and
+    // standard error), not one per group.
     let mut kernel_sum = opts.keep_kernels.then(|| Kernels::zeros(cfg.steps));
+    let mut kernel_sem = (opts.keep_kernels && groups.len() > 1).then(|| Kernels::zeros(cfg.steps));
     for k in 0..cfg.steps {
         each_group(&mut groups, |g| {
             g.pattern_step(k, cfg)?;
@@ -35,10 +37,14 @@ pub(super) fn single_pass<L: LossFn, A: ActivationFn>(
             }
             Ok(())
         })?;
+        let rows: Vec<&KernelRow> = groups.iter().filter_map(|g| g.row.as_ref()).collect();
         if let Some(sum) = kernel_sum.as_mut() {
-            for row in groups.iter().filter_map(|g| g.row.as_ref()) {
+            for row in &rows {
                 row.add_to(k, sum);
             }
+        }
+        if let Some(sem) = kernel_sem.as_mut() {
+            KernelRow::store_sem(&rows, k, sem);
         }
         control.checkpoint(1)?;
     }
@@ -56,6 +62,8 @@ pub(super) fn single_pass<L: LossFn, A: ActivationFn>(
         params.response,
         parts,
         kernels,
+        kernel_sem,
+        opts.keep_groups,
         Vec::new(),
         Vec::new(),
         true,

@@ -38,6 +38,30 @@ impl Observables {
     }
 }
 
+/// The standard errors of the two-time quantities (spread over groups / `sqrt(groups)`).
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct TwoTimeSem {
+    /// Of `C(k,l)`.
+    pub c: TimeMatrix,
+    /// Of `R(k,l)`.
+    pub r: TimeMatrix,
+    /// Of `M_C`, `M_R`, `mu` (`None` unless the kernels are kept).
+    pub kernels: Option<Kernels>,
+}
+
+/// One group's `C` and `R` (kept with [`DmftOptions::keep_groups`](crate::DmftOptions)).
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct GroupMatrices {
+    /// The group's `C(k,l)`.
+    pub c: TimeMatrix,
+    /// The group's `R(k,l)`.
+    pub r: TimeMatrix,
+}
+
 /// The solution: every quantity is the mean over the groups.
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
@@ -50,6 +74,13 @@ pub struct DmftSolution {
     /// Their Monte Carlo standard errors (spread over groups / `sqrt(groups)`); `None`
     /// for a single group.
     pub sem: Option<Observables>,
+    /// The standard errors of `C`, `R` and the kept kernels; `None` for a single group.
+    pub two_time_sem: Option<TwoTimeSem>,
+    /// Each group's observables: `observables` is their mean, `sem` their spread.
+    pub group_observables: Vec<Observables>,
+    /// Each group's `C` and `R` with [`DmftOptions::keep_groups`](crate::DmftOptions),
+    /// else empty.
+    pub group_matrices: Vec<GroupMatrices>,
     /// Correlation `C(k,l)` of the weights.
     pub c: TimeMatrix,
     /// Response `R(k,l)` of the weights.

@@ -1,10 +1,11 @@
 //! The statistics over groups (theory.md section 4.4): the mean of every quantity over
-//! the independent groups and the standard error of the observables (eq. 4.5).
+//! the independent groups and the standard error of every quantity (eq. 4.5): the
+//! observables, `C`, `R` and the kernels.
 
 use super::group::TrainingSeries;
 use super::matrix::TimeMatrix;
 use super::options::Response;
-use super::solution::{DmftSolution, Observables};
+use super::solution::{DmftSolution, GroupMatrices, Observables, TwoTimeSem};
 use super::weights::{Kernels, WeightSide};
 use crate::config::Config;
 use crate::losses::{ActivationFn, LossFn, SampleLoss};
@@ -71,6 +72,44 @@ fn mean_of<'a>(mut values: impl Iterator<Item = &'a [f64]>) -> Vec<f64> {
         .collect()
 }
 
+/// Element-wise standard error of the mean of `G >= 2` equally long `values` about their
+/// `mean` (eq. 4.5): `sqrt(sum (x - mean)^2 / ((G - 1) G))`.
+pub(super) fn sem_of<'a>(values: impl Iterator<Item = &'a [f64]>, mean: &[f64]) -> Vec<f64> {
+    let mut squares = vec![0.0; mean.len()];
+    let mut count = 0.0;
+    for v in values {
+        squares
+            .iter_mut()
+            .zip(v.iter().zip(mean))
+            .for_each(|(s, (x, m))| *s += (x - m).powi(2));
+        count += 1.0;
+    }
+    squares
+        .into_iter()
+        .map(|s| (s / (count - 1.0) / count).sqrt())
+        .collect()
+}
+
+/// Element-wise standard error of equally sized matrices about their `mean`, as [`sem_of`].
+fn sem_matrix<'a>(matrices: impl Iterator<Item = &'a TimeMatrix>, mean: &TimeMatrix) -> TimeMatrix {
+    TimeMatrix::from_vec(
+        mean.n(),
+        sem_of(matrices.map(|m| m.as_slice()), mean.as_slice()),
+    )
+}
+
+/// The standard errors of the groups' kernels about their `mean` (two groups or more).
+pub(super) fn kernels_sem<'a>(
+    kernels: impl Iterator<Item = &'a Kernels> + Clone,
+    mean: &Kernels,
+) -> Kernels {
+    Kernels {
+        m_c: sem_matrix(kernels.clone().map(|k| &k.m_c), &mean.m_c),
+        m_r: sem_matrix(kernels.clone().map(|k| &k.m_r), &mean.m_r),
+        mu: sem_of(kernels.map(|k| k.mu.as_slice()), &mean.mu),
+    }
+}
+
 /// The response `R(k,l) = (1/dt_l) dw(k)/d eta(l)` from the weight side's, normalised by
 /// `dt_0` (eq. 3.10): column `l` divided by `omega_l = dt_l / dt_0` (nothing to do without
 /// a schedule).
@@ -101,8 +140,9 @@ pub(super) fn mean_kernels<'a>(kernels: impl Iterator<Item = &'a Kernels> + Clon
     }
 }
 
-/// The mean over groups of every quantity, and the standard error of the observables
-/// (eq. 4.5); `kernels` are already the mean.
+/// The mean over groups of every quantity and its standard error (eq. 4.5); `kernels`
+/// are already the mean, `kernels_sem` their standard error; `keep_groups`: keep each
+/// group's `C` and `R` in the solution.
 #[allow(clippy::too_many_arguments)] // what both methods report
 pub(super) fn combine<L: LossFn, A: ActivationFn>(
     cfg: &Config,
@@ -110,6 +150,8 @@ pub(super) fn combine<L: LossFn, A: ActivationFn>(
     response: Response,
     parts: Vec<GroupResult>,
     kernels: Option<Kernels>,
+    kernels_sem: Option<Kernels>,
+    keep_groups: bool,
     changes: Vec<f64>,
     change_noise: Vec<f64>,
     converged: bool,
@@ -122,7 +164,6 @@ pub(super) fn combine<L: LossFn, A: ActivationFn>(
         observables.push(obs);
         weights.push(w);
     }
-    let g = groups as f64;
     let mut mean = Observables::default();
     let mut sem = Observables::default();
     for (i, (out_mean, out_sem)) in mean
@@ -137,23 +178,34 @@ pub(super) fn combine<L: LossFn, A: ActivationFn>(
         }
         *out_mean = mean_of(series.iter().copied());
         // Standard error of the mean of independent groups (eq. 4.5).
-        *out_sem = (0..t)
-            .map(|k| {
-                let var = series
-                    .iter()
-                    .map(|s| (s[k] - out_mean[k]).powi(2))
-                    .sum::<f64>()
-                    / (g - 1.0);
-                (var / g).sqrt()
-            })
-            .collect();
+        *out_sem = sem_of(series.iter().copied(), out_mean);
     }
+    let c = mean_matrix(weights.iter().map(|w| &w.c), t);
+    let r = mean_matrix(weights.iter().map(|w| &w.r), t);
+    let two_time_sem = (groups > 1).then(|| TwoTimeSem {
+        c: sem_matrix(weights.iter().map(|w| &w.c), &c),
+        r: response_per_step(cfg, sem_matrix(weights.iter().map(|w| &w.r), &r)),
+        kernels: kernels_sem,
+    });
+    let group_matrices = match keep_groups {
+        true => weights
+            .into_iter()
+            .map(|w| GroupMatrices {
+                c: w.c,
+                r: response_per_step(cfg, w.r),
+            })
+            .collect(),
+        false => Vec::new(),
+    };
     DmftSolution {
         t: cfg.times(),
         observables: mean,
         sem: (groups > 1).then_some(sem),
-        c: mean_matrix(weights.iter().map(|w| &w.c), t),
-        r: response_per_step(cfg, mean_matrix(weights.iter().map(|w| &w.r), t)),
+        two_time_sem,
+        group_observables: observables,
+        group_matrices,
+        c,
+        r: response_per_step(cfg, r),
         kernels,
         changes,
         change_noise,
