@@ -43,3 +43,67 @@ def test_reported_errors_match_the_spread_over_seeds(changes, samples, response)
     assert 0.8 <= pooled <= 1.25, r
     worst = max(r, key=lambda key: abs(np.log(r[key])))
     assert 0.5 <= r[worst] <= 2.0, (worst, r[worst])
+
+
+# --- The two-time quantities' error bars (issue 19): what the result holds -------------
+
+SMALL = ds.Config(alpha=2.0, delta=0.5, lam=0.1, lr=0.2, batch=0.3, steps=20)
+
+
+def _sem_of(groups):
+    return groups.std(axis=0, ddof=1) / np.sqrt(groups.shape[0])
+
+
+def test_two_time_sems_are_the_spread_of_the_groups():
+    res = ds.solve_dmft(SMALL, samples=800, seed=3)
+    G, T = res.groups, SMALL.steps
+    assert res.C_groups.shape == res.R_groups.shape == (G, T, T)
+    for name in ("C", "R"):
+        groups = res.group_values(name)
+        np.testing.assert_allclose(groups.mean(axis=0), res.mean(name), rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(_sem_of(groups), res.sem(name), rtol=1e-10, atol=1e-15)
+        assert res.sem(name) is getattr(res, f"{name}_sem")
+    for name in ds.OBSERVABLES:
+        groups = res.group_values(name)
+        assert groups.shape == (G, T)
+        np.testing.assert_allclose(groups.mean(axis=0), res.mean(name), rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(_sem_of(groups), res.sem(name), rtol=1e-10, atol=1e-15)
+    assert res.sem("M_C").shape == res.sem("M_R").shape == (T, T) and res.sem("mu").shape == (T,)
+    # Exact entries have no error: C(0,0) = q0, R(k+1,k) = 1 and R on and above the diagonal.
+    assert res.sem("C")[0, 0] == 0 and np.all(np.diag(res.sem("R"), -1) == 0)
+    assert np.all(np.triu(res.sem("R")) == 0) and np.all(res.sem("C")[1:, 1:] > 0)
+    assert np.all(res.sem("M_C")[np.tril_indices(T)] > 0)
+    ds_ = res.to_xarray()
+    for name in ("C", "R", "M_C", "M_R", "mu"):
+        np.testing.assert_array_equal(ds_[f"{name}_sem"].values, res.sem(name))
+    assert ds_["C_sem"].dims == ("t", "t_prime") and ds_["mu_sem"].dims == ("t",)
+
+
+def test_which_error_bars_a_solve_keeps():
+    # Default: each group's C and R while groups * T^2 <= 1e7 (here 8 x 20^2).
+    assert ds.solve_dmft(SMALL, samples=400).C_groups is not None
+    assert ds.solve_dmft(SMALL, samples=400, keep_groups=False).C_groups is None
+    from dmft_sgd import dmft
+
+    assert dmft.default_groups(SMALL.replace(steps=1118), 20_000, None, None) * 1118**2 <= dmft.KEEP_GROUPS_ENTRIES
+    assert 8 * 1119**2 > dmft.KEEP_GROUPS_ENTRIES
+    assert dmft.default_groups(SMALL.replace(steps=4001), 20_000, None, None) == 4
+    assert dmft.default_groups(SMALL, 6, None, None) == 3 and dmft.default_groups(SMALL, 6, None, 4) == 2
+    lean = ds.solve_dmft(SMALL, samples=400, keep_kernels=False, keep_groups=False)
+    assert lean.M_C_sem is None and lean.mu_sem is None and lean.C_sem is not None
+    with pytest.raises(ValueError, match=r"M_C was not kept: solve with keep_kernels=True"):
+        lean.sem("M_C")
+    with pytest.raises(ValueError, match=r"each group's R was not kept: solve with keep_groups=True"):
+        lean.group_values("R")
+    one = ds.solve_dmft(SMALL, samples=400, groups=1)
+    assert one.C_sem is None and one.C_groups is None and one.group_values("m").shape == (1, 20)
+    with pytest.raises(ValueError, match="sem needs groups >= 2"):
+        one.sem("C")
+    with pytest.raises(ValueError, match=r"name must be one of .* or of the two-time quantities"):
+        one.sem("Q")
+    with pytest.raises(TypeError, match="keep_groups must be a bool or None"):
+        ds.solve_dmft(SMALL, samples=400, keep_groups="yes")
+    regression = ds.solve_dmft(ds.Config(data="teacher", teacher="linear", loss="square", steps=5), samples=40)
+    assert set(regression.group_observables) == {"m", "q", "train_loss", "test_loss"}
+    with pytest.raises(ValueError, match="not defined for teacher='linear'"):
+        regression.group_values("test_error")

@@ -50,6 +50,11 @@ def dmft(res: DMFTResult) -> xr.Dataset:
         variables["M_C"] = (("t", "t_prime"), res.M_C, {"description": "memory kernel M_C(t, t')"})
         variables["M_R"] = (("t", "t_prime"), res.M_R, {"description": "memory kernel M_R(t, t')"})
         variables["mu"] = (("t",), res.mu, {"description": "kernel mu(t)"})
+    for name, dims in (("C", ("t", "t_prime")), ("R", ("t", "t_prime")), ("M_C", ("t", "t_prime")),
+                       ("M_R", ("t", "t_prime")), ("mu", ("t",))):
+        sem = getattr(res, f"{name}_sem")
+        if sem is not None:
+            variables[f"{name}_sem"] = (dims, sem, {"description": f"Monte Carlo standard error of {name}"})
     variables["changes"] = (("iteration",), res.changes,
                             {"description": "largest relative kernel change per iteration"})
     if res.change_noise is not None:

@@ -13,6 +13,22 @@ from .results import DMFTResult
 
 #: The defaults of the solver's options: Rust's (`DmftOptions::default()`, `Method::iterate()`).
 DEFAULTS: dict[str, Any] = _core.dmft_defaults()
+#: ``keep_groups=None`` keeps each group's C and R while groups * T^2 is at most this
+#: (two matrices of float64 per group: at most 160 MB, e.g. 8 groups up to T = 1118).
+KEEP_GROUPS_ENTRIES = 10**7
+#: Beyond this many steps the default number of groups is 4 instead of 8 (Rust's
+#: ``DmftOptions::LONG_RUN_STEPS``).
+LONG_RUN_STEPS = 4000
+
+
+def default_groups(cfg: Config, samples: int, groups: int | None, response_samples: int | None) -> int:
+    """The number of groups a solve uses (Rust's ``DmftOptions::groups_for``): `groups`, or
+    8 (4 beyond 4000 steps), never more than the pairs of (response) samples."""
+    if groups is not None:
+        return groups
+    default = 8 if cfg.steps <= LONG_RUN_STEPS else 4
+    pairs = (samples if response_samples is None else response_samples) // 2
+    return max(1, min(default, pairs))
 
 
 def solve_dmft(
@@ -30,6 +46,7 @@ def solve_dmft(
     iterations: int = DEFAULTS["iterations"],
     damping: float = DEFAULTS["damping"],
     tol: float = DEFAULTS["tol"],
+    keep_groups: bool | None = None,
     progress: bool | ProgressCallback | None = None,
 ) -> DMFTResult:
     """Solves the discrete-time DMFT of `cfg` by Monte Carlo over effective samples.
@@ -62,8 +79,8 @@ def solve_dmft(
     band : int
         Lags computed exactly by the "probe" estimator (>= 1).
     keep_kernels : bool
-        False drops M_C, M_R and mu from the result (two T x T matrices less); C and R
-        are always kept.
+        False drops M_C, M_R and mu and their standard errors from the result (four
+        T x T matrices less); C and R and their standard errors are always kept.
     method : "single" or "iterate"
         "single": one causal sweep in time (fast, default). "iterate": the damped
         fixed-point iteration of the published codes, re-sampling every iteration
@@ -77,6 +94,12 @@ def solve_dmft(
         no larger than the change the Monte Carlo noise alone makes (estimated from the
         groups; ``result.change_noise``), below which more rounds cannot push it. A run
         that stops unconverged warns (``RuntimeWarning``) and has ``converged=False``.
+    keep_groups : bool or None
+        Keep each group's C and R (``result.C_groups``, ``result.R_groups``, shape
+        (groups, T, T)): what `fdt` needs for the error bars of its curves and of the
+        effective temperature. They cost groups x 2 x T^2 x 8 bytes (128 MB at T = 1000
+        with 8 groups). None (the default) keeps them for two groups or more while
+        groups x T^2 <= 1e7 (at most 160 MB: 8 groups up to T = 1118), not beyond.
     progress : bool, callable or None
         True shows a progress bar with ETA (tqdm, terminal or notebook); a callable is
         called as ``progress(done, total)`` in time steps while the solve goes on.
@@ -86,7 +109,9 @@ def solve_dmft(
     DMFTResult
         The observables of shape (T,) with their Monte Carlo errors ``sem(name)``, the
         two-time matrices C, R (and M_C, M_R, mu unless ``keep_kernels=False``) of shape
-        (T, T).
+        (T, T), with their standard errors too (``sem("C")``; groups >= 2), each group's
+        observables (``group_values(name)``) and, with `keep_groups`, each group's C
+        and R.
 
     Raises
     ------
@@ -108,6 +133,8 @@ def solve_dmft(
     ((20,), (20, 20), 8, 'tangent')
     >>> print(f"{res.test_error[-1]:.2f} +- {res.sem('test_error')[-1]:.3f}")
     0.15 +- 0.003
+    >>> res.sem("C").shape, res.group_values("q").shape, res.C_groups.shape
+    ((20, 20), (8, 20), (8, 20, 20))
 
     The same seed gives the same numbers, whatever the number of threads:
 
@@ -125,6 +152,11 @@ def solve_dmft(
         raise TypeError(f"keep_kernels must be a bool, got {keep_kernels!r}")
     if response_samples is not None:
         response_samples = as_int("response_samples", response_samples, 0)
+    if keep_groups is None:
+        used = default_groups(cfg, samples, groups, response_samples)
+        keep_groups = 2 <= used and used * cfg.steps**2 <= KEEP_GROUPS_ENTRIES
+    elif not isinstance(keep_groups, bool):
+        raise TypeError(f"keep_groups must be a bool or None, got {keep_groups!r}")
     iterations = as_int("iterations", iterations, 0)
     damping, tol = as_float("damping", damping), as_float("tol", tol)
     total = cfg.steps * (iterations if method == "iterate" else 1)
@@ -133,7 +165,7 @@ def solve_dmft(
             cfg.to_dict(), samples=samples, groups=groups, seed=seed, threads=threads,
             method=method, response=response, band=band, response_samples=response_samples,
             keep_kernels=keep_kernels, iterations=iterations, damping=damping, tol=tol,
-            progress=callback,
+            keep_groups=keep_groups, progress=callback,
         )
     if method == "iterate" and not out.converged:
         noise = f", Monte Carlo noise {out.change_noise[-1]:.3g}" if out.change_noise.size else ""
@@ -142,10 +174,15 @@ def solve_dmft(
             f"iterations: last kernel change {out.changes[-1]:.3g} (tol {tol:g}{noise}); "
             f"raise iterations, or use method='single'", RuntimeWarning, stacklevel=2)
     sems = {} if out.sem is None else {f"{name}_sem": a for name, a in out.sem.items()}
+    if out.two_time_sem is not None:
+        sems.update({f"{name}_sem": a for name, a in out.two_time_sem.items()})
+    group_observables = {name: a for name, a in out.group_observables.items() if a is not None}
     return DMFTResult(
         config=cfg, samples=samples, seed=seed, method=method, groups=out.groups,
         response=out.response, band=out.band,
         response_samples=samples if response_samples is None else response_samples,
         t=out.t, C=out.C, R=out.R, M_C=out.M_C, M_R=out.M_R, mu=out.mu,
-        changes=out.changes, change_noise=out.change_noise, converged=out.converged, **out.observables, **sems,
+        changes=out.changes, change_noise=out.change_noise, converged=out.converged,
+        C_groups=out.C_groups, R_groups=out.R_groups, group_observables=group_observables,
+        **out.observables, **sems,
     )

@@ -229,14 +229,18 @@ class DMFTResult:
     """The d -> infinity dynamics: observables of shape (T,), two-time matrices (T, T).
 
     Every quantity is the mean over `groups` independently solved groups of samples;
-    ``sem(name)`` is the Monte Carlo standard error of an observable (their spread over
-    sqrt(groups)). ``C[k, l]`` correlation and ``R[k, l]`` response of the weights
+    ``sem(name)`` is its Monte Carlo standard error (their spread over sqrt(groups)), for
+    an observable and for the two-time quantities ``"C"``, ``"R"``, ``"M_C"``, ``"M_R"``
+    and ``"mu"`` alike. ``C[k, l]`` correlation and ``R[k, l]`` response of the weights
     (``q = diag(C)``), ``M_C``, ``M_R`` and ``mu`` the memory kernels (None when solved
     with ``keep_kernels=False``); ``response`` the estimator of M_R that was used
     ("tangent" or "probe", with its ``band``); for method "iterate", ``changes`` the largest
     relative kernel change per iteration, ``change_noise`` the change that the Monte
     Carlo noise alone makes (the iteration stops once the change is below ``tol`` or
     below its noise; None in files written before 0.3) and ``converged`` whether it did.
+    ``group_values(name)`` gives each group's observable (and, where they were kept, its
+    C and R), from which statistics of any function of them follow (as `fdt` computes the
+    error bar of the effective temperature).
 
     What `solve_dmft` returns; `save` writes it, `load` reads it back.
 
@@ -262,6 +266,19 @@ class DMFTResult:
         Whether the iteration converged.
     change_noise : ndarray or None
         For method "iterate", the change the Monte Carlo noise alone makes, per iteration.
+    C_sem, R_sem : ndarray (T, T) or None
+        Monte Carlo standard errors of ``C`` and ``R``, entry by entry (``sem('C')``);
+        None for one group and in files written before format version 3.
+    M_C_sem, M_R_sem : ndarray (T, T) or None
+        Monte Carlo standard errors of the kernels; None also with ``keep_kernels=False``.
+    mu_sem : ndarray (T,) or None
+        Monte Carlo standard error of ``mu``; None also with ``keep_kernels=False``.
+    C_groups, R_groups : ndarray (groups, T, T) or None
+        Each group's C and R (their mean is ``C``, ``R``); None unless solved with
+        ``keep_groups`` (the default keeps them while groups x T^2 <= 1e7).
+    group_observables : dict of str to ndarray (groups, T), or None
+        Each group's series of every recorded observable (``group_values(name)``); None
+        in files written before format version 3.
     """
 
     config: Config
@@ -288,6 +305,14 @@ class DMFTResult:
     changes: np.ndarray
     converged: bool
     change_noise: np.ndarray | None = None
+    C_sem: np.ndarray | None = None
+    R_sem: np.ndarray | None = None
+    M_C_sem: np.ndarray | None = None
+    M_R_sem: np.ndarray | None = None
+    mu_sem: np.ndarray | None = None
+    C_groups: np.ndarray | None = None
+    R_groups: np.ndarray | None = None
+    group_observables: dict[str, np.ndarray] | None = None
     if TYPE_CHECKING:  # generated from the registry at import (_with_observables)
         m_sem: np.ndarray | None = None
         q_sem: np.ndarray | None = None
@@ -297,19 +322,61 @@ class DMFTResult:
         test_error_sem: np.ndarray | None = None
 
     def mean(self, name: str) -> np.ndarray:
-        """An observable by name, shape (T,) (the same as the attribute)."""
+        """An observable by name, shape (T,), or a two-time quantity ``"C"``, ``"R"``,
+        ``"M_C"``, ``"M_R"`` (T, T) or ``"mu"`` (T,): the same as the attribute."""
+        if name in TWO_TIME:
+            values: np.ndarray | None = getattr(self, name)
+            if values is None:
+                raise ValueError(f"{name} was not kept: solve with keep_kernels=True (the default)")
+            return values
+        if name not in OBSERVABLES:
+            raise ValueError(f"name must be one of {OBSERVABLES} or of the two-time quantities {TWO_TIME}, "
+                             f"got {name!r}")
         check_recorded(self.config, name)
-        values: np.ndarray = getattr(self, name)
-        return values
+        observable: np.ndarray = getattr(self, name)
+        return observable
 
     def sem(self, name: str) -> np.ndarray:
-        """Monte Carlo standard error of an observable, shape (T,): the spread of the
-        independent groups (ddof=1) over sqrt(groups)."""
+        """Monte Carlo standard error of an observable, shape (T,), or of a two-time
+        quantity ``"C"``, ``"R"``, ``"M_C"``, ``"M_R"`` (T, T) or ``"mu"`` (T,), entry by
+        entry: the spread of the independent groups (ddof=1) over sqrt(groups).
+
+        Raises
+        ------
+        ValueError
+            `name` is not one of these; the run had one group (no error bars); the
+            kernels were not kept (``keep_kernels=False``); the file predates the two-time
+            errors (format version 3)."""
         self.mean(name)
         if self.groups < 2:
             raise ValueError("sem needs groups >= 2: solve with groups=8 (the default) for error bars")
-        sem: np.ndarray = getattr(self, f"{name}_sem")
+        sem: np.ndarray | None = getattr(self, f"{name}_sem")
+        if sem is None:  # only a two-time quantity of a file written before version 3
+            raise ValueError(f"this result has no standard error of {name}: it was saved before the "
+                             f"two-time errors (format version 3); solve it again for them")
         return sem
+
+    def group_values(self, name: str) -> np.ndarray:
+        """Each group's series of an observable, shape (groups, T); their mean over axis 0
+        is ``mean(name)``, their spread gives ``sem(name)``. ``"C"`` and ``"R"`` give each
+        group's matrix, shape (groups, T, T), where they were kept (``keep_groups``).
+
+        Raises
+        ------
+        ValueError
+            `name` is not a recorded observable, nor C or R; the groups' values were not
+            kept (C and R: ``keep_groups=False``, or groups x T^2 > 1e7 by default; any:
+            a file written before format version 3)."""
+        if name in ("C", "R"):
+            kept: np.ndarray | None = getattr(self, f"{name}_groups")
+            if kept is None:
+                raise ValueError(f"each group's {name} was not kept: solve with keep_groups=True")
+            return kept
+        check_recorded(self.config, name)
+        if self.group_observables is None:
+            raise ValueError("this result has no groups' values: it was saved before they were kept "
+                             "(format version 3); solve it again for them")
+        return self.group_observables[name]
 
     def to_dataframe(self) -> pd.DataFrame:
         """A tidy pandas DataFrame: columns ``t``, ``observable``, ``value`` and ``sem``
@@ -322,7 +389,8 @@ class DMFTResult:
         (coordinate ``t``, the times) and ``t_prime`` (the same times) for the two-time
         matrices; each recorded observable as a variable and, for two groups or more, its
         Monte Carlo standard error as ``<name>_sem``; ``C`` and ``R`` of dims
-        (t, t_prime), ``M_C``, ``M_R`` and ``mu`` when the kernels were kept; ``changes``
+        (t, t_prime), ``M_C``, ``M_R`` and ``mu`` when the kernels were kept, each with its
+        standard error ``<name>_sem`` (two groups or more); ``changes``
         (and ``change_noise``) of dim ``iteration``. ``attrs``: ``config`` (JSON:
         ``Config.from_dict(json.loads(ds.attrs["config"]))`` restores it), ``seed``,
         ``samples``, ``groups``, ``method``, ``response``, ``band``, ``response_samples``,
@@ -339,6 +407,8 @@ class DMFTResult:
         meta = {name: getattr(self, name) for name in _DMFT_META}
         meta["config"] = self.config.to_dict()
         arrays = {name: getattr(self, name) for name in _DMFT_ARRAYS}
+        for name, values in (self.group_observables or {}).items():
+            arrays[f"{name}_groups"] = values
         return "dmft", meta, {name: a for name, a in arrays.items() if a is not None}
 
     def __repr__(self) -> str:
@@ -352,13 +422,23 @@ class DMFTResult:
 _DMFT_META = ("samples", "seed", "method", "groups", "response", "band", "response_samples", "converged")
 _DMFT_SEMS = tuple(f"{name}_sem" for name in OBSERVABLES)
 _DMFT_KERNELS = ("M_C", "M_R", "mu")
-_DMFT_ARRAYS = ("t", *OBSERVABLES, "C", "R", *_DMFT_KERNELS, "changes", "change_noise", *_DMFT_SEMS)
+#: The two-time quantities whose standard errors a DMFT result holds (format version 3).
+TWO_TIME = ("C", "R", *_DMFT_KERNELS)
+_DMFT_TWO_TIME_SEMS = tuple(f"{name}_sem" for name in TWO_TIME)
+_DMFT_ARRAYS = ("t", *OBSERVABLES, "C", "R", *_DMFT_KERNELS, "changes", "change_noise", *_DMFT_SEMS,
+                *_DMFT_TWO_TIME_SEMS, "C_groups", "R_groups")
+
+
+def _version(meta: dict[str, Any]) -> int:
+    """The format version of a file's header (the current one for a result in memory)."""
+    version: int = meta.get("version") or _io.VERSION
+    return version
 
 
 def _stored(cfg: Config, meta: dict[str, Any]) -> tuple[str, ...]:
     """The observables a file of this header holds: files of format version 1 predate
     the test loss."""
-    legacy = (meta.get("version") or _io.VERSION) < 2
+    legacy = _version(meta) < 2
     return tuple(o for o in recorded(cfg) if not (legacy and o == "test_loss"))
 
 
@@ -378,15 +458,27 @@ def _dmft_from_file(meta: dict[str, Any], arrays: dict[str, np.ndarray], where: 
     expected.update(C=(T, T), R=(T, T), changes=None)
     if groups > 1:
         expected.update({f"{name}_sem": (T,) for name in _stored(cfg, meta)})
-    if "M_C" in arrays:
+    kernels = "M_C" in arrays
+    if kernels:
         expected.update(M_C=(T, T), M_R=(T, T), mu=(T,))
+    group_observables: dict[str, np.ndarray] | None = None
+    if _version(meta) >= 3:  # the two-time errors and the groups' values
+        if groups > 1:
+            expected.update(C_sem=(T, T), R_sem=(T, T))
+            if kernels:
+                expected.update(M_C_sem=(T, T), M_R_sem=(T, T), mu_sem=(T,))
+        if "C_groups" in arrays or "R_groups" in arrays:
+            expected.update(C_groups=(groups, T, T), R_groups=(groups, T, T))
+        expected.update({f"{name}_groups": (groups, T) for name in _stored(cfg, meta)})
     _check_arrays(arrays, expected, where)
+    if _version(meta) >= 3:
+        group_observables = {name: arrays[f"{name}_groups"] for name in _stored(cfg, meta)}
     stored: dict[str, Any] = {name: arrays.get(name) for name in _DMFT_ARRAYS}
     return DMFTResult(
         config=cfg, samples=int(meta["samples"]), seed=int(meta["seed"]), method=str(meta["method"]),
         groups=groups, response=str(meta["response"]), band=int(meta["band"]),
         response_samples=int(meta["response_samples"]), converged=bool(meta["converged"]),
-        **stored,
+        group_observables=group_observables, **stored,
     )
 
 

@@ -69,8 +69,8 @@ def point_seed(base_seed: int, changes: Mapping[str, Any]) -> int:
 def run_point(kind: str, config: dict[str, Any], seed: int, run_kwargs: dict[str, Any]) -> Any:
     """Runs one point (a plain module-level function, so process pools and dask can ship it)."""
     cfg = Config.from_dict(config)
-    if kind == "dmft":
-        return solve_dmft(cfg, seed=seed, **run_kwargs)
+    if kind == "dmft":  # each group's C and R only when asked for: a sweep keeps every point
+        return solve_dmft(cfg, seed=seed, **{"keep_groups": False, **run_kwargs})
     return simulate(cfg, seed=seed, **run_kwargs)
 
 
@@ -106,8 +106,10 @@ def _point_bytes(kind: str, cfg: Config, run_kwargs: dict[str, Any]) -> int:
     T = cfg.steps
     if kind == "simulate":
         return 8 * T * (1 + len(OBSERVABLES) * int(run_kwargs.get("replicas", 16))) + 4096
-    matrices = 4 if run_kwargs.get("keep_kernels", True) else 2
-    return 8 * (matrices * T * T + T * (2 + 2 * len(OBSERVABLES))) + 4096
+    # C, R (and M_C, M_R) with their standard errors, each group's C and R if kept.
+    groups = int(run_kwargs.get("groups") or 8)
+    matrices = (8 if run_kwargs.get("keep_kernels", True) else 4) + (2 * groups if run_kwargs.get("keep_groups") else 0)
+    return 8 * (matrices * T * T + T * (4 + (2 + groups) * len(OBSERVABLES))) + 4096
 
 
 def _check_disk(store: Path, need: int) -> None:
@@ -387,7 +389,8 @@ def sweep(
         ``progress(done, total)`` as points finish.
     **run_kwargs
         Passed to every run: ``samples``, ``response_samples``, ``method``, ... for the
-        DMFT; ``d``, ``replicas`` for simulations; ``threads``.
+        DMFT (whose points keep each group's C and R only with ``keep_groups=True``);
+        ``d``, ``replicas`` for simulations; ``threads``.
 
     Returns
     -------
