@@ -9,7 +9,10 @@
 
 use crate::config::{Activation, Config, FlatConfig};
 use crate::control::Control;
-use crate::dmft::{solve_dmft as solve, DmftOptions, DmftSolution, Method, Response, TimeMatrix};
+use crate::dmft::{
+    solve_dmft as solve, solve_dmft_ladder as ladder, DmftOptions, DmftSolution, Method, Response,
+    TimeMatrix,
+};
 use crate::error::Error;
 use crate::minibatch::batch_mask;
 use crate::observables::{test_error_with, test_loss_with, OBSERVABLES};
@@ -387,18 +390,7 @@ fn solve_dmft<'py>(
             .into())
         }
     };
-    let response = match response {
-        "auto" => Response::Auto,
-        "tangent" => Response::Tangent,
-        "probe" => Response::Probe { band },
-        other => {
-            return Err(Error::invalid(
-                "response",
-                format!("must be 'auto', 'tangent' or 'probe', got '{other}'"),
-            )
-            .into())
-        }
-    };
+    let response = response_arg(response, band)?;
     let opts = DmftOptions {
         samples,
         groups,
@@ -413,6 +405,63 @@ fn solve_dmft<'py>(
     // The solver runs on its own pool of `threads`; the waiting thread needs no other.
     let sol = run_detached(py, Some(1), progress, |control| solve(&cfg, &opts, control))?;
     solution_out(py, sol)
+}
+
+/// The DMFT on the ladder of learning rates `lrs` (coarsest first) in one coupled pass
+/// (`solve_dmft_ladder`): one solution per level, in the order of `lrs`.
+/// `progress(done)` counts the finest level's steps.
+#[pyfunction]
+#[pyo3(signature = (config, *, lrs, samples, groups, seed, threads, response, band,
+    response_samples, keep_kernels, keep_groups=false, progress=None))]
+#[allow(clippy::too_many_arguments)]
+fn solve_dmft_ladder(
+    py: Python<'_>,
+    config: &Bound<'_, PyDict>,
+    lrs: Vec<f64>,
+    samples: usize,
+    groups: Option<usize>,
+    seed: u64,
+    threads: Option<i64>,
+    response: &str,
+    band: usize,
+    response_samples: Option<usize>,
+    keep_kernels: bool,
+    keep_groups: bool,
+    progress: Option<Py<PyAny>>,
+) -> PyResult<Vec<DmftSolutionOut>> {
+    let cfg = config_from_dict(config)?;
+    let opts = DmftOptions {
+        samples,
+        groups,
+        response: response_arg(response, band)?,
+        response_samples,
+        keep_kernels,
+        keep_groups,
+        seed,
+        method: Method::SinglePass,
+        threads: threads_arg(threads)?,
+    };
+    let levels = run_detached(py, Some(1), progress, |control| {
+        ladder(&cfg, &lrs, &opts, control)
+    })?;
+    levels
+        .into_iter()
+        .map(|sol| solution_out(py, sol))
+        .collect()
+}
+
+/// The response estimator named `response` ("auto", "tangent" or "probe" with `band`).
+fn response_arg(response: &str, band: usize) -> PyResult<Response> {
+    match response {
+        "auto" => Ok(Response::Auto),
+        "tangent" => Ok(Response::Tangent),
+        "probe" => Ok(Response::Probe { band }),
+        other => Err(Error::invalid(
+            "response",
+            format!("must be 'auto', 'tangent' or 'probe', got '{other}'"),
+        )
+        .into()),
+    }
 }
 
 /// A solution's arrays moved into numpy (no copies of the `T x T` matrices).
@@ -660,6 +709,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(resolve_config, m)?)?;
     m.add_function(wrap_pyfunction!(simulate, m)?)?;
     m.add_function(wrap_pyfunction!(solve_dmft, m)?)?;
+    m.add_function(wrap_pyfunction!(solve_dmft_ladder, m)?)?;
     m.add_function(wrap_pyfunction!(sgd_trajectory, m)?)?;
     m.add_function(wrap_pyfunction!(minibatch_chain, m)?)?;
     m.add_function(wrap_pyfunction!(test_observables, m)?)?;

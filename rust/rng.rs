@@ -19,6 +19,11 @@ pub(crate) enum Domain {
     Langevin = 5,
     /// The Langevin increments of `sgd_trajectory` on user data.
     UserLangevin = 6,
+    /// The own draws of a chunk of a coarser level of a DMFT ladder, after the static
+    /// ones it shares with the finest level (`rust/dmft/ladder.rs`).
+    LadderStep = 7,
+    /// The probe signs of a chunk of a coarser level of a DMFT ladder.
+    LadderProbe = 8,
 }
 
 /// The independent ChaCha8 stream number `index` of `domain` for `seed`.

@@ -3,8 +3,8 @@
 //! `m0 = 0`. Runs optimised (`[profile.test]` in Cargo.toml).
 
 use dmft_sgd::{
-    simulate, solve_dmft, Activation, Clusters, Config, Control, Data, DmftOptions, DmftSolution,
-    EnsembleSpec, Loss, Method, Teacher,
+    simulate, solve_dmft, solve_dmft_ladder, Activation, Clusters, Config, Control, Data,
+    DmftOptions, DmftSolution, EnsembleSpec, Loss, Method, Teacher,
 };
 
 fn solve(cfg: &Config, opts: &DmftOptions) -> DmftSolution {
@@ -395,4 +395,79 @@ fn two_time_error_bars_are_the_spread_of_the_kept_groups() {
     assert!(one.two_time_sem.is_none() && one.sem.is_none());
     let bare = solve(&cfg, &opts.keep_kernels(false).keep_groups(false));
     assert!(bare.two_time_sem.unwrap().kernels.is_none() && bare.group_matrices.is_empty());
+}
+
+/// The ladder of the stochastic gradient flow: persistent SGD at lr 0.1, 0.05, 0.025.
+fn ladder_case() -> (Config, [f64; 3], DmftOptions) {
+    let cfg = Config {
+        batch: 0.3,
+        tau: Some(1.0),
+        lr: 0.1,
+        steps: 31,
+        ..Config::default()
+    };
+    let opts = DmftOptions::default().samples(4_000).groups(8).seed(4);
+    (cfg, [0.1, 0.05, 0.025], opts)
+}
+
+#[test]
+fn the_ladder_finest_level_is_the_plain_solve_and_threads_do_not_matter() {
+    let (cfg, lrs, opts) = ladder_case();
+    let control = Control::new();
+    let one = solve_dmft_ladder(&cfg, &lrs, &opts.threads(Some(1)), &control).unwrap();
+    let two = solve_dmft_ladder(&cfg, &lrs, &opts.threads(Some(2)), &control).unwrap();
+    assert_eq!(one, two);
+    let finest = Config {
+        lr: 0.025,
+        steps: 121,
+        ..cfg
+    };
+    assert_eq!(one[2], solve(&finest, &opts));
+    assert_eq!(
+        one.iter().map(|l| l.t.len()).collect::<Vec<_>>(),
+        [31, 61, 121]
+    );
+}
+
+#[test]
+fn coupled_levels_keep_their_law_and_move_together() {
+    let (cfg, lrs, opts) = ladder_case();
+    let levels = solve_dmft_ladder(&cfg, &lrs, &opts, &Control::new()).unwrap();
+    // The coarsest level has the law of a plain solve at its lr (another seed).
+    let plain = solve(&cfg, &opts.seed(5));
+    let (a, b) = (&levels[0], &plain);
+    for k in [10, 20, 30] {
+        for (x, y, sx, sy) in [
+            (
+                &a.observables.m,
+                &b.observables.m,
+                &a.sem.as_ref().unwrap().m,
+                &b.sem.as_ref().unwrap().m,
+            ),
+            (
+                &a.observables.q,
+                &b.observables.q,
+                &a.sem.as_ref().unwrap().q,
+                &b.sem.as_ref().unwrap().q,
+            ),
+        ] {
+            let z = (x[k] - y[k]) / sx[k].hypot(sy[k]);
+            assert!(z.abs() < 4.0, "step {k}: z = {z}");
+        }
+    }
+    // Its groups move with the finer level's: m at the horizon, correlation over groups.
+    let at_end = |level: &DmftSolution| -> Vec<f64> {
+        level
+            .group_observables
+            .iter()
+            .map(|o| *o.m.last().unwrap())
+            .collect()
+    };
+    let (x, y) = (at_end(&levels[0]), at_end(&levels[1]));
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    let (mx, my) = (mean(&x), mean(&y));
+    let cov: f64 = x.iter().zip(&y).map(|(a, b)| (a - mx) * (b - my)).sum();
+    let var = |v: &[f64], m: f64| v.iter().map(|a| (a - m).powi(2)).sum::<f64>();
+    let corr = cov / (var(&x, mx) * var(&y, my)).sqrt();
+    assert!(corr > 0.9, "correlation of the levels {corr}");
 }

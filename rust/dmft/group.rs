@@ -4,13 +4,14 @@
 
 use super::cholesky::IncrementalCholesky;
 use super::options::DmftOptions;
-use super::patterns::{Chunk, PatternParams, StepSums, CHUNK};
+use super::patterns::{Chunk, PatternParams, StepDraws, StepSums, CHUNK};
 use super::statistics::{sem_of, GroupResult};
 use super::weights::{Kernels, WeightSide};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::losses::{ActivationFn, LossFn};
 use crate::rng::{stream, Domain};
+use crate::simd::dot;
 use rayon::prelude::*;
 
 /// The effective samples of one group, in chunks.
@@ -23,13 +24,16 @@ struct PatternSide<'a, L, A> {
 
 impl<'a, L: LossFn, A: ActivationFn> PatternSide<'a, L, A> {
     /// Fresh samples for group `group`; `round` separates the random streams of
-    /// successive iterations.
+    /// successive iterations; `level`: on a coarser level of a ladder, its number and the
+    /// finer chain's switching probabilities over one of its steps (the static draws
+    /// are the finest level's, the others its own).
     fn new(
         params: PatternParams<'a, L, A>,
         opts: &DmftOptions,
         steps: usize,
         group: usize,
         round: u64,
+        level: Option<LevelCoupling>,
     ) -> Self {
         let (samples, responders) = group_size(opts, group);
         let chunks = (0..samples.div_ceil(CHUNK))
@@ -42,8 +46,23 @@ impl<'a, L: LossFn, A: ActivationFn> PatternSide<'a, L, A> {
                 // chunks per group < 2^20 (samples are bounded far below 2^28).
                 let index = (round << 40) | ((group as u64) << 20) | i as u64;
                 let rng = stream(opts.seed, Domain::DmftChunk, index);
-                let probe_rng = stream(opts.seed, Domain::DmftProbe, index);
-                Chunk::new(&params, rng, probe_rng, size, resp, steps)
+                match level {
+                    None => {
+                        let probe_rng = stream(opts.seed, Domain::DmftProbe, index);
+                        Chunk::new(&params, rng, probe_rng, size, resp, steps)
+                    }
+                    Some(level) => {
+                        // Levels < 2^16 (a ladder has a few).
+                        let own = (level.level << 40) | ((group as u64) << 20) | i as u64;
+                        let probe_rng = stream(opts.seed, Domain::LadderProbe, own);
+                        let step_rng = stream(opts.seed, Domain::LadderStep, own);
+                        Chunk::new(&params, rng, probe_rng, size, resp, steps).coupled(
+                            step_rng,
+                            level.q_on,
+                            level.q_off,
+                        )
+                    }
+                }
             })
             .collect();
         PatternSide {
@@ -54,15 +73,37 @@ impl<'a, L: LossFn, A: ActivationFn> PatternSide<'a, L, A> {
         }
     }
 
-    /// Advances all samples to step `k`; the chunks' sums are merged in chunk order.
-    fn step(&mut self, k: usize, chol_row: &[f64], weights: &WeightSide) -> StepSums {
+    /// Advances all samples to step `k` (their draws from `finer`, the same group of the
+    /// next finer level of a ladder, with the row `whiten_row` of its `L_sub`; else
+    /// their own); the chunks' sums are merged in chunk order.
+    fn step(
+        &mut self,
+        k: usize,
+        chol_row: &[f64],
+        weights: &WeightSide,
+        finer: Option<(&PatternSide<'a, L, A>, &[f64])>,
+    ) -> StepSums {
         let params = self.params;
         let m_k = weights.m[k];
-        let parts: Vec<StepSums> = self
-            .chunks
-            .par_iter_mut()
-            .map(|chunk| chunk.step(k, chol_row, &weights.r, m_k, &params))
-            .collect();
+        let parts: Vec<StepSums> = match finer {
+            None => self
+                .chunks
+                .par_iter_mut()
+                .map(|chunk| chunk.step(k, chol_row, &weights.r, m_k, &params, StepDraws::Own))
+                .collect(),
+            Some((finer, whiten_row)) => self
+                .chunks
+                .par_iter_mut()
+                .zip(finer.chunks.par_iter())
+                .map(|(chunk, finer)| {
+                    let draws = StepDraws::Finer {
+                        chunk: finer,
+                        whiten_row,
+                    };
+                    chunk.step(k, chol_row, &weights.r, m_k, &params, draws)
+                })
+                .collect(),
+        };
         let mut total = parts[0].clone();
         for part in &parts[1..] {
             total.merge(part);
@@ -70,6 +111,19 @@ impl<'a, L: LossFn, A: ActivationFn> PatternSide<'a, L, A> {
         total
     }
 }
+/// What a coarser level of a ladder needs to take its draws from the next finer one.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct LevelCoupling {
+    /// The level's number (the coarsest is 0), for its own random streams.
+    pub(super) level: u64,
+    /// The finer level's steps per step of this level.
+    pub(super) ratio: usize,
+    /// `P(0 -> 1)` of the finer chain over one step of this level.
+    pub(super) q_on: f64,
+    /// `P(1 -> 0)` of the finer chain over one step of this level.
+    pub(super) q_off: f64,
+}
+
 /// Samples and response samples of group `group`: the pairs are shared out as evenly as
 /// possible, and the response samples in proportion (even, at least one pair).
 fn group_size(opts: &DmftOptions, group: usize) -> (usize, usize) {
@@ -193,6 +247,9 @@ impl TrainingSeries {
 pub(super) struct Group<'a, L, A> {
     weights: WeightSide,
     chol: IncrementalCholesky,
+    /// On a coarser level of a ladder: how it follows the finer level, and the factor
+    /// `L_sub` of the covariance of the finer level's `chi` on this level's grid.
+    coupling: Option<(LevelCoupling, IncrementalCholesky)>,
     patterns: PatternSide<'a, L, A>,
     /// Full kernels (the iteration needs them); else only the current row.
     pub(super) kernels: Option<Kernels>,
@@ -212,6 +269,28 @@ impl<'a, L: LossFn, A: ActivationFn> Group<'a, L, A> {
         Self::on_weights(WeightSide::of(cfg), opts, params, group, 0, false)
     }
 
+    /// Group `group` of level `level` of a ladder whose draws follow the next finer
+    /// level (theory.md section 6.2).
+    pub(super) fn on_level(
+        cfg: &Config,
+        opts: &DmftOptions,
+        params: PatternParams<'a, L, A>,
+        group: usize,
+        level: LevelCoupling,
+    ) -> Self {
+        let weights = WeightSide::of(cfg);
+        let t = weights.m.len();
+        Group {
+            weights,
+            chol: IncrementalCholesky::new(t),
+            coupling: Some((level, IncrementalCholesky::new(t))),
+            patterns: PatternSide::new(params, opts, t, group, 0, Some(level)),
+            kernels: None,
+            row: None,
+            training: TrainingSeries::zeros(t),
+        }
+    }
+
     /// Group `group` with fresh samples (the random streams of `round`) on the weight side
     /// `weights`; `full_kernels`: keep every kernel row (the iteration needs them), else
     /// only the current one.
@@ -227,7 +306,8 @@ impl<'a, L: LossFn, A: ActivationFn> Group<'a, L, A> {
         Group {
             weights,
             chol: IncrementalCholesky::new(t),
-            patterns: PatternSide::new(params, opts, t, group, round),
+            coupling: None,
+            patterns: PatternSide::new(params, opts, t, group, round, None),
             kernels: full_kernels.then(|| Kernels::zeros(t)),
             row: None,
             training: TrainingSeries::zeros(t),
@@ -239,7 +319,39 @@ impl<'a, L: LossFn, A: ActivationFn> Group<'a, L, A> {
     /// record the observables.
     pub(super) fn pattern_step(&mut self, k: usize, cfg: &Config) -> Result<()> {
         self.chol.push_row(k, &self.weights.c.row(k)[..=k]);
-        let sums = self.patterns.step(k, self.chol.row(k), &self.weights);
+        let sums = self.patterns.step(k, self.chol.row(k), &self.weights, None);
+        self.record(k, cfg, sums)
+    }
+
+    /// [`Group::pattern_step`] on a coarser level of a ladder, its draws from the same
+    /// group `finer` of the next finer level, just stepped to the same time.
+    pub(super) fn pattern_step_from(
+        &mut self,
+        k: usize,
+        cfg: &Config,
+        finer: &Group<'a, L, A>,
+    ) -> Result<()> {
+        self.chol.push_row(k, &self.weights.c.row(k)[..=k]);
+        let (level, whitener) = self.coupling.as_mut().expect("a coarser level of a ladder");
+        // Row k of the covariance of the finer chi on this grid, as it was drawn:
+        // sum_i L_f(n k, i) L_f(n j, i) for j <= k (n = level.ratio).
+        let fine_k = finer.chol.row(level.ratio * k);
+        let gram: Vec<f64> = (0..=k)
+            .map(|j| {
+                let fine_j = finer.chol.row(level.ratio * j);
+                dot(&fine_k[..fine_j.len()], fine_j)
+            })
+            .collect();
+        whitener.push_row(k, &gram);
+        let finer_draws = Some((&finer.patterns, whitener.row(k)));
+        let sums = self
+            .patterns
+            .step(k, self.chol.row(k), &self.weights, finer_draws);
+        self.record(k, cfg, sums)
+    }
+
+    /// Kernel row `k` and the observables from step `k`'s merged sums.
+    fn record(&mut self, k: usize, cfg: &Config, sums: StepSums) -> Result<()> {
         let (s, sr) = (self.patterns.samples, self.patterns.responders);
         let row = KernelRow::new(&sums, cfg, s, sr);
         if !(sums.finite && row.is_finite()) {

@@ -30,6 +30,7 @@ mod checks;
 mod cholesky;
 mod group;
 mod iterate;
+mod ladder;
 mod matrix;
 mod options;
 mod patterns;
@@ -39,6 +40,7 @@ mod statistics;
 mod weights;
 
 pub use checks::dmft_memory;
+pub use ladder::{ladder_configs, solve_dmft_ladder, solve_dmft_ladder_with};
 pub use matrix::TimeMatrix;
 pub use options::{DmftOptions, Method, Response};
 pub use solution::{DmftSolution, GroupMatrices, Observables, TwoTimeSem};

@@ -148,6 +148,36 @@ impl StepSums {
 pub struct Chunk {
     paths: SamplePaths,
     estimator: EstimatorState,
+    /// On a coarser level of a ladder: how its draws follow the next finer level's.
+    coupling: Option<Coupling>,
+}
+
+/// Where a chunk's randomness of a step comes from.
+pub enum StepDraws<'a> {
+    /// Its own random stream (a plain solve, and the finest level of a ladder).
+    Own,
+    /// The same chunk of the next finer level of a ladder, just stepped to the same time
+    /// (theory.md section 6.2), and row `k` of the factor `L_sub` of the covariance of
+    /// that level's `chi` on this level's grid.
+    Finer {
+        /// The finer level's chunk.
+        chunk: &'a Chunk,
+        /// `L_sub(k, 0..=k)`.
+        whiten_row: &'a [f64],
+    },
+}
+
+/// The state of a chunk that takes its draws from the next finer level (theory.md
+/// section 6.2).
+struct Coupling {
+    /// `P(s(t + dt) = 1 | s(t) = 0)` of the finer chain over one step of this level.
+    q_on: f64,
+    /// `P(s(t + dt) = 0 | s(t) = 1)` of the finer chain over one step of this level.
+    q_off: f64,
+    /// The finer level's `s` at this level's previous step, per pair.
+    finer_before: Vec<bool>,
+    /// Scratch: `sum_{j<k} L_sub(k,j) xi(j)` per pair.
+    predicted: Vec<f64>,
 }
 
 impl Chunk {
@@ -165,12 +195,30 @@ impl Chunk {
         Chunk {
             paths: SamplePaths::new(params, rng, samples, responders, steps),
             estimator: EstimatorState::new(params.response, probe_rng, responders, steps),
+            coupling: None,
         }
     }
 
+    /// This chunk on a coarser level of a ladder: after the static draws (which it
+    /// shares with the finer level), its own draws come from `step_rng`, and the finer
+    /// chain switches state over one step of this level with probabilities `q_on`
+    /// (`0 -> 1`) and `q_off` (`1 -> 0`).
+    pub fn coupled(mut self, step_rng: ChaCha8Rng, q_on: f64, q_off: f64) -> Self {
+        self.paths.rng = step_rng;
+        let pairs = self.paths.samples / 2;
+        self.coupling = Some(Coupling {
+            q_on,
+            q_off,
+            finer_before: vec![false; pairs],
+            predicted: vec![0.0; pairs],
+        });
+        self
+    }
+
     /// Advances every sample to step `k` given `L(k, 0..=k)`, the response `R` (rows
-    /// `<= k`) and `m(k)`; returns the chunk's contributions to the kernel rows `k`
-    /// (theory.md section 4.1, steps 2-4).
+    /// `<= k`) and `m(k)`, with the step's randomness from `draws`; returns the chunk's
+    /// contributions to the kernel rows `k` (theory.md section 4.1, steps 2-4).
+    #[allow(clippy::too_many_arguments)] // the step's inputs, each used once
     pub fn step<L: LossFn, A: ActivationFn>(
         &mut self,
         k: usize,
@@ -178,11 +226,21 @@ impl Chunk {
         r: &TimeMatrix,
         m_k: f64,
         params: &PatternParams<'_, L, A>,
+        draws: StepDraws<'_>,
     ) -> StepSums {
         let paths = &mut self.paths;
+        match (draws, self.coupling.as_mut()) {
+            (StepDraws::Finer { chunk, whiten_row }, Some(coupling)) => {
+                paths.draw_from_finer(k, params, &chunk.paths, whiten_row, chol_row, coupling)
+            }
+            _ => {
+                paths.draw(k, params);
+                paths.cavity_field(chol_row);
+            }
+        }
         match &mut self.estimator {
-            EstimatorState::Tangent(tangent) => paths.step(tangent, k, chol_row, r, m_k, params),
-            EstimatorState::Probe(probe) => paths.step(&mut **probe, k, chol_row, r, m_k, params),
+            EstimatorState::Tangent(tangent) => paths.step(tangent, k, r, m_k, params),
+            EstimatorState::Probe(probe) => paths.step(&mut **probe, k, r, m_k, params),
         }
     }
 }
@@ -518,15 +576,12 @@ impl SamplePaths {
         &mut self,
         est: &mut E,
         k: usize,
-        chol_row: &[f64],
         r: &TimeMatrix,
         m_k: f64,
         params: &PatternParams<'_, L, A>,
     ) -> StepSums {
         let mut sums = StepSums::zeros(k);
-        self.draw(k, params);
         est.draw(k);
-        self.cavity_field(chol_row);
         self.memory_terms(k, r, est);
         self.advance(k, m_k, params, est, &mut sums);
         est.response_row(k, r, params.c_dt(), &mut sums.phi_g);
@@ -547,6 +602,73 @@ impl SamplePaths {
         let pairs = self.samples / 2;
         for xi in &mut self.xi[k * pairs..(k + 1) * pairs] {
             *xi = self.rng.sample::<f64, _>(StandardNormal) as f32;
+        }
+    }
+
+    /// The randomness of step `k` from the next finer level `finer` of a ladder, just
+    /// stepped to the same time (theory.md section 6.2, eqs. 6.3-6.4):
+    ///
+    /// - `s(k)`: the pair switches state iff `V < P(switch)`, where `V = q U` if the
+    ///   finer chain switched over this step and `q + (1 - q) U` if not (`q` its
+    ///   probability to switch, `U` uniform): `V` is uniform, and the two chains switch
+    ///   together but with probability `|q - P(switch)| = O(dt^2)`;
+    /// - `xi(k) = (chi_finer - sum_{j<k} L_sub(k,j) xi(j)) / L_sub(k,k)`: the finer
+    ///   field's standardised innovation on this grid, independent standard normals (a
+    ///   fresh one where `L_sub(k,k) = 0`);
+    ///
+    /// and the cavity field `chi(k) = sum_{j<=k} L(k,j) xi(j)` in the same pass over the
+    /// history (as [`SamplePaths::cavity_field`]).
+    fn draw_from_finer<L, A>(
+        &mut self,
+        k: usize,
+        params: &PatternParams<'_, L, A>,
+        finer: &SamplePaths,
+        whiten_row: &[f64],
+        chol_row: &[f64],
+        coupling: &mut Coupling,
+    ) {
+        if k > 0 {
+            let transitions = self.in_batch.iter_mut().zip(&finer.in_batch);
+            for ((s, &now), before) in transitions.zip(&coupling.finer_before) {
+                let q = if *before {
+                    coupling.q_off
+                } else {
+                    coupling.q_on
+                };
+                let u: f64 = self.rng.random();
+                let v = if now != *before {
+                    q * u
+                } else {
+                    q + (1.0 - q) * u
+                };
+                *s = params.chain.next(*s, v, 1.0);
+            }
+        }
+        coupling.finer_before.copy_from_slice(&finer.in_batch);
+        let pairs = self.samples / 2;
+        coupling.predicted.fill(0.0);
+        self.chi.fill(0.0);
+        for (j, (&sub_kj, &l_kj)) in whiten_row[..k].iter().zip(chol_row).enumerate() {
+            let xi_j = &self.xi[j * pairs..(j + 1) * pairs];
+            if sub_kj != 0.0 {
+                axpy(sub_kj, xi_j, &mut coupling.predicted);
+            }
+            if l_kj != 0.0 {
+                axpy(l_kj, xi_j, &mut self.chi);
+            }
+        }
+        let (pivot, l_kk) = (whiten_row[k], chol_row[k]);
+        let xi_k = &mut self.xi[k * pairs..(k + 1) * pairs];
+        let finer_fields = finer.chi.iter().zip(&coupling.predicted);
+        for ((xi, chi), (&chi_finer, &predicted)) in
+            xi_k.iter_mut().zip(&mut self.chi).zip(finer_fields)
+        {
+            *xi = if pivot > 0.0 {
+                ((chi_finer - predicted) / pivot) as f32
+            } else {
+                self.rng.sample::<f64, _>(StandardNormal) as f32
+            };
+            *chi += l_kk * *xi as f64;
         }
     }
 
@@ -830,9 +952,9 @@ mod tests {
         let mut chunk = Chunk::new(&params, rng(), rng(), CHUNK, CHUNK, 3);
         let mut r = TimeMatrix::zeros(3);
         r.set(1, 0, 1.0);
-        let sums = chunk.step(0, &[1.0], &r, 0.0, &params);
+        let sums = chunk.step(0, &[1.0], &r, 0.0, &params, StepDraws::Own);
         assert_eq!(sums.u_f, 0.0);
-        let sums = chunk.step(1, &[0.5, 0.8], &r, 0.0, &params);
+        let sums = chunk.step(1, &[0.5, 0.8], &r, 0.0, &params, StepDraws::Own);
         assert_eq!(sums.u_f, 0.0);
         assert!(sums.f_f[1] > 0.0);
     }

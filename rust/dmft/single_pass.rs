@@ -24,11 +24,7 @@ pub(super) fn single_pass<L: LossFn, A: ActivationFn>(
     let mut groups: Vec<Group<L, A>> = (0..opts.group_count())
         .map(|g| Group::new(cfg, opts, params, g))
         .collect();
-    // The kept kernels are summed over groups as they come (in group order), and their
-    // spread taken row by row, so a run holds two pairs of T x T kernel matrices (mean and
-    // standard error), not one per group.
-    let mut kernel_sum = opts.keep_kernels.then(|| Kernels::zeros(cfg.steps));
-    let mut kernel_sem = (opts.keep_kernels && groups.len() > 1).then(|| Kernels::zeros(cfg.steps));
+    let mut kernels = KernelAccumulator::new(cfg.steps, opts.keep_kernels, groups.len());
     for k in 0..cfg.steps {
         each_group(&mut groups, |g| {
             g.pattern_step(k, cfg)?;
@@ -37,24 +33,10 @@ pub(super) fn single_pass<L: LossFn, A: ActivationFn>(
             }
             Ok(())
         })?;
-        let rows: Vec<&KernelRow> = groups.iter().filter_map(|g| g.row.as_ref()).collect();
-        if let Some(sum) = kernel_sum.as_mut() {
-            for row in &rows {
-                row.add_to(k, sum);
-            }
-        }
-        if let Some(sem) = kernel_sem.as_mut() {
-            KernelRow::store_sem(&rows, k, sem);
-        }
+        kernels.add(k, groups.iter().filter_map(|g| g.row.as_ref()));
         control.checkpoint(1)?;
     }
-    let kernels = kernel_sum.map(|mut sum| {
-        let g = groups.len() as f64;
-        sum.m_c.as_mut_slice().iter_mut().for_each(|v| *v /= g);
-        sum.m_r.as_mut_slice().iter_mut().for_each(|v| *v /= g);
-        sum.mu.iter_mut().for_each(|v| *v /= g);
-        sum
-    });
+    let (kernels, kernel_sem) = kernels.finish();
     let parts = groups.into_iter().map(Group::into_result).collect();
     Ok(combine(
         cfg,
@@ -68,4 +50,52 @@ pub(super) fn single_pass<L: LossFn, A: ActivationFn>(
         Vec::new(),
         true,
     ))
+}
+
+/// The kept kernels of a pass: summed over the groups as their rows come (in group
+/// order), with their spread taken row by row, so a run holds two sets of `T x T` kernel
+/// matrices (mean and standard error), not one per group.
+pub(super) struct KernelAccumulator {
+    sum: Option<Kernels>,
+    sem: Option<Kernels>,
+    groups: usize,
+}
+
+impl KernelAccumulator {
+    /// For `steps` steps of `groups` groups; nothing is kept unless `keep`.
+    pub(super) fn new(steps: usize, keep: bool, groups: usize) -> Self {
+        KernelAccumulator {
+            sum: keep.then(|| Kernels::zeros(steps)),
+            sem: (keep && groups > 1).then(|| Kernels::zeros(steps)),
+            groups,
+        }
+    }
+
+    /// Adds the groups' kernel rows `k`.
+    pub(super) fn add<'r>(&mut self, k: usize, rows: impl Iterator<Item = &'r KernelRow>) {
+        if self.sum.is_none() {
+            return;
+        }
+        let rows: Vec<&KernelRow> = rows.collect();
+        if let Some(sum) = self.sum.as_mut() {
+            for row in &rows {
+                row.add_to(k, sum);
+            }
+        }
+        if let Some(sem) = self.sem.as_mut() {
+            KernelRow::store_sem(&rows, k, sem);
+        }
+    }
+
+    /// The mean kernels and their standard errors (`None` where not kept).
+    pub(super) fn finish(self) -> (Option<Kernels>, Option<Kernels>) {
+        let g = self.groups as f64;
+        let mean = self.sum.map(|mut sum| {
+            sum.m_c.as_mut_slice().iter_mut().for_each(|v| *v /= g);
+            sum.m_r.as_mut_slice().iter_mut().for_each(|v| *v /= g);
+            sum.mu.iter_mut().for_each(|v| *v /= g);
+            sum
+        });
+        (mean, self.sem)
+    }
 }

@@ -1,0 +1,334 @@
+//! The ladder of the stochastic gradient flow (theory.md section 6): the DMFT at learning
+//! rates `lr_0 > lr_1 > ... > lr_L` to the same horizon, solved in one causal pass with
+//! coupled randomness, so that the differences between levels (and the Richardson
+//! extrapolation `lr -> 0` built on them) carry little Monte Carlo noise.
+//!
+//! Each group of samples is solved on every level side by side. The finest level draws
+//! its own randomness, exactly as a plain solve at its `lr` with the same seed; each
+//! coarser level shares the static draws (cluster, label, `u`, `s(0)`) of every sample
+//! and takes the rest from the next finer level, just stepped to the same time: its batch
+//! chain follows the finer chain's switches, its cavity innovations are the finer field's
+//! standardised innovations on its grid (section 6.2, eqs. 6.3-6.4).
+
+use super::checks::{dmft_memory, validate};
+use super::group::{each_group, Group, LevelCoupling};
+use super::options::{DmftOptions, Method};
+use super::patterns::PatternParams;
+use super::single_pass::KernelAccumulator;
+use super::solution::DmftSolution;
+use super::statistics::combine;
+use crate::config::Config;
+use crate::control::Control;
+use crate::error::{Error, Result};
+use crate::losses::{ActivationFn, LossFn, SampleLoss};
+use crate::minibatch::BatchChain;
+use crate::resources::{check_memory, with_threads};
+
+/// Relative slack when checking that the learning rates divide each other and the
+/// horizon: `lr` values typed in decimal are not exact binary fractions.
+const GRID_SLACK: f64 = 1e-9;
+
+/// The configs of the levels of the ladder of `cfg` at learning rates `lrs` (decreasing,
+/// each an integer fraction of the one before), each to the horizon of `cfg`,
+/// `t = (steps - 1) lr`: level `i` has `lr = lrs[i]` and `(steps - 1) lr / lrs[i] + 1`
+/// steps. Refused: fewer than two rates, rates that do not divide each other or the
+/// horizon, a learning-rate schedule, and plain SGD (`tau = None` with `batch < 1`),
+/// which has no stochastic gradient flow at fixed `batch`.
+///
+/// ```
+/// use dmft_sgd::{ladder_configs, Config};
+///
+/// let cfg = Config { lr: 0.1, steps: 101, tau: Some(1.0), batch: 0.3, ..Config::default() };
+/// let levels = ladder_configs(&cfg, &[0.1, 0.05, 0.025]).unwrap();
+/// assert_eq!(levels.iter().map(|c| c.steps).collect::<Vec<_>>(), [101, 201, 401]);
+/// assert!(ladder_configs(&Config { tau: None, ..cfg.clone() }, &[0.1, 0.05]).is_err());
+/// ```
+pub fn ladder_configs(cfg: &Config, lrs: &[f64]) -> Result<Vec<Config>> {
+    cfg.validate()?;
+    if cfg.lr_schedule.is_some() {
+        return Err(Error::invalid(
+            "lr_schedule",
+            "the stochastic gradient flow's ladder needs a constant lr (lr -> 0 at fixed \
+             tau and batch); remove the schedule",
+        ));
+    }
+    if cfg.tau.is_none() && cfg.batch < 1.0 {
+        return Err(Error::invalid(
+            "tau",
+            format!(
+                "plain SGD (tau=None, so tau = lr/batch) has no stochastic gradient flow at \
+                 fixed batch = {}: as lr -> 0 its batch noise averages out to gradient flow. \
+                 Give a persistence time, e.g. tau=1.0 (or batch=1 for gradient flow)",
+                cfg.batch
+            ),
+        ));
+    }
+    if lrs.len() < 2 {
+        return Err(Error::invalid(
+            "lrs",
+            format!("needs at least two learning rates, got {}", lrs.len()),
+        ));
+    }
+    if let Some(bad) = lrs.iter().find(|lr| !(lr.is_finite() && **lr > 0.0)) {
+        return Err(Error::invalid(
+            "lrs",
+            format!("must be finite and > 0, got {bad}"),
+        ));
+    }
+    let horizon = (cfg.steps - 1) as f64 * cfg.lr;
+    let mut levels = Vec::with_capacity(lrs.len());
+    for (i, &lr) in lrs.iter().enumerate() {
+        if i > 0 {
+            let ratio = lrs[i - 1] / lr;
+            if ratio.round() < 2.0 || (ratio - ratio.round()).abs() > GRID_SLACK * ratio {
+                return Err(Error::invalid(
+                    "lrs",
+                    format!(
+                        "each rate must be the one before divided by an integer >= 2 (the \
+                         coarse grid is part of the fine one): {} / {lr} = {ratio}",
+                        lrs[i - 1]
+                    ),
+                ));
+            }
+        }
+        let intervals = horizon / lr;
+        if (intervals - intervals.round()).abs() > GRID_SLACK * intervals.max(1.0) {
+            return Err(Error::invalid(
+                "lrs",
+                format!(
+                    "every rate must divide the horizon (steps - 1) lr = {horizon}: {lr} does not"
+                ),
+            ));
+        }
+        let level = Config {
+            lr,
+            steps: intervals.round() as usize + 1,
+            ..cfg.clone()
+        };
+        level.validate()?;
+        levels.push(level);
+    }
+    Ok(levels)
+}
+
+/// The finer chain's probabilities to have switched state after `n` of its steps,
+/// `(P(0 -> 1), P(1 -> 0))`: for the two-state chain, `P(0 -> 1) = p_on / (p_on + p_off)
+/// (1 - (1 - p_on - p_off)^n)` and alike.
+fn switch_probabilities(finer: &BatchChain, n: usize) -> (f64, f64) {
+    let total = finer.p_on + finer.p_off;
+    if total == 0.0 {
+        return (0.0, 0.0);
+    }
+    let relaxed = 1.0 - (1.0 - total).powi(n as i32);
+    (finer.p_on / total * relaxed, finer.p_off / total * relaxed)
+}
+
+/// Solves the DMFT of `cfg` on the ladder of learning rates `lrs` (see
+/// [`ladder_configs`]) in one coupled pass (single-pass method only); returns one
+/// solution per level, in the order of `lrs`. The response estimator is resolved once,
+/// for the finest level, and used on every level. Progress counts the finest level's
+/// steps.
+pub fn solve_dmft_ladder(
+    cfg: &Config,
+    lrs: &[f64],
+    opts: &DmftOptions,
+    control: &Control,
+) -> Result<Vec<DmftSolution>> {
+    solve_dmft_ladder_with(cfg, &cfg.sample_loss(), lrs, opts, control)
+}
+
+/// [`solve_dmft_ladder`] with the sample loss `sample_loss`, as
+/// [`solve_dmft_with`](crate::solve_dmft_with).
+pub fn solve_dmft_ladder_with<L: LossFn, A: ActivationFn>(
+    cfg: &Config,
+    sample_loss: &SampleLoss<L, A>,
+    lrs: &[f64],
+    opts: &DmftOptions,
+    control: &Control,
+) -> Result<Vec<DmftSolution>> {
+    let levels = ladder_configs(cfg, lrs)?;
+    let finest = levels.last().expect("two levels or more");
+    if opts.method != Method::SinglePass {
+        return Err(Error::invalid(
+            "method",
+            "the ladder is solved by the single pass only (method='single')",
+        ));
+    }
+    for level in &levels {
+        validate(level, opts)?;
+    }
+    cfg.check_loss(&sample_loss.loss)?;
+    if !sample_loss.loss.has_curvature() {
+        return Err(Error::invalid(
+            "loss",
+            format!(
+                "'{}' has no second derivative, which the DMFT's response needs",
+                sample_loss.loss.name()
+            ),
+        ));
+    }
+    let opts = &opts.resolved(finest);
+    let memory = levels.iter().map(|level| dmft_memory(level, opts)).sum();
+    check_memory(
+        memory,
+        "use fewer samples, fewer steps, fewer levels or keep_kernels=False",
+    )?;
+    with_threads(opts.threads, || {
+        ladder_pass(&levels, sample_loss, opts, control)
+    })?
+}
+
+/// The coupled single pass over the levels `levels` (coarsest first).
+fn ladder_pass<L: LossFn, A: ActivationFn>(
+    levels: &[Config],
+    sample_loss: &SampleLoss<L, A>,
+    opts: &DmftOptions,
+    control: &Control,
+) -> Result<Vec<DmftSolution>> {
+    let top = levels.len() - 1;
+    let scales: Vec<Vec<f64>> = levels.iter().map(Config::chain_scales).collect();
+    let params: Vec<PatternParams<L, A>> = levels
+        .iter()
+        .zip(&scales)
+        .map(|(level, scales)| PatternParams::new(level, sample_loss, scales, opts.response))
+        .collect();
+    // Level i < top follows level i + 1, `ratio` of whose steps make one of its own.
+    let couplings: Vec<LevelCoupling> = (0..top)
+        .map(|i| {
+            let ratio = (levels[i + 1].steps - 1) / (levels[i].steps - 1);
+            let (q_on, q_off) = switch_probabilities(&params[i + 1].chain, ratio);
+            LevelCoupling {
+                level: i as u64,
+                ratio,
+                q_on,
+                q_off,
+            }
+        })
+        .collect();
+    // ladders[g][i]: group g on level i.
+    let mut ladders: Vec<Vec<Group<L, A>>> = (0..opts.group_count())
+        .map(|g| {
+            let mut ladder: Vec<Group<L, A>> = (0..top)
+                .map(|i| Group::on_level(&levels[i], opts, params[i], g, couplings[i]))
+                .collect();
+            ladder.push(Group::new(&levels[top], opts, params[top], g));
+            ladder
+        })
+        .collect();
+    let mut kernels: Vec<KernelAccumulator> = levels
+        .iter()
+        .map(|level| KernelAccumulator::new(level.steps, opts.keep_kernels, ladders.len()))
+        .collect();
+    for n in 0..levels[top].steps {
+        // The levels that reach a step of their own at the finest step n: (level, step).
+        let mut stepping = vec![(top, n)];
+        let mut k = n;
+        for i in (0..top).rev() {
+            if k % couplings[i].ratio != 0 {
+                break;
+            }
+            k /= couplings[i].ratio;
+            stepping.push((i, k));
+        }
+        each_group(&mut ladders, |ladder| {
+            for &(i, k) in &stepping {
+                let (coarser, finer) = ladder.split_at_mut(i + 1);
+                let group = &mut coarser[i];
+                match finer.first() {
+                    Some(finer) => group.pattern_step_from(k, &levels[i], finer)?,
+                    None => group.pattern_step(k, &levels[i])?,
+                }
+                if k + 1 < levels[i].steps {
+                    group.advance(k, &levels[i])?;
+                }
+            }
+            Ok(())
+        })?;
+        for &(i, k) in &stepping {
+            kernels[i].add(
+                k,
+                ladders.iter().filter_map(|ladder| ladder[i].row.as_ref()),
+            );
+        }
+        control.checkpoint(1)?;
+    }
+    let mut per_level: Vec<Vec<_>> = levels.iter().map(|_| Vec::new()).collect();
+    for ladder in ladders {
+        for (i, group) in ladder.into_iter().enumerate() {
+            per_level[i].push(group.into_result());
+        }
+    }
+    Ok(levels
+        .iter()
+        .zip(per_level)
+        .zip(kernels)
+        .map(|((level, parts), kernels)| {
+            let (mean, sem) = kernels.finish();
+            combine(
+                level,
+                sample_loss,
+                opts.response,
+                parts,
+                mean,
+                sem,
+                opts.keep_groups,
+                Vec::new(),
+                Vec::new(),
+                true,
+            )
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_finer_chain_switches_as_its_matrix_power_says() {
+        let chain = BatchChain {
+            batch: 0.3,
+            p_on: 0.05,
+            p_off: 0.05 * 0.7 / 0.3,
+        };
+        // Two steps by hand: switched iff exactly one of the two steps switched.
+        let (a, c) = (chain.p_on, chain.p_off);
+        let (q_on, q_off) = switch_probabilities(&chain, 2);
+        assert!((q_on - (a * (1.0 - c) + (1.0 - a) * a)).abs() < 1e-15);
+        assert!((q_off - (c * (1.0 - a) + (1.0 - c) * c)).abs() < 1e-15);
+        // Full batch never switches.
+        let full = BatchChain {
+            batch: 1.0,
+            p_on: 0.1,
+            p_off: 0.0,
+        };
+        assert_eq!(switch_probabilities(&full, 4).1, 0.0);
+    }
+
+    #[test]
+    fn ladders_are_checked_before_any_work() {
+        let cfg = Config {
+            lr: 0.1,
+            steps: 11,
+            tau: Some(1.0),
+            batch: 0.3,
+            ..Config::default()
+        };
+        let err = |lrs: &[f64], cfg: &Config| ladder_configs(cfg, lrs).unwrap_err().to_string();
+        assert!(err(&[0.1], &cfg).contains("lrs"));
+        assert!(err(&[0.1, 0.04], &cfg).contains("integer"));
+        assert!(err(&[0.1, 0.1], &cfg).contains("integer"));
+        assert!(err(&[0.3, 0.1], &cfg).contains("horizon"));
+        let plain = Config {
+            tau: None,
+            ..cfg.clone()
+        };
+        assert!(err(&[0.1, 0.05], &plain).contains("tau=1.0"));
+        // Gradient flow (batch 1) needs no tau.
+        let gd = Config {
+            batch: 1.0,
+            ..plain
+        };
+        assert_eq!(ladder_configs(&gd, &[0.1, 0.05]).unwrap()[1].steps, 21);
+    }
+}
