@@ -117,3 +117,56 @@ def test_saved_files_follow_the_umask(sim, tmp_path, umask, mask, mode):
     assert stat.S_IMODE(path.stat().st_mode) == mode
     sim.save(path)  # overwriting too
     assert stat.S_IMODE(path.stat().st_mode) == mode
+
+
+def test_dmft_round_trip_keeps_the_two_time_errors_and_the_groups(tmp_path):
+    res = ds.solve_dmft(ds.Config(batch=0.3, lr=0.2, steps=10), samples=400, seed=2)
+    assert res.C_groups is not None and res.M_C_sem is not None
+    back = ds.load(res.save(tmp_path / "dmft.npz"))
+    for name in ("C_sem", "R_sem", "M_C_sem", "M_R_sem", "mu_sem", "C_groups", "R_groups"):
+        np.testing.assert_array_equal(getattr(back, name), getattr(res, name))
+    assert set(back.group_observables) == set(res.group_observables) == set(ds.OBSERVABLES)
+    for name in ds.OBSERVABLES:
+        np.testing.assert_array_equal(back.group_values(name), res.group_values(name))
+    # Without the kernels and the groups, and with one group: what is absent stays None.
+    lean = ds.solve_dmft(res.config, samples=400, seed=2, keep_kernels=False, keep_groups=False)
+    back = ds.load(lean.save(tmp_path / "lean.npz"))
+    assert back.M_C_sem is None and back.C_groups is None and back.mu_sem is None
+    np.testing.assert_array_equal(back.sem("R"), lean.sem("R"))
+    one = ds.load(ds.solve_dmft(res.config, samples=400, groups=1).save(tmp_path / "one.npz"))
+    assert one.C_sem is None and one.group_values("q").shape == (1, 10)
+    # A version-3 file missing an array it should hold is refused.
+    kind, meta, arrays = res._payload()
+    from dmft_sgd import _io
+
+    for missing, shape in (("C_sem", r"\(10, 10\)"), ("q_groups", r"\(8, 10\)")):
+        path = _io.write(tmp_path / "broken.npz", kind, meta, {k: v for k, v in arrays.items() if k != missing})
+        with pytest.raises(ValueError, match=rf"array '{missing}' is missing or not float64 of shape {shape}"):
+            ds.load(path)
+
+
+def test_files_of_format_version_2_still_load_without_the_two_time_errors(tmp_path, monkeypatch):
+    from dmft_sgd import _io
+
+    res = ds.solve_dmft(ds.Config(steps=8), samples=400, seed=0)
+    kind, meta, arrays = res._payload()
+    # The version-2 layout: the observables, their sems, C, R, the kernels, changes.
+    new = {"C_sem", "R_sem", "M_C_sem", "M_R_sem", "mu_sem", "C_groups", "R_groups",
+           *(f"{name}_groups" for name in ds.OBSERVABLES)}
+    old = {k: v for k, v in arrays.items() if k not in new}
+    assert set(old) == {"t", *ds.OBSERVABLES, *(f"{o}_sem" for o in ds.OBSERVABLES), "C", "R", "M_C", "M_R",
+                        "mu", "changes", "change_noise"}
+    with monkeypatch.context() as m:
+        m.setattr(_io, "VERSION", 2)
+        path = _io.write(tmp_path / "v2.npz", kind, meta, old)
+    back = ds.load(path)
+    for name in ("C_sem", "R_sem", "M_C_sem", "M_R_sem", "mu_sem", "C_groups", "R_groups", "group_observables"):
+        assert getattr(back, name) is None, name
+    np.testing.assert_array_equal(back.C, res.C)
+    np.testing.assert_array_equal(back.sem("q"), res.sem("q"))
+    with pytest.raises(ValueError, match=r"no standard error of C: it was saved before the two-time errors \(format version 3\)"):
+        back.sem("C")
+    with pytest.raises(ValueError, match="no groups' values"):
+        back.group_values("q")
+    with pytest.raises(ValueError, match="keep_groups=True"):
+        back.group_values("C")

@@ -18,10 +18,12 @@ from typing import Any
 import numpy as np
 
 FORMAT = "dmft-sgd"
-#: The version written. Version 1 (before the test loss was recorded) is still read: its
-#: results have ``test_loss`` None.
-VERSION = 2
-READABLE = (1, 2)
+#: The version written. Older versions are still read: version 1 (before the test loss
+#: was recorded) gives ``test_loss`` None; versions 1 and 2 (before the two-time error
+#: bars) give DMFT results without ``C_sem``, ``R_sem``, the kernels' sems, each group's
+#: C and R and observables (None).
+VERSION = 3
+READABLE = (1, 2, 3)
 
 
 def temporary(target: Path) -> tuple[int, Path]:
