@@ -27,6 +27,7 @@ __all__ = [
     "sgd_trajectory",
     "simulate",
     "solve_dmft",
+    "solve_dmft_ladder",
     "validate_config",
 ]
 
@@ -130,6 +131,21 @@ def solve_dmft(
     keep_groups: bool = False,
     progress: Callable[[int], object] | None = None,
 ) -> DmftSolution: ...
+def solve_dmft_ladder(
+    config: dict[str, Any],
+    *,
+    lrs: list[float],
+    samples: int,
+    groups: int | None,
+    seed: int,
+    threads: int | None,
+    response: str,
+    band: int,
+    response_samples: int | None,
+    keep_kernels: bool,
+    keep_groups: bool = False,
+    progress: Callable[[int], object] | None = None,
+) -> list[DmftSolution]: ...
 def sgd_trajectory(
     config: dict[str, Any],
     x: npt.NDArray[np.float64],

@@ -173,6 +173,13 @@ def solve_dmft(
             f"solve_dmft(method='iterate') stopped unconverged after {out.changes.size} "
             f"iterations: last kernel change {out.changes[-1]:.3g} (tol {tol:g}{noise}); "
             f"raise iterations, or use method='single'", RuntimeWarning, stacklevel=2)
+    return _result(out, cfg, samples=samples, seed=seed, method=method, response_samples=response_samples)
+
+
+def _result(out: _core.DmftSolution, cfg: Config, *, samples: int, seed: int, method: str,
+            response_samples: int | None) -> DMFTResult:
+    """The DMFTResult of a core solution (`_core.solve_dmft`'s, or one level of
+    `_core.solve_dmft_ladder`'s) solved for `cfg` with these options."""
     sems = {} if out.sem is None else {f"{name}_sem": a for name, a in out.sem.items()}
     if out.two_time_sem is not None:
         sems.update({f"{name}_sem": a for name, a in out.two_time_sem.items()})
