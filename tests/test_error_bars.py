@@ -107,3 +107,53 @@ def test_which_error_bars_a_solve_keeps():
     assert set(regression.group_observables) == {"m", "q", "train_loss", "test_loss"}
     with pytest.raises(ValueError, match="not defined for teacher='linear'"):
         regression.group_values("test_error")
+
+
+# --- fdt's error bars -------------------------------------------------------------------
+
+LANGEVIN = ds.Config(data="teacher", teacher="linear", loss="square", lam=0.5, temperature=0.1, lr=0.05,
+                     steps=80)
+
+
+def test_fdt_errors_are_the_spread_of_the_groups_curves_and_temperatures():
+    res = ds.solve_dmft(LANGEVIN.replace(batch=0.5), samples=800, seed=1)
+    curve = ds.fdt(res, 2.0)
+    k_w, G = 40, res.groups
+    chis = LANGEVIN.lr * res.R_groups[:, k_w:, k_w:].sum(axis=2)
+    dCs = np.array([np.diag(c)[k_w:] - c[k_w:, k_w] for c in res.C_groups])
+    np.testing.assert_allclose(curve.chi_sem, _sem_of(chis), rtol=1e-12, atol=1e-18)
+    np.testing.assert_allclose(curve.dC_sem, _sem_of(dCs), rtol=1e-12, atol=1e-18)
+    temperatures = (dCs**2).sum(axis=1) / (chis * dCs).sum(axis=1)
+    assert curve.effective_temperature_sem == pytest.approx(temperatures.std(ddof=1) / np.sqrt(G), rel=1e-12)
+    assert np.all(curve.chi_sem[2:] > 0) and np.all(curve.dC_sem[1:] > 0) and curve.chi_sem[0] == 0
+    # The temperature of the mean curve is close to the mean of the groups' (both
+    # estimate the same; the difference is second order in the noise).
+    assert abs(temperatures.mean() - curve.effective_temperature) < curve.effective_temperature_sem
+    # A schedule: each step's own dt (the same formula, weighted).
+    sched = ds.solve_dmft(LANGEVIN.replace(lr=(0.05,) * 40 + (0.025,) * 40), samples=400, seed=1)
+    c = ds.fdt(sched, 2.0)
+    chis = sched.R_groups[:, 40:, 40:] @ np.asarray(sched.config.lr)[40:]
+    np.testing.assert_allclose(c.chi_sem, _sem_of(chis), rtol=1e-12, atol=1e-18)
+    assert np.isfinite(c.effective_temperature_sem)
+
+
+def test_fdt_errors_are_nan_without_the_groups_and_say_why(tmp_path):
+    lean = ds.solve_dmft(LANGEVIN, samples=400, seed=0, keep_groups=False)
+    with pytest.warns(RuntimeWarning, match=r"fdt\(t_w=2\): the result holds no group's C and R .* "
+                                            r"solve with keep_groups=True"):
+        curve = ds.fdt(lean, 2.0)
+    assert np.isfinite(curve.effective_temperature) and np.isnan(curve.effective_temperature_sem)
+    assert np.all(np.isnan(curve.chi_sem)) and np.all(np.isnan(curve.dC_sem))
+    # One group: no error bars, nothing to warn about (as asked).
+    one = ds.fdt(ds.solve_dmft(LANGEVIN, samples=400, seed=0, groups=1), 2.0)
+    assert np.isnan(one.effective_temperature_sem) and np.all(np.isnan(one.chi_sem))
+    # A group whose own slope is <= 0 defines no temperature: the error is NaN, and said.
+    import dataclasses
+
+    res = ds.solve_dmft(LANGEVIN, samples=400, seed=0)
+    groups = res.R_groups.copy()
+    groups[0] *= -1  # (made up: its response the wrong way)
+    mixed = dataclasses.replace(res, R_groups=groups)
+    with pytest.warns(RuntimeWarning, match=r"the slope of 1 of the 8 groups' curves is <= 0"):
+        curve = ds.fdt(mixed, 2.0)
+    assert np.isfinite(curve.effective_temperature) and np.isnan(curve.effective_temperature_sem)

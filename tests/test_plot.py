@@ -1,6 +1,7 @@
 """Pictures: the plot functions leave the user's matplotlib alone, tell runs apart, pair a
 DMFT curve with its simulation, show error bars and titles that fit."""
 
+import dataclasses
 import subprocess
 import sys
 import textwrap
@@ -157,7 +158,20 @@ def test_plot_fdt_takes_what_fdt_returns():
     line = fig.axes[0].get_lines()[0]
     np.testing.assert_array_equal(line.get_xdata(), curve.dC)
     np.testing.assert_array_equal(line.get_ydata(), curve.chi)
-    assert legend_texts(fig) == [f"$T_{{eff}}$ = {curve.effective_temperature:.3g}", "equilibrium, T = 0.1"]
+    assert legend_texts(fig) == [
+        f"$T_{{eff}}$ = {curve.effective_temperature:.3g} ± {curve.effective_temperature_sem:.2g}",
+        "equilibrium, T = 0.1"]
+    # ± one standard error drawn at about 15 points of the curve (x: dC, y: chi).
+    (bars,) = fig.axes[0].containers
+    _, _, (xbars, ybars) = bars
+    every = max(1, curve.dC.size // 15)
+    assert len(xbars.get_segments()) == len(ybars.get_segments()) == -(-curve.dC.size // every)
+    np.testing.assert_allclose([seg[1, 0] - seg[0, 0] for seg in xbars.get_segments()], 2 * curve.dC_sem[::every])
+    # Without the errors (NaN): the legend holds T_eff alone, and no bars are drawn.
+    bare = dataclasses.replace(curve, chi_sem=None, dC_sem=None, effective_temperature_sem=float("nan"))
+    fig = plot.plot_fdt(bare)
+    assert legend_texts(fig)[0] == f"$T_{{eff}}$ = {curve.effective_temperature:.3g}"
+    assert not fig.axes[0].containers
     # DMFT results still work, labelled by what differs, alone or mixed with curves.
     hot = ds.solve_dmft(cfg.replace(temperature=0.2), samples=400, seed=0)
     texts = legend_texts(plot.plot_fdt([result, hot], 1.0))

@@ -3,6 +3,7 @@ it defines (theory.md section 5, eq. 5.1)."""
 
 from __future__ import annotations
 
+import math
 import warnings
 from dataclasses import dataclass
 
@@ -15,7 +16,7 @@ from .results import DMFTResult
 @dataclass(frozen=True)
 class FDTCurve:
     """The parametric fluctuation-dissipation curve at waiting time `t_w` (what `fdt`
-    returns; ``dmft_sgd.plot.plot_fdt`` draws it).
+    returns; ``dmft_sgd.plot.plot_fdt`` draws it), with its Monte Carlo errors.
 
     Attributes
     ----------
@@ -31,6 +32,16 @@ class FDTCurve:
         1/slope of the least-squares line through the origin of chi against dC; in
         equilibrium chi = dC / temperature. NaN, with a RuntimeWarning, where that slope
         is <= 0 (a transient: no temperature is defined).
+    chi_sem, dC_sem : ndarray or None
+        Monte Carlo standard errors of ``chi`` and ``dC``: the spread of the groups'
+        curves (ddof=1) over sqrt(groups). NaN where the result did not keep each
+        group's C and R (a RuntimeWarning says so) or has one group; None only for a
+        curve made by hand.
+    effective_temperature_sem : float
+        Monte Carlo standard error of ``effective_temperature``: the temperature fitted
+        to each group's curve with the same formula, their spread (ddof=1) over
+        sqrt(groups). NaN where the curves' errors are, and where a group's slope is
+        <= 0 (a RuntimeWarning says so: more samples per group).
     """
 
     t_w: float
@@ -38,26 +49,55 @@ class FDTCurve:
     chi: np.ndarray
     dC: np.ndarray
     effective_temperature: float
+    chi_sem: np.ndarray | None = None
+    dC_sem: np.ndarray | None = None
+    effective_temperature_sem: float = math.nan
+
+
+def _curves(C: np.ndarray, R: np.ndarray, k_w: int, lr: float | tuple[float, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """chi and dC from step k_w on (eq. 5.1) of one (T, T) pair, or of a stack (G, T, T)
+    of the groups' (then (G, T - k_w) each)."""
+    # chi(k, k_w) = sum_{k_w <= s < k} dt_s R(k, s): row sums of R over the columns
+    # k_w..k-1 (R is zero on and above the diagonal), weighted by each step's dt.
+    if isinstance(lr, tuple):
+        chi = R[..., k_w:, k_w:] @ np.asarray(lr)[k_w:]
+    else:
+        chi = lr * R[..., k_w:, k_w:].sum(axis=-1)
+    dC = np.diagonal(C, axis1=-2, axis2=-1)[..., k_w:] - C[..., k_w:, k_w]
+    return chi, dC
+
+
+def _temperature(chi: np.ndarray, dC: np.ndarray) -> np.ndarray:
+    """T_eff = sum dC^2 / sum chi dC along the last axis; NaN where the slope is <= 0."""
+    denominator = np.sum(chi * dC, axis=-1)
+    squares = np.sum(dC * dC, axis=-1)
+    out: np.ndarray = np.where(denominator > 0, squares / np.where(denominator > 0, denominator, 1.0), np.nan)
+    return out
 
 
 def fdt(result: DMFTResult, t_w: float) -> FDTCurve:
     """The fluctuation-dissipation curve of `result` for the waiting time `t_w` (a time, in
-    the units of ``result.t``; rounded to the nearest step), and the effective temperature.
+    the units of ``result.t``; rounded to the nearest step), the effective temperature and
+    their Monte Carlo errors.
 
     Fit your own windows with the arrays where the curve has two slopes (a fast, thermal
-    part and a slow one).
+    part and a slow one). The errors come from each group's C and R, which `solve_dmft`
+    keeps by default while groups x T^2 <= 1e7 (``keep_groups=True`` keeps them always):
+    each group's curve and temperature by the same formulas, and their spread over
+    sqrt(groups) (theory.md section 4.4).
 
     Parameters
     ----------
     result : DMFTResult
-        A DMFT solution (its C and R).
+        A DMFT solution (its C and R, and each group's for the errors).
     t_w : float
         The waiting time, before the last step.
 
     Returns
     -------
     FDTCurve
-        The curve chi against dC for t >= t_w and its effective temperature.
+        The curve chi against dC for t >= t_w, its effective temperature and their
+        standard errors.
 
     Raises
     ------
@@ -65,6 +105,13 @@ def fdt(result: DMFTResult, t_w: float) -> FDTCurve:
         `result` is not a DMFTResult.
     ValueError
         `t_w` is not a time before the last step.
+
+    Warns
+    -----
+    RuntimeWarning
+        Where no temperature is defined (it is NaN), and where the errors cannot be
+        computed for a result of two groups or more (they are NaN): its groups' C and R
+        were not kept, or a group's slope is <= 0.
 
     Examples
     --------
@@ -75,10 +122,10 @@ def fdt(result: DMFTResult, t_w: float) -> FDTCurve:
     >>> cfg = ds.Config(data="teacher", teacher="linear", loss="square", lam=0.5,
     ...                 temperature=0.1, lr=0.05, steps=80)
     >>> curve = ds.fdt(ds.solve_dmft(cfg, samples=400, seed=0), t_w=2.0)
-    >>> curve.t_w, curve.chi.shape
-    (2.0, (40,))
-    >>> print(f"{curve.effective_temperature:.2f}")
-    0.09
+    >>> curve.t_w, curve.chi.shape, curve.chi_sem.shape
+    (2.0, (40,), (40,))
+    >>> print(f"{curve.effective_temperature:.3f} +- {curve.effective_temperature_sem:.3f}")
+    0.092 +- 0.002
     """
     if not isinstance(result, DMFTResult):
         raise TypeError(f"result must be a DMFTResult, got {type(result).__name__}")
@@ -90,13 +137,7 @@ def fdt(result: DMFTResult, t_w: float) -> FDTCurve:
         k_w = int(round(t_w / lr)) if np.isfinite(t_w) else -1
     if not 0 <= k_w < steps - 1:
         raise ValueError(f"t_w must be in [0, {times[steps - 2]:g}] (a time before the last step), got {t_w}")
-    # chi(k, k_w) = sum_{k_w <= s < k} dt_s R(k, s): row sums of R over the columns
-    # k_w..k-1 (R is zero on and above the diagonal), weighted by each step's dt.
-    if isinstance(lr, tuple):
-        chi = result.R[k_w:, k_w:] @ np.asarray(lr)[k_w:]
-    else:
-        chi = lr * result.R[k_w:, k_w:].sum(axis=1)
-    dC = np.diag(result.C)[k_w:] - result.C[k_w:, k_w]
+    chi, dC = _curves(result.C, result.R, k_w, lr)
     denominator = float(dC @ chi)
     if denominator > 0:
         effective_temperature = float(dC @ dC) / denominator
@@ -110,4 +151,25 @@ def fdt(result: DMFTResult, t_w: float) -> FDTCurve:
             "later t_w, or fit a window of the curve" if float(dC @ dC) > 0 else
             f"fdt(t_w={times[k_w]:g}): dC is zero, which defines no effective temperature: it is NaN",
             RuntimeWarning, stacklevel=2)
-    return FDTCurve(t_w=float(times[k_w]), t=times[k_w:], chi=chi, dC=dC, effective_temperature=effective_temperature)
+    chi_sem, dC_sem = np.full_like(chi, np.nan), np.full_like(dC, np.nan)
+    temperature_sem = math.nan
+    if result.groups > 1 and (result.C_groups is None or result.R_groups is None):
+        warnings.warn(
+            f"fdt(t_w={times[k_w]:g}): the result holds no group's C and R (solved with keep_groups=False, "
+            "or groups x T^2 > 1e7, or read from a file of format version < 3): the error bars are NaN; "
+            "solve with keep_groups=True for them", RuntimeWarning, stacklevel=2)
+    elif result.groups > 1 and result.C_groups is not None and result.R_groups is not None:
+        chis, dCs = _curves(result.C_groups, result.R_groups, k_w, lr)
+        root = math.sqrt(result.groups)
+        chi_sem, dC_sem = chis.std(axis=0, ddof=1) / root, dCs.std(axis=0, ddof=1) / root
+        temperatures = _temperature(chis, dCs)
+        undefined = int(np.isnan(temperatures).sum())
+        if not undefined:
+            temperature_sem = float(temperatures.std(ddof=1)) / root
+        elif np.isfinite(effective_temperature):  # (else the warning above says enough)
+            warnings.warn(
+                f"fdt(t_w={times[k_w]:g}): the slope of {undefined} of the {result.groups} groups' curves is "
+                "<= 0, which defines no temperature of theirs: effective_temperature_sem is NaN; use more "
+                "samples (per group) or a later t_w", RuntimeWarning, stacklevel=2)
+    return FDTCurve(t_w=float(times[k_w]), t=times[k_w:], chi=chi, dC=dC, effective_temperature=effective_temperature,
+                    chi_sem=chi_sem, dC_sem=dC_sem, effective_temperature_sem=temperature_sem)

@@ -308,7 +308,10 @@ def plot_fdt(
     temperature: float | None = None,
 ) -> "Figure":
     """The parametric fluctuation-dissipation plot: the integrated response chi(t, t_w)
-    against C(t, t) - C(t, t_w), with the line through the origin of slope 1/T_eff.
+    against C(t, t) - C(t, t_w), with the line through the origin of slope 1/T_eff. Where
+    the curve has Monte Carlo errors (``FDTCurve.chi_sem``, ``dC_sem``) they are drawn as
+    error bars of ± one standard error at about 15 points, and the legend gives
+    ``T_eff ± sem``.
 
     Parameters
     ----------
@@ -346,9 +349,16 @@ def plot_fdt(
     for i, (curve, label) in enumerate(zip(fdts, labels)):
         color = colors[i % len(colors)]
         t_eff = f"$T_{{eff}}$ = {curve.effective_temperature:.3g}"
+        if np.isfinite(curve.effective_temperature_sem):
+            t_eff += f" ± {curve.effective_temperature_sem:.2g}"
         ax.plot(curve.dC, curve.chi, "-", lw=1.8, color=color, label=f"{label}: {t_eff}" if label else t_eff)
         x = np.array([0.0, curve.dC.max()])
         ax.plot(x, x / curve.effective_temperature, ":", color=color, lw=1)
+        errors = [np.nan_to_num(e) if e is not None and np.isfinite(e).any() else None
+                  for e in (curve.dC_sem, curve.chi_sem)]
+        if any(e is not None for e in errors):  # ± one standard error, at about 15 points
+            ax.errorbar(curve.dC, curve.chi, xerr=errors[0], yerr=errors[1], fmt="none", ecolor=color,
+                        elinewidth=0.8, alpha=0.6, errorevery=max(1, curve.dC.size // 15), label="_nolegend_")
     top = max(c.dC.max() for c in fdts)
     for temp in sorted(temperatures):
         ax.plot([0.0, top], [0.0, top / temp], "--", color="gray", lw=0.8, label=f"equilibrium, T = {temp:g}")
