@@ -60,7 +60,7 @@ def test_dmft_matches_the_finite_d_simulation(name):
     [("square", 0.4, 150, 0.156292, 0.086729), ("logistic", 1.0, 120, 0.116602, 0.175196)],
 )
 def test_long_time_gd_reaches_the_replica_erm_values(loss, lr, steps, test_error, train_loss, response):
-    # theory.md section 6: two clusters, alpha=2, Delta=0.5, lambda=0.1, b=1.
+    # theory.md section 7: two clusters, alpha=2, Delta=0.5, lambda=0.1, b=1.
     cfg = ds.Config(alpha=2.0, delta=0.5, lam=0.1, loss=loss, lr=lr, steps=steps)
     theory, runs = dmft_mean_sem(cfg, samples=4000, seeds=6, response=response)
     for r in runs:  # converged in time; the probe's fresh noise every step leaves a jitter
