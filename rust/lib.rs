@@ -17,8 +17,9 @@
 //! assert!(ens.test_error[cfg.steps - 1] < 0.5);
 //! ```
 //!
-//! The DMFT of the same setting, with Monte Carlo error bars, is [`solve_dmft`]; SGD on
-//! your own data is [`sgd_on_data`]. Every entry point checks its input first and returns
+//! The DMFT of the same setting, with Monte Carlo error bars, is [`solve_dmft`]; its
+//! ladder of learning rates for the stochastic gradient flow's `lr -> 0` limit, solved in
+//! one coupled pass, is [`solve_dmft_ladder`]; SGD on your own data is [`sgd_on_data`]. Every entry point checks its input first and returns
 //! an [`Error`] naming the bad parameter, runs on its own thread pool (an explicit
 //! `threads` option, all cores by default) and can be cancelled or watched through a
 //! [`Control`]. `cargo run --release --example quickstart` compares the two engines.

@@ -168,7 +168,16 @@ pub fn solve_dmft_ladder_with<L: LossFn, A: ActivationFn>(
         ));
     }
     let opts = &opts.resolved(finest);
-    let memory = levels.iter().map(|level| dmft_memory(level, opts)).sum();
+    // Each level's solve, and on the coarser ones each group's factor L_sub (6.4).
+    let whiteners: f64 = levels[..levels.len() - 1]
+        .iter()
+        .map(|level| 8.0 * (level.steps as f64).powi(2) * opts.group_count() as f64)
+        .sum();
+    let memory = levels
+        .iter()
+        .map(|level| dmft_memory(level, opts))
+        .sum::<u64>()
+        + whiteners as u64;
     check_memory(
         memory,
         "use fewer samples, fewer steps, fewer levels or keep_kernels=False",
