@@ -88,6 +88,35 @@ def teacher_gd_exact(alpha, lam, lr, m0, q0, steps, noise=0.0, nodes=None, momen
     return out
 
 
+def teacher_gf_exact(alpha, lam, m0, q0, t, noise=0.0, nodes=400):
+    """m, q, train_loss, test_loss at the times `t` of gradient flow dw/dt = -grad, the
+    lr -> 0 limit of `teacher_gd_exact` at fixed t = k lr: the same spectral formulas with
+    exp(-t (l + lam)) in place of the power (1 - lr (l + lam))^k, i.e. per eigenvalue
+    a = m0 E + l (1 - E)/(l + lam), c = sqrt(q0) E, e = s (1 - E)/(l + lam) with
+    E = exp(-t (l + lam)) ((1 - E)/(l + lam) -> t at l + lam = 0). The quadrature is no
+    longer exact (the exponentials are not polynomials) but converges exponentially fast:
+    400 nodes give ~1e-15 for t (l+ + lam) up to ~100."""
+    if noise < 0:
+        raise ValueError("noise must be >= 0")
+    l, wt = spectrum(alpha, nodes)
+    s = np.sqrt(noise)
+    times = np.asarray(t, dtype=float)
+    k = l + lam
+    out = {key: np.empty(times.shape) for key in ("m", "q", "train_loss", "test_loss")}
+    for i, time in enumerate(times.flat):
+        decay = np.exp(-time * k)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            grown = np.where(k > 0, -np.expm1(-time * k) / k, time)  # (1 - E)/(l + lam)
+        a, c, e = m0 * decay + l * grown, np.sqrt(q0) * decay, s * grown
+        m = wt @ a
+        q = wt @ (a * a + c * c + l * e * e) - m * m
+        fit = wt @ (l * ((1 - a) ** 2 + c * c + l * e * e)) - 2 * s * (wt @ (l * e))
+        out["m"].flat[i], out["q"].flat[i] = m, q
+        out["train_loss"].flat[i] = (fit + alpha * noise) / (2 * alpha)
+        out["test_loss"].flat[i] = ((1 - m) ** 2 + q + noise) / 2
+    return out
+
+
 def simulate(alpha, lam, lr, m0, q0, steps, noise=0.0, d=1000, seed=0, momentum=0.0, nesterov=False):
     """Direct finite-d GD (with momentum) with the same conventions (for the self-test)."""
     rng = np.random.default_rng(seed)

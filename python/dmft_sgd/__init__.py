@@ -17,6 +17,7 @@ from .config import Config
 from .dmft import solve_dmft
 from .fdt import FDTCurve, fdt
 from .results import OBSERVABLES, DMFTResult, SimulationResult, TrajectoryResult, load
+from .sgf import SGFResult, sgf
 from .simulation import minibatch_chain, sgd_trajectory, simulate, test_observables
 from .sweep import SweepResult, point_seed, sweep
 
@@ -26,6 +27,7 @@ __all__ = [
     "DivergenceError",
     "FDTCurve",
     "OBSERVABLES",
+    "SGFResult",
     "SimulationResult",
     "SweepResult",
     "TrajectoryResult",
@@ -33,6 +35,7 @@ __all__ = [
     "load",
     "minibatch_chain",
     "point_seed",
+    "sgf",
     "sgd_trajectory",
     "simulate",
     "solve_dmft",
