@@ -8,10 +8,23 @@ from __future__ import annotations
 import math
 import os
 import time
+from typing import Callable, TypeVar
 
 import numpy as np
 
 from dmft_sgd import _core
+
+T = TypeVar("T")
+
+
+def timed(fn: Callable[[], T], repeats: int = 1) -> tuple[float, T]:
+    """(best wall time in seconds of `repeats` calls of `fn`, the last call's result)."""
+    best, out = math.inf, None
+    for _ in range(repeats):
+        start = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - start)
+    return best, out  # type: ignore[return-value]
 
 
 def matmul_peak(n: int = 2000, repeats: int = 3) -> float:

@@ -20,13 +20,12 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import time
 
 import numpy as np
 
 import dmft_sgd as ds
 from _fresh import solve_in_fresh_process
-from _machine import measure
+from _machine import measure, timed
 
 CFG = ds.Config(clusters=2, loss="logistic", alpha=2.0, delta=0.5, lam=0.1, lr=0.2, batch=0.3)
 
@@ -105,15 +104,6 @@ def numpy_dmft(cfg: ds.Config, S: int, seed: int = 0, tangent: str = "backward")
         C[k + 1, k + 1] = a @ row + dt * (a @ e) + dt * dt * MC[k, k]
         m[k + 1] = (1 - dt * lam) * m[k] + dt * alpha * mu[k]
     return {"m": m, "q": np.diag(C).copy(), "train_loss": loss}
-
-
-def timed(fn, repeats=1):
-    best, out = math.inf, None
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t0)
-    return best, out
 
 
 def peak_memory_mib(steps: int, samples: int) -> tuple[float, float]:

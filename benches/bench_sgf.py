@@ -12,22 +12,12 @@ Run:  python benches/bench_sgf.py [--threads 1] [--quick]
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
-from _machine import measure
 
 import dmft_sgd as ds
+from _machine import measure, timed
 from dmft_sgd import _core
-
-
-def best_time(run, repeats: int):  # type: ignore[no-untyped-def]
-    best, out = np.inf, None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        out = run()
-        best = min(best, time.perf_counter() - start)
-    return best, out
 
 
 def main() -> None:
@@ -42,9 +32,9 @@ def main() -> None:
     cfg = ds.Config(alpha=2.0, delta=0.5, lam=0.1, batch=0.3, tau=1.0, lr=lrs[0], steps=round(horizon / lrs[0]) + 1)
     options = dict(samples=samples, groups=10, seed=1, threads=args.threads, response="tangent", band=16,
                    response_samples=None, keep_kernels=False)
-    ladder_s, levels = best_time(lambda: _core.solve_dmft_ladder(cfg.to_dict(), lrs=lrs, **options), repeats)
+    ladder_s, levels = timed(lambda: _core.solve_dmft_ladder(cfg.to_dict(), lrs=lrs, **options), repeats)
     finest = ds.Config.from_dict({**cfg.to_dict(), "lr": lrs[-1], "steps": levels[-1].t.size})
-    plain_s, _ = best_time(lambda: _core.solve_dmft(finest.to_dict(), method="single", iterations=1, damping=0.0,
+    plain_s, _ = timed(lambda: _core.solve_dmft(finest.to_dict(), method="single", iterations=1, damping=0.0,
                                                     tol=0.0, **options), repeats)
     print(f"ladder ({', '.join(map(str, lrs))}) {ladder_s:.2f} s; finest level alone {plain_s:.2f} s; "
           f"ratio {ladder_s / plain_s:.2f}\n")

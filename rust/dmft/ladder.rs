@@ -10,6 +10,7 @@
 //! chain follows the finer chain's switches, its cavity innovations are the finer field's
 //! standardised innovations on its grid (section 6.2, eqs. 6.3-6.4).
 
+use super::check_sample_loss;
 use super::checks::{dmft_memory, validate};
 use super::group::{each_group, Group, LevelCoupling};
 use super::options::{DmftOptions, Method};
@@ -157,16 +158,7 @@ pub fn solve_dmft_ladder_with<L: LossFn, A: ActivationFn>(
     for level in &levels {
         validate(level, opts)?;
     }
-    cfg.check_loss(&sample_loss.loss)?;
-    if !sample_loss.loss.has_curvature() {
-        return Err(Error::invalid(
-            "loss",
-            format!(
-                "'{}' has no second derivative, which the DMFT's response needs",
-                sample_loss.loss.name()
-            ),
-        ));
-    }
+    check_sample_loss(cfg, sample_loss)?;
     let opts = &opts.resolved(finest);
     // Each level's solve, and on the coarser ones each group's factor L_sub (6.4).
     let whiteners: f64 = levels[..levels.len() - 1]

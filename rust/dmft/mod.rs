@@ -85,18 +85,7 @@ pub fn solve_dmft_with<L: LossFn, A: ActivationFn>(
     control: &Control,
 ) -> Result<DmftSolution> {
     validate(cfg, opts)?;
-    cfg.check_loss(&sample_loss.loss)?;
-    if !sample_loss.loss.has_curvature() {
-        return Err(Error::invalid(
-            "loss",
-            format!(
-                "'{}' has no second derivative as a function (a kink puts a delta in it), which \
-                 the DMFT's response needs: use simulate or sgd_trajectory for it, or a smooth \
-                 loss such as 'squared_hinge' or 'logistic'",
-                sample_loss.loss.name()
-            ),
-        ));
-    }
+    check_sample_loss(cfg, sample_loss)?;
     let opts = &opts.resolved(cfg);
     check_memory(
         dmft_memory(cfg, opts),
@@ -110,4 +99,25 @@ pub fn solve_dmft_with<L: LossFn, A: ActivationFn>(
             tol,
         } => iterate(cfg, sample_loss, opts, iterations, damping, tol, control),
     })?
+}
+
+/// Checks that the DMFT can solve `cfg` with `sample_loss`: the config's own loss rules,
+/// and a loss with a curvature (the response of the effective process needs `l''`).
+pub(super) fn check_sample_loss<L: LossFn, A: ActivationFn>(
+    cfg: &Config,
+    sample_loss: &SampleLoss<L, A>,
+) -> Result<()> {
+    cfg.check_loss(&sample_loss.loss)?;
+    if !sample_loss.loss.has_curvature() {
+        return Err(Error::invalid(
+            "loss",
+            format!(
+                "'{}' has no second derivative as a function (a kink puts a delta in it), which \
+                 the DMFT's response needs: use simulate or sgd_trajectory for it, or a smooth \
+                 loss such as 'squared_hinge' or 'logistic'",
+                sample_loss.loss.name()
+            ),
+        ));
+    }
+    Ok(())
 }
