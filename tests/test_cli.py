@@ -295,3 +295,94 @@ def test_a_learning_rate_schedule_from_a_file(tmp_path, capsys):
     # A given --steps must match the schedule.
     assert main(["dmft", "--lr-schedule", str(schedule), "--steps", "7"]) == 2
     assert "--lr: lr as a schedule must have one rate per step, steps = 7, got 5" in capsys.readouterr().err
+
+
+LANGEVIN_ARGS = ["--data", "teacher", "--teacher", "linear", "--loss", "square", "--lam", "0.5",
+                 "--temperature", "0.1", "--lr", "0.05", "--batch", "1", "--steps", "80", "--samples", "800"]
+
+
+def test_fdt_of_a_saved_result_prints_the_temperatures_and_draws_the_plot(tmp_path, capsys, drawn):
+    assert main(["dmft", *LANGEVIN_ARGS, "--out", str(tmp_path), "--quiet"]) == 0
+    saved = ds.load(tmp_path / "dmft.npz")
+    assert saved.C_groups is not None  # kept by default at this size
+    capsys.readouterr()
+    picture = tmp_path / "fdt.png"
+    assert main(["fdt", str(tmp_path / "dmft.npz"), "--t-w", "1", "2", "--out", str(picture)]) == 0
+    out, err = capsys.readouterr()
+    curves = [ds.fdt(saved, t_w) for t_w in (1.0, 2.0)]
+    lines = out.splitlines()
+    assert lines[0].split() == ["t_w", "T_eff"]
+    for line, curve in zip(lines[1:3], curves):
+        assert line.split() == [f"{curve.t_w:g}", f"{curve.effective_temperature:.5f}", "±",
+                                f"{curve.effective_temperature_sem:.5f}"]
+    assert lines[3] == f"wrote {picture}" and err == ""
+    assert png_size(picture)[0] > 400
+    texts = legend(drawn[-1])
+    assert texts[0] == (f"$t_w$=1: $T_{{eff}}$ = {curves[0].effective_temperature:.3g} ± "
+                        f"{curves[0].effective_temperature_sem:.2g}")
+    assert texts[-1] == "equilibrium, T = 0.1"
+    # --quiet: the table alone.
+    assert main(["fdt", str(tmp_path / "dmft.npz"), "--t-w", "2", "--out", str(picture), "--quiet"]) == 0
+    assert capsys.readouterr().out.splitlines() == lines[:1] + lines[2:3]
+
+
+def test_fdt_of_a_config_solves_it_with_the_groups(tmp_path, capsys):
+    picture, saved = tmp_path / "pics" / "fdt.png", tmp_path / "run.npz"
+    assert main(["fdt", "--t-w", "2", *LANGEVIN_ARGS, "--seed", "3", "--out", str(picture), "--save", str(saved)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("config: Config(data='teacher'") and f"wrote {picture}" in out and f"wrote {saved}" in out
+    result = ds.load(saved)
+    assert result.seed == 3 and result.samples == 800 and result.C_groups is not None
+    curve = ds.fdt(result, 2.0)
+    assert f"{curve.effective_temperature:.5f} ± {curve.effective_temperature_sem:.5f}" in out
+    assert png_size(picture)[0] > 400
+    # The same as solving it by hand.
+    by_hand = ds.solve_dmft(result.config, samples=800, seed=3)
+    np.testing.assert_array_equal(by_hand.C, result.C)
+
+
+def test_fdt_without_the_groups_says_so_once_and_prints_the_temperatures(tmp_path, capsys):
+    assert main(["dmft", *LANGEVIN_ARGS, "--no-keep-groups", "--out", str(tmp_path), "--quiet"]) == 0
+    assert ds.load(tmp_path / "dmft.npz").C_groups is None
+    capsys.readouterr()
+    assert main(["fdt", str(tmp_path / "dmft.npz"), "--t-w", "1", "2", "--out", str(tmp_path / "f.png"),
+                 "--quiet"]) == 0
+    out, err = capsys.readouterr()
+    assert err.count("keep_groups=True") == 1 and len(err.strip().splitlines()) == 1
+    rows = out.splitlines()[1:]
+    assert len(rows) == 2 and all("±" not in row for row in rows)
+
+
+@pytest.mark.parametrize(
+    "argv,needle",
+    [
+        (["fdt", "RESULT", "--t-w", "30"], "--t-w: t_w must be in [0, 3.8] (a time before the last step), got 30.0"),
+        (["fdt", "RESULT", "--t-w", "1", "--lam", "1", "--seed", "2"],
+         "fdt: --lam, --seed apply to a run; RESULT.npz is solved already"),
+        (["fdt", "SIM", "--t-w", "0.1"], "holds a SimulationResult, not a DMFT result"),
+        (["fdt", "/nonexistent.npz", "--t-w", "1"], "fdt: no such file /nonexistent.npz"),
+        (["fdt", "--t-w", "30", "--steps", "20"], "--t-w: t_w must be in [0, 3.6]"),
+        (["fdt", "--t-w", "1", "--batch", "3"], "--batch: batch must be in (0, 1]"),
+        (["fdt", "RESULT"], "the following arguments are required: --t-w"),
+    ],
+)
+def test_fdt_bad_input_exits_2_with_one_line_naming_it(argv, needle, tmp_path):
+    ds.solve_dmft(ds.Config(steps=40), samples=200).save(tmp_path / "dmft.npz")
+    ds.simulate(ds.Config(steps=5), d=10, replicas=2).save(tmp_path / "sim.npz")
+    paths = {"RESULT": str(tmp_path / "dmft.npz"), "SIM": str(tmp_path / "sim.npz")}
+    argv = [paths.get(a, a) for a in argv]
+    proc = subprocess.run([sys.executable, "-m", "dmft_sgd.cli", *argv, "--out", str(tmp_path / "x.png")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2, proc.stderr
+    assert needle in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_fdt_without_matplotlib_prints_the_table_and_a_note(tmp_path, monkeypatch, capsys):
+    ds.solve_dmft(ds.Config(steps=40, lr=0.1), samples=400).save(tmp_path / "dmft.npz")
+    monkeypatch.setitem(sys.modules, "dmft_sgd.plot", None)  # importing it raises ImportError
+    assert main(["fdt", str(tmp_path / "dmft.npz"), "--t-w", "2", "--out", str(tmp_path / "f.png")]) == 0
+    out, err = capsys.readouterr()
+    assert out.splitlines()[0].split() == ["t_w", "T_eff"] and "(no picture written)" in err
+    assert not (tmp_path / "f.png").exists()

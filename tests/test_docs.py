@@ -54,7 +54,7 @@ def test_cli_reference_lists_every_subcommand(generate):
     parser = build_parser()
     actions = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
     commands = set(actions[0].choices)
-    assert commands == {"compare", "dmft", "simulate", "plot", "sweep"}
+    assert commands == {"compare", "dmft", "simulate", "plot", "sweep", "fdt"}
     assert set(generate.subcommands(parser)) == commands
     page = generate.cli_page()
     headings = re.findall(r"^## (\S+)$", page, flags=re.M)

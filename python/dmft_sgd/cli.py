@@ -5,6 +5,7 @@
     dmft-sgd simulate [options]    the finite-d ensemble alone
     dmft-sgd plot FILE.npz [FILE2.npz ...] --out PNG [--labels A B ...]
     dmft-sgd sweep --grid batch=0.1,0.3,1 --grid tau=none,5 [--kind dmft|simulate] [options]
+    dmft-sgd fdt [RESULT.npz] --t-w 2 4 [options]   the FDT plot and T_eff ± sem
 
 Every Config field is an option (``--alpha 2 --batch 0.3 --tau 5 --normalize-batch ...``;
 ``none`` restores a None default); ``--config FILE`` reads the same keys (and the run
@@ -39,7 +40,7 @@ DEFAULT_CONFIG = dict(alpha=2.0, delta=0.5, lam=0.1, lr=0.2, batch=0.3, steps=20
 DEFAULT_RUN = dict(samples=20_000, d=1000, replicas=16, seed=0, threads=None)
 RUN_KEYS = tuple(DEFAULT_RUN)
 #: Options of the DMFT solver (`solve_dmft`'s keywords); passed only when given.
-DMFT_KEYS = ("groups", "response", "band", "keep_kernels")
+DMFT_KEYS = ("groups", "response", "band", "keep_kernels", "keep_groups")
 
 DEFAULTS_NOTE = (
     "Without options a run is the built-in default: " +
@@ -108,7 +109,9 @@ def _print_warning(message: Warning | str, category: type[Warning], filename: st
     print(f"dmft-sgd: {message}", file=sys.stderr)
 
 
-def _add_run_options(p: argparse.ArgumentParser, dmft: bool, sim: bool) -> None:
+def _add_run_options(p: argparse.ArgumentParser, dmft: bool, sim: bool, outputs: bool = True) -> None:
+    """The Config fields, the run options and (`dmft`) the solver's; `outputs`: ``--out DIR``
+    and ``--log-time`` too (the commands that write a directory of results)."""
     model = p.add_argument_group("model and optimiser (Config fields; default: the built-in run)")
     for name, info in FIELDS.items():
         default = DEFAULT_CONFIG.get(name, info.default)
@@ -134,8 +137,9 @@ def _add_run_options(p: argparse.ArgumentParser, dmft: bool, sim: bool) -> None:
         run.add_argument("--replicas", type=_parse_int, help=f"replicas (default {DEFAULT_RUN['replicas']})")
     run.add_argument("--seed", type=_parse_int, help="default 0")
     run.add_argument("--threads", type=_optional(_parse_int), help="default: all cores")
-    run.add_argument("--out", type=Path, default=Path("dmft-sgd-output"), help="output directory")
-    run.add_argument("--log-time", action="store_true", help="logarithmic time axis")
+    if outputs:
+        run.add_argument("--out", type=Path, default=Path("dmft-sgd-output"), help="output directory")
+        run.add_argument("--log-time", action="store_true", help="logarithmic time axis")
     run.add_argument("--quiet", action="store_true",
                      help="no progress bars and no notes (config, files written); results still print")
     run.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
@@ -150,12 +154,16 @@ def _add_run_options(p: argparse.ArgumentParser, dmft: bool, sim: bool) -> None:
         solver.add_argument("--band", type=_parse_int, metavar="K", help="lags the probe computes exactly (default 16)")
         solver.add_argument("--keep-kernels", dest="keep_kernels", action=argparse.BooleanOptionalAction,
                             default=None, help="keep M_C, M_R, mu in dmft.npz (default: kept)")
+        solver.add_argument("--keep-groups", dest="keep_groups", action=argparse.BooleanOptionalAction,
+                            default=None,
+                            help="keep each group's C and R, for the FDT's error bars (default: while "
+                                 "groups x steps^2 <= 1e7; the fdt command keeps them)")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="dmft-sgd", epilog=DEFAULTS_NOTE,
                      description="DMFT of SGD on Gaussian mixtures and teacher-student models, and its finite-d check.")
-    commands = parser.add_subparsers(dest="command", metavar="{compare,dmft,simulate,plot,sweep}")
+    commands = parser.add_subparsers(dest="command", metavar="{compare,dmft,simulate,plot,sweep,fdt}")
     for name, help_, dmft, sim in [
         ("compare", "DMFT and simulation side by side (default)", True, True),
         ("dmft", "the d -> infinity DMFT solver", True, False),
@@ -178,6 +186,22 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("--log-time", action="store_true")
     plot.add_argument("--labels", nargs="+", metavar="LABEL",
                       help="one legend entry per file (default: what differs between the runs' configs)")
+    fdt = commands.add_parser(
+        "fdt", help="the fluctuation-dissipation plot and T_eff ± sem of a DMFT result or config",
+        description="The fluctuation-dissipation curve chi(t, t_w) against C(t,t) - C(t,t_w) at each "
+                    "waiting time and the effective temperature with its Monte Carlo error, of a saved "
+                    "DMFT result (RESULT.npz) or, without one, of the config given by the options (solved "
+                    "with --keep-groups).", epilog=DEFAULTS_NOTE)
+    fdt.add_argument("result", nargs="?", type=Path, metavar="RESULT.npz",
+                     help="a saved DMFT result (e.g. dmft-sgd-output/dmft.npz); without it the config "
+                          "options are solved")
+    fdt.add_argument("--t-w", dest="t_w", nargs="+", type=float, required=True, metavar="T",
+                     help="waiting times (in the units of t; each rounded to the nearest step)")
+    fdt.add_argument("--out", type=Path, default=Path("dmft-sgd-output") / "fdt.png", metavar="FILE",
+                     help="the picture (default dmft-sgd-output/fdt.png)")
+    fdt.add_argument("--save", type=Path, default=None, metavar="FILE.npz",
+                     help="also write the solved result (config runs only)")
+    _add_run_options(fdt, dmft=True, sim=False, outputs=False)
     return parser
 
 
@@ -460,6 +484,101 @@ def _command_plot(args: argparse.Namespace) -> int:
     return 0
 
 
+def _given_run_options(args: argparse.Namespace) -> list[str]:
+    """The options of a run (Config fields, run and solver options, files) given on the
+    command line, as spelt there."""
+    names = (*field_names(), "lr_schedule", "config", *RUN_KEYS, *DMFT_KEYS, "save")
+    return [_option(name) for name in names if getattr(args, name, None) is not None]
+
+
+def fdt_table(curves: Sequence[Any]) -> str:
+    """Each waiting time and its effective temperature ± Monte Carlo error."""
+    lines = [f"{'t_w':>10}  {'T_eff':>20}"]
+    for curve in curves:
+        lines.append(f"{curve.t_w:>10g}  {_with_sem(curve.effective_temperature, curve.effective_temperature_sem):>20}")
+    return "\n".join(lines)
+
+
+def _command_fdt(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from .fdt import fdt, waiting_step
+
+    if args.result is not None:
+        given = _given_run_options(args)
+        if given:
+            raise UsageError(f"fdt: {', '.join(given)} apply to a run; RESULT.npz is solved already "
+                             f"(give either a result or the config options)")
+        try:
+            result = load(args.result)
+        except FileNotFoundError:
+            raise UsageError(f"fdt: no such file {args.result}") from None
+        except ValueError as exc:
+            raise UsageError(f"fdt: {exc}") from None
+        if not isinstance(result, DMFTResult):
+            raise UsageError(f"fdt: {args.result} holds a {type(result).__name__}, not a DMFT result")
+        try:
+            for t_w in args.t_w:
+                waiting_step(result.config, result.t, t_w)
+        except ValueError as exc:
+            raise UsageError(f"--t-w: {exc}") from None
+    else:
+        cfg, run = settings_from_args(args)
+        lr = np.asarray(cfg.lr, dtype=float) * np.ones(cfg.steps)
+        times = np.concatenate([[0.0], np.cumsum(lr)[:-1]])  # the grid, to check --t-w before work
+        try:
+            for t_w in args.t_w:
+                waiting_step(cfg, times, t_w)
+            from ._checks import as_int, as_seed, as_threads
+
+            as_seed(run["seed"])
+            as_threads(run["threads"])
+            as_int("samples", run["samples"], 2)
+        except ValueError as exc:
+            raise UsageError(_name_option(str(exc)) if not str(exc).startswith("t_w") else f"--t-w: {exc}") from None
+        except TypeError as exc:
+            raise UsageError(_name_option(str(exc))) from None
+        if not args.quiet:
+            print(f"config: {cfg}")
+        options = {"keep_groups": True, **_solver_options(args)}
+        try:
+            result = _run_dmft(cfg, run, options, _show_progress(args))
+        except (ValueError, TypeError) as exc:
+            raise UsageError(_name_option(str(exc))) from None
+        if args.save is not None:
+            path = result.save(args.save)
+            if not args.quiet:
+                print(f"wrote {path}")
+    curves = []
+    notes: dict[str, None] = {}
+    for t_w in args.t_w:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            curves.append(fdt(result, t_w))
+        for warning in caught:
+            message = str(warning.message)
+            if "holds no group's C and R" in message:  # once, not per waiting time
+                message = message.split(": ", 1)[1]
+            notes[message] = None
+    for message in notes:
+        print(f"dmft-sgd: {message}", file=sys.stderr)
+    print(fdt_table(curves))
+    try:
+        from .plot import describe, plot_fdt, save_figure
+
+        waits = sorted({c.t_w for c in curves})
+        title = "fluctuation-dissipation plot" + (f", $t_w$ = {waits[0]:g}" if len(waits) == 1 else "")
+        figure = plot_fdt(curves, title=f"{title}\n{describe(result.config)}",
+                          temperature=result.config.temperature or None)
+    except ImportError as exc:
+        print(f"dmft-sgd: note: {exc} (no picture written)", file=sys.stderr)
+        return 0
+    picture = save_figure(figure, args.out)
+    if not args.quiet:
+        print(f"wrote {picture}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -473,6 +592,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return _command_plot(args)
             if args.command == "sweep":
                 return _command_sweep(args)
+            if args.command == "fdt":
+                return _command_fdt(args)
             return _command_run(args)
     except UsageError as exc:
         print(f"dmft-sgd: error: {exc}", file=sys.stderr)

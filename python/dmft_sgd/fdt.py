@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._checks import as_float
+from .config import Config
 from .results import DMFTResult
 
 
@@ -75,6 +76,22 @@ def _temperature(chi: np.ndarray, dC: np.ndarray) -> np.ndarray:
     return out
 
 
+def waiting_step(cfg: Config, times: np.ndarray, t_w: float) -> int:
+    """The step k_w of the waiting time `t_w` on the time grid `times` of `cfg` (the
+    nearest step); ValueError unless it is a step before the last."""
+    t_w = as_float("t_w", t_w)
+    lr, steps = cfg.lr, cfg.steps
+    if isinstance(lr, tuple):  # a schedule: the nearest step of the time grid
+        k_w = int(np.argmin(np.abs(times - t_w))) if np.isfinite(t_w) else -1
+    else:
+        k_w = int(round(t_w / lr)) if np.isfinite(t_w) else -1
+    if steps < 2:
+        raise ValueError("t_w needs a run of two steps or more (a time before the last step)")
+    if not 0 <= k_w < steps - 1:
+        raise ValueError(f"t_w must be in [0, {times[steps - 2]:g}] (a time before the last step), got {t_w}")
+    return k_w
+
+
 def fdt(result: DMFTResult, t_w: float) -> FDTCurve:
     """The fluctuation-dissipation curve of `result` for the waiting time `t_w` (a time, in
     the units of ``result.t``; rounded to the nearest step), the effective temperature and
@@ -129,14 +146,8 @@ def fdt(result: DMFTResult, t_w: float) -> FDTCurve:
     """
     if not isinstance(result, DMFTResult):
         raise TypeError(f"result must be a DMFTResult, got {type(result).__name__}")
-    t_w = as_float("t_w", t_w)
-    lr, steps, times = result.config.lr, result.config.steps, result.t
-    if isinstance(lr, tuple):  # a schedule: the nearest step of the time grid
-        k_w = int(np.argmin(np.abs(times - t_w))) if np.isfinite(t_w) else -1
-    else:
-        k_w = int(round(t_w / lr)) if np.isfinite(t_w) else -1
-    if not 0 <= k_w < steps - 1:
-        raise ValueError(f"t_w must be in [0, {times[steps - 2]:g}] (a time before the last step), got {t_w}")
+    lr, times = result.config.lr, result.t
+    k_w = waiting_step(result.config, times, t_w)
     chi, dC = _curves(result.C, result.R, k_w, lr)
     denominator = float(dC @ chi)
     if denominator > 0:
