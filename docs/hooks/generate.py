@@ -33,10 +33,12 @@ HELP_WIDTH = 88
 #: The API page's sections; every name of ``dmft_sgd.__all__`` must be in one of them.
 API_SECTIONS: list[tuple[str, str, list[str]]] = [
     ("Settings", "Every setting of a run, immutable and validated.", ["Config"]),
-    ("Running", "The two engines, the same recursion on your own data, and sweeps over grids.",
-     ["solve_dmft", "simulate", "sgd_trajectory", "sweep", "point_seed"]),
+    ("Running", "The two engines, the stochastic gradient flow (the DMFT at lr -> 0), the same "
+                "recursion on your own data, and sweeps over grids.",
+     ["solve_dmft", "simulate", "sgf", "sgd_trajectory", "sweep", "point_seed"]),
     ("Results", "What the runs return: numpy arrays with the config that produced them.",
-     ["DMFTResult", "SimulationResult", "TrajectoryResult", "SweepResult", "load", "OBSERVABLES"]),
+     ["DMFTResult", "SimulationResult", "TrajectoryResult", "SweepResult", "SGFResult", "load",
+      "OBSERVABLES"]),
     ("Analysis", "Tools on top of the results.",
      ["fdt", "FDTCurve", "test_observables", "minibatch_chain"]),
     ("Errors", "What a run raises besides ValueError, TypeError and MemoryError.",

@@ -30,6 +30,7 @@ from .results import LABELS, OBSERVABLES, DMFTResult, SimulationResult, recorded
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
+    from .sgf import SGFResult
     from .sweep import SweepResult
 else:
     try:
@@ -372,4 +373,63 @@ def plot_fdt(
             shared = _common_title([r.config for r in results])
             title += f"\n{shared}" if shared else ""
     fig.suptitle(_wrap(title, 5.6, 10), fontsize=10)
+    return fig
+
+
+def plot_sgf(
+    result: SGFResult,
+    names: Sequence[str] | None = None,
+    log_time: bool = False,
+    title: str | None = None,
+) -> "Figure":
+    """The stochastic gradient flow of `sgf`, one column per observable: above, each level
+    of the ladder as a line labelled by its learning rate and the limit ``lr -> 0`` in
+    black on its band of ± one standard error; below, each level minus the limit (on the
+    coarsest grid), which shrinks in proportion to lr, with the limit's ± sem band
+    around 0.
+
+    Parameters
+    ----------
+    result : what ``dmft_sgd.sgf`` returns (an SGFResult).
+    names : which observables to draw (default: the test error and the training loss, or
+        the test and training losses for a regression teacher).
+    log_time : logarithmic time axis (t = 0 is then left out).
+    title : figure title (default: the ladder, the order and the config).
+    """
+    if names is None:
+        names = ["test_error" if result.config.classifies else "test_loss", "train_loss"]
+    names = list(names)
+    if not names:
+        raise ValueError("names must hold at least one observable")
+    for name in names:
+        result.mean(name)  # ValueError for an unknown or unrecorded name
+    fig = _figure(4.6 * len(names), 6.4)
+    axes = fig.subplots(2, len(names), squeeze=False, sharex="col", height_ratios=(3, 2))
+    colors = _colors()
+    t = result.t
+    keep = t > 0 if log_time else np.ones(t.size, dtype=bool)
+    for (top, bottom), name in zip(axes.T, names):
+        limit = result.mean(name)
+        sem = result.sem(name) if result.groups > 1 else np.zeros_like(limit)
+        for i, level in enumerate(result.levels):
+            shown = level.t > 0 if log_time else np.ones(level.t.size, dtype=bool)
+            color, label = colors[i % len(colors)], f"DMFT, η = {_value(float(result.lrs[i]))}"
+            top.plot(level.t[shown], level.mean(name)[shown], "-", lw=1.2, color=color, label=label)
+            bottom.plot(t[keep], (result.level(name, i) - limit)[keep], "-", lw=1.2, color=color)
+        top.fill_between(t[keep], (limit - sem)[keep], (limit + sem)[keep], color="k", alpha=0.25, lw=0)
+        top.plot(t[keep], limit[keep], "--", lw=1.6, color="k", label=f"limit η → 0 (order {result.order}) ± sem")
+        bottom.fill_between(t[keep], -sem[keep], sem[keep], color="k", alpha=0.25, lw=0)
+        bottom.axhline(0.0, color="k", lw=0.8, ls="--")
+        top.set_ylabel(LABELS[name])
+        bottom.set_ylabel("level − limit")
+        bottom.set_xlabel("time $t = k\\eta$")
+        for ax in (top, bottom):
+            if log_time:
+                ax.set_xscale("log")
+            ax.grid(alpha=0.3)
+    axes[0, 0].legend(fontsize=8)
+    if title is None:
+        title = (f"stochastic gradient flow: {len(result.levels)} coupled levels, Richardson order "
+                 f"{result.order}, S = {result.samples}\n{describe(result.config, ('lr',))}")
+    fig.suptitle(_wrap(title, 4.6 * len(names), 10), fontsize=10)
     return fig
