@@ -17,7 +17,7 @@ from dmft_sgd.cli import build_parser
 ROOT = Path(__file__).resolve().parents[1]
 #: The modules whose docstrings have examples (doctest runs them all).
 MODULES = ["dmft_sgd.config", "dmft_sgd.dmft", "dmft_sgd.simulation", "dmft_sgd.results", "dmft_sgd.fdt",
-           "dmft_sgd.sweep"]
+           "dmft_sgd.sweep", "dmft_sgd.sgf"]
 
 
 def load_generator():
@@ -43,7 +43,7 @@ def test_docstring_examples_run(name):
 def test_every_public_function_and_class_has_an_example_or_is_listed():
     # Examples where a call says more than the words; Config's come with its docstring
     # (config.py) and the result classes are what the examples return.
-    without = {"DMFTResult", "SimulationResult", "TrajectoryResult", "SweepResult", "FDTCurve",
+    without = {"DMFTResult", "SimulationResult", "TrajectoryResult", "SweepResult", "FDTCurve", "SGFResult",
                "DivergenceError", "OBSERVABLES"}
     for name in dmft_sgd.__all__:
         if name not in without:
@@ -54,7 +54,7 @@ def test_cli_reference_lists_every_subcommand(generate):
     parser = build_parser()
     actions = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
     commands = set(actions[0].choices)
-    assert commands == {"compare", "dmft", "simulate", "plot", "sweep", "fdt"}
+    assert commands == {"compare", "dmft", "simulate", "plot", "sweep", "fdt", "sgf"}
     assert set(generate.subcommands(parser)) == commands
     page = generate.cli_page()
     headings = re.findall(r"^## (\S+)$", page, flags=re.M)

@@ -6,6 +6,7 @@
     dmft-sgd plot FILE.npz [FILE2.npz ...] --out PNG [--labels A B ...]
     dmft-sgd sweep --grid batch=0.1,0.3,1 --grid tau=none,5 [--kind dmft|simulate] [options]
     dmft-sgd fdt [RESULT.npz] --t-w 2 4 [options]   the FDT plot and T_eff ± sem
+    dmft-sgd sgf [--lrs 0.2 0.1 0.05] [--order 2] [options]   the stochastic gradient flow (lr -> 0)
 
 Every Config field is an option (``--alpha 2 --batch 0.3 --tau 5 --normalize-batch ...``;
 ``none`` restores a None default); ``--config FILE`` reads the same keys (and the run
@@ -163,7 +164,7 @@ def _add_run_options(p: argparse.ArgumentParser, dmft: bool, sim: bool, outputs:
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="dmft-sgd", epilog=DEFAULTS_NOTE,
                      description="DMFT of SGD on Gaussian mixtures and teacher-student models, and its finite-d check.")
-    commands = parser.add_subparsers(dest="command", metavar="{compare,dmft,simulate,plot,sweep,fdt}")
+    commands = parser.add_subparsers(dest="command", metavar="{compare,dmft,simulate,plot,sweep,fdt,sgf}")
     for name, help_, dmft, sim in [
         ("compare", "DMFT and simulation side by side (default)", True, True),
         ("dmft", "the d -> infinity DMFT solver", True, False),
@@ -202,6 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
     fdt.add_argument("--save", type=Path, default=None, metavar="FILE.npz",
                      help="also write the solved result (config runs only)")
     _add_run_options(fdt, dmft=True, sim=False, outputs=False)
+    _add_sgf_parser(commands)
     return parser
 
 
@@ -228,9 +230,10 @@ def _read_config_file(path: Path) -> dict[str, Any]:
     return data
 
 
-def settings_from_args(args: argparse.Namespace) -> tuple[Config, dict[str, Any]]:
-    """The Config and run options: built-in defaults < config file < command line."""
-    merged: dict[str, Any] = {**DEFAULT_CONFIG, **DEFAULT_RUN}
+def settings_from_args(args: argparse.Namespace, base: dict[str, Any] | None = None) -> tuple[Config, dict[str, Any]]:
+    """The Config and run options: built-in defaults (updated by a command's own `base`)
+    < config file < command line."""
+    merged: dict[str, Any] = {**DEFAULT_CONFIG, **(base or {}), **DEFAULT_RUN}
     if getattr(args, "config", None) is not None:
         merged.update(_read_config_file(args.config))
     for key in (*field_names(), *RUN_KEYS):
@@ -579,6 +582,83 @@ def _command_fdt(args: argparse.Namespace) -> int:
     return 0
 
 
+#: The sgf command's changes to the built-in run: the SGF needs persistent mini-batches
+#: (plain SGD has none at fixed b), and t = 10 keeps the finest level (lr/4) at 201 steps.
+SGF_CONFIG = dict(tau=1.0, steps=51)
+#: The times of the sgf command's table: these fractions of the horizon.
+SGF_TABLE_FRACTIONS = (0.1, 0.25, 0.5, 1.0)
+
+
+def _add_sgf_parser(commands: Any) -> None:
+    sgf = commands.add_parser(
+        "sgf", help="the stochastic gradient flow: the DMFT extrapolated to lr -> 0 at fixed tau and b",
+        description="The stochastic gradient flow (dmft_sgd.sgf): the DMFT on a ladder of learning rates "
+                    "solved in one coupled pass and extrapolated to lr -> 0 at fixed tau, batch and t "
+                    "(Richardson, per group of samples). Prints the limit ± its Monte Carlo error and the "
+                    "discretisation error estimate at a few times; writes sgf.png (the levels and the "
+                    "limit). The built-in run here has tau=1 and steps=51 (t = 10).",
+        epilog=DEFAULTS_NOTE)
+    sgf.add_argument("--lrs", nargs="+", type=float, metavar="LR",
+                     help="the ladder, coarsest first, each the one before divided by an integer >= 2 "
+                          "(default: lr, lr/2, lr/4)")
+    sgf.add_argument("--order", type=_parse_int, metavar="P",
+                     help="order of the extrapolation, 1 .. len(lrs) - 1 (default: the highest)")
+    _add_run_options(sgf, dmft=True, sim=False)
+
+
+def sgf_table(result: Any) -> str:
+    """The limit ± sem and the discretisation error ± sem of every recorded observable at
+    a few times (`SGF_TABLE_FRACTIONS` of the horizon)."""
+    import numpy as np
+
+    steps = result.t.size
+    ks = sorted({max(1, min(steps - 1, round(f * (steps - 1)))) for f in SGF_TABLE_FRACTIONS})
+    spread = result.groups > 1
+    lines = [f"ladder lrs = {', '.join(f'{lr:g}' for lr in result.lrs)}, Richardson order {result.order}, "
+             f"S = {result.samples}, {result.groups} groups",
+             f"{'observable':<12}{'t':>8}{'limit lr -> 0':>24}{'discretisation error':>26}"]
+    for name in result.observables:
+        limit, error = result.mean(name), result.discretisation_error(name)
+        sem = result.sem(name) if spread else np.full(steps, math.nan)
+        error_sem = result.discretisation_error_sem(name) if spread else np.full(steps, math.nan)
+        for k in ks:
+            lines.append(f"{name:<12}{result.t[k]:>8g}{_with_sem(float(limit[k]), float(sem[k])):>24}"
+                         f"{_with_sem(float(error[k]), float(error_sem[k])):>26}")
+    return "\n".join(lines)
+
+
+def _command_sgf(args: argparse.Namespace) -> int:
+    from .sgf import sgf
+
+    cfg, run = settings_from_args(args, base=SGF_CONFIG)
+    solver = {k: v for k, v in _solver_options(args).items() if k in ("groups", "response", "band", "keep_kernels")}
+    if not args.quiet:
+        print(f"config: {cfg}")
+    show = _show_progress(args)
+    progress = Bar("SGF", quiet=not show)
+    try:
+        result = sgf(cfg, lrs=args.lrs, order=args.order, samples=run["samples"], seed=run["seed"],
+                     threads=run["threads"], progress=progress, **solver)
+    except (ValueError, TypeError) as exc:
+        message = str(exc)
+        first = message.split(" ", 1)[0]
+        raise UsageError(f"--{first}: {message}" if first in ("lrs", "order") else _name_option(message)) from None
+    finally:
+        progress.close()
+    print(sgf_table(result))
+    try:
+        from .plot import plot_sgf, save_figure
+
+        figure = plot_sgf(result, log_time=args.log_time)
+    except ImportError as exc:
+        print(f"dmft-sgd: note: {exc} (no picture written)", file=sys.stderr)
+        return 0
+    picture = save_figure(figure, args.out / "sgf.png")
+    if not args.quiet:
+        print(f"wrote {picture}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -594,6 +674,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return _command_sweep(args)
             if args.command == "fdt":
                 return _command_fdt(args)
+            if args.command == "sgf":
+                return _command_sgf(args)
             return _command_run(args)
     except UsageError as exc:
         print(f"dmft-sgd: error: {exc}", file=sys.stderr)
