@@ -135,8 +135,11 @@ class SGFResult:
         regression teacher)."""
         return recorded(self.config)
 
-    def _ladder(self, name: str) -> np.ndarray:
-        """Each level's group series of `name` on the coarsest grid, (levels, groups, T)."""
+    def group_values(self, name: str) -> np.ndarray:
+        """Each level's series of an observable for each group, on the coarsest grid:
+        shape (levels, groups, T). The levels of one group share their randomness, so
+        any function of them (the limit, the differences between levels) has its error
+        bar from the spread over the groups."""
         check_recorded(self.config, name)
         steps = self.t.size
         series = []
@@ -148,7 +151,7 @@ class SGFResult:
 
     def _extrapolated(self, name: str, order: int) -> np.ndarray:
         """Each group's extrapolation of order `order`, (groups, T)."""
-        extrapolated: np.ndarray = np.tensordot(richardson_weights(self.lrs, order), self._ladder(name), axes=1)
+        extrapolated: np.ndarray = np.tensordot(richardson_weights(self.lrs, order), self.group_values(name), axes=1)
         return extrapolated
 
     def _spread(self, values: np.ndarray) -> np.ndarray:
@@ -174,7 +177,7 @@ class SGFResult:
 
     def level(self, name: str, i: int) -> np.ndarray:
         """Level `i`'s value of an observable on the coarsest grid, shape (T,)."""
-        value: np.ndarray = self._ladder(name)[i].mean(axis=0)
+        value: np.ndarray = self.group_values(name)[i].mean(axis=0)
         return value
 
     def discretisation_error(self, name: str) -> np.ndarray:
@@ -206,7 +209,7 @@ class SGFResult:
             Fewer than three levels."""
         if len(self.lrs) < 3:
             raise ValueError(f"observed_order needs three levels or more, got lrs={self.lrs}")
-        f = self._ladder(name)[-3:].mean(axis=1)
+        f = self.group_values(name)[-3:].mean(axis=1)
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = (f[0] - f[1]) / (f[1] - f[2])
         h = self.lrs[-3:]
@@ -216,7 +219,7 @@ class SGFResult:
         """The correlation over groups between consecutive levels (coarser, finer) at each
         time, shape (levels - 1, T): close to 1 where the coupling makes the extrapolation
         precise; NaN where a level does not vary over the groups (t = 0)."""
-        ladder = self._ladder(name)
+        ladder = self.group_values(name)
         centred = ladder - ladder.mean(axis=1, keepdims=True)
         a, b = centred[:-1], centred[1:]
         with np.errstate(divide="ignore", invalid="ignore"):
