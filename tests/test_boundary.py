@@ -114,6 +114,10 @@ def test_results_pickle_round_trip(results, kind):
         a, b = getattr(res, f.name), getattr(back, f.name)
         if isinstance(a, np.ndarray):
             np.testing.assert_array_equal(a, b)
+        elif isinstance(a, dict):  # each group's observables
+            assert a.keys() == b.keys(), f.name
+            for name in a:
+                np.testing.assert_array_equal(a[name], b[name])
         else:
             assert a == b, f.name
 
