@@ -214,3 +214,13 @@ def test_cli_sgf_prints_the_limit_and_writes_its_plot(tmp_path, capsys):
     assert "--lrs" in capsys.readouterr().err
     assert main(["sgf", "--order", "5", "--out", str(tmp_path)]) == 2
     assert "--order" in capsys.readouterr().err
+
+
+def test_cli_sgf_refuses_plain_sgd_typed_as_tau_none(tmp_path, capsys):
+    # The command's own default is tau=1; `--tau none` overrides it and is refused.
+    assert main(["sgf", "--tau", "none", "--out", str(tmp_path), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("dmft-sgd: error: --tau: tau must be given") and "gradient flow" in err
+    # Gradient flow (batch 1) needs no tau.
+    assert main(["sgf", "--tau", "none", "--batch", "1", "--steps", "11", "--samples", "400",
+                 "--out", str(tmp_path), "--quiet"]) == 0

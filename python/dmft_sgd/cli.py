@@ -60,9 +60,25 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"dmft-sgd: error: {message}\n")
 
 
+class _NoneGiven:
+    """The value of an option typed as ``none``: unlike an option not given (None), it
+    overrides a command's own default (``sgf --tau none`` is refused, not ``tau=1``)."""
+
+    def __repr__(self) -> str:
+        return "none"
+
+
+NONE_GIVEN = _NoneGiven()
+
+
+def _given(value: Any) -> Any:
+    """An option's value as the API takes it (``none`` typed is None)."""
+    return None if value is NONE_GIVEN else value
+
+
 def _optional(convert: Callable[[str], Any]) -> Callable[[str], Any]:
     def parse(text: str) -> Any:
-        return None if text.lower() == "none" else convert(text)
+        return NONE_GIVEN if text.lower() == "none" else convert(text)
 
     parse.__name__ = getattr(convert, "__name__", "value")
     return parse
@@ -239,7 +255,7 @@ def settings_from_args(args: argparse.Namespace, base: dict[str, Any] | None = N
     for key in (*field_names(), *RUN_KEYS):
         value = getattr(args, key, None)
         if value is not None:
-            merged[key] = value
+            merged[key] = _given(value)
     if getattr(args, "lr_schedule", None) is not None:
         merged["lr"] = _read_schedule(args.lr_schedule)
         if getattr(args, "steps", None) is None:
@@ -278,7 +294,7 @@ def _name_option(message: str) -> str:
 
 def _solver_options(args: argparse.Namespace) -> dict[str, Any]:
     """The DMFT solver's keywords given on the command line."""
-    return {k: getattr(args, k) for k in DMFT_KEYS if getattr(args, k, None) is not None}
+    return {k: _given(getattr(args, k)) for k in DMFT_KEYS if getattr(args, k, None) is not None}
 
 
 def _show_progress(args: argparse.Namespace) -> bool:
@@ -414,7 +430,7 @@ def parse_grid(specs: Sequence[str]) -> dict[str, list[Any]]:
             raise UsageError(f"--grid: {name} given twice")
         convert = _field_parser(FIELDS[name])
         try:
-            grid[name] = [convert(v.strip()) for v in values.split(",")]
+            grid[name] = [_given(convert(v.strip())) for v in values.split(",")]
         except (ValueError, argparse.ArgumentTypeError) as exc:
             raise UsageError(f"--grid: bad value for {name} in {spec!r} ({exc})") from None
     return grid

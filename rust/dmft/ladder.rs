@@ -49,17 +49,18 @@ pub fn ladder_configs(cfg: &Config, lrs: &[f64]) -> Result<Vec<Config>> {
     if cfg.lr_schedule.is_some() {
         return Err(Error::invalid(
             "lr_schedule",
-            "the stochastic gradient flow's ladder needs a constant lr (lr -> 0 at fixed \
-             tau and batch); remove the schedule",
+            "must be None for the stochastic gradient flow's ladder, which takes lr -> 0 \
+             at fixed tau and batch from a constant lr",
         ));
     }
     if cfg.tau.is_none() && cfg.batch < 1.0 {
         return Err(Error::invalid(
             "tau",
             format!(
-                "plain SGD (tau=None, so tau = lr/batch) has no stochastic gradient flow at \
-                 fixed batch = {}: as lr -> 0 its batch noise averages out to gradient flow. \
-                 Give a persistence time, e.g. tau=1.0 (or batch=1 for gradient flow)",
+                "must be given for the stochastic gradient flow: plain SGD (tau=None, so tau = \
+                 lr/batch) has none at fixed batch = {}, as lr -> 0 its batch noise averages \
+                 out to gradient flow. Give a persistence time, e.g. tau=1.0 (or batch=1 for \
+                 gradient flow)",
                 cfg.batch
             ),
         ));
@@ -67,7 +68,7 @@ pub fn ladder_configs(cfg: &Config, lrs: &[f64]) -> Result<Vec<Config>> {
     if lrs.len() < 2 {
         return Err(Error::invalid(
             "lrs",
-            format!("needs at least two learning rates, got {}", lrs.len()),
+            format!("must hold at least two learning rates, got {}", lrs.len()),
         ));
     }
     if let Some(bad) = lrs.iter().find(|lr| !(lr.is_finite() && **lr > 0.0)) {
@@ -85,8 +86,8 @@ pub fn ladder_configs(cfg: &Config, lrs: &[f64]) -> Result<Vec<Config>> {
                 return Err(Error::invalid(
                     "lrs",
                     format!(
-                        "each rate must be the one before divided by an integer >= 2 (the \
-                         coarse grid is part of the fine one): {} / {lr} = {ratio}",
+                        "must each be the one before divided by an integer >= 2 (the coarse \
+                         grid is part of the fine one): {} / {lr} = {ratio}",
                         lrs[i - 1]
                     ),
                 ));
@@ -96,9 +97,7 @@ pub fn ladder_configs(cfg: &Config, lrs: &[f64]) -> Result<Vec<Config>> {
         if (intervals - intervals.round()).abs() > GRID_SLACK * intervals.max(1.0) {
             return Err(Error::invalid(
                 "lrs",
-                format!(
-                    "every rate must divide the horizon (steps - 1) lr = {horizon}: {lr} does not"
-                ),
+                format!("must each divide the horizon (steps - 1) lr = {horizon}: {lr} does not"),
             ));
         }
         let level = Config {
@@ -152,7 +151,7 @@ pub fn solve_dmft_ladder_with<L: LossFn, A: ActivationFn>(
     if opts.method != Method::SinglePass {
         return Err(Error::invalid(
             "method",
-            "the ladder is solved by the single pass only (method='single')",
+            "must be the single pass (method='single') for the ladder",
         ));
     }
     for level in &levels {
