@@ -144,14 +144,8 @@ def solve_dmft(
     # Types here (the core cannot name a wrong type); values and ranges are checked once,
     # by the core, with messages naming the parameter.
     cfg = as_config("cfg", cfg)
-    samples = as_int("samples", samples, 0)
-    seed, threads = as_seed(seed), as_threads(threads)
-    groups = None if groups is None else as_int("groups", groups, 0)
-    band = as_int("band", band, 0)
-    if not isinstance(keep_kernels, bool):
-        raise TypeError(f"keep_kernels must be a bool, got {keep_kernels!r}")
-    if response_samples is not None:
-        response_samples = as_int("response_samples", response_samples, 0)
+    samples, seed, threads, groups, band, response_samples = _typed_options(
+        samples, seed, threads, groups, band, keep_kernels, response_samples)
     if keep_groups is None:
         used = default_groups(cfg, samples, groups, response_samples)
         keep_groups = 2 <= used and used * cfg.steps**2 <= KEEP_GROUPS_ENTRIES
@@ -174,6 +168,19 @@ def solve_dmft(
             f"iterations: last kernel change {out.changes[-1]:.3g} (tol {tol:g}{noise}); "
             f"raise iterations, or use method='single'", RuntimeWarning, stacklevel=2)
     return _result(out, cfg, samples=samples, seed=seed, method=method, response_samples=response_samples)
+
+
+def _typed_options(samples: Any, seed: Any, threads: Any, groups: Any, band: Any, keep_kernels: Any,
+                   response_samples: Any) -> tuple[int, int, int | None, int | None, int, int | None]:
+    """The solver's options with their types checked (`solve_dmft`'s and `sgf`'s):
+    ``(samples, seed, threads, groups, band, response_samples)``."""
+    if not isinstance(keep_kernels, bool):
+        raise TypeError(f"keep_kernels must be a bool, got {keep_kernels!r}")
+    return (
+        as_int("samples", samples, 0), as_seed(seed), as_threads(threads),
+        None if groups is None else as_int("groups", groups, 0), as_int("band", band, 0),
+        None if response_samples is None else as_int("response_samples", response_samples, 0),
+    )
 
 
 def _result(out: _core.DmftSolution, cfg: Config, *, samples: int, seed: int, method: str,
