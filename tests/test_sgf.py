@@ -224,3 +224,22 @@ def test_cli_sgf_refuses_plain_sgd_typed_as_tau_none(tmp_path, capsys):
     # Gradient flow (batch 1) needs no tau.
     assert main(["sgf", "--tau", "none", "--batch", "1", "--steps", "11", "--samples", "400",
                  "--out", str(tmp_path), "--quiet"]) == 0
+
+
+def test_the_limits_error_bars_are_honest():
+    """Over 40 seeds, the spread of the limit of every observable at three times against
+    the mean reported sem: a ratio near 1/c4(8) = 1.04 (the sem of 8 groups is low by
+    c4 on average), each single ratio uncertain by ~1/sqrt(2 x 39) = 11%, the pooled one
+    by less; the bounds [0.8, 1.25] (pooled) and [0.6, 1.6] (each) are > 2 of those
+    widths away. Fixed seeds: measured pooled 1.00, single ratios 0.90-1.17."""
+    cfg = PERSISTENT.replace(steps=21)
+    names, times = ("m", "q", "train_loss", "test_error"), [5, 10, 20]
+    values, sems = [], []
+    for seed in range(40):
+        res = ds.sgf(cfg, samples=2000, seed=seed)
+        values.append([res[name][times] for name in names])
+        sems.append([res.sem(name)[times] for name in names])
+    ratios = np.array(values).std(axis=0, ddof=1) / np.array(sems).mean(axis=0)
+    pooled = np.sqrt((ratios**2).mean())
+    assert 0.8 <= pooled <= 1.25, (pooled, ratios)
+    assert ((0.6 <= ratios) & (ratios <= 1.6)).all(), ratios
