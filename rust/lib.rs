@@ -55,9 +55,9 @@ pub use config::{
 };
 pub use control::Control;
 pub use dmft::{
-    dmft_memory, ladder_configs, solve_dmft, solve_dmft_ladder, solve_dmft_ladder_with,
-    solve_dmft_with, DmftOptions, DmftSolution, GroupMatrices, Kernels, Method, Observables,
-    Response, TimeMatrix, TwoTimeSem,
+    dmft_memory, ladder_configs, richardson_weights, solve_dmft, solve_dmft_ladder,
+    solve_dmft_ladder_with, solve_dmft_with, DmftOptions, DmftSolution, GroupMatrices, Kernels,
+    Method, Observables, Response, TimeMatrix, TwoTimeSem,
 };
 pub use error::{Error, Result};
 pub use losses::{ActivationFn, LossFn, LossSum, SampleLoss};

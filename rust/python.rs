@@ -660,6 +660,12 @@ fn test_observables(config: &Bound<'_, PyDict>, m: f64, q: f64) -> PyResult<(f64
     Ok((test_loss_with(&cfg, &loss, m, q), error))
 }
 
+/// The Richardson weights of order `order` on the ladder `lrs` (theory.md section 6.1).
+#[pyfunction]
+fn richardson_weights(lrs: Vec<f64>, order: usize) -> PyResult<Vec<f64>> {
+    Ok(crate::dmft::richardson_weights(&lrs, order)?)
+}
+
 /// The (steps, n) boolean batch mask that `sgd_trajectory` draws for `seed`.
 #[pyfunction]
 #[pyo3(signature = (config, *, n, seed))]
@@ -710,6 +716,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(simulate, m)?)?;
     m.add_function(wrap_pyfunction!(solve_dmft, m)?)?;
     m.add_function(wrap_pyfunction!(solve_dmft_ladder, m)?)?;
+    m.add_function(wrap_pyfunction!(richardson_weights, m)?)?;
     m.add_function(wrap_pyfunction!(sgd_trajectory, m)?)?;
     m.add_function(wrap_pyfunction!(minibatch_chain, m)?)?;
     m.add_function(wrap_pyfunction!(test_observables, m)?)?;

@@ -131,6 +131,7 @@ def solve_dmft(
     keep_groups: bool = False,
     progress: Callable[[int], object] | None = None,
 ) -> DmftSolution: ...
+def richardson_weights(lrs: list[float], order: int) -> list[float]: ...
 def solve_dmft_ladder(
     config: dict[str, Any],
     *,

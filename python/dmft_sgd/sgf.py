@@ -28,7 +28,8 @@ DEFAULT_RATIOS = (1, 2, 4)
 
 def richardson_weights(lrs: Sequence[float], order: int) -> np.ndarray:
     """The weights of the Richardson extrapolation of order `order` on the ladder `lrs`
-    (coarsest first), one per level: the ``order + 1`` finest levels get the weights w
+    (coarsest first), one per level (computed by the core, `richardson_weights` of the
+    Rust crate): the ``order + 1`` finest levels get the weights w
     that solve ``sum_i w_i = 1`` and ``sum_i w_i h_i^j = 0`` for ``j = 1..order``
     (``h_i = lrs[i]``), so that ``sum_i w_i f(h_i)`` cancels the terms ``h, ..., h^order``
     of ``f(h) = f(0) + c_1 h + c_2 h^2 + ...``; the coarser levels get 0. Order 0 is the
@@ -42,16 +43,9 @@ def richardson_weights(lrs: Sequence[float], order: int) -> np.ndarray:
     >>> (3 * richardson_weights([0.2, 0.1, 0.05], 2)).round(12).tolist()
     [1.0, -6.0, 8.0]
     """
-    h = np.asarray(lrs, dtype=float)
-    if not 0 <= order < h.size:
-        raise ValueError(f"order must be between 0 and {h.size - 1} for {h.size} levels, got {order}")
-    used = h[h.size - order - 1:] / h[-1]  # scaled: the system is better conditioned
-    vandermonde = used[np.newaxis, :] ** np.arange(order + 1)[:, np.newaxis]
-    rhs = np.zeros(order + 1)
-    rhs[0] = 1.0
-    weights = np.zeros(h.size)
-    weights[h.size - order - 1:] = np.linalg.solve(vandermonde, rhs)
-    return weights
+    if isinstance(order, bool) or not isinstance(order, numbers.Integral) or order < 0:
+        raise ValueError(f"order must be an integer >= 0, got {order!r}")
+    return np.asarray(_core.richardson_weights([float(lr) for lr in lrs], int(order)))
 
 
 def _order_from_ratio(ratio: np.ndarray, r1: float, r2: float) -> np.ndarray:

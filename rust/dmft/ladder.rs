@@ -111,6 +111,76 @@ pub fn ladder_configs(cfg: &Config, lrs: &[f64]) -> Result<Vec<Config>> {
     Ok(levels)
 }
 
+/// The weights of the Richardson extrapolation of order `order` on the ladder `lrs`
+/// (theory.md section 6.1), one per level: the `order + 1` finest levels get the `w`
+/// with `sum_i w_i = 1` and `sum_i w_i h_i^j = 0` for `j = 1..=order` (`h_i = lrs[i]`),
+/// which cancels the terms `h, ..., h^order` of `f(h) = f_0 + a_1 h + a_2 h^2 + ...`; the
+/// coarser levels get 0 (order 0: the finest level alone). Apply them to each group's
+/// series ([`DmftSolution::group_observables`], on the coarsest grid) and take the mean
+/// and spread over groups for the limit and its error bar.
+///
+/// ```
+/// use dmft_sgd::richardson_weights;
+///
+/// let w = richardson_weights(&[0.2, 0.1, 0.05], 2).unwrap();
+/// let expected = [1.0 / 3.0, -2.0, 8.0 / 3.0]; // (f(h) - 6 f(h/2) + 8 f(h/4)) / 3
+/// assert!(w.iter().zip(expected).all(|(a, b)| (a - b).abs() < 1e-12));
+/// assert_eq!(richardson_weights(&[0.2, 0.1], 1).unwrap(), [-1.0, 2.0]);
+/// assert!(richardson_weights(&[0.2, 0.1], 2).is_err());
+/// ```
+pub fn richardson_weights(lrs: &[f64], order: usize) -> Result<Vec<f64>> {
+    if order >= lrs.len() {
+        return Err(Error::invalid(
+            "order",
+            format!(
+                "must be at most len(lrs) - 1 = {} (each order needs one more level), got {order}",
+                lrs.len().saturating_sub(1)
+            ),
+        ));
+    }
+    let n = order + 1;
+    let first = lrs.len() - n;
+    // Scaled by the finest rate: the Vandermonde system is better conditioned.
+    let h: Vec<f64> = lrs[first..]
+        .iter()
+        .map(|lr| lr / lrs[lrs.len() - 1])
+        .collect();
+    // Rows j = 0..n: sum_i h_i^j w_i = [j == 0], solved by Gaussian elimination with
+    // partial pivoting on the augmented n x (n + 1) matrix.
+    let mut a: Vec<Vec<f64>> = (0..n)
+        .map(|j| {
+            let mut row: Vec<f64> = h.iter().map(|x| x.powi(j as i32)).collect();
+            row.push(if j == 0 { 1.0 } else { 0.0 });
+            row
+        })
+        .collect();
+    for col in 0..n {
+        let pivot = (col..n)
+            .max_by(|&x, &y| a[x][col].abs().total_cmp(&a[y][col].abs()))
+            .expect("a row");
+        a.swap(col, pivot);
+        if a[col][col] == 0.0 {
+            return Err(Error::invalid("lrs", "must be distinct learning rates"));
+        }
+        let (upper, lower) = a.split_at_mut(col + 1);
+        let pivot_row = &upper[col];
+        for target in lower {
+            let factor = target[col] / pivot_row[col];
+            for (t, p) in target[col..].iter_mut().zip(&pivot_row[col..]) {
+                *t -= factor * p;
+            }
+        }
+    }
+    let mut w = vec![0.0; n];
+    for row in (0..n).rev() {
+        let known: f64 = (row + 1..n).map(|c| a[row][c] * w[c]).sum();
+        w[row] = (a[row][n] - known) / a[row][row];
+    }
+    let mut weights = vec![0.0; first];
+    weights.extend(w);
+    Ok(weights)
+}
+
 /// The finer chain's probabilities to have switched state after `n` of its steps,
 /// `(P(0 -> 1), P(1 -> 0))`: for the two-state chain, `P(0 -> 1) = p_on / (p_on + p_off)
 /// (1 - (1 - p_on - p_off)^n)` and alike.

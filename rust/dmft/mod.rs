@@ -40,7 +40,7 @@ mod statistics;
 mod weights;
 
 pub use checks::dmft_memory;
-pub use ladder::{ladder_configs, solve_dmft_ladder, solve_dmft_ladder_with};
+pub use ladder::{ladder_configs, richardson_weights, solve_dmft_ladder, solve_dmft_ladder_with};
 pub use matrix::TimeMatrix;
 pub use options::{DmftOptions, Method, Response};
 pub use solution::{DmftSolution, GroupMatrices, Observables, TwoTimeSem};
