@@ -243,3 +243,17 @@ def test_the_limits_error_bars_are_honest():
     pooled = np.sqrt((ratios**2).mean())
     assert 0.8 <= pooled <= 1.25, (pooled, ratios)
     assert ((0.6 <= ratios) & (ratios <= 1.6)).all(), ratios
+
+
+def test_a_saved_sgf_result_loads_back_equal(tmp_path):
+    res = ds.sgf(PERSISTENT.replace(steps=11), samples=800, seed=3)
+    back = ds.load(res.save(tmp_path / "sgf.npz"))
+    assert isinstance(back, ds.SGFResult) and repr(back) == repr(res)
+    assert (back.lrs, back.order, back.seed, back.groups) == (res.lrs, res.order, res.seed, res.groups)
+    for name in res.observables:
+        assert np.array_equal(back[name], res[name]) and np.array_equal(back.sem(name), res.sem(name))
+    for a, b in zip(back.levels, res.levels):
+        assert a.config == b.config and np.array_equal(a.C, b.C) and np.array_equal(a.C_sem, b.C_sem)
+    # The command writes it.
+    assert main(["sgf", "--steps", "11", "--samples", "800", "--out", str(tmp_path / "cli"), "--quiet"]) == 0
+    assert isinstance(ds.load(tmp_path / "cli" / "sgf.npz"), ds.SGFResult)

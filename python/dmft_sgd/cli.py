@@ -611,8 +611,8 @@ def _add_sgf_parser(commands: Any) -> None:
         description="The stochastic gradient flow (dmft_sgd.sgf): the DMFT on a ladder of learning rates "
                     "solved in one coupled pass and extrapolated to lr -> 0 at fixed tau, batch and t "
                     "(Richardson, per group of samples). Prints the limit ± its Monte Carlo error and the "
-                    "discretisation error estimate at a few times; writes sgf.png (the levels and the "
-                    "limit). The built-in run here has tau=1 and steps=51 (t = 10).",
+                    "discretisation error estimate at a few times; writes sgf.npz (the result: "
+                    "dmft_sgd.load reads it) and sgf.png (the levels and the limit). The built-in run here has tau=1 and steps=51 (t = 10).",
         epilog=DEFAULTS_NOTE)
     sgf.add_argument("--lrs", nargs="+", type=float, metavar="LR",
                      help="the ladder, coarsest first, each the one before divided by an integer >= 2 "
@@ -662,6 +662,10 @@ def _command_sgf(args: argparse.Namespace) -> int:
     finally:
         progress.close()
     print(sgf_table(result))
+    args.out.mkdir(parents=True, exist_ok=True)
+    saved = result.save(args.out / "sgf.npz")  # the levels, before anything else can fail
+    if not args.quiet:
+        print(f"wrote {saved}")
     try:
         from .plot import plot_sgf, save_figure
 

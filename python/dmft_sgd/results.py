@@ -512,7 +512,7 @@ def from_payload(meta: dict[str, Any], arrays: dict[str, np.ndarray], where: str
 
 
 def load(path: str | os.PathLike[str]) -> Any:
-    """Reads a result written by ``save`` (DMFTResult, SimulationResult or SweepResult):
+    """Reads a result written by ``save`` (DMFTResult, SimulationResult, SweepResult or SGFResult):
     the same class with identical arrays and config.
 
     Parameters
@@ -522,7 +522,7 @@ def load(path: str | os.PathLike[str]) -> Any:
 
     Returns
     -------
-    DMFTResult, SimulationResult or SweepResult
+    DMFTResult, SimulationResult, SweepResult or SGFResult
         The result as saved.
 
     Raises

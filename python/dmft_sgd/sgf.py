@@ -7,17 +7,19 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
+import os
 import warnings
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
-from . import _core
+from . import _core, _io
 from ._checks import as_int
 from ._progress import ProgressCallback, reporter
 from .config import Config, as_config
 from .dmft import DEFAULTS, _result, _typed_options
-from .results import DMFTResult, _pandas, check_recorded, recorded
+from .results import READERS, DMFTResult, _pandas, check_recorded, from_payload, recorded
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -265,9 +267,36 @@ class SGFResult:
                 f"({worst_sem:.3g}){also}: the ladder lrs={self.lrs} is too coarse for order {self.order}; use "
                 f"smaller lrs or another (finer) level")
 
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """One `.npz` file with every level's arrays; read it back with `dmft_sgd.load`
+        (an equal SGFResult: the limit and its errors are computed from the levels)."""
+        metas: list[dict[str, Any]] = []
+        arrays: dict[str, np.ndarray] = {}
+        for i, level in enumerate(self.levels):
+            kind, meta, level_arrays = level._payload()
+            metas.append({**meta, "kind": kind})
+            arrays.update({f"level{i}.{name}": a for name, a in level_arrays.items()})
+        meta = {"config": self.config.to_dict(), "lrs": list(self.lrs), "order": self.order,
+                "samples": self.samples, "seed": str(self.seed), "groups": self.groups, "levels": metas}
+        return _io.write(path, "sgf", meta, arrays)
+
     def __repr__(self) -> str:
         return (f"SGFResult(lrs={self.lrs}, order={self.order}, samples={self.samples}, "
                 f"groups={self.groups}, seed={self.seed}, steps={self.t.size}, config={self.config!r})")
+
+
+def _sgf_from_file(meta: dict[str, Any], arrays: dict[str, np.ndarray], where: str) -> SGFResult:
+    levels = []
+    for i, level_meta in enumerate(meta["levels"]):
+        prefix = f"level{i}."
+        mine = {name[len(prefix):]: a for name, a in arrays.items() if name.startswith(prefix)}
+        levels.append(from_payload({"version": meta.get("version"), **level_meta}, mine, f"{where} (level {i})"))
+    return SGFResult(config=Config.from_dict(meta["config"]), lrs=tuple(float(lr) for lr in meta["lrs"]),
+                     order=int(meta["order"]), t=levels[0].t, levels=tuple(levels), samples=int(meta["samples"]),
+                     seed=int(meta["seed"]), groups=int(meta["groups"]))
+
+
+READERS["sgf"] = _sgf_from_file
 
 
 def _as_lrs(lrs: Any) -> tuple[float, ...]:
