@@ -386,3 +386,18 @@ def test_fdt_without_matplotlib_prints_the_table_and_a_note(tmp_path, monkeypatc
     out, err = capsys.readouterr()
     assert out.splitlines()[0].split() == ["t_w", "T_eff"] and "(no picture written)" in err
     assert not (tmp_path / "f.png").exists()
+
+
+def test_plot_draws_a_saved_sweep_or_sgf_result_on_its_own(tmp_path, capsys):
+    assert main(["sweep", "--grid", "batch=0.5,1", "--steps", "5", "--samples", "200",
+                 "--out", str(tmp_path / "sw"), "--quiet"]) == 0
+    assert main(["sgf", "--steps", "11", "--samples", "400", "--out", str(tmp_path / "sg"), "--quiet"]) == 0
+    capsys.readouterr()
+    for name in ("sw/sweep.npz", "sg/sgf.npz"):
+        picture = tmp_path / (name.split("/")[0] + ".png")
+        assert main(["plot", str(tmp_path / name), "--out", str(picture)]) == 0
+        assert png_size(picture)[0] >= 400
+    # Mixed with another file: one line naming it, exit code 2.
+    assert main(["plot", str(tmp_path / "sw/sweep.npz"), str(tmp_path / "sg/sgf.npz"),
+                 "--out", str(tmp_path / "both.png")]) == 2
+    assert "sweep.npz holds a SweepResult" in capsys.readouterr().err

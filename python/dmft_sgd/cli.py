@@ -197,7 +197,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="keep every finished point in DIR at once; the same command resumes")
     sweep.add_argument("--retry-failed", action="store_true", help="with --store: re-run failed points")
     _add_run_options(sweep, dmft=True, sim=True)
-    plot = commands.add_parser("plot", help="draw saved results")
+    plot = commands.add_parser("plot", help="draw saved results (DMFT and simulation results together; a "
+                                            "sweep or an sgf result on its own)")
     plot.add_argument("files", nargs="+", type=Path, metavar="FILE.npz")
     plot.add_argument("--out", type=Path, required=True, metavar="PNG")
     plot.add_argument("--log-time", action="store_true")
@@ -497,6 +498,20 @@ def _command_plot(args: argparse.Namespace) -> int:
             raise UsageError(f"plot: no such file {path}") from None
         except ValueError as exc:
             raise UsageError(f"plot: {exc}") from None
+    from .sgf import SGFResult
+    from .sweep import SweepResult
+
+    own_plot = [(path, r) for path, r in zip(args.files, results) if isinstance(r, (SweepResult, SGFResult))]
+    if own_plot:
+        path, result = own_plot[0]
+        if len(results) > 1:
+            raise UsageError(f"plot: {path} holds a {type(result).__name__}, drawn on its own: give it alone")
+        from .plot import plot_sgf, plot_sweep, save_figure
+
+        figure = (plot_sgf(result, log_time=args.log_time) if isinstance(result, SGFResult)
+                  else plot_sweep(result))
+        print(f"wrote {save_figure(figure, args.out)}")
+        return 0
     if args.labels is not None and len(args.labels) != len(results):
         raise UsageError(f"--labels: give one label per file ({len(results)}), got {len(args.labels)}")
     _draw(results, args.out, args.log_time, quiet=False, required=True, labels=args.labels)
