@@ -24,6 +24,7 @@ __all__ = [
     "minibatch_chain",
     "test_observables",
     "resolve_config",
+    "richardson_weights",
     "sgd_trajectory",
     "simulate",
     "solve_dmft",
