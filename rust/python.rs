@@ -281,6 +281,26 @@ fn dmft_defaults(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     Ok(out)
 }
 
+/// The number of groups a solve of `config` uses (`DmftOptions::groups_for`): `groups`,
+/// or the default for the run's length and its (response) samples.
+#[pyfunction]
+#[pyo3(signature = (config, *, samples, groups, response_samples))]
+fn groups_for(
+    config: &Bound<'_, PyDict>,
+    samples: usize,
+    groups: Option<usize>,
+    response_samples: Option<usize>,
+) -> PyResult<usize> {
+    let cfg = config_from_dict(config)?;
+    let opts = DmftOptions {
+        samples,
+        groups,
+        response_samples,
+        ..DmftOptions::default()
+    };
+    Ok(opts.groups_for(&cfg))
+}
+
 /// The fields of `dmft_sgd.Config`, in order, as `(name, kind, optional, description)`
 /// with `kind` one of "str", "int", "float", "bool" ([`FlatConfig::FIELDS`]).
 #[pyfunction]
@@ -712,6 +732,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(config_defaults, m)?)?;
     m.add_function(wrap_pyfunction!(config_fields, m)?)?;
     m.add_function(wrap_pyfunction!(dmft_defaults, m)?)?;
+    m.add_function(wrap_pyfunction!(groups_for, m)?)?;
     m.add_function(wrap_pyfunction!(resolve_config, m)?)?;
     m.add_function(wrap_pyfunction!(simulate, m)?)?;
     m.add_function(wrap_pyfunction!(solve_dmft, m)?)?;

@@ -20,6 +20,7 @@ __all__ = [
     "config_defaults",
     "config_fields",
     "dmft_defaults",
+    "groups_for",
     "measure_bandwidth",
     "minibatch_chain",
     "test_observables",
@@ -132,6 +133,7 @@ def solve_dmft(
     keep_groups: bool = False,
     progress: Callable[[int], object] | None = None,
 ) -> DmftSolution: ...
+def groups_for(config: dict[str, Any], *, samples: int, groups: int | None, response_samples: int | None) -> int: ...
 def richardson_weights(lrs: list[float], order: int) -> list[float]: ...
 def solve_dmft_ladder(
     config: dict[str, Any],

@@ -16,19 +16,12 @@ DEFAULTS: dict[str, Any] = _core.dmft_defaults()
 #: ``keep_groups=None`` keeps each group's C and R while groups * T^2 is at most this
 #: (two matrices of float64 per group: at most 160 MB, e.g. 8 groups up to T = 1118).
 KEEP_GROUPS_ENTRIES = 10**7
-#: Beyond this many steps the default number of groups is 4 instead of 8 (Rust's
-#: ``DmftOptions::LONG_RUN_STEPS``).
-LONG_RUN_STEPS = 4000
 
 
 def default_groups(cfg: Config, samples: int, groups: int | None, response_samples: int | None) -> int:
-    """The number of groups a solve uses (Rust's ``DmftOptions::groups_for``): `groups`, or
-    8 (4 beyond 4000 steps), never more than the pairs of (response) samples."""
-    if groups is not None:
-        return groups
-    default = 8 if cfg.steps <= LONG_RUN_STEPS else 4
-    pairs = (samples if response_samples is None else response_samples) // 2
-    return max(1, min(default, pairs))
+    """The number of groups a solve uses (the core's ``DmftOptions::groups_for``): `groups`,
+    or 8 (4 beyond 4000 steps), never more than the pairs of (response) samples."""
+    return _core.groups_for(cfg.to_dict(), samples=samples, groups=groups, response_samples=response_samples)
 
 
 def solve_dmft(
