@@ -112,3 +112,16 @@ def test_missing_xarray_names_the_extra(dmft, monkeypatch):
     monkeypatch.setitem(sys.modules, "xarray", None)  # import xarray raises ImportError
     with pytest.raises(ImportError, match=r"pip install 'dmft-sgd\[xarray\]'"):
         dmft.to_xarray()
+
+
+def test_an_sgf_result_as_a_dataset():
+    res = ds.sgf(ds.Config(lr=0.2, batch=0.3, tau=1.0, steps=11), samples=800, seed=1)
+    data = res.to_xarray()
+    assert data.attrs["kind"] == "sgf" and data.attrs["order"] == 2
+    assert ds.Config.from_dict(json.loads(data.attrs["config"])) == res.config
+    assert np.array_equal(data["t"].values, res.t) and np.array_equal(data["lr"].values, res.lrs)
+    assert np.array_equal(data["test_error"].values, res["test_error"])
+    assert np.array_equal(data["test_error_sem"].values, res.sem("test_error"))
+    assert np.array_equal(data["q_discretisation_error"].values, res.discretisation_error("q"))
+    assert data["m_levels"].dims == ("lr", "t")
+    assert np.allclose(data["m_levels"].values[-1], res.levels[-1].m[::4], rtol=1e-14)  # the finest, subsampled

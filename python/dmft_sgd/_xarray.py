@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     import xarray as xr
 
     from .results import DMFTResult, SimulationResult
+    from .sgf import SGFResult
     from .sweep import SweepResult
 
 INSTALL_HINT = "to_xarray() needs xarray: pip install 'dmft-sgd[xarray]'"
@@ -114,6 +115,25 @@ def sweep(res: SweepResult, at: str | float) -> xr.Dataset:
     attrs = {"kind": "sweep", "sweep_kind": res.kind, "base_config": json.dumps(res.base_config.to_dict()),
              "at": at, "failures": len(res.failures), "dmft_sgd_version": _core.__version__}
     ds: xr.Dataset = xr_.Dataset(variables, coords=coords, attrs=attrs)
+    return ds
+
+
+def sgf(res: SGFResult) -> xr.Dataset:
+    xr_ = _xr()
+    variables: dict[str, Any] = {}
+    spread = res.groups > 1
+    for name in res.observables:
+        variables[name] = (("t",), res.mean(name), {"description": f"limit lr -> 0 of {name}: {_description(name)}"})
+        if spread:
+            variables[f"{name}_sem"] = (("t",), res.sem(name), {"description": f"Monte Carlo standard error of {name}"})
+        variables[f"{name}_discretisation_error"] = (
+            ("t",), res.discretisation_error(name),
+            {"description": f"order {res.order} minus order {res.order - 1} extrapolation of {name}"})
+        variables[f"{name}_levels"] = (("lr", "t"), np.stack([res.level(name, i) for i in range(len(res.lrs))]),
+                                       {"description": f"{name} at each level of the ladder"})
+    attrs = _attrs("sgf", res.config, order=res.order, samples=res.samples, groups=res.groups, seed=res.seed)
+    ds: xr.Dataset = xr_.Dataset(variables, coords={"t": ("t", res.t), "lr": ("lr", np.asarray(res.lrs))},
+                                 attrs=attrs)
     return ds
 
 

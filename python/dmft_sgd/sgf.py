@@ -23,6 +23,7 @@ from .results import READERS, DMFTResult, _pandas, check_recorded, from_payload,
 
 if TYPE_CHECKING:
     import pandas as pd
+    import xarray as xr
 
 #: The default ladder: ``(cfg.lr, cfg.lr/2, cfg.lr/4)``, the ratios between its levels.
 DEFAULT_RATIOS = (1, 2, 4)
@@ -266,6 +267,17 @@ class SGFResult:
                 f"change of the order-{self.order} extrapolation) exceeds the Monte Carlo error of the limit "
                 f"({worst_sem:.3g}){also}: the ladder lrs={self.lrs} is too coarse for order {self.order}; use "
                 f"smaller lrs or another (finer) level")
+
+    def to_xarray(self) -> xr.Dataset:
+        """An xarray Dataset (needs ``pip install 'dmft-sgd[xarray]'``): dims ``t`` (the
+        coarsest grid) and ``lr`` (the ladder); each recorded observable's limit, its
+        ``<name>_sem`` (two groups or more), ``<name>_discretisation_error`` and
+        ``<name>_levels`` (each level on the coarsest grid, dims (lr, t)). ``attrs``:
+        ``config`` (JSON), ``order``, ``samples``, ``groups``, ``seed``, ``kind`` and
+        ``dmft_sgd_version``."""
+        from . import _xarray
+
+        return _xarray.sgf(self)
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """One `.npz` file with every level's arrays; read it back with `dmft_sgd.load`
