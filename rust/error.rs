@@ -49,6 +49,15 @@ impl Error {
             reason: reason.into(),
         }
     }
+
+    /// The parameter an [`Error::InvalidParameter`] names (tests: which check refused).
+    #[cfg(test)]
+    pub(crate) fn parameter(self) -> String {
+        match self {
+            Error::InvalidParameter { name, .. } => name,
+            other => panic!("not an invalid parameter: {other:?}"),
+        }
+    }
 }
 
 /// Result alias of the crate.

@@ -87,6 +87,19 @@ macro_rules! observable_fields {
                 ]
             }
 
+            /// The six series, mutably, in the order of [`OBSERVABLES`](crate::OBSERVABLES).
+            #[allow(dead_code)] // not every struct is filled series by series
+            pub(crate) fn named_mut(&mut self) -> [&mut Vec<f64>; 6] {
+                [
+                    &mut self.m,
+                    &mut self.q,
+                    &mut self.train_loss,
+                    &mut self.test_loss,
+                    &mut self.train_error,
+                    &mut self.test_error,
+                ]
+            }
+
             /// The observables by name, moved out, in the order of
             /// [`OBSERVABLES`](crate::OBSERVABLES).
             pub fn into_named(self) -> [(&'static str, Vec<f64>); 6] {

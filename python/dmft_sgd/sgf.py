@@ -115,16 +115,34 @@ class SGFResult:
         The seed (shared by all levels: they are coupled).
     groups : int
         The independent groups of samples; the error bars are their spread.
+
+    ``t``, ``samples``, ``seed`` and ``groups`` are read from the levels.
     """
 
     config: Config
     lrs: tuple[float, ...]
     order: int
-    t: np.ndarray
     levels: tuple[DMFTResult, ...]
-    samples: int
-    seed: int
-    groups: int
+
+    @property
+    def t(self) -> np.ndarray:
+        """The coarsest level's times, on which the limit is given."""
+        return self.levels[0].t
+
+    @property
+    def samples(self) -> int:
+        """Effective samples of each level."""
+        return self.levels[0].samples
+
+    @property
+    def seed(self) -> int:
+        """The seed, shared by all levels."""
+        return self.levels[0].seed
+
+    @property
+    def groups(self) -> int:
+        """The independent groups of samples."""
+        return self.levels[0].groups
 
     @property
     def observables(self) -> tuple[str, ...]:
@@ -288,8 +306,7 @@ class SGFResult:
             kind, meta, level_arrays = level._payload()
             metas.append({**meta, "kind": kind})
             arrays.update({f"level{i}.{name}": a for name, a in level_arrays.items()})
-        meta = {"config": self.config.to_dict(), "lrs": list(self.lrs), "order": self.order,
-                "samples": self.samples, "seed": str(self.seed), "groups": self.groups, "levels": metas}
+        meta = {"config": self.config.to_dict(), "lrs": list(self.lrs), "order": self.order, "levels": metas}
         return _io.write(path, "sgf", meta, arrays)
 
     def __repr__(self) -> str:
@@ -304,8 +321,7 @@ def _sgf_from_file(meta: dict[str, Any], arrays: dict[str, np.ndarray], where: s
         mine = {name[len(prefix):]: a for name, a in arrays.items() if name.startswith(prefix)}
         levels.append(from_payload({"version": meta.get("version"), **level_meta}, mine, f"{where} (level {i})"))
     return SGFResult(config=Config.from_dict(meta["config"]), lrs=tuple(float(lr) for lr in meta["lrs"]),
-                     order=int(meta["order"]), t=levels[0].t, levels=tuple(levels), samples=int(meta["samples"]),
-                     seed=int(meta["seed"]), groups=int(meta["groups"]))
+                     order=int(meta["order"]), levels=tuple(levels))
 
 
 READERS["sgf"] = _sgf_from_file
@@ -448,8 +464,7 @@ def sgf(
         _result(solution, cfg.replace(lr=lr, steps=solution.t.size), samples=samples, seed=seed,
                 method="single", response_samples=response_samples)
         for lr, solution in zip(rates, out))
-    result = SGFResult(config=cfg, lrs=rates, order=order, t=levels[0].t, levels=levels, samples=samples,
-                       seed=seed, groups=levels[0].groups)
+    result = SGFResult(config=cfg, lrs=rates, order=order, levels=levels)
     message = result._too_coarse()
     if message is not None:
         warnings.warn(message, RuntimeWarning, stacklevel=2)

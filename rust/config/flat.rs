@@ -366,10 +366,7 @@ mod tests {
     use super::*;
 
     fn name_of(e: Error) -> String {
-        match e {
-            Error::InvalidParameter { name, .. } => name,
-            other => panic!("unexpected {other:?}"),
-        }
+        e.parameter()
     }
 
     fn flat(change: impl FnOnce(&mut FlatConfig)) -> FlatConfig {

@@ -278,17 +278,15 @@ impl<'a, L: LossFn, A: ActivationFn> Group<'a, L, A> {
         group: usize,
         level: LevelCoupling,
     ) -> Self {
-        let weights = WeightSide::of(cfg);
-        let t = weights.m.len();
-        Group {
-            weights,
-            chol: IncrementalCholesky::new(t),
-            coupling: Some((level, IncrementalCholesky::new(t))),
-            patterns: PatternSide::new(params, opts, t, group, 0, Some(level)),
-            kernels: None,
-            row: None,
-            training: TrainingSeries::zeros(t),
-        }
+        Self::build(
+            WeightSide::of(cfg),
+            opts,
+            params,
+            group,
+            0,
+            false,
+            Some(level),
+        )
     }
 
     /// Group `group` with fresh samples (the random streams of `round`) on the weight side
@@ -302,12 +300,25 @@ impl<'a, L: LossFn, A: ActivationFn> Group<'a, L, A> {
         round: u64,
         full_kernels: bool,
     ) -> Self {
+        Self::build(weights, opts, params, group, round, full_kernels, None)
+    }
+
+    /// [`Group::on_weights`], on a coarser level of a ladder with `level`.
+    fn build(
+        weights: WeightSide,
+        opts: &DmftOptions,
+        params: PatternParams<'a, L, A>,
+        group: usize,
+        round: u64,
+        full_kernels: bool,
+        level: Option<LevelCoupling>,
+    ) -> Self {
         let t = weights.m.len();
         Group {
             weights,
             chol: IncrementalCholesky::new(t),
-            coupling: None,
-            patterns: PatternSide::new(params, opts, t, group, round, None),
+            coupling: level.map(|level| (level, IncrementalCholesky::new(t))),
+            patterns: PatternSide::new(params, opts, t, group, round, level),
             kernels: full_kernels.then(|| Kernels::zeros(t)),
             row: None,
             training: TrainingSeries::zeros(t),

@@ -8,7 +8,7 @@ use super::matrix::TimeMatrix;
 use super::options::DmftOptions;
 use super::patterns::PatternParams;
 use super::solution::DmftSolution;
-use super::statistics::{combine, kernels_sem, mean_kernels, GroupResult};
+use super::statistics::{combine, kernels_sem, mean_kernels, GroupResult, KernelStats, Rounds};
 use super::weights::{Kernels, WeightSide};
 use crate::config::Config;
 use crate::control::Control;
@@ -101,14 +101,15 @@ pub(super) fn iterate<L: LossFn, A: ActivationFn>(
             break;
         }
     }
-    let kernels = opts
+    let mean = opts
         .keep_kernels
         .then(|| mean_kernels(groups.iter().map(|g| &g.kernels)));
-    let kernel_sem = match &kernels {
-        Some(mean) if groups.len() > 1 => {
-            Some(kernels_sem(groups.iter().map(|g| &g.kernels), mean))
-        }
-        _ => None,
+    let kernels = KernelStats {
+        sem: mean
+            .as_ref()
+            .filter(|_| groups.len() > 1)
+            .map(|mean| kernels_sem(groups.iter().map(|g| &g.kernels), mean)),
+        mean,
     };
     let mut parts = Vec::with_capacity(groups.len());
     for g in groups {
@@ -123,11 +124,12 @@ pub(super) fn iterate<L: LossFn, A: ActivationFn>(
         params.response,
         parts,
         kernels,
-        kernel_sem,
         opts.keep_groups,
-        changes,
-        change_noise,
-        converged,
+        Rounds {
+            changes,
+            change_noise,
+            converged,
+        },
     ))
 }
 

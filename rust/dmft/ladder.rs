@@ -17,7 +17,7 @@ use super::options::{DmftOptions, Method};
 use super::patterns::PatternParams;
 use super::single_pass::KernelAccumulator;
 use super::solution::DmftSolution;
-use super::statistics::combine;
+use super::statistics::{combine, Rounds};
 use crate::config::Config;
 use crate::control::Control;
 use crate::error::{Error, Result};
@@ -333,18 +333,14 @@ fn ladder_pass<L: LossFn, A: ActivationFn>(
         .zip(per_level)
         .zip(kernels)
         .map(|((level, parts), kernels)| {
-            let (mean, sem) = kernels.finish();
             combine(
                 level,
                 sample_loss,
                 opts.response,
                 parts,
-                mean,
-                sem,
+                kernels.finish(),
                 opts.keep_groups,
-                Vec::new(),
-                Vec::new(),
-                true,
+                Rounds::single_pass(),
             )
         })
         .collect())

@@ -5,7 +5,7 @@ use super::group::{each_group, Group, KernelRow};
 use super::options::DmftOptions;
 use super::patterns::PatternParams;
 use super::solution::DmftSolution;
-use super::statistics::combine;
+use super::statistics::{combine, KernelStats, Rounds};
 use super::weights::Kernels;
 use crate::config::Config;
 use crate::control::Control;
@@ -36,19 +36,15 @@ pub(super) fn single_pass<L: LossFn, A: ActivationFn>(
         kernels.add(k, groups.iter().filter_map(|g| g.row.as_ref()));
         control.checkpoint(1)?;
     }
-    let (kernels, kernel_sem) = kernels.finish();
     let parts = groups.into_iter().map(Group::into_result).collect();
     Ok(combine(
         cfg,
         sample_loss,
         params.response,
         parts,
-        kernels,
-        kernel_sem,
+        kernels.finish(),
         opts.keep_groups,
-        Vec::new(),
-        Vec::new(),
-        true,
+        Rounds::single_pass(),
     ))
 }
 
@@ -88,7 +84,7 @@ impl KernelAccumulator {
     }
 
     /// The mean kernels and their standard errors (`None` where not kept).
-    pub(super) fn finish(self) -> (Option<Kernels>, Option<Kernels>) {
+    pub(super) fn finish(self) -> KernelStats {
         let g = self.groups as f64;
         let mean = self.sum.map(|mut sum| {
             sum.m_c.as_mut_slice().iter_mut().for_each(|v| *v /= g);
@@ -96,6 +92,9 @@ impl KernelAccumulator {
             sum.mu.iter_mut().for_each(|v| *v /= g);
             sum
         });
-        (mean, self.sem)
+        KernelStats {
+            mean,
+            sem: self.sem,
+        }
     }
 }

@@ -24,20 +24,6 @@ pub struct Observables {
     pub test_error: Vec<f64>,
 }
 
-impl Observables {
-    /// The six series, mutably, in the order of [`OBSERVABLES`](crate::OBSERVABLES).
-    pub(super) fn named_mut(&mut self) -> [&mut Vec<f64>; 6] {
-        [
-            &mut self.m,
-            &mut self.q,
-            &mut self.train_loss,
-            &mut self.test_loss,
-            &mut self.train_error,
-            &mut self.test_error,
-        ]
-    }
-}
-
 /// The standard errors of the two-time quantities (spread over groups / `sqrt(groups)`).
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]

@@ -140,21 +140,44 @@ pub(super) fn mean_kernels<'a>(kernels: impl Iterator<Item = &'a Kernels> + Clon
     }
 }
 
-/// The mean over groups of every quantity and its standard error (eq. 4.5); `kernels`
-/// are already the mean, `kernels_sem` their standard error; `keep_groups`: keep each
+/// The kept kernels of a solve, already combined over its groups: their mean and
+/// standard error (`None` where not kept, or for one group).
+#[derive(Default)]
+pub(super) struct KernelStats {
+    pub(super) mean: Option<Kernels>,
+    pub(super) sem: Option<Kernels>,
+}
+
+/// What the iterative method reports of its rounds (for a single pass: nothing, and
+/// converged).
+pub(super) struct Rounds {
+    pub(super) changes: Vec<f64>,
+    pub(super) change_noise: Vec<f64>,
+    pub(super) converged: bool,
+}
+
+impl Rounds {
+    /// A single pass: no rounds, nothing left to converge.
+    pub(super) fn single_pass() -> Self {
+        Rounds {
+            changes: Vec::new(),
+            change_noise: Vec::new(),
+            converged: true,
+        }
+    }
+}
+
+/// The mean over groups of every quantity and its standard error (eq. 4.5), with the
+/// `kernels`' statistics and the `rounds` of an iteration; `keep_groups`: keep each
 /// group's `C` and `R` in the solution.
-#[allow(clippy::too_many_arguments)] // what both methods report
 pub(super) fn combine<L: LossFn, A: ActivationFn>(
     cfg: &Config,
     sample_loss: &SampleLoss<L, A>,
     response: Response,
     parts: Vec<GroupResult>,
-    kernels: Option<Kernels>,
-    kernels_sem: Option<Kernels>,
+    kernels: KernelStats,
     keep_groups: bool,
-    changes: Vec<f64>,
-    change_noise: Vec<f64>,
-    converged: bool,
+    rounds: Rounds,
 ) -> DmftSolution {
     let t = cfg.steps;
     let groups = parts.len();
@@ -185,7 +208,7 @@ pub(super) fn combine<L: LossFn, A: ActivationFn>(
     let two_time_sem = (groups > 1).then(|| TwoTimeSem {
         c: sem_matrix(weights.iter().map(|w| &w.c), &c),
         r: response_per_step(cfg, sem_matrix(weights.iter().map(|w| &w.r), &r)),
-        kernels: kernels_sem,
+        kernels: kernels.sem,
     });
     let group_matrices = match keep_groups {
         true => weights
@@ -206,10 +229,10 @@ pub(super) fn combine<L: LossFn, A: ActivationFn>(
         group_matrices,
         c,
         r: response_per_step(cfg, r),
-        kernels,
-        changes,
-        change_noise,
-        converged,
+        kernels: kernels.mean,
+        changes: rounds.changes,
+        change_noise: rounds.change_noise,
+        converged: rounds.converged,
         response,
         groups,
     }
