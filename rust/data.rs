@@ -48,6 +48,22 @@ impl DataModel {
         }
     }
 
+    /// `E[y^2]`, the labels' scale: 1 for labels ±1, `1 + noise` for the linear teacher
+    /// and `E[h0^4] + noise = 3 + noise` for the square one.
+    pub fn label_moment(&self) -> f64 {
+        match *self {
+            DataModel::Teacher {
+                teacher: Teacher::Linear,
+                noise,
+            } => 1.0 + noise,
+            DataModel::Teacher {
+                teacher: Teacher::Square,
+                noise,
+            } => 3.0 + noise,
+            _ => 1.0,
+        }
+    }
+
     /// Whether every label is ±1 (classification).
     pub fn labels_are_signs(&self) -> bool {
         !matches!(

@@ -14,16 +14,22 @@ pub enum Error {
         /// What is allowed and what was given.
         reason: String,
     },
-    /// Values became non-finite: the learning rate is too large for this setting.
+    /// The run blew up (theory.md section 4.6): an order parameter grew beyond its bound,
+    /// or values became non-finite. The learning rate is too large for this setting.
     #[error(
-        "{what} diverged at step {step}: non-finite values appeared; try a smaller lr (now {lr})"
+        "{what} diverged at step {step}: {}; try a smaller lr (now {lr})",
+        cause.describe(observable)
     )]
     Diverged {
         /// Which run diverged, e.g. `simulation replica 3`.
         what: String,
-        /// First time step whose values are not finite.
+        /// First time step whose values are out of bounds or not finite.
         step: usize,
-        /// The learning rate of the run.
+        /// What was out of bounds or not finite: `m`, `q`, `train_loss`, ...
+        observable: String,
+        /// Out of bounds, or not finite.
+        cause: Divergence,
+        /// The learning rate of the update that made that step's weights.
         lr: f64,
     },
     /// The run would need more memory than the machine has available.
@@ -39,6 +45,36 @@ pub enum Error {
     /// The run was stopped through its [`Control`](crate::Control).
     #[error("run cancelled")]
     Cancelled,
+}
+
+/// Why a run counts as diverged.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
+pub enum Divergence {
+    /// The observable became inf or NaN.
+    NonFinite,
+    /// The observable (`q`, or `|m|`) went beyond `bound`, [`GROWTH`] times the run's
+    /// scale (theory.md section 4.6).
+    ///
+    /// [`GROWTH`]: crate::DIVERGENCE_GROWTH
+    BeyondBound {
+        /// Its value.
+        value: f64,
+        /// The bound it crossed.
+        bound: f64,
+    },
+}
+
+impl Divergence {
+    /// The cause in words, for `observable`.
+    fn describe(&self, observable: &str) -> String {
+        match self {
+            Divergence::NonFinite => format!("non-finite values appeared in {observable}"),
+            Divergence::BeyondBound { value, bound } => format!(
+                "{observable} = {value:.3e} is beyond {bound:.1e}: the weights grew by orders of magnitude"
+            ),
+        }
+    }
 }
 
 impl Error {

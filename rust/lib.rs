@@ -31,6 +31,7 @@
 mod config;
 mod control;
 mod data;
+mod divergence;
 mod dmft;
 mod error;
 mod losses;
@@ -59,7 +60,10 @@ pub use dmft::{
     solve_dmft_ladder_with, solve_dmft_with, DmftOptions, DmftSolution, GroupMatrices, Kernels,
     Method, Observables, Response, TimeMatrix, TwoTimeSem,
 };
-pub use error::{Error, Result};
+pub use error::{Divergence, Error, Result};
+/// How far beyond its scale (the largest of 1, `|w(0)|^2/d` and `E[y^2]`) the weights'
+/// squared norm may grow before a run counts as diverged (theory.md section 4.6).
+pub const DIVERGENCE_GROWTH: f64 = divergence::DivergenceGuard::GROWTH;
 pub use losses::{ActivationFn, LossFn, LossSum, SampleLoss};
 pub use minibatch::batch_mask;
 pub use observables::{test_error_with, test_loss_with, ObservableInfo, OBSERVABLES};

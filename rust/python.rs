@@ -13,7 +13,7 @@ use crate::dmft::{
     solve_dmft as solve, solve_dmft_ladder as ladder, DmftOptions, DmftSolution, Method, Response,
     TimeMatrix,
 };
-use crate::error::Error;
+use crate::error::{Divergence, Error};
 use crate::minibatch::batch_mask;
 use crate::observables::{test_error_with, test_loss_with, OBSERVABLES};
 use crate::resources::{measure_read_bandwidth, with_threads};
@@ -27,24 +27,89 @@ use pyo3::types::{PyDict, PyTuple};
 use std::sync::mpsc;
 use std::time::Duration;
 
-// The full module path makes the exception picklable (process pools, dask).
+// The full module path makes the exceptions picklable (process pools, dask); their
+// attributes travel in the instance's __dict__, which pickling keeps.
 pyo3::create_exception!(
     dmft_sgd._core,
     DivergenceError,
     PyRuntimeError,
-    "A run whose values became non-finite (usually: the learning rate is too large)."
+    "A run that blew up (usually: the learning rate is too large). Attributes: `run` \
+(e.g. 'DMFT'), `step` (the first step out of bounds), `observable` ('m', 'q', \
+'train_loss', ...), `value` and `bound` (None where the value is not finite) and `lr` \
+(the rate of the update that made that step)."
+);
+pyo3::create_exception!(
+    dmft_sgd._core,
+    InvalidParameterError,
+    PyValueError,
+    "A parameter outside its allowed range, refused before any work. Attributes: \
+`parameter` (its name as the user spells it) and `value` (the value given, where known, \
+else None)."
 );
 
 impl From<Error> for PyErr {
     fn from(e: Error) -> PyErr {
         let msg = e.to_string();
         match e {
-            Error::InvalidParameter { .. } => PyValueError::new_err(msg),
-            Error::Diverged { .. } => DivergenceError::new_err(msg),
+            Error::InvalidParameter { name, .. } => {
+                let err = InvalidParameterError::new_err(msg);
+                with_attributes(err, |py| {
+                    Ok(vec![
+                        ("parameter", name.into_pyobject(py)?.into_any()),
+                        ("value", py.None().into_bound(py)),
+                    ])
+                })
+            }
+            Error::Diverged {
+                what,
+                step,
+                observable,
+                cause,
+                lr,
+            } => {
+                let err = DivergenceError::new_err(msg);
+                let (value, bound) = match cause {
+                    Divergence::BeyondBound { value, bound } => (Some(value), Some(bound)),
+                    _ => (None, None),
+                };
+                with_attributes(err, |py| {
+                    Ok(vec![
+                        ("run", what.into_pyobject(py)?.into_any()),
+                        ("step", step.into_pyobject(py)?.into_any()),
+                        ("observable", observable.into_pyobject(py)?.into_any()),
+                        ("value", value.into_pyobject(py)?.into_any()),
+                        ("bound", bound.into_pyobject(py)?.into_any()),
+                        ("lr", lr.into_pyobject(py)?.into_any()),
+                    ])
+                })
+            }
             Error::OutOfMemory { .. } => PyMemoryError::new_err(msg),
             Error::Cancelled => PyKeyboardInterrupt::new_err(msg),
+            // A variant added later maps to a RuntimeError until it has its own exception.
+            #[allow(unreachable_patterns)]
+            _ => PyRuntimeError::new_err(msg),
         }
     }
+}
+
+/// `err` with the named attributes set on its instance, so callers read fields instead
+/// of parsing the message.
+fn with_attributes(
+    err: PyErr,
+    attributes: impl for<'a> FnOnce(Python<'a>) -> PyResult<Vec<(&'static str, Bound<'a, PyAny>)>>,
+) -> PyErr {
+    Python::attach(|py| {
+        let set = attributes(py).and_then(|pairs| {
+            let instance = err.value(py);
+            pairs
+                .into_iter()
+                .try_for_each(|(name, value)| instance.setattr(name, value))
+        });
+        match set {
+            Ok(()) => err,
+            Err(failure) => failure,
+        }
+    })
 }
 
 /// A config from the dict of `dmft_sgd.Config`'s fields, its flat form [`FlatConfig`]
@@ -720,6 +785,10 @@ fn measure_bandwidth(
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("DivergenceError", m.py().get_type::<DivergenceError>())?;
+    m.add(
+        "InvalidParameterError",
+        m.py().get_type::<InvalidParameterError>(),
+    )?;
     m.add_class::<DmftSolutionOut>()?;
     m.add_class::<EnsembleOut>()?;
     m.add_class::<TrajectoryOut>()?;

@@ -13,6 +13,7 @@
 
 use crate::config::Config;
 use crate::control::Control;
+use crate::divergence::DivergenceGuard;
 use crate::error::{Error, Result};
 use crate::losses::{ActivationFn, LossFn, LossSum, SampleLoss};
 use crate::minibatch::{user_batch_stream, BatchSchedule, GivenBatches, MarkovBatches};
@@ -198,11 +199,9 @@ pub(crate) fn run_sgd<E: DataElement, L: LossFn, A: ActivationFn>(
         test_error: Vec::new(),
         w: Vec::new(),
     };
-    let diverged = |step| Error::Diverged {
-        what: label.to_string(),
-        step,
-        lr: cfg.lr,
-    };
+    // The labels' E[y^2] and |w(0)|^2/d set the scale the norm may not outgrow (eq. 4.7).
+    let label_moment = data.y.iter().map(|y| y * y).sum::<f64>() / n as f64;
+    let guard = DivergenceGuard::new(label, dot(&w0, &w0) / d as f64, label_moment);
     let mut w = w0;
     // The momentum buffer v_k (v_0 = 0), only with momentum: plain SGD keeps its update.
     let beta = cfg.momentum;
@@ -214,9 +213,7 @@ pub(crate) fn run_sgd<E: DataElement, L: LossFn, A: ActivationFn>(
         batches.fill(k, &mut s);
         let m = dot(data.v_star, &w) / d as f64;
         let q = dot(&w, &w) / d as f64 - m * m;
-        if !(m.is_finite() && q.is_finite()) {
-            return Err(diverged(k));
-        }
+        guard.check_weights(cfg, k, m, q)?;
 
         grad.fill(0.0);
         let (mut losses, mut errors) = (LossSum::default(), 0usize);
@@ -232,7 +229,7 @@ pub(crate) fn run_sgd<E: DataElement, L: LossFn, A: ActivationFn>(
         }
         let loss_sum = losses.total();
         if !loss_sum.is_finite() {
-            return Err(diverged(k));
+            return Err(guard.non_finite(cfg, k, "train_loss"));
         }
         out.m.push(m);
         out.q.push(q);
@@ -524,14 +521,18 @@ mod tests {
             v_star: &[1.0],
         };
         let err = full_batch(&cfg, data, 1.0).unwrap_err();
-        // w' = -89 w + 30: the first step whose q = w^2 or loss (3w - 1)^2/2 overflows.
+        // w' = -89 w + 30 (m = w, q = 0): the first step whose m^2 passes the bound
+        // 1e8 max(1, w0^2 = 1, y^2 = 1), long before anything overflows.
         let (mut w, mut first_bad) = (1.0f64, 0);
-        while (w * w).is_finite() && (0.5 * (3.0 * w - 1.0).powi(2)).is_finite() {
+        while w * w <= 1e8 {
             w = -89.0 * w + 30.0;
             first_bad += 1;
         }
+        assert_eq!(first_bad, 3);
         match err {
-            Error::Diverged { step, .. } => assert_eq!(step, first_bad),
+            Error::Diverged {
+                step, observable, ..
+            } => assert_eq!((step, observable.as_str()), (first_bad, "m")),
             other => panic!("{other:?}"),
         }
     }

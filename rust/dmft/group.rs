@@ -8,7 +8,8 @@ use super::patterns::{Chunk, PatternParams, StepDraws, StepSums, CHUNK};
 use super::statistics::{sem_of, GroupResult};
 use super::weights::{Kernels, WeightSide};
 use crate::config::Config;
-use crate::error::{Error, Result};
+use crate::divergence::DivergenceGuard;
+use crate::error::Result;
 use crate::losses::{ActivationFn, LossFn};
 use crate::rng::{stream, Domain};
 use crate::simd::dot;
@@ -211,15 +212,6 @@ impl KernelRow {
     }
 }
 
-/// The error of a run whose numbers stopped being finite at `step`.
-pub(super) fn diverged(step: usize, cfg: &Config) -> Error {
-    Error::Diverged {
-        what: "DMFT".to_string(),
-        step,
-        lr: cfg.lr,
-    }
-}
-
 /// What a group's samples measured at every step: the training loss and error.
 pub(super) struct TrainingSeries {
     /// Mean training loss `E[l(y, h(k))]` over the group's samples.
@@ -366,7 +358,7 @@ impl<'a, L: LossFn, A: ActivationFn> Group<'a, L, A> {
         let (s, sr) = (self.patterns.samples, self.patterns.responders);
         let row = KernelRow::new(&sums, cfg, s, sr);
         if !(sums.finite && row.is_finite()) {
-            return Err(diverged(k, cfg));
+            return Err(DivergenceGuard::dmft(cfg).non_finite(cfg, k, "the memory kernels"));
         }
         if let Some(kernels) = self.kernels.as_mut() {
             row.store(k, kernels);
@@ -376,17 +368,14 @@ impl<'a, L: LossFn, A: ActivationFn> Group<'a, L, A> {
         Ok(())
     }
 
-    /// Step 5: rows `k+1` of `C`, `R`, `m` from kernel row `k`.
+    /// Step 5: rows `k+1` of `C`, `R`, `m` from kernel row `k`, within the bounds of a
+    /// run that has not diverged (eq. 4.7).
     pub(super) fn advance(&mut self, k: usize, cfg: &Config) -> Result<()> {
-        let finite = match &self.row {
-            Some(row) => self.weights.advance_rows(k, &row.m_c, &row.m_r, row.mu),
-            None => true,
-        };
-        if finite {
-            Ok(())
-        } else {
-            Err(diverged(k + 1, cfg))
+        if let Some(row) = &self.row {
+            let finite = self.weights.advance_rows(k, &row.m_c, &row.m_r, row.mu);
+            self.weights.check_row(k + 1, finite, cfg)?;
         }
+        Ok(())
     }
 
     /// What the group solved: its weight side and training series.

@@ -3,7 +3,7 @@
 //! kernels, mix them with the old ones, and repeat until the change is below `tol` or its
 //! Monte Carlo noise (eq. 4.6).
 
-use super::group::{diverged, each_group, Group, TrainingSeries};
+use super::group::{each_group, Group, TrainingSeries};
 use super::matrix::TimeMatrix;
 use super::options::DmftOptions;
 use super::patterns::PatternParams;
@@ -19,9 +19,8 @@ use crate::losses::{ActivationFn, LossFn, SampleLoss};
 fn weights_from(cfg: &Config, kernels: &Kernels) -> Result<WeightSide> {
     let mut weights = WeightSide::of(cfg);
     for k in 0..cfg.steps - 1 {
-        if !weights.advance(k, kernels) {
-            return Err(diverged(k + 1, cfg));
-        }
+        let finite = weights.advance(k, kernels);
+        weights.check_row(k + 1, finite, cfg)?;
     }
     Ok(weights)
 }

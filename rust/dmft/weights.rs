@@ -7,6 +7,9 @@
 //! overlap `m` are advanced one row at a time from the kernel rows already known.
 
 use super::matrix::TimeMatrix;
+use crate::config::Config;
+use crate::divergence::DivergenceGuard;
+use crate::error::Result;
 use crate::simd::{axpy, dot};
 
 /// Memory kernels of the effective process, filled one row per step.
@@ -90,7 +93,7 @@ impl WeightSide {
     }
 
     /// The weight side of `cfg` (its first row).
-    pub fn of(cfg: &crate::config::Config) -> Self {
+    pub fn of(cfg: &Config) -> Self {
         let mut w = Self::new(cfg.steps, cfg.lr, cfg.lam, cfg.alpha, cfg.m0(), cfg.q0);
         w.dts = (0..cfg.steps).map(|k| cfg.lr_at(k)).collect();
         w.temperature = cfg.temperature;
@@ -105,6 +108,19 @@ impl WeightSide {
             });
         }
         w
+    }
+
+    /// `Ok` unless row `k`, just computed (`finite`: whether all its values are), shows
+    /// the run diverged: `m(k)` or `q(k) = C(k, k)` beyond the bound of eq. 4.7, or a
+    /// value not finite.
+    pub fn check_row(&self, k: usize, finite: bool, cfg: &Config) -> Result<()> {
+        let guard = DivergenceGuard::dmft(cfg);
+        guard.check_weights(cfg, k, self.m[k], self.c.at(k, k))?;
+        if finite {
+            Ok(())
+        } else {
+            Err(guard.non_finite(cfg, k, "C"))
+        }
     }
 
     /// Row `k+1` of `C`, `R` and `m` from the kernel rows `<= k`. Returns false if a
