@@ -49,7 +49,7 @@ def test_foreign_truncated_and_tampered_files_are_refused(sim, tmp_path):
 
     text = tmp_path / "text.npz"
     text.write_text("hello")
-    with pytest.raises(ValueError, match="not a readable"):
+    with pytest.raises(ValueError, match="not a dmft-sgd result file"):
         ds.load(text)
 
     def rewrite(name, **changes):
@@ -72,6 +72,19 @@ def test_foreign_truncated_and_tampered_files_are_refused(sim, tmp_path):
         ds.load(rewrite("cfg.npz", meta={"config": {**sim.config.to_dict(), "batch": 7.0}}))
     with pytest.raises(ValueError, match="unknown result kind"):
         ds.load(rewrite("kind.npz", meta={"kind": "movie"}))
+
+
+@pytest.mark.parametrize("name, content", [
+    ("run.py", b"import dmft_sgd as ds\nprint(ds.__version__)\n"),
+    ("settings.toml", b"lr = [0.1, 0.2\n"),
+    ("empty.npz", b""),
+])
+def test_a_file_that_is_not_an_archive_is_named_as_such_without_numpys_pickle_text(tmp_path, name, content):
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(ValueError) as info:
+        ds.load(path)
+    assert str(info.value) == f"{path}: not a dmft-sgd result file (not an .npz archive)"
 
 
 def test_object_arrays_are_never_unpickled(sim, tmp_path):

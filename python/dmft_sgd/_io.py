@@ -24,6 +24,10 @@ FORMAT = "dmft-sgd"
 #: C and R and observables (None).
 VERSION = 3
 READABLE = (1, 2, 3)
+#: The first bytes of a zip archive (an .npz file): a file, or an empty archive.
+ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
+#: The first bytes of a single .npy array.
+NPY_MAGIC = b"\x93NUMPY"
 
 
 def temporary(target: Path) -> tuple[int, Path]:
@@ -63,18 +67,25 @@ def write(path: str | os.PathLike[str], kind: str, meta: dict[str, Any], arrays:
 def read(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Reads a result file; raises ValueError for anything that is not one."""
     path = Path(path)
+    arrays: dict[str, np.ndarray] = {}
     try:
         # Open the file here: np.load leaks its handle when the archive is broken.
         with open(path, "rb") as fh:
-            data = np.load(fh, allow_pickle=False)
-            if not hasattr(data, "files"):  # a bare .npy array
-                raise ValueError("a single array, not an archive")
-            with data:
-                arrays = {name: data[name] for name in data.files}
+            # Only a zip archive gets to np.load: it takes anything but an .npy array for a
+            # pickle, and would answer about pickles.
+            start = fh.read(len(NPY_MAGIC))
+            foreign = ("a single array, not an archive" if start == NPY_MAGIC
+                       else None if start[:4] in ZIP_MAGIC else "not an .npz archive")
+            if foreign is None:
+                fh.seek(0)
+                with np.load(fh, allow_pickle=False) as data:
+                    arrays = {name: data[name] for name in data.files}
     except FileNotFoundError:
         raise
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
         raise ValueError(f"{path}: not a readable dmft-sgd result file ({exc})") from None
+    if foreign is not None:
+        raise ValueError(f"{path}: not a dmft-sgd result file ({foreign})")
     if "__meta__" not in arrays:
         raise ValueError(f"{path}: not a dmft-sgd result file (no header)")
     try:
