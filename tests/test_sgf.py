@@ -257,3 +257,46 @@ def test_a_saved_sgf_result_loads_back_equal(tmp_path):
     # The command writes it.
     assert main(["sgf", "--steps", "11", "--samples", "800", "--out", str(tmp_path / "cli"), "--quiet"]) == 0
     assert isinstance(ds.load(tmp_path / "cli" / "sgf.npz"), ds.SGFResult)
+
+
+def _log2_order(values):
+    """log2 of the ratio of consecutive differences of the levels' means (3, groups, T)."""
+    f = values.mean(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.log2((f[0] - f[1]) / (f[1] - f[2]))
+
+
+def test_the_observed_orders_error_is_the_jackknife_over_the_groups(persistent):
+    p, sem = persistent.observed_order("test_loss"), persistent.observed_order_sem("test_loss")
+    values = persistent.group_values("test_loss")  # lrs 0.2, 0.1, 0.05: r = 2
+    G = persistent.groups
+    left_out = np.array([_log2_order(np.delete(values, g, axis=1)) for g in range(G)])
+    expected = np.sqrt((G - 1) / G * ((left_out - left_out.mean(axis=0)) ** 2).sum(axis=0))
+    np.testing.assert_allclose(p, _log2_order(values), rtol=1e-10)
+    np.testing.assert_allclose(sem, expected, rtol=1e-8)
+    assert np.isnan(sem[0]) and np.all(sem[1:] > 0)
+
+
+def test_a_low_observed_order_within_its_noise_does_not_warn(persistent):
+    # The README's example (20 000 samples): q's order falls to 0.08 at t = 10, but
+    # with an error bar of 0.56 (1.6 of them below 1): the noise, nothing to warn about.
+    p, sem = persistent.observed_order("q"), persistent.observed_order_sem("q")
+    assert p[-1] == pytest.approx(0.08, abs=0.01) and sem[-1] == pytest.approx(0.56, abs=0.01)
+    assert np.nanmax(np.where(p < 0.5, (1 - p) / sem, 0)) < 4  # measured 2.7 (t = 8.4)
+
+
+def test_an_observed_order_far_below_one_warns_and_says_what_it_means():
+    # 40 000 samples: q's order falls to 0.3-0.5 from t = 5 on, 4-8 of its jackknife
+    # errors below 1 (0.46 +- 0.069 at t = 5.6): the differences of the finest levels
+    # do not shrink in proportion to lr. m's order stays near 1 in the same run.
+    cfg = PERSISTENT.replace(steps=36)  # t <= 7
+    res = ds.sgf(cfg, samples=40_000, seed=0)
+    with pytest.warns(RuntimeWarning, match=r"observed_order\('q'\): the order falls to 0.46 ± 0.069 at "
+                                            r"t = 5.6 \(10 of 36 times below 1/2") as caught:
+        p = res.observed_order("q")
+    assert len(caught) == 1
+    message = str(caught[0].message)
+    assert "not in the asymptotic range of the expansion in lr" in message and "use smaller lrs" in message
+    assert p[28] == pytest.approx(0.46, abs=0.01) and res.observed_order_sem("q")[28] == pytest.approx(0.069, abs=0.001)
+    m = res.observed_order("m")  # no warning (pytest's filterwarnings=error)
+    assert np.nanmin(m) > 0.5

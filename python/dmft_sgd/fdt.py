@@ -43,6 +43,15 @@ class FDTCurve:
         to each group's curve with the same formula, their spread (ddof=1) over
         sqrt(groups). NaN where the curves' errors are, and where a group's slope is
         <= 0 (a RuntimeWarning says so: more samples per group).
+    residual_ratio : float
+        How far the curve is from its fitted line, in units of its Monte Carlo noise:
+        the root-mean-square residual ``chi - dC / effective_temperature`` over the
+        root-mean-square standard error of that residual (each group's residual from its
+        own fitted line: their spread over sqrt(groups)). About 1 where the linear FDT
+        holds (measured over 100 seeds of an equilibrium curve: mean 0.96, largest 2.0);
+        above `LINEAR_FDT_THRESHOLD` (3) ``fdt`` warns that it does not, and the
+        temperature and its error bar only describe an average slope. NaN where the
+        errors are (no groups' C and R, one group).
     """
 
     t_w: float
@@ -53,6 +62,12 @@ class FDTCurve:
     chi_sem: np.ndarray | None = None
     dC_sem: np.ndarray | None = None
     effective_temperature_sem: float = math.nan
+    residual_ratio: float = math.nan
+
+
+#: The `FDTCurve.residual_ratio` beyond which `fdt` warns that the curve is not a line:
+#: its residual is three times its Monte Carlo noise.
+LINEAR_FDT_THRESHOLD = 3.0
 
 
 def _curves(C: np.ndarray, R: np.ndarray, k_w: int, lr: float | tuple[float, ...]) -> tuple[np.ndarray, np.ndarray]:
@@ -74,6 +89,27 @@ def _temperature(chi: np.ndarray, dC: np.ndarray) -> np.ndarray:
     squares = np.sum(dC * dC, axis=-1)
     out: np.ndarray = np.where(denominator > 0, squares / np.where(denominator > 0, denominator, 1.0), np.nan)
     return out
+
+
+def _slope(chi: np.ndarray, dC: np.ndarray) -> np.ndarray:
+    """The least-squares slope through the origin of chi against dC along the last axis
+    (1/T_eff where positive); NaN where dC is zero."""
+    squares = np.sum(dC * dC, axis=-1)
+    out: np.ndarray = np.where(squares > 0, np.sum(chi * dC, axis=-1) / np.where(squares > 0, squares, 1.0),
+                               np.nan)
+    return out
+
+
+def _residual_ratio(chi: np.ndarray, dC: np.ndarray, chis: np.ndarray, dCs: np.ndarray) -> float:
+    """The rms residual of the curve (chi, dC) from its line through the origin over the
+    rms standard error of that residual, from the groups' curves (chis, dCs) and each
+    one's own line (so that the fit's own noise counts); NaN without noise."""
+    residual = chi - _slope(chi, dC) * dC
+    residuals = chis - _slope(chis, dCs)[:, None] * dCs
+    noise = float(np.sum(residuals.var(axis=0, ddof=1))) / chis.shape[0]
+    if not noise > 0:
+        return math.nan
+    return math.sqrt(float(np.sum(residual * residual)) / noise)
 
 
 def waiting_step(cfg: Config, times: np.ndarray, t_w: float) -> int:
@@ -126,9 +162,13 @@ def fdt(result: DMFTResult, t_w: float) -> FDTCurve:
     Warns
     -----
     RuntimeWarning
-        Where no temperature is defined (it is NaN), and where the errors cannot be
+        Where no temperature is defined (it is NaN); where the errors cannot be
         computed for a result of two groups or more (they are NaN): its groups' C and R
-        were not kept, or a group's slope is <= 0.
+        were not kept, or a group's slope is <= 0; and where the curve is not a line
+        (``residual_ratio`` > 3: its residual from the fitted line is beyond three times
+        its Monte Carlo noise), so that the linear FDT does not hold at this `t_w` (not
+        yet stationary, or out of equilibrium) and the temperature is only an average
+        slope.
 
     Examples
     --------
@@ -143,6 +183,8 @@ def fdt(result: DMFTResult, t_w: float) -> FDTCurve:
     (2.0, (40,), (40,))
     >>> print(f"{curve.effective_temperature:.3f} +- {curve.effective_temperature_sem:.3f}")
     0.092 +- 0.002
+    >>> print(f"{curve.residual_ratio:.2f}")      # ~1: a line within its noise
+    0.72
     """
     if not isinstance(result, DMFTResult):
         raise TypeError(f"result must be a DMFTResult, got {type(result).__name__}")
@@ -163,7 +205,7 @@ def fdt(result: DMFTResult, t_w: float) -> FDTCurve:
             f"fdt(t_w={times[k_w]:g}): dC is zero, which defines no effective temperature: it is NaN",
             RuntimeWarning, stacklevel=2)
     chi_sem, dC_sem = np.full_like(chi, np.nan), np.full_like(dC, np.nan)
-    temperature_sem = math.nan
+    temperature_sem = residual_ratio = math.nan
     if result.groups > 1 and (result.C_groups is None or result.R_groups is None):
         warnings.warn(
             f"fdt(t_w={times[k_w]:g}): the result holds no group's C and R (solved with keep_groups=False, "
@@ -182,5 +224,14 @@ def fdt(result: DMFTResult, t_w: float) -> FDTCurve:
                 f"fdt(t_w={times[k_w]:g}): the slope of {undefined} of the {result.groups} groups' curves is "
                 "<= 0, which defines no temperature of theirs: effective_temperature_sem is NaN; use more "
                 "samples (per group) or a later t_w", RuntimeWarning, stacklevel=2)
+        residual_ratio = _residual_ratio(chi, dC, chis, dCs)
+        if np.isfinite(effective_temperature) and residual_ratio > LINEAR_FDT_THRESHOLD:
+            warnings.warn(
+                f"fdt(t_w={times[k_w]:g}): chi against dC is not a line: its residual from the fitted line is "
+                f"{residual_ratio:.3g} times its Monte Carlo noise (residual_ratio > {LINEAR_FDT_THRESHOLD:g}), "
+                "so the linear FDT does not hold at this t_w (not yet stationary, or out of equilibrium) and "
+                "effective_temperature, with its error bar, is only an average slope; try a later t_w, or "
+                "fit a window of the curve", RuntimeWarning, stacklevel=2)
     return FDTCurve(t_w=float(times[k_w]), t=times[k_w:], chi=chi, dC=dC, effective_temperature=effective_temperature,
-                    chi_sem=chi_sem, dC_sem=dC_sem, effective_temperature_sem=temperature_sem)
+                    chi_sem=chi_sem, dC_sem=dC_sem, effective_temperature_sem=temperature_sem,
+                    residual_ratio=residual_ratio)

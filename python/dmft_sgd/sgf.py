@@ -27,6 +27,10 @@ if TYPE_CHECKING:
 
 #: The default ladder: ``(cfg.lr, cfg.lr/2, cfg.lr/4)``, the ratios between its levels.
 DEFAULT_RATIOS = (1, 2, 4)
+#: `SGFResult.observed_order` warns where the order is below 1/2 by more than this many of
+#: its standard errors (jackknife over 8 groups: 7 degrees of freedom, for which 4 is far
+#: in the tail; measured on healthy ladders: at most 2.7, 3.2 for a classification error).
+ORDER_NOISE_THRESHOLD = 4.0
 
 
 def richardson_weights(lrs: Sequence[float], order: int) -> np.ndarray:
@@ -211,24 +215,71 @@ class SGFResult:
         change: np.ndarray = self._extrapolated(name, self.order) - self._extrapolated(name, self.order - 1)
         return change
 
+    def _orders(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """`observed_order(name)` and its jackknife error over the groups (NaN for one
+        group), without the warning."""
+        if len(self.lrs) < 3:
+            raise ValueError(f"observed_order needs three levels or more, got lrs={self.lrs}")
+        values = self.group_values(name)[-3:]  # (3, groups, T)
+        h = self.lrs[-3:]
+
+        def order(f: np.ndarray) -> np.ndarray:  # f: (3, ...) the levels' values
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ratio = (f[0] - f[1]) / (f[1] - f[2])
+            return _order_from_ratio(ratio, h[0] / h[1], h[1] / h[2])
+
+        p = order(values.mean(axis=1))
+        G = self.groups
+        if G < 2:
+            return p, np.full(p.shape, np.nan)
+        # Leave each group out in turn: (3, G, T) means of the other G - 1 groups.
+        left_out = order((values.sum(axis=1, keepdims=True) - values) / (G - 1))
+        sem: np.ndarray = np.sqrt((G - 1) / G * np.sum((left_out - left_out.mean(axis=0)) ** 2, axis=0))
+        return p, sem
+
     def observed_order(self, name: str) -> np.ndarray:
         """The order of convergence that the three finest levels show at each time,
         shape (T,): ``log_r((f_0 - f_1)/(f_1 - f_2))`` for the levels' values f at
         steps shrinking by r (solved for p where the two ratios differ); 1 for SGD's
         weak order 1. NaN where undefined (equal levels, as at t = 0, or differences of
-        opposite signs: the Monte Carlo noise dominates there).
+        opposite signs: the Monte Carlo noise dominates there). Per time it is noisy
+        where the levels' differences are not well beyond their noise:
+        ``observed_order_sem(name)`` gives its error bar.
 
         Raises
         ------
         ValueError
-            Fewer than three levels."""
-        if len(self.lrs) < 3:
-            raise ValueError(f"observed_order needs three levels or more, got lrs={self.lrs}")
-        f = self.group_values(name)[-3:].mean(axis=1)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ratio = (f[0] - f[1]) / (f[1] - f[2])
-        h = self.lrs[-3:]
-        return _order_from_ratio(ratio, h[0] / h[1], h[1] / h[2])
+            Fewer than three levels.
+
+        Warns
+        -----
+        RuntimeWarning
+            Where it falls far below 1 beyond its noise (at some time ``p < 1/2`` and
+            ``1 - p > 4 observed_order_sem``): the differences between the finest levels
+            do not shrink in proportion to lr there, so the levels are not in the
+            asymptotic range of the expansion in lr that the extrapolation assumes, and
+            the limit and ``discretisation_error`` are not to be trusted at those times.
+            The message names the worst time."""
+        p, sem = self._orders(name)
+        with np.errstate(invalid="ignore"):
+            far = (p < 0.5) & (1 - p > ORDER_NOISE_THRESHOLD * sem)
+        if far.any():
+            k = int(np.argmax(np.where(far, (1 - p) / sem, -np.inf)))
+            warnings.warn(
+                f"observed_order({name!r}): the order falls to {p[k]:.2g} ± {sem[k]:.2g} at t = {self.t[k]:g} "
+                f"({int(far.sum())} of {p.size} times below 1/2 beyond {ORDER_NOISE_THRESHOLD:g} of their "
+                f"sems), where about 1 is expected: the differences between the finest levels lrs="
+                f"{self.lrs[-3:]} do not shrink in proportion to lr there, so they are not in the asymptotic "
+                f"range of the expansion in lr that the extrapolation assumes, and the limit and "
+                f"discretisation_error of {name} are not to be trusted at those times; use smaller lrs",
+                RuntimeWarning, stacklevel=2)
+        return p
+
+    def observed_order_sem(self, name: str) -> np.ndarray:
+        """The Monte Carlo standard error of ``observed_order(name)``, shape (T,): the
+        jackknife over the groups (the order of the means of all groups but one, for
+        each group in turn). NaN where the order is, and for one group."""
+        return self._orders(name)[1]
 
     def level_correlation(self, name: str) -> np.ndarray:
         """The correlation over groups between consecutive levels (coarser, finer) at each
