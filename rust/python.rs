@@ -113,10 +113,24 @@ fn with_attributes(
 }
 
 /// A config from the dict of `dmft_sgd.Config`'s fields, its flat form [`FlatConfig`]
-/// (`None` kept: Rust resolves it), checked by the core's conversion.
+/// (`None` kept: Rust resolves it), checked by the core's conversion. A refusal carries
+/// the value the dict gave the parameter it names.
 fn config_from_dict(d: &Bound<'_, PyDict>) -> PyResult<Config> {
     let flat: FlatConfig = d.extract()?;
-    Ok(Config::try_from(flat)?)
+    Config::try_from(flat).map_err(|e| {
+        let given = match &e {
+            Error::InvalidParameter { name, .. } => d.get_item(name).ok().flatten(),
+            _ => None,
+        };
+        let err = PyErr::from(e);
+        match given {
+            Some(value) => match err.value(d.py()).setattr("value", value) {
+                Ok(()) => err,
+                Err(failure) => failure,
+            },
+            None => err,
+        }
+    })
 }
 
 /// Runs `job` on a local pool of `threads` workers with the GIL released. Meanwhile the

@@ -214,7 +214,10 @@ pub fn simulate_with<L: LossFn, A: ActivationFn>(
         "use a smaller d or fewer threads",
     )?;
 
-    let runs: Vec<Trajectory> = with_threads(Some(threads), || {
+    // Every replica runs to its end or its error; the error reported is the lowest
+    // replica's, whatever the thread count (rayon's own `collect` into a `Result` would
+    // return whichever failed first in time).
+    let outcomes: Vec<Result<Trajectory>> = with_threads(Some(threads), || {
         (0..spec.replicas)
             .into_par_iter()
             .map(|r| {
@@ -241,8 +244,9 @@ pub fn simulate_with<L: LossFn, A: ActivationFn>(
                     &label,
                 )
             })
-            .collect::<Result<_>>()
-    })??;
+            .collect()
+    })?;
+    let runs = outcomes.into_iter().collect::<Result<Vec<Trajectory>>>()?;
 
     let gather = |field: fn(&Trajectory) -> &Vec<f64>| -> Vec<f64> {
         runs.iter().flat_map(|t| field(t).iter().copied()).collect()

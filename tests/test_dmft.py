@@ -227,7 +227,7 @@ def test_divergence_is_reported():
     [
         (dict(samples=101), ValueError, "samples must be an even number >= 2"),
         (dict(samples=0), ValueError, "samples must be an even number >= 2"),
-        (dict(samples=-2), ValueError, "samples must be >= 0"),
+        (dict(samples=-2), ValueError, "samples must be an even number >= 2"),
         (dict(samples=100, response_samples=200), ValueError, r"response_samples must be in \[2 groups = 16, samples = 100\]"),
         (dict(method="newton"), ValueError, "method must be 'single' or 'iterate'"),
         (dict(response=3), TypeError, "response"),

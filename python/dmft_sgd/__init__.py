@@ -11,7 +11,7 @@ Quick start::
     res.test_error, res.C, res.M_R
 """
 
-from ._core import DivergenceError
+from ._core import DivergenceError, InvalidParameterError
 from ._core import __version__ as __version__
 from .config import Config
 from .dmft import solve_dmft
@@ -26,6 +26,7 @@ __all__ = [
     "DMFTResult",
     "DivergenceError",
     "FDTCurve",
+    "InvalidParameterError",
     "OBSERVABLES",
     "SGFResult",
     "SimulationResult",

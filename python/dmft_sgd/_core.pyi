@@ -12,6 +12,7 @@ _F64 = npt.NDArray[np.float64]
 
 __all__ = [
     "DivergenceError",
+    "InvalidParameterError",
     "DmftSolution",
     "Ensemble",
     "OBSERVABLES",
@@ -38,7 +39,17 @@ __version__: str
 #: whether it needs labels ±1).
 OBSERVABLES: tuple[tuple[str, str, str, bool], ...]
 
-class DivergenceError(RuntimeError): ...
+class DivergenceError(RuntimeError):
+    run: str
+    step: int
+    observable: str
+    value: float | None
+    bound: float | None
+    lr: float
+
+class InvalidParameterError(ValueError):
+    parameter: str
+    value: Any
 
 @final
 class DmftSolution:

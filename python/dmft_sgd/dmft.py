@@ -7,6 +7,7 @@ from typing import Any
 
 from . import _core
 from ._checks import as_float, as_int, as_seed, as_threads
+from ._errors import values_named
 from ._progress import ProgressCallback, reporter
 from .config import Config, as_config
 from .results import DMFTResult
@@ -108,10 +109,14 @@ def solve_dmft(
 
     Raises
     ------
-    ValueError, TypeError
-        A bad argument, named in the message, before any work.
+    InvalidParameterError, TypeError
+        A bad argument, named in the message and in the ``parameter`` field, before any
+        work (InvalidParameterError is a ValueError).
     DivergenceError
-        Non-finite values (the message names the step); use a smaller lr.
+        The run blew up: an order parameter beyond its bound (``q`` or ``m^2`` past 1e8
+        times the problem's scale, theory.md section 4.6) or non-finite values; the
+        fields ``step``, ``observable``, ``value``, ``bound``, ``lr`` say where. Use a
+        smaller lr.
     MemoryError
         The run would not fit in the available memory (the message gives the estimate).
     KeyboardInterrupt
@@ -147,7 +152,9 @@ def solve_dmft(
     iterations = as_int("iterations", iterations, 0)
     damping, tol = as_float("damping", damping), as_float("tol", tol)
     total = cfg.steps * (iterations if method == "iterate" else 1)
-    with reporter(progress, total, "DMFT") as callback:
+    with reporter(progress, total, "DMFT") as callback, values_named(
+            samples=samples, groups=groups, band=band, response_samples=response_samples,
+            method=method, response=response, iterations=iterations, damping=damping, tol=tol):
         out = _core.solve_dmft(
             cfg.to_dict(), samples=samples, groups=groups, seed=seed, threads=threads,
             method=method, response=response, band=band, response_samples=response_samples,

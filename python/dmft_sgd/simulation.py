@@ -8,6 +8,7 @@ import numpy as np
 
 from . import _core
 from ._checks import as_float, as_float_array, as_int, as_seed, as_threads
+from ._errors import values_named
 from ._progress import ProgressCallback, reporter
 from .config import Config, as_config
 from .results import SimulationResult, TrajectoryResult
@@ -56,7 +57,10 @@ def simulate(
     ValueError, TypeError
         A bad argument, named in the message, before any work.
     DivergenceError
-        The weights became non-finite (the message names the step); use a smaller lr.
+        The run blew up: ``q`` or ``m^2`` beyond 1e8 times the problem's scale
+        (theory.md section 4.6) or non-finite values; the fields ``run`` (which
+        replica), ``step``, ``observable``, ``value``, ``bound``, ``lr`` say where. Use a
+        smaller lr.
     MemoryError
         The data would not fit in the available memory.
     KeyboardInterrupt
@@ -76,7 +80,7 @@ def simulate(
     d = as_int("d", d, 1)
     replicas = as_int("replicas", replicas, 1)
     seed, threads = as_seed(seed), as_threads(threads)
-    with reporter(progress, replicas * cfg.steps, "SGD", per=replicas) as callback:
+    with reporter(progress, replicas * cfg.steps, "SGD", per=replicas) as callback, values_named(d=d):
         out = _core.simulate(cfg.to_dict(), d=d, replicas=replicas, seed=seed, threads=threads,
                              progress=callback)
     return SimulationResult(config=cfg, d=d, replicas=replicas, seed=seed, t=out.t, **out.observables)
@@ -142,7 +146,10 @@ def sgd_trajectory(
         A bad argument (shapes that do not match, labels a loss refuses), named in the
         message.
     DivergenceError
-        The weights became non-finite (the message names the step); use a smaller lr.
+        The run blew up: ``q`` or ``m^2`` beyond 1e8 times the problem's scale
+        (theory.md section 4.6) or non-finite values; the fields ``run`` (which
+        replica), ``step``, ``observable``, ``value``, ``bound``, ``lr`` say where. Use a
+        smaller lr.
 
     Examples
     --------
