@@ -224,3 +224,33 @@ def test_the_effective_temperatures_error_matches_the_spread_over_seeds():
     assert 0.7 <= ratio <= 1.4, ratio
     # The error bar says something: T_eff = T (1 + O(lr)) within a few of its sems.
     assert abs(temperatures.mean() - 0.1) < 0.01
+
+
+# --- The error bars' own uncertainty (issue 25, item 3) ----------------------------------
+
+
+def test_sem_uncertainty_is_one_over_sqrt_two_degrees_of_freedom():
+    cfg = ds.Config(steps=5)
+    assert ds.solve_dmft(cfg, samples=80, seed=0).sem_uncertainty == pytest.approx(0.26726, abs=1e-5)  # 8 groups
+    assert ds.solve_dmft(cfg, samples=80, seed=0, groups=4).sem_uncertainty == pytest.approx(0.40825, abs=1e-5)
+    assert ds.solve_dmft(cfg, samples=510, seed=0, groups=51).sem_uncertainty == pytest.approx(0.1, abs=1e-12)
+    assert np.isnan(ds.solve_dmft(cfg, samples=80, seed=0, groups=1).sem_uncertainty)
+    assert ds.simulate(cfg, d=20, replicas=8, seed=0, threads=1).sem_uncertainty == pytest.approx(0.26726, abs=1e-5)
+    assert np.isnan(ds.simulate(cfg, d=20, replicas=1, seed=0, threads=1).sem_uncertainty)
+    sgf = ds.sgf(ds.Config(lr=0.2, steps=4), samples=80, seed=0)
+    assert sgf.groups == 8 and sgf.sem_uncertainty == pytest.approx(0.26726, abs=1e-5)
+
+
+@pytest.mark.parametrize("groups", [8, 4])
+def test_sem_uncertainty_is_the_spread_of_the_sem_over_seeds(groups):
+    """Over 100 seeds (persistent SGD, T = 30, S = 800), the relative spread of the
+    reported sem of m, q and the test error at t = 2 and 5.8 against sem_uncertainty.
+    Measured (root mean square of the six): 0.286 at 8 groups (sem_uncertainty 0.267),
+    0.456 at 4 (0.408): the exact relative spread of a standard deviation of G Gaussian
+    values, sqrt(1 - c4^2)/c4, is 0.272 and 0.422; each measured one is known to ~7%."""
+    cfg = ds.Config(alpha=2.0, delta=0.5, lam=0.1, lr=0.2, batch=0.3, tau=1.0, steps=30)
+    runs = [ds.solve_dmft(cfg, samples=800, seed=s, groups=groups) for s in range(100)]
+    sems = np.array([[r.sem(n)[[10, 29]] for n in ("m", "q", "test_error")] for r in runs])
+    spread = np.sqrt(np.mean((sems.std(axis=0, ddof=1) / sems.mean(axis=0)) ** 2))
+    expected = runs[0].sem_uncertainty
+    assert 0.9 < spread / expected < 1.25, (spread, expected)

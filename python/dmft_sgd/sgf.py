@@ -149,6 +149,12 @@ class SGFResult:
         return self.levels[0].groups
 
     @property
+    def sem_uncertainty(self) -> float:
+        """The relative uncertainty of every ``sem``: 1/sqrt(2 (groups - 1)) (27% at 8
+        groups; ``DMFTResult.sem_uncertainty``)."""
+        return self.levels[0].sem_uncertainty
+
+    @property
     def observables(self) -> tuple[str, ...]:
         """The observables recorded (all of them, without the classification errors for a
         regression teacher)."""
