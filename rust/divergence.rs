@@ -133,9 +133,13 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        let err = guard.check_weights(&cfg, 1, f64::INFINITY, 1.0).unwrap_err();
+        let err = guard
+            .check_weights(&cfg, 1, f64::INFINITY, 1.0)
+            .unwrap_err();
         assert!(err.to_string().contains("non-finite values appeared in m"));
         let err = guard.check_weights(&cfg, 1, -2e4, 1.0).unwrap_err();
-        assert!(err.to_string().starts_with("DMFT diverged at step 1: m = -2.000e4"));
+        assert!(err
+            .to_string()
+            .starts_with("DMFT diverged at step 1: m = -2.000e4"));
     }
 }

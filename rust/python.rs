@@ -416,6 +416,20 @@ fn resolve_config<'py>(
     Ok(out)
 }
 
+/// The time grid `t_k` of a config's steps (every result's `t`).
+#[pyfunction]
+fn times<'py>(py: Python<'py>, config: &Bound<'py, PyDict>) -> PyResult<Bound<'py, PyArray1<f64>>> {
+    Ok(config_from_dict(config)?.times().into_pyarray(py))
+}
+
+/// The step whose time is nearest to `t`, or None where `t` is off the grid (negative,
+/// not finite, or past the last time by more than half a step).
+#[pyfunction]
+#[pyo3(signature = (config, *, t))]
+fn step_at(config: &Bound<'_, PyDict>, t: f64) -> PyResult<Option<usize>> {
+    Ok(config_from_dict(config)?.step_at(t))
+}
+
 /// Runs the finite-d ensemble; returns its (replicas, steps) float64 arrays.
 /// `progress(done)` is called with the number of finished replica-steps.
 #[pyfunction]
@@ -818,6 +832,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(groups_for, m)?)?;
     m.add_function(wrap_pyfunction!(resolve_config, m)?)?;
     m.add_function(wrap_pyfunction!(simulate, m)?)?;
+    m.add_function(wrap_pyfunction!(times, m)?)?;
+    m.add_function(wrap_pyfunction!(step_at, m)?)?;
     m.add_function(wrap_pyfunction!(solve_dmft, m)?)?;
     m.add_function(wrap_pyfunction!(solve_dmft_ladder, m)?)?;
     m.add_function(wrap_pyfunction!(richardson_weights, m)?)?;

@@ -158,7 +158,7 @@ def test_bad_arguments_are_named():
             ds.sgf(cfg, order=order, samples=200)
     with pytest.raises(TypeError, match="order"):
         ds.sgf(cfg, order=1.0, samples=200)
-    with pytest.raises(ValueError, match="lr_schedule"):
+    with pytest.raises(ValueError, match="lr must be one constant rate, not a schedule"):
         ds.sgf(cfg.replace(lr=(0.2,) * 11), samples=200)
     with pytest.raises(ValueError, match="three levels"):
         ds.sgf(cfg, lrs=(0.2, 0.1), samples=200).observed_order("q")

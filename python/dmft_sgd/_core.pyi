@@ -25,12 +25,14 @@ __all__ = [
     "measure_bandwidth",
     "minibatch_chain",
     "test_observables",
+    "times",
     "resolve_config",
     "richardson_weights",
     "sgd_trajectory",
     "simulate",
     "solve_dmft",
     "solve_dmft_ladder",
+    "step_at",
     "validate_config",
 ]
 
@@ -179,3 +181,5 @@ def minibatch_chain(config: dict[str, Any], *, n: int, seed: int) -> npt.NDArray
 def measure_bandwidth(
     nbytes: int = ..., threads: int | None = None, repeats: int = 5
 ) -> float: ...
+def times(config: dict[str, Any]) -> _F64: ...
+def step_at(config: dict[str, Any], *, t: float) -> int | None: ...

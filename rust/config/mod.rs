@@ -697,6 +697,24 @@ impl Config {
         }
     }
 
+    /// The step whose time `t_k` is nearest to `t` (the earlier one on a tie), or `None`
+    /// if `t` is not finite, negative, or past the last time by more than half a step:
+    /// the one rule by which every API turns a time into a step.
+    pub fn step_at(&self, t: f64) -> Option<usize> {
+        let times = self.times();
+        let last = *times.last()?;
+        let tail = self.lr_at(self.steps - 1);
+        if !t.is_finite() || t < -0.5 * self.lr_at(0) || t > last + 0.5 * tail {
+            return None;
+        }
+        // The first step at or after t, then whichever of it and the one before is nearer.
+        let after = times.partition_point(|&tk| tk < t).min(times.len() - 1);
+        match after.checked_sub(1) {
+            Some(before) if t - times[before] <= times[after] - t => Some(before),
+            _ => Some(after),
+        }
+    }
+
     /// The learning rate (time step) of step `k`: `eta_k`.
     #[inline]
     pub fn lr_at(&self, k: usize) -> f64 {
@@ -754,6 +772,35 @@ mod tests {
     #[test]
     fn default_is_valid() {
         Config::default().validate().unwrap();
+    }
+
+    #[test]
+    fn a_time_is_the_nearest_step_within_the_grid() {
+        let constant = Config {
+            lr: 0.5,
+            steps: 4, // times 0, 0.5, 1, 1.5
+            ..Config::default()
+        };
+        let at = |t| constant.step_at(t);
+        assert_eq!(
+            [at(0.0), at(0.2), at(0.3), at(1.5), at(1.7)],
+            [Some(0), Some(0), Some(1), Some(3), Some(3)]
+        );
+        assert_eq!(
+            [at(0.25), at(1.76), at(-0.3), at(f64::NAN)],
+            [Some(0), None, None, None]
+        );
+        let schedule = Config {
+            lr: 0.1,
+            lr_schedule: Some(vec![0.1, 0.1, 1.0, 0.2]), // times 0, 0.1, 0.2, 1.2
+            steps: 4,
+            ..Config::default()
+        };
+        let at = |t| schedule.step_at(t);
+        assert_eq!(
+            [at(0.6), at(0.8), at(1.29), at(1.31)],
+            [Some(2), Some(3), Some(3), None]
+        );
     }
 
     #[test]

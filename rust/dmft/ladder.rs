@@ -48,9 +48,9 @@ pub fn ladder_configs(cfg: &Config, lrs: &[f64]) -> Result<Vec<Config>> {
     cfg.validate()?;
     if cfg.lr_schedule.is_some() {
         return Err(Error::invalid(
-            "lr_schedule",
-            "must be None for the stochastic gradient flow's ladder, which takes lr -> 0 \
-             at fixed tau and batch from a constant lr",
+            "lr",
+            "must be one constant rate, not a schedule, for the stochastic gradient flow's \
+             ladder, which takes lr -> 0 at fixed tau and batch",
         ));
     }
     if cfg.tau.is_none() && cfg.batch < 1.0 {
