@@ -114,8 +114,9 @@ class PointStore:
         return self.path / f"point-{point_key(changes)}{suffix}"
 
     def load(self, changes: dict[str, Any], seed: int) -> tuple[str, Any]:
-        """("done", result), ("failed", error message), ("missing", None), or ("broken",
-        reason) for a point file that is truncated, tampered with or not this point's."""
+        """("done", (result, seconds)) with the run time the file records (None where it
+        records none), ("failed", error message), ("missing", None), or ("broken", reason)
+        for a point file that is truncated, tampered with or not this point's."""
         failed = self._file(changes, ".failed.json")
         done = self._file(changes, ".npz")
         if done.exists():
@@ -126,7 +127,10 @@ class PointStore:
                     raise ValueError("the file belongs to another point")
                 if point.get("digest") != digest(arrays):
                     raise ValueError("its arrays do not match their digest (tampered or damaged)")
-                return "done", from_payload(meta, arrays, str(done))
+                seconds = point.get("seconds")
+                timed = isinstance(seconds, (int, float)) and not isinstance(seconds, bool)
+                recorded = float(seconds) if timed else None
+                return "done", (from_payload(meta, arrays, str(done)), recorded)
             except (ValueError, KeyError, TypeError) as exc:
                 return "broken", f"{done.name}: {exc}"
         if failed.exists():

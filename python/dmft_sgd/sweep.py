@@ -162,7 +162,8 @@ class SweepResult:
 
     def status_table(self) -> pd.DataFrame:
         """A pandas DataFrame of every point: its changes, status ("computed", "loaded"
-        from a store, "failed"), run time in seconds and failure reason, to see what to
+        from a store, "failed"), run time in seconds (of a loaded point, the time its
+        file records, measured when it was computed) and failure reason, to see what to
         rerun."""
         pd = _pandas("status_table()")
         errors = {f["index"]: f["error"] for f in self.failures}
@@ -451,7 +452,7 @@ def sweep(
                 continue
             state, value = points_store.load(p.changes, p.seed)
             if state == "done":
-                p.result, p.status = value, "loaded"
+                (p.result, p.seconds), p.status = value, "loaded"
             elif state == "failed" and not retry_failed:
                 p.fail(value)
             elif state == "broken":
