@@ -38,7 +38,8 @@ def test_dmft_round_trip(dmft):
         assert out[name].dims == ("t", "t_prime")
         np.testing.assert_array_equal(out[name].values, getattr(dmft, name))
     np.testing.assert_array_equal(out.mu.values, dmft.mu)
-    np.testing.assert_array_equal(out.changes.values, dmft.changes)
+    # The single pass has no iterations: no changes, and no empty dim for them.
+    assert "changes" not in out and "change_noise" not in out and "iteration" not in out.sizes
     assert ds.Config.from_dict(json.loads(out.attrs["config"])) == dmft.config
     for name in ("seed", "samples", "groups", "response", "method", "band", "response_samples"):
         assert out.attrs[name] == getattr(dmft, name)
@@ -100,8 +101,10 @@ def test_list_sweep_with_a_failed_point():
     res = ds.sweep(CFG, points, kind="simulate", d=30, replicas=2, threads=1)
     out = res.to_xarray()
     assert out.m.dims == ("point",)
-    assert list(out.lam.values) == [0.1, 0.2, None]
-    assert list(out.batch.values) == [None, 0.5, 2.0]
+    # A field a point leaves unchanged is NaN in its (numeric) coordinate.
+    assert out.lam.dtype == np.float64 and out.batch.dtype == np.float64
+    np.testing.assert_array_equal(out.lam.values, [0.1, 0.2, np.nan])
+    np.testing.assert_array_equal(out.batch.values, [np.nan, 0.5, 2.0])
     assert list(out.status.values) == ["computed", "computed", "failed"]
     assert float(out.m[0]) == res.results[0].mean("m")[-1]
     assert np.isnan(out.m[2]) and np.isnan(out.m_sem[2])
@@ -125,3 +128,64 @@ def test_an_sgf_result_as_a_dataset():
     assert np.array_equal(data["q_discretisation_error"].values, res.discretisation_error("q"))
     assert data["m_levels"].dims == ("lr", "t")
     assert np.allclose(data["m_levels"].values[-1], res.levels[-1].m[::4], rtol=1e-14)  # the finest, subsampled
+
+
+# --- netCDF (issue 25, item 12) ---------------------------------------------------------
+
+
+def test_the_xarray_extra_brings_a_netcdf_backend():
+    tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
+    from pathlib import Path
+
+    pyproject = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())
+    extra = pyproject["project"]["optional-dependencies"]["xarray"]
+    assert any(req.startswith("h5netcdf") for req in extra) and any(req.startswith("h5py") for req in extra)
+
+
+def _round_trip(data, path):
+    """`data` written with to_netcdf (the default engine) and read back."""
+    data.to_netcdf(path)
+    with xr.open_dataset(path) as back:
+        return back.load()
+
+
+def test_a_dmft_result_round_trips_through_netcdf(dmft, tmp_path):
+    pytest.importorskip("h5netcdf")  # the [xarray] extra's backend
+    out = dmft.to_xarray()
+    back = _round_trip(out, tmp_path / "dmft.nc")
+    assert back.identical(out) and dict(back.sizes) == {"t": 12, "t_prime": 12}
+    np.testing.assert_array_equal(back.C.values, dmft.C)
+    np.testing.assert_array_equal(back.test_error_sem.values, dmft.sem("test_error"))
+    assert ds.Config.from_dict(json.loads(back.attrs["config"])) == dmft.config
+    # The iteration's changes keep their dim.
+    iterated = ds.solve_dmft(CFG.replace(steps=6), samples=200, seed=0, threads=1, method="iterate")
+    out = iterated.to_xarray()
+    assert out.sizes["iteration"] == iterated.changes.size > 0
+    back = _round_trip(out, tmp_path / "iterate.nc")
+    assert back.identical(out)
+    np.testing.assert_array_equal(back.changes.values, iterated.changes)
+
+
+def test_a_sweep_over_plain_and_persistent_sgd_round_trips_through_netcdf(tmp_path):
+    pytest.importorskip("h5netcdf")
+    res = ds.sweep(CFG.replace(steps=6), {"tau": [None, 2.0], "batch": [0.3, 1.0]}, samples=200, threads=1)
+    out = res.to_xarray()
+    # Plain SGD (tau=None) is NaN in a float coordinate, not None among objects.
+    assert out.tau.dtype == np.float64
+    np.testing.assert_array_equal(out.tau.values, [np.nan, 2.0])
+    back = _round_trip(out, tmp_path / "sweep.nc")
+    assert back.identical(out)
+    assert back.seed.dtype == np.uint64 and list(back.seed.values.ravel()) == res.seeds
+    assert float(back.m.sel(tau=2.0, batch=0.3)) == res.results[res.points.index({"tau": 2.0, "batch": 0.3})].m[-1]
+    assert float(back.m.isel(tau=0).sel(batch=1.0)) == res.results[res.points.index({"tau": None, "batch": 1.0})].m[-1]
+
+
+def test_a_simulation_and_an_sgf_result_round_trip_through_netcdf(sim, tmp_path):
+    pytest.importorskip("h5netcdf")
+    out = sim.to_xarray()
+    assert _round_trip(out, tmp_path / "sim.nc").identical(out)
+    sgf = ds.sgf(ds.Config(lr=0.2, batch=0.3, tau=1.0, steps=5), samples=200, seed=1)
+    out = sgf.to_xarray()
+    back = _round_trip(out, tmp_path / "sgf.nc")
+    assert back.identical(out)
+    np.testing.assert_array_equal(back.q.values, sgf["q"])

@@ -1,5 +1,6 @@
 """``to_xarray()`` of the results: labelled arrays (xarray Datasets), behind the
-``[xarray]`` extra. The config travels as a JSON string in ``attrs["config"]``, which
+``[xarray]`` extra, which brings a netCDF backend (h5netcdf) so that ``to_netcdf`` works.
+The config travels as a JSON string in ``attrs["config"]``, which
 ``Config.from_dict(json.loads(ds.attrs["config"]))`` restores."""
 
 from __future__ import annotations
@@ -56,11 +57,12 @@ def dmft(res: DMFTResult) -> xr.Dataset:
         sem = getattr(res, f"{name}_sem")
         if sem is not None:
             variables[f"{name}_sem"] = (dims, sem, {"description": f"Monte Carlo standard error of {name}"})
-    variables["changes"] = (("iteration",), res.changes,
-                            {"description": "largest relative kernel change per iteration"})
-    if res.change_noise is not None:
-        variables["change_noise"] = (("iteration",), res.change_noise,
-                                     {"description": "the change that Monte Carlo noise alone makes"})
+    if res.changes.size:  # method "iterate" (the single pass has no iterations)
+        variables["changes"] = (("iteration",), res.changes,
+                                {"description": "largest relative kernel change per iteration"})
+        if res.change_noise is not None:
+            variables["change_noise"] = (("iteration",), res.change_noise,
+                                         {"description": "the change that Monte Carlo noise alone makes"})
     attrs = _attrs("dmft", res.config, seed=res.seed, samples=res.samples, groups=res.groups,
                    method=res.method, response=res.response, band=res.band,
                    response_samples=res.response_samples, converged=int(res.converged))
@@ -138,11 +140,15 @@ def sgf(res: SGFResult) -> xr.Dataset:
 
 
 def _column(values: list[Any]) -> np.ndarray:
-    """A coordinate's values: numbers or strings as such, anything mixed (None among
-    numbers, say) as objects."""
+    """A coordinate's values: numbers or strings as such; numbers with None among them
+    (``tau=None``, plain SGD; a field a point leaves unchanged) as floats with NaN for
+    None, so that the coordinate is numeric and netCDF stores it; anything else mixed as
+    objects."""
     kinds = {type(v) for v in values}
     if kinds <= {int, float} or kinds <= {str} or kinds == {bool}:
         return np.asarray(values)
+    if kinds <= {int, float, type(None)}:
+        return np.array([np.nan if v is None else v for v in values], dtype=float)
     out = np.empty(len(values), dtype=object)
     out[:] = values
     return out

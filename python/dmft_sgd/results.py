@@ -422,8 +422,10 @@ class DMFTResult:
         matrices; each recorded observable as a variable and, for two groups or more, its
         Monte Carlo standard error as ``<name>_sem``; ``C`` and ``R`` of dims
         (t, t_prime), ``M_C``, ``M_R`` and ``mu`` when the kernels were kept, each with its
-        standard error ``<name>_sem`` (two groups or more); ``changes``
-        (and ``change_noise``) of dim ``iteration``. ``attrs``: ``config`` (JSON:
+        standard error ``<name>_sem`` (two groups or more); for method "iterate",
+        ``changes`` (and ``change_noise``) of dim ``iteration`` (the single pass has
+        neither, nor the dim). ``ds.to_netcdf(path)`` writes it (the extra brings
+        h5netcdf). ``attrs``: ``config`` (JSON:
         ``Config.from_dict(json.loads(ds.attrs["config"]))`` restores it), ``seed``,
         ``samples``, ``groups``, ``method``, ``response``, ``band``, ``response_samples``,
         ``converged`` (0 or 1), ``kind`` and ``dmft_sgd_version``."""

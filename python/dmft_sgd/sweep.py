@@ -249,11 +249,13 @@ class SweepResult:
         """An xarray Dataset (needs ``pip install 'dmft-sgd[xarray]'``) of every point's
         observables at time `at` (as in `array`): for a product grid, one dim per grid
         axis with its values as coordinate; for a list of points, dim ``point`` with each
-        changed field as a coordinate along it (None where a point leaves it unchanged).
-        Variables: each observable recorded by some point and its standard error
-        ``<name>_sem`` (NaN for failed points and where none is reported), ``seed`` and
-        ``status`` of each point. ``attrs``: ``base_config`` (JSON:
-        ``Config.from_dict(json.loads(ds.attrs["base_config"]))`` restores it),
+        changed field as a coordinate along it. A numeric field's None is NaN in its
+        coordinate (``tau=None``, plain SGD, and, for a list of points, a field that a
+        point leaves unchanged: the base config's value), so that coordinates are numeric
+        and ``to_netcdf`` writes them. Variables: each observable recorded by some point
+        and its standard error ``<name>_sem`` (NaN for failed points and where none is
+        reported), ``seed`` and ``status`` of each point. ``attrs``: ``base_config``
+        (JSON: ``Config.from_dict(json.loads(ds.attrs["base_config"]))`` restores it),
         ``sweep_kind``, ``at``, ``failures`` (their number), ``kind`` and ``dmft_sgd_version``."""
         from . import _xarray
 
