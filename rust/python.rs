@@ -10,8 +10,8 @@
 use crate::config::{Activation, Config, FlatConfig};
 use crate::control::Control;
 use crate::dmft::{
-    solve_dmft as solve, solve_dmft_ladder as ladder, DmftOptions, DmftSolution, Method, Response,
-    TimeMatrix,
+    dmft_step_costs, solve_dmft as solve, solve_dmft_ladder as ladder, DmftOptions, DmftSolution,
+    Method, Response, TimeMatrix,
 };
 use crate::error::{Divergence, Error};
 use crate::minibatch::batch_mask;
@@ -378,6 +378,30 @@ fn groups_for(
         ..DmftOptions::default()
     };
     Ok(opts.groups_for(&cfg))
+}
+
+/// The relative cost of each time step of a solve ([`dmft_step_costs`]): what a progress
+/// bar's time estimate weighs the steps by.
+#[pyfunction]
+#[pyo3(signature = (config, *, samples, groups, response_samples, response, band))]
+fn step_costs<'py>(
+    py: Python<'py>,
+    config: &Bound<'py, PyDict>,
+    samples: usize,
+    groups: Option<usize>,
+    response_samples: Option<usize>,
+    response: &str,
+    band: usize,
+) -> PyResult<Bound<'py, PyArray1<f64>>> {
+    let cfg = config_from_dict(config)?;
+    let opts = DmftOptions {
+        samples,
+        groups,
+        response_samples,
+        response: response_arg(response, band)?,
+        ..DmftOptions::default()
+    };
+    Ok(dmft_step_costs(&cfg, &opts).into_pyarray(py))
 }
 
 /// The fields of `dmft_sgd.Config`, in order, as `(name, kind, optional, description)`
@@ -833,6 +857,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(resolve_config, m)?)?;
     m.add_function(wrap_pyfunction!(simulate, m)?)?;
     m.add_function(wrap_pyfunction!(times, m)?)?;
+    m.add_function(wrap_pyfunction!(step_costs, m)?)?;
     m.add_function(wrap_pyfunction!(step_at, m)?)?;
     m.add_function(wrap_pyfunction!(solve_dmft, m)?)?;
     m.add_function(wrap_pyfunction!(solve_dmft_ladder, m)?)?;

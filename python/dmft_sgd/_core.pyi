@@ -33,6 +33,7 @@ __all__ = [
     "solve_dmft",
     "solve_dmft_ladder",
     "step_at",
+    "step_costs",
     "validate_config",
 ]
 
@@ -183,3 +184,5 @@ def measure_bandwidth(
 ) -> float: ...
 def times(config: dict[str, Any]) -> _F64: ...
 def step_at(config: dict[str, Any], *, t: float) -> int | None: ...
+def step_costs(config: dict[str, Any], *, samples: int, groups: int | None, response_samples: int | None,
+               response: str, band: int) -> _F64: ...

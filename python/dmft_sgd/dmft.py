@@ -152,7 +152,12 @@ def solve_dmft(
     iterations = as_int("iterations", iterations, 0)
     damping, tol = as_float("damping", damping), as_float("tol", tol)
     total = cfg.steps * (iterations if method == "iterate" else 1)
-    with reporter(progress, total, "DMFT") as callback, values_named(
+    def costs() -> list[float]:  # the core's cost of each step, once per round
+        per_step = _core.step_costs(cfg.to_dict(), samples=samples, groups=groups,
+                                    response_samples=response_samples, response=response, band=band)
+        return list(per_step) * (total // cfg.steps)
+
+    with reporter(progress, total, "DMFT", costs=costs) as callback, values_named(
             samples=samples, groups=groups, band=band, response_samples=response_samples,
             method=method, response=response, iterations=iterations, damping=damping, tol=tol):
         out = _core.solve_dmft(

@@ -39,6 +39,32 @@ pub fn dmft_memory(cfg: &Config, opts: &DmftOptions) -> u64 {
     (histories + g * per_group + shared + result + kept_groups + estimator) as u64
 }
 
+/// The relative cost of each time step `k` of a solve, in bytes moved (a multiply-add of
+/// the tangent counted as one byte: the machines measured do about as many of each per
+/// second): the samples' per-step work and history passes, `(64 + 15 k) S` (theory.md
+/// section 4.1), the exact tangent's `b S_r k^2 / 2` multiply-adds, and the weight side's
+/// reading of `C`, `R` and the Cholesky factor, `4 G k^2`. What a progress bar's time
+/// estimate needs: a step late in a long run costs far more than an early one.
+pub fn dmft_step_costs(cfg: &Config, opts: &DmftOptions) -> Vec<f64> {
+    let opts = opts.resolved(cfg);
+    let s = opts.samples as f64;
+    let sr = opts.response_samples.unwrap_or(opts.samples) as f64;
+    let g = opts.group_count() as f64;
+    let tangent = matches!(opts.response, Response::Tangent);
+    (0..cfg.steps)
+        .map(|k| {
+            let k = k as f64;
+            let samples = (64.0 + 15.0 * k) * s;
+            let response = if tangent {
+                cfg.batch * sr * k * k / 2.0
+            } else {
+                0.0
+            };
+            samples + response + 4.0 * g * k * k
+        })
+        .collect()
+}
+
 /// Groups are numbered in 20 bits of the random-stream index.
 const MAX_GROUPS: usize = 1 << 20;
 

@@ -39,7 +39,7 @@ mod solution;
 mod statistics;
 mod weights;
 
-pub use checks::dmft_memory;
+pub use checks::{dmft_memory, dmft_step_costs};
 pub use ladder::{ladder_configs, richardson_weights, solve_dmft_ladder, solve_dmft_ladder_with};
 pub use matrix::TimeMatrix;
 pub use options::{DmftOptions, Method, Response};
