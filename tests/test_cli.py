@@ -307,9 +307,9 @@ def test_fdt_of_a_saved_result_prints_the_temperatures_and_draws_the_plot(tmp_pa
     assert saved.C_groups is not None  # kept by default at this size
     capsys.readouterr()
     picture = tmp_path / "fdt.png"
-    assert main(["fdt", str(tmp_path / "dmft.npz"), "--t-w", "1", "2", "--out", str(picture)]) == 0
+    assert main(["fdt", str(tmp_path / "dmft.npz"), "--t-w", "2", "3", "--out", str(picture)]) == 0
     out, err = capsys.readouterr()
-    curves = [ds.fdt(saved, t_w) for t_w in (1.0, 2.0)]
+    curves = [ds.fdt(saved, t_w) for t_w in (2.0, 3.0)]
     lines = out.splitlines()
     assert lines[0].split() == ["t_w", "T_eff"]
     for line, curve in zip(lines[1:3], curves):
@@ -318,12 +318,16 @@ def test_fdt_of_a_saved_result_prints_the_temperatures_and_draws_the_plot(tmp_pa
     assert lines[3] == f"wrote {picture}" and err == ""
     assert png_size(picture)[0] > 400
     texts = legend(drawn[-1])
-    assert texts[0] == (f"$t_w$=1: $T_{{eff}}$ = {curves[0].effective_temperature:.3g} ± "
+    assert texts[0] == (f"$t_w$=2: $T_{{eff}}$ = {curves[0].effective_temperature:.3g} ± "
                         f"{curves[0].effective_temperature_sem:.2g}")
     assert texts[-1] == "equilibrium, T = 0.1"
     # --quiet: the table alone.
-    assert main(["fdt", str(tmp_path / "dmft.npz"), "--t-w", "2", "--out", str(picture), "--quiet"]) == 0
+    assert main(["fdt", str(tmp_path / "dmft.npz"), "--t-w", "3", "--out", str(picture), "--quiet"]) == 0
     assert capsys.readouterr().out.splitlines() == lines[:1] + lines[2:3]
+    # At t_w = 1 the run is not yet stationary: the curve bends, and one line says so.
+    assert main(["fdt", str(tmp_path / "dmft.npz"), "--t-w", "1", "--out", str(picture), "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "fdt(t_w=1): chi against dC is not a line" in err
 
 
 def test_fdt_of_a_config_solves_it_with_the_groups(tmp_path, capsys):

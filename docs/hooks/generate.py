@@ -42,7 +42,7 @@ API_SECTIONS: list[tuple[str, str, list[str]]] = [
     ("Analysis", "Tools on top of the results.",
      ["fdt", "FDTCurve", "test_observables", "minibatch_chain"]),
     ("Errors", "What a run raises besides ValueError, TypeError and MemoryError.",
-     ["DivergenceError"]),
+     ["DivergenceError", "InvalidParameterError"]),
 ]
 
 

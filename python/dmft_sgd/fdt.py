@@ -9,7 +9,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import _core
 from ._checks import as_float
+from ._errors import invalid
 from .config import Config
 from .results import DMFTResult
 
@@ -116,15 +118,13 @@ def waiting_step(cfg: Config, times: np.ndarray, t_w: float) -> int:
     """The step k_w of the waiting time `t_w` on the time grid `times` of `cfg` (the
     nearest step); ValueError unless it is a step before the last."""
     t_w = as_float("t_w", t_w)
-    lr, steps = cfg.lr, cfg.steps
-    if isinstance(lr, tuple):  # a schedule: the nearest step of the time grid
-        k_w = int(np.argmin(np.abs(times - t_w))) if np.isfinite(t_w) else -1
-    else:
-        k_w = int(round(t_w / lr)) if np.isfinite(t_w) else -1
+    steps = cfg.steps
     if steps < 2:
-        raise ValueError("t_w needs a run of two steps or more (a time before the last step)")
-    if not 0 <= k_w < steps - 1:
-        raise ValueError(f"t_w must be in [0, {times[steps - 2]:g}] (a time before the last step), got {t_w}")
+        raise invalid("t_w", t_w, "t_w needs a run of two steps or more (a time before the last step)")
+    k_w = _core.step_at(cfg.to_dict(), t=t_w)  # the core's one rule: the nearest step
+    if k_w is None or not k_w < steps - 1:
+        raise invalid("t_w", t_w, f"t_w must be in [0, {times[steps - 2]:g}] (a time before the last step), "
+                                  f"got {t_w}")
     return k_w
 
 

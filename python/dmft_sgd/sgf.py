@@ -16,6 +16,7 @@ import numpy as np
 
 from . import _core, _io
 from ._checks import as_int
+from ._errors import invalid, wrong_type
 from ._progress import ProgressCallback, reporter
 from .config import Config, as_config
 from .dmft import DEFAULTS, _result, _typed_options
@@ -51,7 +52,7 @@ def richardson_weights(lrs: Sequence[float], order: int) -> np.ndarray:
     [1.0, -6.0, 8.0]
     """
     if isinstance(order, bool) or not isinstance(order, numbers.Integral) or order < 0:
-        raise ValueError(f"order must be an integer >= 0, got {order!r}")
+        raise invalid("order", order, f"order must be an integer >= 0, got {order!r}")
     return np.asarray(_core.richardson_weights([float(lr) for lr in lrs], int(order)))
 
 
@@ -386,11 +387,11 @@ READERS["sgf"] = _sgf_from_file
 
 def _as_lrs(lrs: Any) -> tuple[float, ...]:
     if isinstance(lrs, (str, bytes)) or not isinstance(lrs, (Sequence, np.ndarray)):
-        raise TypeError(f"lrs must be a sequence of learning rates, got {lrs!r} ({type(lrs).__name__})")
+        raise wrong_type("lrs", lrs, f"lrs must be a sequence of learning rates, got {lrs!r} ({type(lrs).__name__})")
     rates = []
     for i, lr in enumerate(lrs):
         if isinstance(lr, bool) or not isinstance(lr, numbers.Real):
-            raise TypeError(f"lrs must hold real numbers, got {lr!r} ({type(lr).__name__}) at {i}")
+            raise wrong_type("lrs", lrs, f"lrs must hold real numbers, got {lr!r} ({type(lr).__name__}) at {i}")
         rates.append(float(lr))
     return tuple(rates)
 
@@ -502,7 +503,7 @@ def sgf(
     rates = _as_lrs(lrs)
     order = len(rates) - 1 if order is None else as_int("order", order)
     if len(rates) >= 2 and not 1 <= order <= len(rates) - 1:
-        raise ValueError(f"order must be between 1 and len(lrs) - 1 = {len(rates) - 1} (each order needs "
+        raise invalid("order", order, f"order must be between 1 and len(lrs) - 1 = {len(rates) - 1} (each order needs "
                          f"one more level), got {order}")
     samples, seed, threads, groups, band, response_samples = _typed_options(
         samples, seed, threads, groups, band, keep_kernels, response_samples)

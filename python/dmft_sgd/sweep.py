@@ -177,9 +177,8 @@ class SweepResult:
     def _index(self, result: Any, at: str | float) -> int:
         if at == "final":
             return int(result.t.size) - 1
-        if isinstance(result.config.lr, tuple):  # a schedule: the nearest step in time
-            return int(np.argmin(np.abs(result.t - at))) if at <= result.t[-1] else int(result.t.size)
-        return int(round(at / result.config.lr))
+        step = _core.step_at(result.config.to_dict(), t=float(at))  # the core's rule: the nearest step
+        return int(result.t.size) if step is None else step
 
     def _check_time(self, at: str | float) -> None:
         """ValueError unless `at` is "final" or a time >= 0 that every finished point
