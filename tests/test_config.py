@@ -129,6 +129,36 @@ def test_immutable_equal_hashable_and_readable():
     assert "batch=0.3" in repr(cfg)
 
 
+#: A warm-up to a peak of 0.2 in 30 steps, then a decay to 0.01: 300 rates.
+WARM_UP = tuple(np.concatenate([np.linspace(0.0067, 0.2, 30), np.linspace(0.2, 0.01, 271)[1:]]))
+
+
+@pytest.mark.parametrize("lr, text", [
+    (0.05, "0.05"),
+    (WARM_UP, "schedule(300 steps, 0.0067..0.2..0.01)"),          # the peak between the ends
+    ((0.1,) * 300, "schedule(300 steps, 0.1)"),                   # constant
+    ((0.1, 0.05, 0.02, 0.01), "schedule(4 steps, 0.1..0.01)"),    # monotone: the ends are the extremes
+    ((0.1, 0.3, 0.02, 0.1), "schedule(4 steps, 0.1..0.3..0.02..0.1)"),  # a peak then a dip, in order
+    ((0.1, 0.01, 0.1), "schedule(3 steps, 0.1..0.01..0.1)"),
+    ((0.123456,), "schedule(1 step, 0.123)"),
+    ((), "schedule(0 steps)"),
+])
+def test_a_learning_rate_is_shown_as_a_number_or_a_schedules_summary(lr, text):
+    assert ds.config.format_lr(lr) == text
+    assert ds.config.format_lr(np.array(lr)) == text
+
+
+def test_the_repr_summarises_a_schedule_and_keeps_every_other_field():
+    cfg = ds.Config(lr=WARM_UP, steps=300, batch=0.3)
+    text = repr(cfg)
+    assert "lr=schedule(300 steps, 0.0067..0.2..0.01)" in text and len(text) < 400
+    plain = ds.Config(batch=0.3)
+    assert repr(cfg) == repr(plain).replace("lr=0.1", "lr=schedule(300 steps, 0.0067..0.2..0.01)").replace(
+        "steps=100", "steps=300")
+    # A plain rate keeps the dataclass's repr: one that evaluates to an equal Config.
+    assert eval(repr(plain), {"Config": ds.Config}) == plain
+
+
 def test_dict_and_json_round_trip():
     cfg = ds.Config(clusters=3, rho=0.2, loss="square", tau=2.0, steps=7, m0=0.3)
     assert ds.Config.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg

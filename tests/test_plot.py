@@ -139,6 +139,54 @@ def test_plot_sweep_draws_error_bars_and_leaves_the_swept_base_value_out_of_the_
     assert "τ=" not in heat.get_suptitle() and "plain SGD" not in heat.get_suptitle()
 
 
+#: A warm-up to a peak of 0.2 in 30 steps, then a decay to 0.01 (300 rates).
+WARM_UP = tuple(np.concatenate([np.linspace(0.0067, 0.2, 30), np.linspace(0.2, 0.01, 271)[1:]]))
+SUMMARY = "schedule(300 steps, 0.0067..0.2..0.01)"
+
+
+def test_a_schedule_is_summarised_in_titles_and_legends():
+    scheduled = CFG.replace(lr=WARM_UP, steps=300)
+    assert f"η={SUMMARY}," in plot.describe(scheduled)
+    # Legends: the summary, not 300 numbers.
+    short = ds.Config(lr=0.2, steps=300)
+    assert plot._differences([short, short.replace(lr=WARM_UP)]) == ["lr=0.2", f"lr={SUMMARY}"]
+    # The title of a figure of one scheduled run.
+    result = ds.solve_dmft(scheduled.replace(steps=300), samples=40, groups=1, seed=0)
+    fig = plot.plot_observables(result, observables=["m"])
+    assert f"η={SUMMARY}" in fig.get_suptitle().replace("\n", " ")
+
+
+def test_legends_and_ticks_name_plain_sgd_not_tau_none(runs, sweeps):
+    persistent = ds.solve_dmft(CFG.replace(tau=2.0), samples=400, seed=0)
+    assert plot.default_labels([runs["dmft"], persistent]) == ["plain SGD", "tau=2"]
+    assert legend_texts(plot.plot_observables([runs["dmft"], persistent])) == ["plain SGD", "tau=2"]
+    heat = plot.plot_sweep(sweeps["two"])  # axes batch (rows) and tau (columns)
+    assert [t.get_text() for t in heat.axes[0].get_xticklabels()] == ["plain SGD", "2"]
+
+
+def test_a_failed_sweep_point_is_marked(tmp_path):
+    grid = {"batch": [0.3, 1.0], "lam": [0.1, -1.0]}  # lam < 0: the two points of lam=-1 fail
+    result = ds.sweep(CFG, grid, samples=400)
+    assert [r is None for r in result.results] == [False, True, False, True]
+    fig = plot.plot_sweep(result)
+    ax = fig.axes[0]
+    # On the heat map (rows batch, columns lam): a hatched cell reading "failed" at each.
+    hatched = [(p.get_x() + 0.5, p.get_y() + 0.5) for p in ax.patches if p.get_hatch()]
+    assert hatched == [(1.0, 0.0), (1.0, 1.0)]
+    texts = {(t.get_position()[0], t.get_position()[1]): t for t in ax.texts}
+    assert [texts[x, y].get_text() for x, y in hatched] == ["failed", "failed"]
+    assert to_hex(texts[1.0, 0.0].get_color()) == "#000000"   # legible on the axes' white
+    assert texts[0.0, 0.0].get_text().startswith(f"{result.results[0].test_error[-1]:.3g}")
+    assert "2 of 4 points failed" in fig.get_suptitle().replace("\n", " ")
+    # On curves over one axis: a red x at the failed value, on the horizontal axis.
+    line = ds.sweep(CFG, {"lam": [0.1, -1.0, 0.2]}, samples=400)
+    (cross,) = [ln for ln in plot.plot_sweep(line).axes[0].get_lines() if ln.get_marker() == "x"]
+    np.testing.assert_array_equal(cross.get_xdata(), [-1.0])
+    # A sweep where every point ran: nothing marked, nothing said.
+    fine = plot.plot_sweep(ds.sweep(CFG, {"batch": [0.3, 1.0], "lam": [0.1, 0.2]}, samples=400))
+    assert not [p for p in fine.axes[0].patches if p.get_hatch()] and "failed" not in fine.get_suptitle()
+
+
 def test_long_titles_fit_in_the_picture():
     assert "logistic" in plot.describe(ds.Config())  # loss None: the resolved loss
     cfg = ds.Config(data="teacher", teacher="sign", noise=0.3, loss="logistic", activation="door", lam=0.01, lr=0.05,

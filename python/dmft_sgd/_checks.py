@@ -7,25 +7,35 @@ from typing import Any
 
 import numpy as np
 
+from ._errors import invalid, wrong_type
+
 _U64_MAX = 2**64 - 1
+
+#: The core's wording of a rule it checks itself (rust/dmft/checks.rs), for the arguments
+#: that Python bounds first (a negative count never reaches the core's unsigned integer):
+#: one message, whichever side refuses the value.
+CORE_RULES = {"samples": "must be an even number >= 2 (samples come in mirror pairs)"}
 
 
 def as_int(name: str, value: Any, minimum: int | None = None, maximum: int | None = None) -> int:
-    """An integer argument (Python or numpy int, not bool) within [minimum, maximum]."""
+    """An integer argument (Python or numpy int, not bool) within [minimum, maximum]; out of
+    range, the message states the core's rule where it has one (`CORE_RULES`)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer, got {value!r} ({type(value).__name__})")
+        raise wrong_type(name, value, f"{name} must be an integer, got {value!r} ({type(value).__name__})")
     number = int(value)
-    if minimum is not None and number < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {number}")
-    if maximum is not None and number > maximum:
-        raise ValueError(f"{name} must be <= {maximum}, got {number}")
+    if (minimum is not None and number < minimum) or (maximum is not None and number > maximum):
+        if name in CORE_RULES:
+            raise invalid(name, value, f"{name} {CORE_RULES[name]}, got {number}")
+        if minimum is not None and number < minimum:
+            raise invalid(name, value, f"{name} must be >= {minimum}, got {number}")
+        raise invalid(name, value, f"{name} must be <= {maximum}, got {number}")
     return number
 
 
 def as_float(name: str, value: Any) -> float:
     """A real-number argument (int or float, not bool or str); ranges are checked by the core."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {value!r} ({type(value).__name__})")
+        raise wrong_type(name, value, f"{name} must be a real number, got {value!r} ({type(value).__name__})")
     return float(value)
 
 
@@ -43,7 +53,7 @@ def as_float_array(name: str, value: Any, ndim: int) -> np.ndarray:
     """A C-contiguous float64 array of `ndim` dimensions (copied only if needed)."""
     arr = np.asarray(value)
     if arr.dtype.kind not in "biuf":
-        raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
+        raise wrong_type(name, value, f"{name} must hold real numbers, got dtype {arr.dtype}")
     if arr.ndim != ndim:
-        raise ValueError(f"{name} must be a {ndim}-D array, got shape {arr.shape}")
+        raise invalid(name, None, f"{name} must be a {ndim}-D array, got shape {arr.shape}")
     return np.ascontiguousarray(arr, dtype=np.float64)

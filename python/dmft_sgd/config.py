@@ -6,12 +6,13 @@ import dataclasses
 import difflib
 import functools
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
 from . import _core
 from ._checks import as_float, as_int
+from ._errors import wrong_type
 from ._typing import dataclass_transform
 
 
@@ -80,6 +81,8 @@ _CONFIG_EXAMPLES = """
     'square'
     >>> ds.Config(lr=(0.05, 0.1, 0.1), steps=3).lr  # a schedule: one rate per step
     (0.05, 0.1, 0.1)
+    >>> ds.config.format_lr((0.05, 0.2, 0.1))  # as the repr, the CLI and the plots show it
+    'schedule(3 steps, 0.05..0.2..0.1)'
     >>> ds.Config(lamda=0.1)
     Traceback (most recent call last):
     ...
@@ -133,7 +136,7 @@ class Config:
                 continue
             if f.kind is bool:
                 if not isinstance(value, (bool, np.bool_)):
-                    raise TypeError(f"{f.name} must be True or False ({f.doc}), got {value!r}")
+                    raise wrong_type(f.name, value, f"{f.name} must be True or False ({f.doc}), got {value!r}")
                 value = bool(value)
             elif f.kind is int:
                 value = as_int(f.name, value)
@@ -145,9 +148,15 @@ class Config:
                 value = as_float(f.name, value)
             elif not isinstance(value, str):
                 none = " or None" if f.optional else ""
-                raise TypeError(f"{f.name} must be a string{none} ({f.doc}), got {value!r}")
+                raise wrong_type(f.name, value, f"{f.name} must be a string{none} ({f.doc}), got {value!r}")
             object.__setattr__(self, f.name, value)
         _core.validate_config(self.to_dict())
+
+    def __repr__(self) -> str:
+        # A schedule is summarised (`format_lr`): 300 rates would bury the other fields.
+        fields = (f"{f.name}={format_lr(v) if isinstance(v := getattr(self, f.name), tuple) else repr(v)}"
+                  for f in FIELDS.values())
+        return f"Config({', '.join(fields)})"
 
     # -- resolved defaults (by the core: Config::activation(), tau(), m0()) ------------
     def _effective(self) -> dict[str, Any]:
@@ -229,6 +238,40 @@ class Config:
             raise TypeError(f"config must be a dict, got {type(data).__name__}")
         check_field_names(data)
         return cls(**data)
+
+
+def format_lr(lr: float | Sequence[float]) -> str:
+    """A learning rate as a person reads it, wherever a config is shown (its repr, the
+    command line's ``config:`` line, plot legends and titles).
+
+    A number is written with ``:g``; a schedule (one rate per step) as
+    ``schedule(300 steps, 0.0067..0.2..0.01)``: its first rate, the maximum and the minimum
+    where they lie beyond both ends (a warm-up's peak), in the order they occur, and its
+    last rate, each to three significant digits; a constant schedule as
+    ``schedule(300 steps, 0.1)``.
+
+    Examples
+    --------
+    >>> format_lr(0.05)
+    '0.05'
+    >>> format_lr([0.1 * k / 10 for k in range(1, 11)] + [0.1 - 0.009 * k for k in range(1, 11)])
+    'schedule(20 steps, 0.01..0.1..0.01)'
+    >>> format_lr((0.1, 0.05, 0.01))
+    'schedule(3 steps, 0.1..0.01)'
+    """
+    rates = np.asarray(lr, dtype=float)
+    if rates.ndim == 0:
+        return f"{float(rates):g}"
+    rates = rates.ravel()
+    if rates.size == 0:
+        return "schedule(0 steps)"
+    steps = f"{rates.size} step{'s' if rates.size != 1 else ''}"
+    ends = sorted((rates[0], rates[-1]))
+    peak, dip = int(np.argmax(rates)), int(np.argmin(rates))
+    marks = [0, *sorted(k for k, beyond in ((peak, rates[peak] > ends[1]), (dip, rates[dip] < ends[0])) if beyond)]
+    if rates.size > 1 and (len(marks) > 1 or rates[-1] != rates[0]):
+        marks.append(rates.size - 1)
+    return f"schedule({steps}, {'..'.join(f'{rates[k]:.3g}' for k in marks)})"
 
 
 def field_names() -> tuple[str, ...]:

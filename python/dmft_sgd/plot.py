@@ -23,20 +23,22 @@ from typing import TYPE_CHECKING, Any, Sequence, Union, cast
 
 import numpy as np
 
-from .config import Config
+from .config import Config, format_lr
 from .fdt import FDTCurve, fdt
 from .results import LABELS, OBSERVABLES, DMFTResult, SimulationResult, recorded
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
+    from matplotlib.patches import Rectangle
 
     from .sgf import SGFResult
     from .sweep import SweepResult
 else:
     try:
         from matplotlib.figure import Figure
+        from matplotlib.patches import Rectangle
     except ImportError:  # pragma: no cover - the [plot] extra is missing: `_figure` says so
-        Figure = None
+        Figure = Rectangle = None
 
 Result = Union[DMFTResult, SimulationResult]
 
@@ -79,7 +81,20 @@ def _wrap(text: str, width_inches: float, fontsize: float) -> str:
 
 
 def _value(value: Any) -> str:
+    """A setting's value as a legend or a tick shows it: a schedule summarised (`format_lr`)."""
+    if isinstance(value, tuple):
+        return format_lr(value)
     return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _setting(name: str, value: Any) -> str:
+    """A setting as a legend shows it: ``lr=0.1``, or ``plain SGD`` for ``tau=None``."""
+    return "plain SGD" if name == "tau" and value is None else f"{name}={_value(value)}"
+
+
+def _tick(name: str, value: Any) -> str:
+    """A value of a sweep's axis as its tick shows it (``plain SGD`` for ``tau=None``)."""
+    return "plain SGD" if name == "tau" and value is None else _value(value)
 
 
 def describe(cfg: Config, omit: Sequence[str] = ()) -> str:
@@ -93,8 +108,7 @@ def describe(cfg: Config, omit: Sequence[str] = ()) -> str:
     parts += [("loss", cfg.effective_loss), ("activation", cfg.effective_activation)]
     if cfg.effective_activation == "door":
         parts.append(("threshold", f"θ={cfg.effective_threshold:g}"))
-    parts += [("alpha", f"α={cfg.alpha:g}"), ("lam", f"λ={cfg.lam:g}"), ("lr", f"η={cfg.lr[0]:g}→{cfg.lr[-1]:g}" if isinstance(cfg.lr, tuple) else f"η={cfg.lr:g}"),
-              ("batch", f"b={cfg.batch:g}")]
+    parts += [("alpha", f"α={cfg.alpha:g}"), ("lam", f"λ={cfg.lam:g}"), ("lr", f"η={format_lr(cfg.lr)}"), ("batch", f"b={cfg.batch:g}")]
     if cfg.batch < 1 or "batch" in omit:
         parts.append(("tau", "plain SGD" if cfg.tau is None else f"τ={cfg.tau:g}"))
     parts.append(("normalize_batch", cfg.normalize_batch and "normalized batch"))
@@ -111,9 +125,10 @@ def differing_fields(configs: Sequence[Config]) -> list[str]:
 
 
 def _differences(configs: Sequence[Config]) -> list[str]:
-    """Per config, ``"lr=0.1, steps=200"``: its values of the fields that differ."""
+    """Per config, ``"lr=0.1, steps=200"``: its values of the fields that differ (see
+    `_setting`)."""
     names = differing_fields(configs)
-    return [", ".join(f"{n}={_value(getattr(c, n))}" for n in names) for c in configs]
+    return [", ".join(_setting(n, getattr(c, n)) for n in names) for c in configs]
 
 
 def _common_title(configs: Sequence[Config]) -> str:
@@ -252,15 +267,25 @@ def _sweep_values(result: SweepResult, observable: str, at: str | float) -> tupl
     return result.array(observable, at), result.array(observable, at, sem=True)
 
 
+def _mark_failed(ax: Any, positions: Sequence[Any], failed: np.ndarray) -> None:
+    """A red ``x`` on the horizontal axis at each failed position (it has no value to draw)."""
+    if failed.any():
+        ax.plot([x for x, bad in zip(positions, failed) if bad], [0.0] * int(failed.sum()), "x", color="tab:red",
+                ms=9, mew=2, clip_on=False, transform=ax.get_xaxis_transform(), label="failed")
+
+
 def plot_sweep(result: SweepResult, observable: str | None = None, at: str | float = "final") -> "Figure":
     """A sweep at a glance, with the standard error of every point: a heat map over two
     grid axes (value ± sem in the cells), curves with error bars for one axis (or for the
     first axis, one curve per value of the others), points in order for a list grid. The
     title holds the base config without the swept fields. `observable` defaults to the
-    test error, or the test loss for a regression teacher."""
+    test error, or the test loss for a regression teacher. A failed point is marked: a
+    hatched cell reading "failed" on a heat map, a red ``x`` on the horizontal axis
+    otherwise, and the title counts them."""
     if observable is None:
         observable = "test_error" if result.base_config.classifies else "test_loss"
     values, sems = _sweep_values(result, observable, at)
+    failed = np.array([r is None for r in result.results]).reshape(values.shape)
     axes = result.axes
     two_d = axes is not None and len(axes) == 2
     width = 6.5 if two_d else 5.5
@@ -270,12 +295,19 @@ def plot_sweep(result: SweepResult, observable: str | None = None, at: str | flo
     if two_d and axes is not None:  # (two_d implies axes; mypy cannot see it)
         (ny, ys), (nx, xs) = axes
         image = ax.imshow(values, origin="lower", aspect="auto", cmap="viridis")
-        ax.set_xticks(range(len(xs)), [str(x) for x in xs])
-        ax.set_yticks(range(len(ys)), [str(y) for y in ys])
+        ax.set_xticks(range(len(xs)), [_tick(nx, x) for x in xs])
+        ax.set_yticks(range(len(ys)), [_tick(ny, y) for y in ys])
         ax.set(xlabel=nx, ylabel=ny)
         for (i, j), v in np.ndenumerate(values):
-            text = "failed" if np.isnan(v) else f"{v:.3g}" + ("" if np.isnan(sems[i, j]) else f"\n± {sems[i, j]:.2g}")
-            ax.text(j, i, text, ha="center", va="center", fontsize=8, color="w")
+            if failed[i, j]:  # no colour (NaN): a hatched cell on the axes' white
+                ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, hatch="xx", edgecolor="tab:red",
+                                       lw=0, label="failed"))
+                text, color = "failed", "k"
+            elif np.isnan(v):  # not recorded (a classification error of a regression teacher)
+                text, color = "n/a", "k"
+            else:
+                text, color = f"{v:.3g}" + ("" if np.isnan(sems[i, j]) else f"\n± {sems[i, j]:.2g}"), "w"
+            ax.text(j, i, text, ha="center", va="center", fontsize=8, color=color)
         fig.colorbar(image, ax=ax, label=label)
     elif axes is not None:
         name, xs = axes[0]
@@ -284,19 +316,23 @@ def plot_sweep(result: SweepResult, observable: str | None = None, at: str | flo
         curves, errors = values.reshape(len(xs), -1), sems.reshape(len(xs), -1)
         others = list(itertools.product(*(v for _, v in axes[1:])))
         for c, combo in enumerate(others):
-            tag = ", ".join(f"{n}={v}" for (n, _), v in zip(axes[1:], combo))
+            tag = ", ".join(_setting(n, v) for (n, _), v in zip(axes[1:], combo))
             ax.errorbar(positions, curves[:, c], yerr=np.nan_to_num(errors[:, c]), fmt="o-", capsize=3,
                         label=tag or None)
+        _mark_failed(ax, positions, np.asarray(failed.reshape(len(xs), -1).any(axis=1)))
         if not numeric:
-            ax.set_xticks(positions, [str(x) for x in xs])
+            ax.set_xticks(positions, [_tick(name, x) for x in xs])
         ax.set(xlabel=name, ylabel=label)
         if len(others) > 1:
             ax.legend(fontsize=8)
     else:
         ax.errorbar(range(len(values)), values, yerr=np.nan_to_num(sems), fmt="o", capsize=3)
+        _mark_failed(ax, list(range(len(values))), failed)
         ax.set(xlabel="point", ylabel=label)
     swept = [n for n, _ in axes] if axes is not None else sorted({k for p in result.points for k in p})
     title = f"{result.kind} sweep over {', '.join(swept)}; base: {describe(result.base_config, swept)}"
+    if failed.any():
+        title += f"; {int(failed.sum())} of {failed.size} points failed"
     fig.suptitle(_wrap(title, width, 9), fontsize=9)
     return fig
 
