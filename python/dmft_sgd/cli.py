@@ -28,6 +28,7 @@ import warnings
 from pathlib import Path
 from typing import Any, Callable, NoReturn, Sequence, TextIO
 
+from . import _core
 from ._progress import Bar
 from .config import FIELDS, Config, FieldInfo, check_field_names, field_names
 from .dmft import solve_dmft
@@ -204,6 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("--log-time", action="store_true")
     plot.add_argument("--labels", nargs="+", metavar="LABEL",
                       help="one legend entry per file (default: what differs between the runs' configs)")
+    plot.add_argument("--quiet", action="store_true", help="no note of the file written")
     fdt = commands.add_parser(
         "fdt", help="the fluctuation-dissipation plot and T_eff ± sem of a DMFT result or config",
         description="The fluctuation-dissipation curve chi(t, t_w) against C(t,t) - C(t,t_w) at each "
@@ -258,13 +260,16 @@ def settings_from_args(args: argparse.Namespace, base: dict[str, Any] | None = N
         if value is not None:
             merged[key] = _given(value)
     if getattr(args, "lr_schedule", None) is not None:
+        if getattr(args, "lr", None) is not None:
+            raise UsageError("--lr-schedule and --lr contradict each other: the schedule "
+                             "sets every step's rate; give one of them")
         merged["lr"] = _read_schedule(args.lr_schedule)
         if getattr(args, "steps", None) is None:
             merged["steps"] = len(merged["lr"])  # the schedule's length, unless given
     try:
         cfg = Config(**{k: merged[k] for k in field_names() if k in merged})
     except (ValueError, TypeError) as exc:
-        raise UsageError(_name_option(str(exc))) from None
+        raise UsageError(_refusal(exc)) from None
     return cfg, {k: merged[k] for k in RUN_KEYS}
 
 
@@ -285,12 +290,18 @@ def _read_schedule(path: Path) -> tuple[float, ...]:
     return rates
 
 
-def _name_option(message: str) -> str:
-    """Messages start with the parameter's name; say which option sets it."""
-    first = message.split(" ", 1)[0]
-    if first in (*field_names(), *RUN_KEYS, *DMFT_KEYS):
-        return f"{_option(first)}: {message}"
-    return message
+def _refusal(exc: Exception, own: Sequence[str] = ()) -> str:
+    """A refusal's message, led by the option that sets the parameter it names: the
+    error's ``parameter`` field (set by the core and by the package's own checks), never
+    its text. `own`: a command's own options (``--lrs``), spelt as they are."""
+    parameter = getattr(exc, "parameter", None)
+    if not isinstance(parameter, str):
+        return str(exc)
+    if parameter in own:
+        return f"--{parameter.replace('_', '-')}: {exc}"
+    if parameter in (*field_names(), *RUN_KEYS, *DMFT_KEYS):
+        return f"{_option(parameter)}: {exc}"
+    return str(exc)
 
 
 def _solver_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -392,7 +403,7 @@ def _command_run(args: argparse.Namespace) -> int:
             as_int("d", run["d"], 1)
             as_int("replicas", run["replicas"], 1)
     except (ValueError, TypeError) as exc:
-        raise UsageError(_name_option(str(exc))) from None
+        raise UsageError(_refusal(exc)) from None
     if not args.quiet:
         print(f"config: {cfg}")
     dmft = sim = None
@@ -403,7 +414,7 @@ def _command_run(args: argparse.Namespace) -> int:
         if want_sim:
             sim = _run_simulation(cfg, run, show)
     except (ValueError, TypeError) as exc:
-        raise UsageError(_name_option(str(exc))) from None
+        raise UsageError(_refusal(exc)) from None
     out.mkdir(parents=True, exist_ok=True)
     written = []
     if dmft is not None:
@@ -460,7 +471,7 @@ def _command_sweep(args: argparse.Namespace) -> int:
         result = sweep(cfg, grid, kind=args.kind, seed=run["seed"], progress=bar, store=args.store,
                        retry_failed=args.retry_failed, **kwargs)
     except (ValueError, TypeError) as exc:
-        raise UsageError(_name_option(str(exc))) from None
+        raise UsageError(_refusal(exc)) from None
     finally:
         bar.close()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -510,11 +521,13 @@ def _command_plot(args: argparse.Namespace) -> int:
 
         figure = (plot_sgf(result, log_time=args.log_time) if isinstance(result, SGFResult)
                   else plot_sweep(result))
-        print(f"wrote {save_figure(figure, args.out)}")
+        written = save_figure(figure, args.out)
+        if not args.quiet:
+            print(f"wrote {written}")
         return 0
     if args.labels is not None and len(args.labels) != len(results):
         raise UsageError(f"--labels: give one label per file ({len(results)}), got {len(args.labels)}")
-    _draw(results, args.out, args.log_time, quiet=False, required=True, labels=args.labels)
+    _draw(results, args.out, args.log_time, quiet=args.quiet, required=True, labels=args.labels)
     return 0
 
 
@@ -534,8 +547,6 @@ def fdt_table(curves: Sequence[Any]) -> str:
 
 
 def _command_fdt(args: argparse.Namespace) -> int:
-    import numpy as np
-
     from .fdt import fdt, waiting_step
 
     if args.result is not None:
@@ -558,8 +569,7 @@ def _command_fdt(args: argparse.Namespace) -> int:
             raise UsageError(f"--t-w: {exc}") from None
     else:
         cfg, run = settings_from_args(args)
-        lr = np.asarray(cfg.lr, dtype=float) * np.ones(cfg.steps)
-        times = np.concatenate([[0.0], np.cumsum(lr)[:-1]])  # the grid, to check --t-w before work
+        times = _core.times(cfg.to_dict())  # the grid, to check --t-w before work
         try:
             for t_w in args.t_w:
                 waiting_step(cfg, times, t_w)
@@ -569,16 +579,16 @@ def _command_fdt(args: argparse.Namespace) -> int:
             as_threads(run["threads"])
             as_int("samples", run["samples"], 2)
         except ValueError as exc:
-            raise UsageError(_name_option(str(exc)) if not str(exc).startswith("t_w") else f"--t-w: {exc}") from None
+            raise UsageError(_refusal(exc, own=("t_w",))) from None
         except TypeError as exc:
-            raise UsageError(_name_option(str(exc))) from None
+            raise UsageError(_refusal(exc)) from None
         if not args.quiet:
             print(f"config: {cfg}")
         options = {"keep_groups": True, **_solver_options(args)}
         try:
             result = _run_dmft(cfg, run, options, _show_progress(args))
         except (ValueError, TypeError) as exc:
-            raise UsageError(_name_option(str(exc))) from None
+            raise UsageError(_refusal(exc)) from None
         if args.save is not None:
             path = result.save(args.save)
             if not args.quiet:
@@ -671,9 +681,7 @@ def _command_sgf(args: argparse.Namespace) -> int:
         result = sgf(cfg, lrs=args.lrs, order=args.order, samples=run["samples"], seed=run["seed"],
                      threads=run["threads"], progress=progress, **solver)
     except (ValueError, TypeError) as exc:
-        message = str(exc)
-        first = message.split(" ", 1)[0]
-        raise UsageError(f"--{first}: {message}" if first in ("lrs", "order") else _name_option(message)) from None
+        raise UsageError(_refusal(exc, own=("lrs", "order"))) from None
     finally:
         progress.close()
     print(sgf_table(result))
