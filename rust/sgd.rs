@@ -18,6 +18,7 @@ use crate::error::{Error, Result};
 use crate::losses::{ActivationFn, LossFn, LossSum, SampleLoss};
 use crate::minibatch::{user_batch_stream, BatchSchedule, GivenBatches, MarkovBatches};
 use crate::observables::{test_error_with, test_loss_with};
+use crate::optimizer::{Descent, Optimizer};
 use crate::rng::{stream, Domain};
 use crate::simd::{axpy, dot, DataElement};
 use rand::RngExt;
@@ -203,9 +204,9 @@ pub(crate) fn run_sgd<E: DataElement, L: LossFn, A: ActivationFn>(
     let label_moment = data.y.iter().map(|y| y * y).sum::<f64>() / n as f64;
     let guard = DivergenceGuard::new(label, dot(&w0, &w0) / d as f64, label_moment);
     let mut w = w0;
-    // The momentum buffer v_k (v_0 = 0), only with momentum: plain SGD keeps its update.
-    let beta = cfg.momentum;
-    let mut velocity = (beta > 0.0).then(|| vec![0.0f64; d]);
+    // The update rule, and its state (the velocity with momentum), one component.
+    let optimizer = Optimizer::of(cfg);
+    let mut state = optimizer.init(d);
     let mut grad = vec![0.0f64; d]; // sum_mu s_mu f_mu x_mu, with f = -l'
     let mut s = vec![false; n];
 
@@ -261,38 +262,14 @@ pub(crate) fn run_sgd<E: DataElement, L: LossFn, A: ActivationFn>(
         }
 
         if k + 1 < steps {
-            // The step's own dt (a schedule's eta_k), and sqrt(2 dt T), the Langevin kick
-            // per unit increment.
-            let dt = cfg.lr_at(k);
-            let (shrink, kick) = (1.0 - dt * cfg.lam, (2.0 * dt * cfg.temperature).sqrt());
-            if let Some(v) = velocity.as_mut() {
-                // PyTorch's SGD with momentum (theory.md eq. 1.2): the gradient with the
-                // ridge inside, g = lam w - b_w grad / sqrt(d); v = beta v + g; the step
-                // along v (heavy ball) or g + beta v (Nesterov).
-                let scale = inv_sqrt_d * cfg.batch_weight();
-                for ((wi, vi), gi) in w.iter_mut().zip(v.iter_mut()).zip(&grad) {
-                    let g = cfg.lam * *wi - scale * gi;
-                    *vi = beta * *vi + g;
-                    let along = if cfg.nesterov { g + beta * *vi } else { *vi };
-                    *wi -= dt * along;
-                }
-                if kick > 0.0 {
-                    langevin.fill(k, &mut xi);
-                    axpy(kick, &xi, &mut w);
-                }
+            let noise = if optimizer.is_noisy() {
+                langevin.fill(k, &mut xi);
+                Some(xi.as_slice())
             } else {
-                let step = dt * inv_sqrt_d * cfg.batch_weight();
-                if kick > 0.0 {
-                    langevin.fill(k, &mut xi);
-                    for ((wi, gi), xi) in w.iter_mut().zip(&grad).zip(&xi) {
-                        *wi = shrink * *wi + step * gi + kick * xi;
-                    }
-                } else {
-                    for (wi, gi) in w.iter_mut().zip(&grad) {
-                        *wi = shrink * *wi + step * gi;
-                    }
-                }
-            }
+                None
+            };
+            let descent = Descent::new(&grad, inv_sqrt_d, cfg.batch_weight());
+            optimizer.update(k, &mut state, &mut w, descent, noise);
         }
         control.checkpoint(1)?;
     }

@@ -10,6 +10,7 @@ use super::matrix::TimeMatrix;
 use crate::config::Config;
 use crate::divergence::DivergenceGuard;
 use crate::error::Result;
+use crate::optimizer::{Momentum, Optimizer};
 use crate::simd::{axpy, dot};
 
 /// Memory kernels of the effective process, filled one row per step.
@@ -44,16 +45,15 @@ pub struct WeightSide {
     pub r: TimeMatrix,
     /// Overlap `m(k)`, `m(0) = m0`.
     pub m: Vec<f64>,
-    /// The time step of each step, `dt_k` (all equal without a schedule); `dt_0` is the
-    /// reference of the response, `R(k,l) = (1/dt_0) dw(k)/d eta(l)`, the normalisation
-    /// the pattern side's memory terms use (theory.md eq. 3.10).
-    dts: Vec<f64>,
-    lam: f64,
+    /// The update rule, the component the simulator steps with too: the time step of
+    /// each step `dt_k` (all equal without a schedule; `dt_0` is the reference of the
+    /// response, `R(k,l) = (1/dt_0) dw(k)/d eta(l)`, the normalisation the pattern side's
+    /// memory terms use, theory.md eq. 3.10), the ridge, the Langevin temperature `T`
+    /// (step `k` adds `2 dt_k T` to `C(k+1,k+1)`) and the momentum.
+    optimizer: Optimizer,
     alpha: f64,
-    /// The Langevin temperature `T`: step `k` adds `2 dt_k T` to `C(k+1,k+1)`.
-    temperature: f64,
     /// The velocity's statistics with momentum (eqs. 3.7-3.9); `None` without.
-    momentum: Option<Velocity>,
+    velocity: Option<Velocity>,
 }
 
 /// What momentum adds to the weight side (theory.md eqs. 3.7-3.9): the current row of
@@ -61,8 +61,6 @@ pub struct WeightSide {
 /// mean along `v*`. Each step needs only the previous row: `O(T)` memory.
 #[derive(Clone, Debug, PartialEq)]
 struct Velocity {
-    beta: f64,
-    nesterov: bool,
     /// `Q(k, l) = (1/dt) dv(k)/d eta(l)` for `l < k` (`Q(k, k) = 0`).
     q: Vec<f64>,
     /// `D(k, l) = E[v(k) w(l)]` for `l <= k`.
@@ -74,40 +72,44 @@ struct Velocity {
 }
 
 impl WeightSide {
-    /// Row 0: `C(0,0) = q0`, `m(0) = m0`.
+    /// Row 0: `C(0,0) = q0`, `m(0) = m0`, for plain GD at the constant step `dt` with
+    /// ridge `lam` (the tests' weight side).
+    #[cfg(test)]
     pub fn new(steps: usize, dt: f64, lam: f64, alpha: f64, m0: f64, q0: f64) -> Self {
+        Self::with_optimizer(steps, Optimizer::plain(dt, lam), alpha, m0, q0)
+    }
+
+    /// Row 0 of the weights of `optimizer`.
+    pub fn with_optimizer(
+        steps: usize,
+        optimizer: Optimizer,
+        alpha: f64,
+        m0: f64,
+        q0: f64,
+    ) -> Self {
         let mut c = TimeMatrix::zeros(steps);
         c.set(0, 0, q0);
         let mut m = vec![0.0; steps];
         m[0] = m0;
+        let velocity = optimizer.momentum.map(|_| Velocity {
+            q: Vec::new(),
+            d: vec![0.0],
+            vv: 0.0,
+            mv: 0.0,
+        });
         WeightSide {
             c,
             r: TimeMatrix::zeros(steps),
             m,
-            dts: vec![dt; steps],
-            lam,
+            optimizer,
             alpha,
-            temperature: 0.0,
-            momentum: None,
+            velocity,
         }
     }
 
     /// The weight side of `cfg` (its first row).
     pub fn of(cfg: &Config) -> Self {
-        let mut w = Self::new(cfg.steps, cfg.lr, cfg.lam, cfg.alpha, cfg.m0(), cfg.q0);
-        w.dts = (0..cfg.steps).map(|k| cfg.lr_at(k)).collect();
-        w.temperature = cfg.temperature;
-        if cfg.momentum > 0.0 {
-            w.momentum = Some(Velocity {
-                beta: cfg.momentum,
-                nesterov: cfg.nesterov,
-                q: Vec::new(),
-                d: vec![0.0],
-                vv: 0.0,
-                mv: 0.0,
-            });
-        }
-        w
+        Self::with_optimizer(cfg.steps, Optimizer::of(cfg), cfg.alpha, cfg.m0(), cfg.q0)
     }
 
     /// `Ok` unless row `k`, just computed (`finite`: whether all its values are), shows
@@ -133,14 +135,14 @@ impl WeightSide {
     /// `M_R(k, 0..=k)` and `mu(k)` (eqs. 3.4-3.6). Every update runs along rows, so the
     /// `O(k^2)` work streams through memory in order.
     pub fn advance_rows(&mut self, k: usize, m_c_k: &[f64], m_r_k: &[f64], mu_k: f64) -> bool {
-        if self.momentum.is_some() {
-            return self.advance_with_momentum(k, m_c_k, m_r_k, mu_k);
+        if let Some(momentum) = self.optimizer.momentum {
+            return self.advance_with_momentum(momentum, k, m_c_k, m_r_k, mu_k);
         }
         // The step's own dt; dt_0 normalises the response (and e, built from it).
-        let (dt, dt0) = (self.dts[k], self.dts[0]);
+        let (dt, dt0) = (self.optimizer.lr_at(k), self.optimizer.lr_at(0));
         // w(k+1) = a · w(0..=k) + dt eta(k), with a_j = dt M_R(k, j) + (1 - dt lambda) [j == k].
         let mut a: Vec<f64> = m_r_k[..=k].iter().map(|v| dt * v).collect();
-        let shrink = 1.0 - dt * self.lam;
+        let shrink = 1.0 - dt * self.optimizer.lam;
         a[k] += shrink;
 
         // One pass over the rows of R (lower triangle) for two sums (eqs. 3.4, 3.5):
@@ -168,7 +170,7 @@ impl WeightSide {
         }
         // C(k+1,k+1) = a · C(k+1, 0..=k) + dt a · e + dt^2 M_C(k,k) + 2 dt T (eq. 3.5):
         // the Langevin increment is independent of every earlier w(l) and of eta.
-        let langevin_variance = 2.0 * dt * self.temperature;
+        let langevin_variance = 2.0 * dt * self.optimizer.temperature;
         let diag = dot(&a, &c_new) + dt * dot(&a, &e) + dt * dt * m_c_k[k] + langevin_variance;
         for (l, &v) in c_new.iter().enumerate() {
             self.c.set(l, k + 1, v);
@@ -189,13 +191,20 @@ impl WeightSide {
     /// `v(k+1) = beta v(k) + g(k)`, `w(k+1) = w(k) - dt u(k+1)` with `u = v(k+1)` (heavy
     /// ball) or `g(k) + beta v(k+1)` (Nesterov), plus the Langevin increment. Every
     /// second moment is advanced from the previous row, in `O(k^2)` per step as without.
-    fn advance_with_momentum(&mut self, k: usize, m_c_k: &[f64], m_r_k: &[f64], mu_k: f64) -> bool {
-        let (dt, dt0, lam) = (self.dts[k], self.dts[0], self.lam);
-        let langevin_variance = 2.0 * dt * self.temperature;
-        let Some(vel) = self.momentum.as_mut() else {
-            unreachable!("called with momentum")
+    fn advance_with_momentum(
+        &mut self,
+        Momentum { beta, nesterov }: Momentum,
+        k: usize,
+        m_c_k: &[f64],
+        m_r_k: &[f64],
+        mu_k: f64,
+    ) -> bool {
+        let optimizer = &self.optimizer;
+        let (dt, dt0, lam) = (optimizer.lr_at(k), optimizer.lr_at(0), optimizer.lam);
+        let langevin_variance = 2.0 * dt * optimizer.temperature;
+        let Some(vel) = self.velocity.as_mut() else {
+            unreachable!("a weight side with momentum has a velocity")
         };
-        let (beta, nesterov) = (vel.beta, vel.nesterov);
         let m_r_k = &m_r_k[..=k];
         // One pass over the rows of R: sum_{l<i<=k} M_R(k,i) R(i,l) and
         // e_l = E[eta(k) w(l)] = dt sum_{i<l} R(l,i) M_C(k,i).
