@@ -5,7 +5,7 @@
 
 use dmft_sgd::{
     simulate_with, solve_dmft_with, Activation, Config, Control, Data, DmftOptions, EnsembleSpec,
-    LossFn, SampleLoss, Teacher,
+    LossFn, Problem, SampleLoss, Teacher,
 };
 
 /// The Huber loss of the residual `r = o - y`: `r^2/2` for `|r| <= delta`, linear beyond,
@@ -60,7 +60,7 @@ fn main() -> dmft_sgd::Result<()> {
         .samples(8_000)
         .seed(0)
         .threads(Some(2));
-    let dmft = solve_dmft_with(&cfg, &huber, &opts, &control)?;
+    let dmft = solve_dmft_with(&Problem::new(cfg.clone())?, &huber, &opts, &control)?;
     let sem = dmft.sem.as_ref().expect("8 groups give error bars");
     let spec = EnsembleSpec::new(1000, 8).seed(0).threads(Some(2));
     let ens = simulate_with(&cfg, &huber, &spec, &control)?;

@@ -3,7 +3,7 @@
 //!
 //! Run with `cargo run --release --example quickstart` (a few seconds).
 
-use dmft_sgd::{simulate, solve_dmft, Config, Control, DmftOptions, EnsembleSpec};
+use dmft_sgd::{simulate, solve_dmft, Config, Control, DmftOptions, EnsembleSpec, Problem};
 
 fn main() -> dmft_sgd::Result<()> {
     // Plain SGD (tau = None: a fresh batch of 30% of the samples every step).
@@ -16,6 +16,8 @@ fn main() -> dmft_sgd::Result<()> {
         steps: 100,
         ..Config::default()
     };
+    // Parsed once: every rule checked here, the engines take the problem.
+    let problem = Problem::new(cfg.clone())?;
     let control = Control::new();
 
     // The DMFT with 4000 effective samples in 8 groups (for the error bars), 2 threads.
@@ -24,7 +26,7 @@ fn main() -> dmft_sgd::Result<()> {
         .groups(8)
         .seed(0)
         .threads(Some(2));
-    let dmft = solve_dmft(&cfg, &opts, &control)?;
+    let dmft = solve_dmft(&problem, &opts, &control)?;
     let dmft_error = &dmft.observables.test_error;
     let dmft_sem = &dmft
         .sem

@@ -16,6 +16,7 @@ use crate::dmft::{
 use crate::error::{Divergence, Error};
 use crate::minibatch::batch_mask;
 use crate::observables::{test_error_with, test_loss_with, OBSERVABLES};
+use crate::problem::Problem;
 use crate::resources::{measure_read_bandwidth, with_threads};
 use crate::sgd::{sgd_on_data, DataSet, UserRun};
 use crate::simulate::{simulate as simulate_ensemble, EnsembleSpec};
@@ -131,6 +132,11 @@ fn config_from_dict(d: &Bound<'_, PyDict>) -> PyResult<Config> {
             None => err,
         }
     })
+}
+
+/// The problem of a config dict, parsed and checked once ([`config_from_dict`]).
+fn problem_from_dict(d: &Bound<'_, PyDict>) -> PyResult<Problem> {
+    Ok(Problem::from_checked(config_from_dict(d)?))
 }
 
 /// Runs `job` on a local pool of `threads` workers with the GIL released. Meanwhile the
@@ -490,7 +496,7 @@ fn simulate<'py>(
 /// used. `progress(done)` is called with the number of finished time steps.
 #[pyfunction]
 #[pyo3(signature = (config, *, samples, groups, seed, threads, method, response, band,
-    response_samples, keep_kernels, iterations, damping, tol, keep_groups=false,
+    response_samples, keep_kernels, iterations, damping, tol, keep_groups=None,
     progress=None))]
 #[allow(clippy::too_many_arguments)]
 fn solve_dmft<'py>(
@@ -508,10 +514,10 @@ fn solve_dmft<'py>(
     iterations: usize,
     damping: f64,
     tol: f64,
-    keep_groups: bool,
+    keep_groups: Option<bool>,
     progress: Option<Py<PyAny>>,
 ) -> PyResult<DmftSolutionOut> {
-    let cfg = config_from_dict(config)?;
+    let problem = problem_from_dict(config)?;
     let method = match method {
         "single" => Method::SinglePass,
         "iterate" => Method::Iterate {
@@ -534,13 +540,20 @@ fn solve_dmft<'py>(
         response,
         response_samples,
         keep_kernels,
-        keep_groups,
+        keep_groups: false,
         seed,
         method,
         threads: threads_arg(threads)?,
     };
+    // None: the core's default for this problem and these options.
+    let opts = DmftOptions {
+        keep_groups: keep_groups.unwrap_or_else(|| opts.default_keep_groups(problem.config())),
+        ..opts
+    };
     // The solver runs on its own pool of `threads`; the waiting thread needs no other.
-    let sol = run_detached(py, Some(1), progress, |control| solve(&cfg, &opts, control))?;
+    let sol = run_detached(py, Some(1), progress, |control| {
+        solve(&problem, &opts, control)
+    })?;
     solution_out(py, sol)
 }
 
@@ -566,7 +579,7 @@ fn solve_dmft_ladder(
     keep_groups: bool,
     progress: Option<Py<PyAny>>,
 ) -> PyResult<Vec<DmftSolutionOut>> {
-    let cfg = config_from_dict(config)?;
+    let problem = problem_from_dict(config)?;
     let opts = DmftOptions {
         samples,
         groups,
@@ -579,7 +592,7 @@ fn solve_dmft_ladder(
         threads: threads_arg(threads)?,
     };
     let levels = run_detached(py, Some(1), progress, |control| {
-        ladder(&cfg, &lrs, &opts, control)
+        ladder(&problem, &lrs, &opts, control)
     })?;
     levels
         .into_iter()
@@ -849,6 +862,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
         .map(|o| (o.name, o.label, o.description, o.needs_sign_labels).into_pyobject(m.py()))
         .collect::<PyResult<Vec<_>>>()?;
     m.add("OBSERVABLES", PyTuple::new(m.py(), registry)?)?;
+    m.add("KEEP_GROUPS_ENTRIES", DmftOptions::KEEP_GROUPS_ENTRIES)?;
     m.add_function(wrap_pyfunction!(validate_config, m)?)?;
     m.add_function(wrap_pyfunction!(config_defaults, m)?)?;
     m.add_function(wrap_pyfunction!(config_fields, m)?)?;

@@ -4,11 +4,16 @@
 
 use dmft_sgd::{
     simulate, solve_dmft, solve_dmft_ladder, Activation, Clusters, Config, Control, Data,
-    DmftOptions, DmftSolution, EnsembleSpec, Loss, Method, Teacher,
+    DmftOptions, DmftSolution, EnsembleSpec, Loss, Method, Problem, Teacher,
 };
 
+/// The problem of a valid `cfg`, parsed once.
+fn problem(cfg: &Config) -> Problem {
+    Problem::new(cfg.clone()).expect("a valid setting")
+}
+
 fn solve(cfg: &Config, opts: &DmftOptions) -> DmftSolution {
-    solve_dmft(cfg, opts, &Control::new()).expect("a valid setting solves")
+    solve_dmft(&problem(cfg), opts, &Control::new()).expect("a valid setting solves")
 }
 
 fn plain_sgd() -> Config {
@@ -148,7 +153,7 @@ fn bad_options_are_errors_naming_the_parameter() {
             "threads",
         ),
     ] {
-        match solve_dmft(&cfg, &opts, &Control::new()) {
+        match solve_dmft(&problem(&cfg), &opts, &Control::new()) {
             Err(dmft_sgd::Error::InvalidParameter { name: n, .. }) => assert_eq!(n, name),
             other => panic!("{name}: {other:?}"),
         }
@@ -282,7 +287,7 @@ fn a_users_loss_runs_in_both_engines() {
     let opts = DmftOptions::default().samples(2_000).groups(4).seed(5);
     let control = Control::new();
     let built_in = solve(&square, &opts);
-    let wide = dmft_sgd::solve_dmft_with(&cfg, &huber(1e9), &opts, &control).unwrap();
+    let wide = dmft_sgd::solve_dmft_with(&problem(&cfg), &huber(1e9), &opts, &control).unwrap();
     assert_eq!(
         (&wide.c, &wide.r, &wide.kernels),
         (&built_in.c, &built_in.r, &built_in.kernels)
@@ -297,9 +302,13 @@ fn a_users_loss_runs_in_both_engines() {
     assert_eq!(sim_wide.m, simulate(&square, &spec, &control).unwrap().m);
 
     let robust = huber(0.5);
-    let theory =
-        dmft_sgd::solve_dmft_with(&cfg, &robust, &opts.samples(32_000).groups(8), &control)
-            .unwrap();
+    let theory = dmft_sgd::solve_dmft_with(
+        &problem(&cfg),
+        &robust,
+        &opts.samples(32_000).groups(8),
+        &control,
+    )
+    .unwrap();
     let sim = dmft_sgd::simulate_with(
         &cfg,
         &robust,
@@ -414,8 +423,8 @@ fn ladder_case() -> (Config, [f64; 3], DmftOptions) {
 fn the_ladder_finest_level_is_the_plain_solve_and_threads_do_not_matter() {
     let (cfg, lrs, opts) = ladder_case();
     let control = Control::new();
-    let one = solve_dmft_ladder(&cfg, &lrs, &opts.threads(Some(1)), &control).unwrap();
-    let two = solve_dmft_ladder(&cfg, &lrs, &opts.threads(Some(2)), &control).unwrap();
+    let one = solve_dmft_ladder(&problem(&cfg), &lrs, &opts.threads(Some(1)), &control).unwrap();
+    let two = solve_dmft_ladder(&problem(&cfg), &lrs, &opts.threads(Some(2)), &control).unwrap();
     assert_eq!(one, two);
     let finest = Config {
         lr: 0.025,
@@ -432,7 +441,7 @@ fn the_ladder_finest_level_is_the_plain_solve_and_threads_do_not_matter() {
 #[test]
 fn coupled_levels_keep_their_law_and_move_together() {
     let (cfg, lrs, opts) = ladder_case();
-    let levels = solve_dmft_ladder(&cfg, &lrs, &opts, &Control::new()).unwrap();
+    let levels = solve_dmft_ladder(&problem(&cfg), &lrs, &opts, &Control::new()).unwrap();
     // The coarsest level has the law of a plain solve at its lr (another seed).
     let plain = solve(&cfg, &opts.seed(5));
     let (a, b) = (&levels[0], &plain);

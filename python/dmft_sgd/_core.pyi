@@ -15,6 +15,7 @@ __all__ = [
     "InvalidParameterError",
     "DmftSolution",
     "Ensemble",
+    "KEEP_GROUPS_ENTRIES",
     "OBSERVABLES",
     "Trajectory",
     "__version__",
@@ -41,6 +42,8 @@ __version__: str
 #: The observables the engines record, in order: (name, plot label, description,
 #: whether it needs labels ±1).
 OBSERVABLES: tuple[tuple[str, str, str, bool], ...]
+#: By default each group's C and R are kept while groups * T^2 is at most this.
+KEEP_GROUPS_ENTRIES: int
 
 class DivergenceError(RuntimeError):
     run: str
@@ -144,7 +147,7 @@ def solve_dmft(
     iterations: int,
     damping: float,
     tol: float,
-    keep_groups: bool = False,
+    keep_groups: bool | None = None,
     progress: Callable[[int], object] | None = None,
 ) -> DmftSolution: ...
 def groups_for(config: dict[str, Any], *, samples: int, groups: int | None, response_samples: int | None) -> int: ...

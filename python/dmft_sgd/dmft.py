@@ -15,8 +15,9 @@ from .results import DMFTResult
 #: The defaults of the solver's options: Rust's (`DmftOptions::default()`, `Method::iterate()`).
 DEFAULTS: dict[str, Any] = _core.dmft_defaults()
 #: ``keep_groups=None`` keeps each group's C and R while groups * T^2 is at most this
-#: (two matrices of float64 per group: at most 160 MB, e.g. 8 groups up to T = 1118).
-KEEP_GROUPS_ENTRIES = 10**7
+#: (two matrices of float64 per group: at most 160 MB, e.g. 8 groups up to T = 1118);
+#: the core's rule (``DmftOptions::default_keep_groups``), which applies it.
+KEEP_GROUPS_ENTRIES: int = _core.KEEP_GROUPS_ENTRIES
 
 
 def default_groups(cfg: Config, samples: int, groups: int | None, response_samples: int | None) -> int:
@@ -144,10 +145,7 @@ def solve_dmft(
     cfg = as_config("cfg", cfg)
     samples, seed, threads, groups, band, response_samples = _typed_options(
         samples, seed, threads, groups, band, keep_kernels, response_samples)
-    if keep_groups is None:
-        used = default_groups(cfg, samples, groups, response_samples)
-        keep_groups = 2 <= used and used * cfg.steps**2 <= KEEP_GROUPS_ENTRIES
-    elif not isinstance(keep_groups, bool):
+    if keep_groups is not None and not isinstance(keep_groups, bool):
         raise TypeError(f"keep_groups must be a bool or None, got {keep_groups!r}")
     iterations = as_int("iterations", iterations, 0)
     damping, tol = as_float("damping", damping), as_float("tol", tol)

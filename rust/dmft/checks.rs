@@ -68,9 +68,9 @@ pub fn dmft_step_costs(cfg: &Config, opts: &DmftOptions) -> Vec<f64> {
 /// Groups are numbered in 20 bits of the random-stream index.
 const MAX_GROUPS: usize = 1 << 20;
 
-/// Checks `cfg` and every option before a solve: the first bad parameter is named.
-pub(super) fn validate(cfg: &Config, opts: &DmftOptions) -> Result<()> {
-    cfg.validate()?;
+/// Checks every option of a solve of the (checked) problem `cfg` before any work: the
+/// first bad parameter is named.
+pub(super) fn validate_options(cfg: &Config, opts: &DmftOptions) -> Result<()> {
     if opts.samples < 2 || opts.samples % 2 != 0 {
         return Err(Error::invalid(
             "samples",

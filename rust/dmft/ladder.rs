@@ -11,7 +11,7 @@
 //! standardised innovations on its grid (section 6.2, eqs. 6.3-6.4).
 
 use super::check_sample_loss;
-use super::checks::{dmft_memory, validate};
+use super::checks::{dmft_memory, validate_options};
 use super::group::{each_group, Group, LevelCoupling};
 use super::options::{DmftOptions, Method};
 use super::patterns::PatternParams;
@@ -23,29 +23,32 @@ use crate::control::Control;
 use crate::error::{Error, Result};
 use crate::losses::{ActivationFn, LossFn, SampleLoss};
 use crate::minibatch::BatchChain;
+use crate::problem::Problem;
 use crate::resources::{check_memory, with_threads};
 
 /// Relative slack when checking that the learning rates divide each other and the
 /// horizon: `lr` values typed in decimal are not exact binary fractions.
 const GRID_SLACK: f64 = 1e-9;
 
-/// The configs of the levels of the ladder of `cfg` at learning rates `lrs` (decreasing,
-/// each an integer fraction of the one before), each to the horizon of `cfg`,
-/// `t = (steps - 1) lr`: level `i` has `lr = lrs[i]` and `(steps - 1) lr / lrs[i] + 1`
-/// steps. Refused: fewer than two rates, rates that do not divide each other or the
-/// horizon, a learning-rate schedule, and plain SGD (`tau = None` with `batch < 1`),
-/// which has no stochastic gradient flow at fixed `batch`.
+/// The problems of the levels of the ladder of `problem` at learning rates `lrs`
+/// (decreasing, each an integer fraction of the one before), each to the horizon of
+/// `problem`, `t = (steps - 1) lr`: level `i` has `lr = lrs[i]` and `(steps - 1) lr /
+/// lrs[i] + 1` steps, and is checked once, as a problem of its own. Refused: fewer than
+/// two rates, rates that do not divide each other or the horizon, a learning-rate
+/// schedule, and plain SGD (`tau = None` with `batch < 1`), which has no stochastic
+/// gradient flow at fixed `batch`.
 ///
 /// ```
-/// use dmft_sgd::{ladder_configs, Config};
+/// use dmft_sgd::{ladder_configs, Config, Problem};
 ///
 /// let cfg = Config { lr: 0.1, steps: 101, tau: Some(1.0), batch: 0.3, ..Config::default() };
-/// let levels = ladder_configs(&cfg, &[0.1, 0.05, 0.025]).unwrap();
-/// assert_eq!(levels.iter().map(|c| c.steps).collect::<Vec<_>>(), [101, 201, 401]);
-/// assert!(ladder_configs(&Config { tau: None, ..cfg.clone() }, &[0.1, 0.05]).is_err());
+/// let levels = ladder_configs(&Problem::new(cfg.clone()).unwrap(), &[0.1, 0.05, 0.025]).unwrap();
+/// assert_eq!(levels.iter().map(|p| p.steps()).collect::<Vec<_>>(), [101, 201, 401]);
+/// let plain = Problem::new(Config { tau: None, ..cfg }).unwrap();
+/// assert!(ladder_configs(&plain, &[0.1, 0.05]).is_err());
 /// ```
-pub fn ladder_configs(cfg: &Config, lrs: &[f64]) -> Result<Vec<Config>> {
-    cfg.validate()?;
+pub fn ladder_configs(problem: &Problem, lrs: &[f64]) -> Result<Vec<Problem>> {
+    let cfg = problem.config();
     if cfg.lr_schedule.is_some() {
         return Err(Error::invalid(
             "lr",
@@ -105,8 +108,7 @@ pub fn ladder_configs(cfg: &Config, lrs: &[f64]) -> Result<Vec<Config>> {
             steps: intervals.round() as usize + 1,
             ..cfg.clone()
         };
-        level.validate()?;
-        levels.push(level);
+        levels.push(Problem::new(level)?);
     }
     Ok(levels)
 }
@@ -199,24 +201,28 @@ fn switch_probabilities(finer: &BatchChain, n: usize) -> (f64, f64) {
 /// for the finest level, and used on every level. Progress counts the finest level's
 /// steps.
 pub fn solve_dmft_ladder(
-    cfg: &Config,
+    problem: &Problem,
     lrs: &[f64],
     opts: &DmftOptions,
     control: &Control,
 ) -> Result<Vec<DmftSolution>> {
-    solve_dmft_ladder_with(cfg, &cfg.sample_loss(), lrs, opts, control)
+    solve_dmft_ladder_with(problem, &problem.sample_loss(), lrs, opts, control)
 }
 
 /// [`solve_dmft_ladder`] with the sample loss `sample_loss`, as
 /// [`solve_dmft_with`](crate::solve_dmft_with).
 pub fn solve_dmft_ladder_with<L: LossFn, A: ActivationFn>(
-    cfg: &Config,
+    problem: &Problem,
     sample_loss: &SampleLoss<L, A>,
     lrs: &[f64],
     opts: &DmftOptions,
     control: &Control,
 ) -> Result<Vec<DmftSolution>> {
-    let levels = ladder_configs(cfg, lrs)?;
+    let cfg = problem.config();
+    let levels: Vec<Config> = ladder_configs(problem, lrs)?
+        .into_iter()
+        .map(|level| level.config().clone())
+        .collect();
     let finest = levels.last().expect("two levels or more");
     if opts.method != Method::SinglePass {
         return Err(Error::invalid(
@@ -225,7 +231,7 @@ pub fn solve_dmft_ladder_with<L: LossFn, A: ActivationFn>(
         ));
     }
     for level in &levels {
-        validate(level, opts)?;
+        validate_options(level, opts)?;
     }
     check_sample_loss(cfg, sample_loss)?;
     let opts = &opts.resolved(finest);
@@ -380,7 +386,9 @@ mod tests {
             batch: 0.3,
             ..Config::default()
         };
-        let err = |lrs: &[f64], cfg: &Config| ladder_configs(cfg, lrs).unwrap_err().to_string();
+        let problem = |cfg: &Config| Problem::new(cfg.clone()).unwrap();
+        let err =
+            |lrs: &[f64], cfg: &Config| ladder_configs(&problem(cfg), lrs).unwrap_err().to_string();
         assert!(err(&[0.1], &cfg).contains("lrs"));
         assert!(err(&[0.1, 0.04], &cfg).contains("integer"));
         assert!(err(&[0.1, 0.1], &cfg).contains("integer"));
@@ -395,6 +403,9 @@ mod tests {
             batch: 1.0,
             ..plain
         };
-        assert_eq!(ladder_configs(&gd, &[0.1, 0.05]).unwrap()[1].steps, 21);
+        assert_eq!(
+            ladder_configs(&problem(&gd), &[0.1, 0.05]).unwrap()[1].steps(),
+            21
+        );
     }
 }

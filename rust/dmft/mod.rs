@@ -53,38 +53,45 @@ use crate::config::Config;
 use crate::control::Control;
 use crate::error::{Error, Result};
 use crate::losses::{ActivationFn, LossFn, SampleLoss};
+use crate::problem::Problem;
 use crate::resources::{check_memory, with_threads};
-use checks::validate;
+use checks::validate_options;
 use iterate::iterate;
 use single_pass::single_pass;
 
-/// Solves the DMFT of `cfg` on a pool of `opts.threads` workers. Progress counts time
-/// steps (`T` for a single pass, `T` per iteration for `Iterate`).
+/// Solves the DMFT of `problem` on a pool of `opts.threads` workers. Progress counts
+/// time steps (`T` for a single pass, `T` per iteration for `Iterate`).
 ///
 /// ```
-/// use dmft_sgd::{solve_dmft, Config, Control, DmftOptions};
+/// use dmft_sgd::{solve_dmft, Config, Control, DmftOptions, Problem};
 ///
-/// let cfg = Config { batch: 0.3, steps: 40, ..Config::default() };
+/// let problem = Problem::new(Config { batch: 0.3, steps: 40, ..Config::default() }).unwrap();
 /// let opts = DmftOptions::default().samples(2_000).groups(4);
-/// let sol = solve_dmft(&cfg, &opts, &Control::new()).unwrap();
+/// let sol = solve_dmft(&problem, &opts, &Control::new()).unwrap();
 /// let (e, se) = (sol.observables.test_error[39], sol.sem.unwrap().test_error[39]);
 /// assert!(e < 0.5 && se > 0.0 && se < 0.05);
 /// ```
-pub fn solve_dmft(cfg: &Config, opts: &DmftOptions, control: &Control) -> Result<DmftSolution> {
-    solve_dmft_with(cfg, &cfg.sample_loss(), opts, control)
+pub fn solve_dmft(
+    problem: &Problem,
+    opts: &DmftOptions,
+    control: &Control,
+) -> Result<DmftSolution> {
+    solve_dmft_with(problem, &problem.sample_loss(), opts, control)
 }
 
 /// [`solve_dmft`] with the loss and output `sample_loss` (your own [`LossFn`] and
-/// [`ActivationFn`], or built-ins) instead of the config's `loss` and `activation`. A
+/// [`ActivationFn`], or built-ins) instead of the problem's `loss` and `activation`. A
 /// loss without a curvature ([`LossFn::has_curvature`]: the hinge) is refused before any
 /// work: the response of the effective process needs `l''`.
 pub fn solve_dmft_with<L: LossFn, A: ActivationFn>(
-    cfg: &Config,
+    problem: &Problem,
     sample_loss: &SampleLoss<L, A>,
     opts: &DmftOptions,
     control: &Control,
 ) -> Result<DmftSolution> {
-    validate(cfg, opts)?;
+    // The problem is checked already (once, when parsed); the options are checked here.
+    let cfg = problem.config();
+    validate_options(cfg, opts)?;
     check_sample_loss(cfg, sample_loss)?;
     let opts = &opts.resolved(cfg);
     check_memory(

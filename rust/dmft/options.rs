@@ -188,6 +188,19 @@ impl DmftOptions {
         })
     }
 
+    /// Most numbers kept by default for each group's `C` and `R`: groups x T^2 (160 MB).
+    pub const KEEP_GROUPS_ENTRIES: usize = 10_000_000;
+
+    /// Whether a solve of `cfg` keeps each group's `C` and `R` by default: with two
+    /// groups or more (what error bars of functions of them need) while groups x T^2 <=
+    /// [`DmftOptions::KEEP_GROUPS_ENTRIES`].
+    pub fn default_keep_groups(&self, cfg: &Config) -> bool {
+        let groups = self.groups_for(cfg);
+        groups >= 2
+            && groups.saturating_mul(cfg.steps.saturating_mul(cfg.steps))
+                <= Self::KEEP_GROUPS_ENTRIES
+    }
+
     /// These options with `groups` and `response` resolved for `cfg`.
     pub(super) fn resolved(&self, cfg: &Config) -> DmftOptions {
         DmftOptions {
