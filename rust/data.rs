@@ -370,8 +370,8 @@ fn mixture_test_error(
     for (c, p, y) in clusters.table() {
         let mean = c * m;
         let wrong = match activation {
-            // y o <= 0  <=>  y h <= 0.
-            Activation::Linear => {
+            // y o <= 0  <=>  y h <= 0 (erf(h/sqrt 2) has the sign of h).
+            Activation::Linear | Activation::Erf => {
                 if y > 0.0 {
                     prob_below(0.0, mean, sd)
                 } else {
@@ -390,7 +390,7 @@ fn mixture_test_error(
                 }
             }
             // The other outputs go through the general quadrature.
-            Activation::Tanh => return None,
+            _ => return None,
         };
         e += p * wrong;
     }
@@ -641,6 +641,8 @@ mod tests {
             Activation::Linear,
             Activation::Door { threshold: 0.5 },
             Activation::Tanh,
+            Activation::Erf,
+            Activation::Relu,
         ];
         let n = 200_000;
         let mut rng = crate::rng::stream(7, crate::rng::Domain::Replica, 0);
@@ -704,9 +706,9 @@ mod tests {
                 }
             }
         }
-        // 3 sign-label models x 5 losses + 2 regression models x 1, each with 3 outputs,
-        // less the exponential loss with the door.
-        assert_eq!(checked, 3 * (3 * 5 + 2) - 3);
+        // 5 sign-label model-loss pairs per model x 3 + 2 regression models x 1, each with
+        // 5 outputs, less the exponential loss with the door.
+        assert_eq!(checked, 5 * (3 * 5 + 2) - 3);
     }
 
     #[test]

@@ -90,6 +90,12 @@ pub trait ActivationFn: Send + Sync + std::fmt::Debug {
     fn builtin(&self) -> Option<Activation> {
         None
     }
+
+    /// Whether `o''` is a function (no delta): the DMFT's response needs it. A kink (the
+    /// ReLU's at 0) puts a delta in `o''` whose term does not vanish in expectation.
+    fn is_smooth(&self) -> bool {
+        true
+    }
 }
 
 /// A loss composed with an output function, `l(y, h) = ell(y, o(h))`: what SGD and the
@@ -276,6 +282,8 @@ impl ActivationFn for Activation {
             Activation::Linear => h,
             Activation::Door { threshold } => h * h - threshold,
             Activation::Tanh => h.tanh(),
+            Activation::Erf => libm::erf(h * std::f64::consts::FRAC_1_SQRT_2),
+            Activation::Relu => h.max(0.0),
         }
     }
 
@@ -289,12 +297,21 @@ impl ActivationFn for Activation {
                 let sech2 = 1.0 - t * t;
                 (sech2, -2.0 * t * sech2)
             }
+            Activation::Erf => {
+                // d/dh erf(h/sqrt 2) = sqrt(2/pi) exp(-h^2/2); its derivative is -h times it.
+                let slope = (2.0 / std::f64::consts::PI).sqrt() * (-0.5 * h * h).exp();
+                (slope, -h * slope)
+            }
+            // o'' = 0 away from the kink (the delta at 0 is why the DMFT refuses it).
+            Activation::Relu => (f64::from(h > 0.0), 0.0),
         }
     }
 
     fn sign_changes(&self) -> Vec<f64> {
         match *self {
-            Activation::Linear | Activation::Tanh => vec![0.0],
+            Activation::Linear | Activation::Tanh | Activation::Erf | Activation::Relu => {
+                vec![0.0]
+            }
             Activation::Door { threshold } => vec![-threshold.sqrt(), threshold.sqrt()],
         }
     }
@@ -313,11 +330,20 @@ impl ActivationFn for Activation {
             Activation::Door { .. } => Vec::new(),
             Activation::Tanh if value.abs() < 1.0 => vec![value.atanh()],
             Activation::Tanh => Vec::new(),
+            // The built-in losses' kinks sit at o = ±1, which erf never reaches; other
+            // values are left to the quadrature's panels.
+            Activation::Erf => Vec::new(),
+            Activation::Relu if value > 0.0 => vec![value],
+            Activation::Relu => Vec::new(),
         }
     }
 
     fn builtin(&self) -> Option<Activation> {
         Some(*self)
+    }
+
+    fn is_smooth(&self) -> bool {
+        !matches!(self, Activation::Relu)
     }
 }
 
@@ -381,11 +407,45 @@ mod tests {
                 Activation::Linear,
                 Activation::Door { threshold: 0.7 },
                 Activation::Tanh,
+                Activation::Erf,
             ] {
                 v.push(SampleLoss { loss, activation });
             }
         }
         v
+    }
+
+    #[test]
+    fn relu_and_erf_outputs() {
+        let relu = Activation::Relu;
+        assert_eq!((relu.output(-0.5), relu.output(0.7)), (0.0, 0.7));
+        assert_eq!(
+            (relu.derivatives(-0.5), relu.derivatives(0.7)),
+            ((0.0, 0.0), (1.0, 0.0))
+        );
+        assert!(!relu.is_smooth() && Activation::Erf.is_smooth());
+        assert_eq!(
+            (relu.preimages(0.4), relu.preimages(-0.4)),
+            (vec![0.4], vec![])
+        );
+        // erf(h/sqrt 2) = 2 Phi(h) - 1: at h = 1, 0.682689492137...
+        assert!((Activation::Erf.output(1.0) - 0.682_689_492_137_086).abs() < 1e-14);
+        // Away from its kink the composed loss has the linear output's derivatives.
+        let (square, lin) = (
+            SampleLoss {
+                loss: Loss::Square,
+                activation: relu,
+            },
+            SampleLoss {
+                loss: Loss::Square,
+                activation: Activation::Linear,
+            },
+        );
+        assert_eq!(
+            square.value_and_slope(0.3, 1.2),
+            lin.value_and_slope(0.3, 1.2)
+        );
+        assert_eq!(square.value_and_slope(0.3, -1.2), (0.045, 0.0));
     }
 
     #[test]

@@ -64,13 +64,18 @@ def teacher(cfg, d: int, n: int, rng: np.random.Generator, v: np.ndarray | None 
 def loss_and_slope(cfg, y: np.ndarray, h: np.ndarray):
     """l(y, h) and l'(y, h) = ell_o(y, o) o'(h) per sample, through o(h), for every
     built-in loss (theory.md section 1) and output: linear o = h, door o = h^2 - theta,
-    tanh o = tanh(h)."""
+    tanh o = tanh(h), erf o = erf(h/sqrt 2), relu o = max(h, 0)."""
     act = cfg.effective_activation
     if act == "door":
         o, o_h = h * h - cfg.effective_threshold, 2 * h
     elif act == "tanh":
         o = np.tanh(h)
         o_h = 1.0 - o * o
+    elif act == "erf":
+        o = np.array([math.erf(x / math.sqrt(2.0)) for x in h])
+        o_h = math.sqrt(2.0 / math.pi) * np.exp(-0.5 * h * h)
+    elif act == "relu":
+        o, o_h = np.maximum(h, 0.0), (h > 0.0).astype(float)
     else:
         o, o_h = h, None
     loss = cfg.effective_loss

@@ -198,7 +198,7 @@ BAD = {
     "alpha": [0.0, -1.0, math.nan, math.inf, 1e7],
     "delta": [0.0, -0.5, math.nan, math.inf, 1e300],
     "loss": ["huber", ""],
-    "activation": ["relu", "Linear", "sigmoid"],
+    "activation": ["softplus", "Linear", "sigmoid"],
     "data": ["teachers", "Mixture"],
     "threshold": [-0.1, -1.0, math.inf, math.nan],
     "lam": [-0.1, math.nan, math.inf, 1e7],

@@ -16,6 +16,7 @@ import reference
 LOSS_OUTPUTS = [
     ("squared_hinge", "linear"), ("exponential", "linear"), ("hinge", "linear"),
     ("logistic", "tanh"), ("squared_hinge", "tanh"), ("squared_hinge", "door"),
+    ("logistic", "erf"), ("square", "relu"),
 ]
 DATA = {
     "two clusters": dict(data="mixture", clusters=2, delta=0.5),
@@ -90,6 +91,9 @@ DMFT_SETTINGS = {
         lam=0.05, lr=0.1, batch=0.3, tau=1.0, steps=80),
     "tanh + squared_hinge, two clusters, persistent SGD": dict(
         loss="squared_hinge", activation="tanh", lam=0.05, lr=0.1, batch=0.4, tau=0.5, steps=60),
+    "erf + logistic, sign teacher, persistent SGD": dict(
+        data="teacher", teacher="sign", noise=0.1, loss="logistic", activation="erf",
+        lam=0.05, lr=0.1, batch=0.3, tau=1.0, steps=80),
     # Three clusters need an even output: the door.
     "door + squared_hinge, three clusters, GD": dict(
         clusters=3, rho=0.4, loss="squared_hinge", activation="door", threshold=0.8, lam=0.05,
@@ -122,6 +126,20 @@ def test_solve_dmft_refuses_the_hinge_before_any_work():
         ds.solve_dmft(huge.replace(loss="squared_hinge"), samples=10**9)
     with pytest.raises(ValueError, match=f"^{HINGE_REFUSAL}"):
         ds.solve_dmft(ds.Config(data="teacher", teacher="sign", loss="hinge", steps=5), samples=100)
+
+
+def test_solve_dmft_refuses_relu_and_simulate_runs_it():
+    # ReLU's o'' is a delta at 0 whose term in the response does not vanish: refused
+    # by name before any work, while the simulation (no response needed) runs.
+    cfg = ds.Config(data="teacher", teacher="linear", loss="square", activation="relu", lr=0.1, steps=30)
+    with pytest.raises(ds.InvalidParameterError, match="^activation 'relu' has a kink") as caught:
+        ds.solve_dmft(cfg, samples=200)
+    assert caught.value.parameter == "activation"
+    sim = ds.simulate(cfg, d=200, replicas=4, seed=0)
+    # From m0 = 0 the relu student learns the linear teacher's direction.
+    assert sim.mean("m")[-1] > 0.2 and np.all(np.isfinite(sim.test_loss))
+    with pytest.raises(ValueError, match="threshold applies only to the door output"):
+        ds.Config(activation="erf", threshold=0.5)
 
 
 @pytest.mark.parametrize("dynamics", list(DYNAMICS))

@@ -149,7 +149,8 @@ flat_config! {
     /// (the mixture, the sign teacher), square for real-valued labels (linear and square
     /// teachers)
     loss: Option<String>,
-    /// 'linear' (o = h), 'door' (o = h^2 - threshold) or 'tanh' (o = tanh(h)); None:
+    /// 'linear' (o = h), 'door' (o = h^2 - threshold), 'tanh' (o = tanh(h)), 'erf' (o =
+    /// erf(h/sqrt 2)) or 'relu' (o = max(h, 0); simulations only, not the DMFT); None:
     /// the door for three clusters and the square teacher, else linear
     activation: Option<String>,
     /// door threshold theta >= 0 (o = h^2 - theta); None: 0 for the square teacher
@@ -304,13 +305,15 @@ impl TryFrom<FlatConfig> for Config {
             },
             Some("linear") => Some(Activation::Linear),
             Some("tanh") => Some(Activation::Tanh),
+            Some("erf") => Some(Activation::Erf),
+            Some("relu") => Some(Activation::Relu),
             Some("door") => Some(Activation::Door {
                 threshold: threshold.unwrap_or_else(|| Activation::default_threshold(data)),
             }),
             Some(a) => {
                 return Err(Error::invalid(
                     "activation",
-                    format!("must be 'linear', 'door' or 'tanh', got '{a}'"),
+                    format!("must be 'linear', 'door', 'tanh', 'erf' or 'relu', got '{a}'"),
                 ))
             }
         };
@@ -351,10 +354,15 @@ impl TryFrom<FlatConfig> for Config {
         if let Some(t) = threshold {
             super::non_negative("threshold", t)?;
         }
-        if let (Some(t), Activation::Linear) = (threshold, cfg.activation()) {
+        let activation = cfg.activation();
+        if let (Some(t), false) = (threshold, matches!(activation, Activation::Door { .. })) {
             return Err(Error::invalid(
                 "threshold",
-                format!("applies only to the door output (activation='door'), got {t} with a linear output (leave it None)"),
+                format!(
+                    "applies only to the door output (activation='door'), got {t} with the \
+                     '{}' output (leave it None)",
+                    activation.name()
+                ),
             ));
         }
         Ok(cfg)
@@ -514,7 +522,7 @@ mod tests {
             (flat(|f| f.steps = -3), "steps", "must be >= 1"),
             (flat(|f| f.loss = Some("huber".into())), "loss", "must be"),
             (
-                flat(|f| f.activation = Some("relu".into())),
+                flat(|f| f.activation = Some("softplus".into())),
                 "activation",
                 "must be",
             ),

@@ -217,16 +217,24 @@ pub enum Activation {
     },
     /// `o = tanh(h)`.
     Tanh,
+    /// `o = erf(h / sqrt 2)`, the Saad-Solla unit: a smooth sigmoid with Gaussian
+    /// integrals in closed form.
+    Erf,
+    /// `o = max(h, 0)`. Its `o''` is a delta at `h = 0` whose term in the DMFT's response
+    /// does not vanish in expectation: simulations only (the DMFT refuses it).
+    Relu,
 }
 
 impl Activation {
-    /// The name used by the Python API and the command line: `"linear"`, `"door"` or
-    /// `"tanh"`.
+    /// The name used by the Python API and the command line: `"linear"`, `"door"`,
+    /// `"tanh"`, `"erf"` or `"relu"`.
     pub fn name(&self) -> &'static str {
         match self {
             Activation::Linear => "linear",
             Activation::Door { .. } => "door",
             Activation::Tanh => "tanh",
+            Activation::Erf => "erf",
+            Activation::Relu => "relu",
         }
     }
 

@@ -115,6 +115,17 @@ pub(super) fn check_sample_loss<L: LossFn, A: ActivationFn>(
     sample_loss: &SampleLoss<L, A>,
 ) -> Result<()> {
     cfg.check_loss(&sample_loss.loss)?;
+    if !sample_loss.activation.is_smooth() {
+        return Err(Error::invalid(
+            "activation",
+            format!(
+                "'{}' has a kink: its o'' is a delta whose term in the DMFT's response does \
+                 not vanish in expectation, which the solver does not handle yet; use \
+                 simulate or sgd_trajectory for it, or a smooth output such as 'erf' or 'tanh'",
+                sample_loss.activation.name()
+            ),
+        ));
+    }
     if !sample_loss.loss.has_curvature() {
         return Err(Error::invalid(
             "loss",
