@@ -36,6 +36,7 @@ mod dmft;
 mod error;
 mod losses;
 mod minibatch;
+mod network;
 mod observables;
 mod optimizer;
 mod problem;
@@ -54,7 +55,7 @@ mod fuzz_tests;
 pub use config::{
     Activation, Clusters, Config, Data, FieldKind, FieldSpec, FlatConfig, LearningRate, Loss,
     Teacher, DEFAULT_DELTA, DEFAULT_RHO, DEFAULT_SYMMETRIC_M0, DEFAULT_TEACHER, DEFAULT_THRESHOLD,
-    MAX_PARAMETER, MAX_STEPS,
+    MAX_PARAMETER, MAX_STEPS, MAX_UNITS,
 };
 pub use control::Control;
 pub use dmft::{
@@ -68,6 +69,7 @@ pub use error::{Divergence, Error, Result};
 pub const DIVERGENCE_GROWTH: f64 = divergence::DivergenceGuard::GROWTH;
 pub use losses::{ActivationFn, LossFn, LossSum, SampleLoss};
 pub use minibatch::batch_mask;
+pub use network::{simulate_network, NetworkEnsemble, TEST_DRAWS};
 pub use observables::{test_error_with, test_loss_with, ObservableInfo, OBSERVABLES};
 pub use optimizer::{Descent, Momentum, Optimizer, OptimizerState};
 pub use problem::{BatchProcess, Problem};

@@ -15,12 +15,13 @@ use crate::dmft::{
 };
 use crate::error::{Divergence, Error};
 use crate::minibatch::batch_mask;
+use crate::network::simulate_network as network_ensemble;
 use crate::observables::{test_error_with, test_loss_with, OBSERVABLES};
 use crate::problem::Problem;
 use crate::resources::{measure_read_bandwidth, with_threads};
 use crate::sgd::{sgd_on_data, DataSet, UserRun};
 use crate::simulate::{simulate as simulate_ensemble, EnsembleSpec};
-use numpy::ndarray::{Array2, Array3};
+use numpy::ndarray::{Array2, Array3, Array4};
 use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2};
 use pyo3::exceptions::{PyKeyboardInterrupt, PyMemoryError, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
@@ -796,6 +797,7 @@ fn sgd_trajectory<'py>(
 #[pyo3(signature = (config, *, m, q))]
 fn test_observables(config: &Bound<'_, PyDict>, m: f64, q: f64) -> PyResult<(f64, Option<f64>)> {
     let cfg = config_from_dict(config)?;
+    cfg.check_single_unit("test_observables (a function of m and q)")?;
     if !(m.is_finite() && q.is_finite() && q >= 0.0) {
         return Err(Error::invalid(
             "q",
@@ -830,6 +832,52 @@ fn minibatch_chain<'py>(
     let array = Array2::from_shape_vec((cfg.steps, n), mask)
         .map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
     Ok(array.into_pyarray(py))
+}
+
+/// Runs the finite-d ensemble of a two-layer network (`simulate_network`): a dict of
+/// float64 arrays, `t` (T,), `M` (replicas, T, K, K*), `Q` (replicas, T, K, K) and each
+/// recorded observable (replicas, T); the errors are None unless labels are ±1.
+/// `progress(done)` is called with the number of finished replica-steps.
+#[pyfunction]
+#[pyo3(signature = (config, *, d, replicas, seed, threads=None, progress=None))]
+fn simulate_network<'py>(
+    py: Python<'py>,
+    config: &Bound<'py, PyDict>,
+    d: usize,
+    replicas: usize,
+    seed: u64,
+    threads: Option<i64>,
+    progress: Option<Py<PyAny>>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let problem = problem_from_dict(config)?;
+    let spec = EnsembleSpec::new(d, replicas)
+        .seed(seed)
+        .threads(threads_arg(threads)?);
+    let ens = run_detached(py, Some(1), progress, |control| {
+        network_ensemble(&problem, &spec, control)
+    })?;
+    let (r, t, k, ks) = (ens.replicas, ens.steps, ens.hidden, ens.teacher_units);
+    let shape_error = |e: numpy::ndarray::ShapeError| PyRuntimeError::new_err(e.to_string());
+    let out = PyDict::new(py);
+    out.set_item("t", ens.t.into_pyarray(py))?;
+    let overlaps = Array4::from_shape_vec((r, t, k, ks), ens.overlaps).map_err(shape_error)?;
+    out.set_item("M", overlaps.into_pyarray(py))?;
+    let gram = Array4::from_shape_vec((r, t, k, k), ens.gram).map_err(shape_error)?;
+    out.set_item("Q", gram.into_pyarray(py))?;
+    for (name, values) in [
+        ("train_loss", ens.train_loss),
+        ("test_loss", ens.test_loss),
+        ("train_error", ens.train_error),
+        ("test_error", ens.test_error),
+    ] {
+        if values.is_empty() {
+            out.set_item(name, py.None())?;
+        } else {
+            let array = Array2::from_shape_vec((r, t), values).map_err(shape_error)?;
+            out.set_item(name, array.into_pyarray(py))?;
+        }
+    }
+    Ok(out)
 }
 
 /// Read bandwidth of main memory in bytes/s with `threads` threads (for the benchmarks).
@@ -871,6 +919,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(resolve_config, m)?)?;
     m.add_function(wrap_pyfunction!(simulate, m)?)?;
     m.add_function(wrap_pyfunction!(times, m)?)?;
+    m.add_function(wrap_pyfunction!(simulate_network, m)?)?;
     m.add_function(wrap_pyfunction!(step_costs, m)?)?;
     m.add_function(wrap_pyfunction!(step_at, m)?)?;
     m.add_function(wrap_pyfunction!(solve_dmft, m)?)?;

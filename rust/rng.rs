@@ -24,6 +24,12 @@ pub(crate) enum Domain {
     LadderStep = 7,
     /// The probe signs of a chunk of a coarser level of a DMFT ladder.
     LadderProbe = 8,
+    /// One stream per replica of the network ensemble (`rust/network.rs`).
+    NetworkReplica = 9,
+    /// The Langevin increments of one replica of the network ensemble.
+    NetworkLangevin = 10,
+    /// The test draws of one replica of the network ensemble.
+    NetworkTest = 11,
 }
 
 /// The independent ChaCha8 stream number `index` of `domain` for `seed`.

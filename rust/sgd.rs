@@ -349,6 +349,7 @@ pub fn sgd_on_data_with<L: LossFn, A: ActivationFn>(
     control: &Control,
 ) -> Result<Trajectory> {
     cfg.validate()?;
+    cfg.check_single_unit("sgd_trajectory (on your data)")?;
     let (data, w0) = (run.data, run.w0);
     check_shapes(&data, w0)?;
     let d = data.dim();

@@ -200,6 +200,7 @@ pub fn simulate_with<L: LossFn, A: ActivationFn>(
     control: &Control,
 ) -> Result<Ensemble> {
     cfg.validate()?;
+    cfg.check_single_unit("the single-unit simulator")?;
     cfg.check_loss(&sample_loss.loss)?;
     if spec.d == 0 {
         return Err(Error::invalid("d", "must be >= 1, got 0"));

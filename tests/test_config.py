@@ -18,7 +18,7 @@ def test_defaults_follow_the_api():
         data="mixture", clusters=2, teacher="sign", alpha=2.0, delta=0.5, rho=0.5, noise=0.0,
         loss=None, activation=None, threshold=None, lam=0.0, temperature=0.0, lr=0.1,
         momentum=0.0, nesterov=False, batch=1.0, tau=None, normalize_batch=False, steps=100,
-        m0=None, q0=1.0,
+        m0=None, q0=1.0, hidden=1, second_layer=None, teacher_hidden=1, teacher_activation="linear",
     )
     assert cfg.effective_loss == "logistic"
     assert cfg.effective_activation == "linear"

@@ -31,6 +31,7 @@ __all__ = [
     "richardson_weights",
     "sgd_trajectory",
     "simulate",
+    "simulate_network",
     "solve_dmft",
     "solve_dmft_ladder",
     "step_at",
@@ -189,3 +190,12 @@ def times(config: dict[str, Any]) -> _F64: ...
 def step_at(config: dict[str, Any], *, t: float) -> int | None: ...
 def step_costs(config: dict[str, Any], *, samples: int, groups: int | None, response_samples: int | None,
                response: str, band: int) -> _F64: ...
+def simulate_network(
+    config: dict[str, Any],
+    *,
+    d: int,
+    replicas: int,
+    seed: int,
+    threads: int | None = None,
+    progress: Callable[[int], Any] | None = None,
+) -> dict[str, _F64 | None]: ...

@@ -32,6 +32,7 @@ from . import _core
 from ._progress import Bar
 from .config import FIELDS, Config, FieldInfo, check_field_names, field_names
 from .dmft import solve_dmft
+from .network import NetworkResult
 from .results import OBSERVABLES, DMFTResult, SimulationResult, load, recorded
 from .simulation import simulate
 
@@ -109,9 +110,15 @@ def _parse_int(text: str) -> int:
 _parse_int.__name__ = "int"
 
 
+def _parse_floats(text: str) -> tuple[float, ...]:
+    """``0.7,-0.7`` -> ``(0.7, -0.7)``."""
+    return tuple(float(v) for v in text.split(","))
+
+
 def _field_parser(info: FieldInfo) -> Callable[[str], Any]:
-    """Parses an option's text as the Config field's own type (``none`` for None)."""
-    kind = {bool: _parse_bool, int: _parse_int}.get(info.kind, info.kind)
+    """Parses an option's text as the Config field's own type (``none`` for None; a
+    sequence as comma-separated values)."""
+    kind = _parse_floats if info.sequence else {bool: _parse_bool, int: _parse_int}.get(info.kind, info.kind)
     return _optional(kind) if info.optional else kind
 
 
@@ -327,7 +334,7 @@ def _run_dmft(cfg: Config, run: dict[str, Any], options: dict[str, Any], show: b
         progress.close()
 
 
-def _run_simulation(cfg: Config, run: dict[str, Any], show: bool) -> SimulationResult:
+def _run_simulation(cfg: Config, run: dict[str, Any], show: bool) -> SimulationResult | NetworkResult:
     progress = Bar("SGD", quiet=not show, per=run["replicas"])  # the ensemble reports replica-steps
     try:
         result = simulate(cfg, d=run["d"], replicas=run["replicas"], seed=run["seed"], threads=run["threads"],
@@ -369,6 +376,29 @@ def summary_table(dmft: DMFTResult | None, sim: SimulationResult | None) -> str:
     return "\n".join(lines)
 
 
+def network_table(res: NetworkResult) -> str:
+    """Final values of a network's run, mean ± sem over replicas: the observables, each
+    unit's overlaps M[k,j] and the Gram matrix Q[k,l] (k <= l)."""
+    import numpy as np
+
+    lines = [f"{'observable':<12}{f'SGD d={res.d}':>22}"]
+
+    def final(values: np.ndarray) -> tuple[float, float]:
+        last = values[:, -1]
+        sem = float(last.std(ddof=1) / np.sqrt(last.size)) if last.size > 1 else math.nan
+        return float(last.mean()), sem
+
+    for name in res.recorded[2:]:
+        lines.append(f"{name:<12}{_with_sem(*final(res[name])):>22}")
+    for k in range(res.hidden):
+        for j in range(res.teacher_units):
+            lines.append(f"{f'M[{k},{j}]':<12}{_with_sem(*final(res.M[:, :, k, j])):>22}")
+    for k in range(res.hidden):
+        for other in range(k, res.hidden):
+            lines.append(f"{f'Q[{k},{other}]':<12}{_with_sem(*final(res.Q[:, :, k, other])):>22}")
+    return "\n".join(lines)
+
+
 def _draw(results: Sequence[DMFTResult | SimulationResult], path: Path, log_time: bool, quiet: bool, required: bool,
           labels: list[str] | None = None) -> bool:
     try:
@@ -384,6 +414,19 @@ def _draw(results: Sequence[DMFTResult | SimulationResult], path: Path, log_time
     if not quiet:
         print(f"wrote {path}")
     return True
+
+
+def _draw_network(result: NetworkResult, path: Path, log_time: bool, quiet: bool) -> None:
+    try:
+        from .plot import plot_network, save_figure
+
+        fig = plot_network(result, log_time=log_time)
+    except ImportError as exc:
+        print(f"dmft-sgd: note: {exc} (no picture written)", file=sys.stderr)
+        return
+    save_figure(fig, path)
+    if not quiet:
+        print(f"wrote {path}")
 
 
 def _command_run(args: argparse.Namespace) -> int:
@@ -416,6 +459,13 @@ def _command_run(args: argparse.Namespace) -> int:
     except (ValueError, TypeError) as exc:
         raise UsageError(_refusal(exc)) from None
     out.mkdir(parents=True, exist_ok=True)
+    if isinstance(sim, NetworkResult):  # a two-layer network: the simulation alone
+        saved = sim.save(out / "sim.npz")
+        print(network_table(sim))
+        if not args.quiet:
+            print(f"wrote {saved}")
+        _draw_network(sim, out / f"{args.command}.png", args.log_time, args.quiet)
+        return 0
     written = []
     if dmft is not None:
         written.append(dmft.save(out / "dmft.npz"))

@@ -28,23 +28,30 @@ class FieldInfo:
     doc: str
     #: Whether a sequence of `kind` (one value per step) is accepted too (``lr``).
     per_step: bool = False
+    #: Whether the field is a sequence of `kind` (``second_layer``).
+    sequence: bool = False
 
     @property
     def annotation(self) -> str:
         """The field's type as an annotation, e.g. ``float | None``."""
-        text = self.kind.__name__ + (f" | tuple[{self.kind.__name__}, ...]" if self.per_step else "")
+        if self.sequence:
+            text = f"tuple[{self.kind.__name__}, ...]"
+        else:
+            text = self.kind.__name__ + (f" | tuple[{self.kind.__name__}, ...]" if self.per_step else "")
         return f"{text} | None" if self.optional else text
 
 
 # The fields, their order, types, defaults and descriptions are Rust's (`FlatConfig`,
 # rust/config/flat.rs), so Python and Rust users get the same model and a new field
 # needs no Python; `None` is resolved by Rust too (`Config.effective_*` below).
-_KINDS = {"bool": bool, "int": int, "float": float, "str": str, "float_or_sequence": float}
+_KINDS = {"bool": bool, "int": int, "float": float, "str": str, "float_or_sequence": float,
+          "float_sequence": float}
 _DEFAULTS: dict[str, Any] = _core.config_defaults()
 
 #: Every Config field by name, in order: the source of the command line's options.
 FIELDS: dict[str, FieldInfo] = {
-    name: FieldInfo(name, _KINDS[kind], optional, _DEFAULTS[name], doc, kind == "float_or_sequence")
+    name: FieldInfo(name, _KINDS[kind], optional, _DEFAULTS[name], doc, kind == "float_or_sequence",
+                    kind == "float_sequence")
     for name, kind, optional, doc in _core.config_fields()
 }
 
@@ -127,6 +134,10 @@ class Config:
         steps: int = _DEFAULTS["steps"]
         m0: float | None = _DEFAULTS["m0"]
         q0: float = _DEFAULTS["q0"]
+        hidden: int = _DEFAULTS["hidden"]
+        second_layer: tuple[float, ...] | None = _DEFAULTS["second_layer"]
+        teacher_hidden: int = _DEFAULTS["teacher_hidden"]
+        teacher_activation: str = _DEFAULTS["teacher_activation"]
 
     def __post_init__(self) -> None:
         # Types from the annotations; ranges are checked once, by the core.
@@ -140,6 +151,12 @@ class Config:
                 value = bool(value)
             elif f.kind is int:
                 value = as_int(f.name, value)
+            elif f.sequence:
+                if not isinstance(value, (list, tuple, np.ndarray)):
+                    raise wrong_type(f.name, value, f"{f.name} must be a sequence of real numbers ({f.doc}), "
+                                                    f"got {value!r}")
+                items = value.ravel() if isinstance(value, np.ndarray) else value
+                value = tuple(as_float(f"{f.name}[{k}]", v) for k, v in enumerate(items))
             elif f.kind is float and f.per_step and isinstance(value, (list, tuple, np.ndarray)):
                 # A schedule: one value per step, kept as a tuple (hashable, immutable).
                 items = value.ravel() if isinstance(value, np.ndarray) else value
@@ -154,8 +171,11 @@ class Config:
 
     def __repr__(self) -> str:
         # A schedule is summarised (`format_lr`): 300 rates would bury the other fields.
-        fields = (f"{f.name}={format_lr(v) if isinstance(v := getattr(self, f.name), tuple) else repr(v)}"
-                  for f in FIELDS.values())
+        def shown(f: FieldInfo) -> str:
+            value = getattr(self, f.name)
+            return format_lr(value) if f.per_step and isinstance(value, tuple) else repr(value)
+
+        fields = (f"{f.name}={shown(f)}" for f in FIELDS.values())
         return f"Config({', '.join(fields)})"
 
     # -- resolved defaults (by the core: Config::activation(), tau(), m0()) ------------
@@ -221,8 +241,13 @@ class Config:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
-        """The fields as given (None kept), e.g. for JSON."""
-        return dataclasses.asdict(self)
+        """The fields as given (None kept), e.g. for JSON: a sequence field (``second_layer``)
+        as a list, as in Rust's serde document."""
+        out = dataclasses.asdict(self)
+        for f in FIELDS.values():
+            if f.sequence and out[f.name] is not None:
+                out[f.name] = list(out[f.name])
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Config:

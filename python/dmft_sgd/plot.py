@@ -25,6 +25,7 @@ import numpy as np
 
 from .config import Config, format_lr
 from .fdt import FDTCurve, fdt
+from .network import NetworkResult
 from .results import LABELS, OBSERVABLES, DMFTResult, SimulationResult, recorded
 
 if TYPE_CHECKING:
@@ -468,4 +469,60 @@ def plot_sgf(
         title = (f"stochastic gradient flow: {len(result.levels)} coupled levels, Richardson order "
                  f"{result.order}, S = {result.samples}\n{describe(result.config, ('lr',))}")
     fig.suptitle(_wrap(title, 4.6 * len(names), 10), fontsize=10)
+    return fig
+
+
+def plot_network(result: NetworkResult, log_time: bool = False, title: str | None = None) -> "Figure":
+    """A two-layer network's run (a `NetworkResult`): the losses (and errors) with their
+    ± sem bands, each unit's overlaps ``M[k, j]`` with the teacher's directions (the
+    specialisation of the hidden units), and the Gram matrix ``Q[k, l]`` (norms solid,
+    cross terms dashed), replica means ± sem.
+
+    Parameters
+    ----------
+    result : NetworkResult
+    log_time : logarithmic time axis (t = 0 is then left out).
+    title : figure title (default: the run's settings).
+    """
+    t = result.t
+    keep = t > 0 if log_time else np.ones_like(t, dtype=bool)
+    fig = _figure(13.0, 3.6)
+    axes = fig.subplots(1, 3, squeeze=False)[0]
+    two = result.replicas > 1
+
+    def band(ax: Any, values: np.ndarray, label: str, color: str, style: str = "-") -> None:
+        mean = values.mean(axis=0)[keep]
+        ax.plot(t[keep], mean, style, color=color, label=label)
+        if two:
+            sem = (values.std(axis=0, ddof=1) / np.sqrt(result.replicas))[keep]
+            ax.fill_between(t[keep], mean - sem, mean + sem, color=color, alpha=0.25, linewidth=0)
+
+    colors = _colors()
+    for i, name in enumerate(o for o in ("train_loss", "test_loss", "train_error", "test_error")
+                             if o in result.recorded):
+        band(axes[0], result[name], LABELS.get(name, name), colors[i % len(colors)])
+    axes[0].set_ylabel("loss / error")
+    k, ks = result.hidden, result.teacher_units
+    for unit in range(k):
+        for j in range(ks):
+            style = ("-", "--", ":", "-.")[j % 4]
+            band(axes[1], result.M[:, :, unit, j], f"M[{unit},{j}]", colors[unit % len(colors)], style)
+            if ks == 1:
+                break
+    axes[1].set_ylabel("overlap with the teacher $M_{kj}$")
+    for unit in range(k):
+        for other in range(unit, k):
+            style = "-" if other == unit else "--"
+            band(axes[2], result.Q[:, :, unit, other], f"Q[{unit},{other}]",
+                 colors[(unit if other == unit else unit + other) % len(colors)], style)
+    axes[2].set_ylabel("Gram matrix $Q_{kl}$")
+    for ax in axes:
+        ax.set_xlabel("t")
+        if log_time:
+            ax.set_xscale("log")
+        ax.legend(fontsize=7, ncols=2 if k * ks > 4 else 1)
+    text = title if title is not None else (
+        f"K = {k} units learning K* = {ks} ({result.config.teacher_activation}); d = {result.d}, "
+        f"{result.replicas} runs; {describe(result.config, omit=('hidden', 'teacher_hidden'))}")
+    fig.suptitle(_wrap(text, 13.0, 10), fontsize=10)
     return fig

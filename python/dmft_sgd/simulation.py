@@ -11,6 +11,7 @@ from ._checks import as_float, as_float_array, as_int, as_seed, as_threads
 from ._errors import values_named
 from ._progress import ProgressCallback, reporter
 from .config import Config, as_config
+from .network import NetworkResult, is_network, simulate_network
 from .results import SimulationResult, TrajectoryResult
 
 
@@ -21,7 +22,7 @@ def simulate(
     seed: int = 0,
     threads: int | None = None,
     progress: bool | ProgressCallback | None = None,
-) -> SimulationResult:
+) -> SimulationResult | NetworkResult:
     """Runs `replicas` independent finite-d SGD runs of the model of `cfg` in parallel.
 
     Each replica draws its own teacher v*, data set (n = round(alpha d) samples, stored as
@@ -48,9 +49,12 @@ def simulate(
 
     Returns
     -------
-    SimulationResult
+    SimulationResult or NetworkResult
         ``t`` of shape (T,) and every observable of shape (replicas, T); ``mean(name)``
-        and ``sem(name)`` give the ensemble mean and its standard error.
+        and ``sem(name)`` give the ensemble mean and its standard error. For a two-layer
+        network (``hidden > 1``, a ``second_layer``, ``teacher_hidden > 1`` or a
+        ``teacher_activation``; theory.md section 8) a `NetworkResult`, whose order
+        parameters are ``M`` (replicas, T, K, K*) and ``Q`` (replicas, T, K, K).
 
     Raises
     ------
@@ -80,6 +84,9 @@ def simulate(
     d = as_int("d", d, 1)
     replicas = as_int("replicas", replicas, 1)
     seed, threads = as_seed(seed), as_threads(threads)
+    if is_network(cfg):  # a committee student or a multi-index teacher (theory.md section 8)
+        with reporter(progress, replicas * cfg.steps, "SGD", per=replicas) as callback, values_named(d=d):
+            return simulate_network(cfg, d, replicas, seed, threads, callback)
     with reporter(progress, replicas * cfg.steps, "SGD", per=replicas) as callback, values_named(d=d):
         out = _core.simulate(cfg.to_dict(), d=d, replicas=replicas, seed=seed, threads=threads,
                              progress=callback)

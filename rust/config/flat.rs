@@ -26,6 +26,8 @@ pub enum FieldKind {
     Bool,
     /// A real number, or a sequence of them (one per step).
     FloatOrSequence,
+    /// A sequence of real numbers.
+    FloatSequence,
 }
 
 impl FieldKind {
@@ -37,6 +39,7 @@ impl FieldKind {
             FieldKind::Float => "float",
             FieldKind::Bool => "bool",
             FieldKind::FloatOrSequence => "float_or_sequence",
+            FieldKind::FloatSequence => "float_sequence",
         }
     }
 }
@@ -71,6 +74,9 @@ impl FlatType for f64 {
 }
 impl FlatType for bool {
     const KIND: FieldKind = FieldKind::Bool;
+}
+impl FlatType for Vec<f64> {
+    const KIND: FieldKind = FieldKind::FloatSequence;
 }
 impl FlatType for LearningRate {
     const KIND: FieldKind = FieldKind::FloatOrSequence;
@@ -184,6 +190,18 @@ flat_config! {
     m0: Option<f64>,
     /// initial |w_perp|^2/d > 0
     q0: f64,
+    /// hidden units K >= 1 of the student; K > 1 is the committee o = sum_k a_k
+    /// activation(h_k) (simulations only for now)
+    hidden: i64,
+    /// the committee's fixed second layer a, one weight per hidden unit; None: 1/K each
+    second_layer: Option<Vec<f64>>,
+    /// data='teacher' with teacher 'linear' or 'sign': hidden units K* >= 1 of the
+    /// teacher, y = (1/K*) sum_j teacher_activation(h*_j) + sqrt(noise) eps (or its sign),
+    /// orthogonal directions |w*_j|^2 = d
+    teacher_hidden: i64,
+    /// the teacher's unit: 'linear' (the single-direction teacher), 'tanh', 'erf', 'relu'
+    /// or 'square' (h^2)
+    teacher_activation: String,
 }
 
 impl Default for FlatConfig {
@@ -234,8 +252,45 @@ impl From<&Config> for FlatConfig {
             steps: cfg.steps as i64,
             m0: cfg.m0,
             q0: cfg.q0,
+            hidden: cfg.hidden as i64,
+            second_layer: cfg.second_layer.clone(),
+            teacher_hidden: cfg.teacher_hidden as i64,
+            teacher_activation: unit_name(cfg.teacher_activation).into(),
         }
     }
+}
+
+/// The flat name of a teacher's unit: the door with threshold 0 is `"square"`.
+fn unit_name(unit: Activation) -> &'static str {
+    match unit {
+        Activation::Door { .. } => "square",
+        other => other.name(),
+    }
+}
+
+/// The teacher's unit named `name`.
+fn teacher_unit(name: &str) -> Result<Activation> {
+    match name {
+        "linear" => Ok(Activation::Linear),
+        "tanh" => Ok(Activation::Tanh),
+        "erf" => Ok(Activation::Erf),
+        "relu" => Ok(Activation::Relu),
+        "square" => Ok(Activation::Door { threshold: 0.0 }),
+        other => Err(Error::invalid(
+            "teacher_activation",
+            format!("must be 'linear', 'tanh', 'erf', 'relu' or 'square', got '{other}'"),
+        )),
+    }
+}
+
+/// A count field (`hidden`, `teacher_hidden`) as a `usize`.
+fn units(name: &str, value: i64) -> Result<usize> {
+    usize::try_from(value).map_err(|_| {
+        Error::invalid(
+            name,
+            format!("must be in [1, {}], got {value}", super::MAX_UNITS),
+        )
+    })
 }
 
 impl From<Config> for FlatConfig {
@@ -346,6 +401,10 @@ impl TryFrom<FlatConfig> for Config {
                 .map_err(|_| Error::invalid("steps", format!("must be >= 1, got {steps}")))?,
             m0: flat.m0,
             q0: flat.q0,
+            hidden: units("hidden", flat.hidden)?,
+            second_layer: flat.second_layer,
+            teacher_hidden: units("teacher_hidden", flat.teacher_hidden)?,
+            teacher_activation: teacher_unit(&flat.teacher_activation)?,
         };
         cfg.validate()?;
         // rho and threshold are checked even where this model does not use them: a value

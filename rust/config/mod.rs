@@ -355,6 +355,18 @@ pub struct Config {
     pub m0: Option<f64>,
     /// Initial `|w_perp|^2 / d`, `q0 > 0`.
     pub q0: f64,
+    /// Hidden units `K >= 1` of the student: with `K > 1` (or a `second_layer`) the
+    /// committee `o = sum_k a_k sigma(h_k)`, `sigma` the `activation` (simulations only
+    /// for now; theory.md section 8).
+    pub hidden: usize,
+    /// The fixed second layer `a` of the committee (`hidden` entries); `None`: `1/K` each.
+    pub second_layer: Option<Vec<f64>>,
+    /// Hidden units `K* >= 1` of the teacher (the linear and sign teachers):
+    /// `y = (1/K*) sum_j sigma*(h*_j) + sqrt(noise) eps` (or its sign) with orthogonal
+    /// directions `w*_j`, `|w*_j|^2 = d`.
+    pub teacher_hidden: usize,
+    /// The teacher's unit `sigma*` ([`Activation::Linear`]: the single-direction teacher).
+    pub teacher_activation: Activation,
 }
 
 impl Default for Config {
@@ -381,9 +393,16 @@ impl Default for Config {
             steps: 100,
             m0: None,
             q0: 1.0,
+            hidden: 1,
+            second_layer: None,
+            teacher_hidden: 1,
+            teacher_activation: Activation::Linear,
         }
     }
 }
+
+/// Most hidden units of a student or a teacher.
+pub const MAX_UNITS: usize = 256;
 
 /// Relative slack when comparing `tau` with its lower bounds, so that `tau = lr / batch`
 /// computed in floating point is accepted.
@@ -679,7 +698,122 @@ impl Config {
             ));
         }
         positive("q0", self.q0)?;
+        self.check_network()
+    }
+
+    /// The rules of the committee student and the multi-index teacher (theory.md
+    /// section 8).
+    fn check_network(&self) -> Result<()> {
+        for (name, units) in [
+            ("hidden", self.hidden),
+            ("teacher_hidden", self.teacher_hidden),
+        ] {
+            if units == 0 || units > MAX_UNITS {
+                return Err(Error::invalid(
+                    name,
+                    format!("must be in [1, {MAX_UNITS}], got {units}"),
+                ));
+            }
+        }
+        if let Some(a) = &self.second_layer {
+            if a.len() != self.hidden {
+                return Err(Error::invalid(
+                    "second_layer",
+                    format!(
+                        "must have one weight per hidden unit, hidden = {}, got {}",
+                        self.hidden,
+                        a.len()
+                    ),
+                ));
+            }
+            if let Some(bad) = a
+                .iter()
+                .find(|v| !(v.is_finite() && v.abs() <= MAX_PARAMETER))
+            {
+                return Err(Error::invalid(
+                    "second_layer",
+                    format!("must hold finite weights of size <= {MAX_PARAMETER:e}, got {bad}"),
+                ));
+            }
+        }
+        if let (true, Activation::Door { threshold }) = (self.hidden > 1, self.activation()) {
+            if threshold != 0.0 {
+                return Err(Error::invalid(
+                    "activation",
+                    format!(
+                        "'door' with threshold {threshold} is a single unit's output; a \
+                         committee (hidden > 1) takes 'linear', 'tanh', 'erf', 'relu' or \
+                         'door' with threshold 0 (the square unit h^2)"
+                    ),
+                ));
+            }
+        }
+        let multi_index = self.teacher_hidden > 1 || self.teacher_activation != Activation::Linear;
+        if multi_index && !matches!(self.data, Data::Teacher(Teacher::Linear | Teacher::Sign)) {
+            let name = if self.teacher_hidden > 1 {
+                "teacher_hidden"
+            } else {
+                "teacher_activation"
+            };
+            return Err(Error::invalid(
+                name,
+                "applies to data='teacher' with teacher='linear' or 'sign' (leave it at its \
+                 default)",
+            ));
+        }
+        if let Activation::Door { threshold } = self.teacher_activation {
+            if threshold != 0.0 {
+                return Err(Error::invalid(
+                    "teacher_activation",
+                    format!("must be 'linear', 'tanh', 'erf', 'relu' or 'square', got a door with threshold {threshold}"),
+                ));
+            }
+        }
         Ok(())
+    }
+
+    /// Whether the student is a committee or the teacher has several units or a
+    /// non-linear unit: the committee engine's problem (theory.md section 8), not the
+    /// single unit's.
+    pub fn is_network(&self) -> bool {
+        self.hidden > 1
+            || self
+                .second_layer
+                .as_ref()
+                .is_some_and(|a| a.as_slice() != [1.0])
+            || self.teacher_hidden > 1
+            || self.teacher_activation != Activation::Linear
+    }
+
+    /// The second layer in use: `second_layer`, or `1/K` each.
+    pub fn second_layer(&self) -> Vec<f64> {
+        self.second_layer
+            .clone()
+            .unwrap_or_else(|| vec![1.0 / self.hidden as f64; self.hidden])
+    }
+
+    /// Refuses a network (see [`Config::is_network`]) where an engine handles one unit
+    /// only, naming the first setting that makes it one.
+    pub(crate) fn check_single_unit(&self, engine: &str) -> Result<()> {
+        if !self.is_network() {
+            return Ok(());
+        }
+        let name = if self.hidden > 1 {
+            "hidden"
+        } else if self.second_layer.is_some() {
+            "second_layer"
+        } else if self.teacher_hidden > 1 {
+            "teacher_hidden"
+        } else {
+            "teacher_activation"
+        };
+        Err(Error::invalid(
+            name,
+            format!(
+                "makes a two-layer network (a committee student or a multi-index teacher), \
+                 which {engine} does not handle yet: simulate runs it (theory.md section 8)"
+            ),
+        ))
     }
 
     /// The physical times `t_k = k dt` of the steps `k = 0..T-1`: every result's time

@@ -1,0 +1,177 @@
+"""Two-layer networks (theory.md section 8): the finite-d ensemble of a committee student
+``o = sum_k a_k sigma(h_k)`` learning the mixture or a teacher with K* directions, and its
+result, `NetworkResult`. What `simulate` returns for a config with ``hidden > 1``, a
+``second_layer``, ``teacher_hidden > 1`` or a ``teacher_activation``; the DMFT of
+networks is not implemented yet (``solve_dmft`` refuses them by name)."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from . import _core, _io
+from .config import Config
+from .results import READERS, _pandas, _sem_uncertainty
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+#: The order parameters of a network: ``M`` (replicas, T, K, K*) the overlaps
+#: w_k.w*_j/d, ``Q`` (replicas, T, K, K) the Gram matrix w_k.w_l/d.
+ORDER_PARAMETERS = ("M", "Q")
+#: The observables of shape (replicas, T), as for one unit (m and q are M and Q here).
+NETWORK_OBSERVABLES = ("train_loss", "test_loss", "train_error", "test_error")
+#: Monte Carlo draws per replica of the test loss and error (the core's ``TEST_DRAWS``).
+TEST_DRAWS = 4096
+
+
+def is_network(cfg: Config) -> bool:
+    """Whether `cfg` is a two-layer network: a committee student (``hidden > 1`` or a
+    ``second_layer`` other than ``[1]``) or a teacher with several units or a non-linear
+    unit."""
+    return (cfg.hidden > 1 or (cfg.second_layer is not None and tuple(cfg.second_layer) != (1.0,))
+            or cfg.teacher_hidden > 1 or cfg.teacher_activation != "linear")
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class NetworkResult:
+    """A finite-d ensemble of two-layer networks: `t` (T,), the order parameters ``M``
+    (replicas, T, K, K*) and ``Q`` (replicas, T, K, K), and each observable (replicas, T).
+
+    What `simulate` returns for a network config. ``mean(name)`` and ``sem(name)`` give
+    the replica average and its standard error of any of them (``"M"``, ``"Q"``,
+    ``"test_loss"``, ...); ``result["M"]`` is the array. The test loss and error come from
+    the exact Gaussian law of the fields given M and Q, by Monte Carlo over
+    ``TEST_DRAWS`` draws fixed per replica: their error is in the spread over replicas.
+
+    Attributes
+    ----------
+    config : Config
+        The settings of the run.
+    d, replicas, seed : int
+        The dimension, the number of independent runs and the seed.
+    t : ndarray (T,)
+        The times t_k.
+    M : ndarray (replicas, T, K, K*)
+        Overlaps ``w_k . w*_j / d`` of the student's units with the teacher's directions
+        (the mixture: K* = 1, ``v*``).
+    Q : ndarray (replicas, T, K, K)
+        Gram matrix ``w_k . w_l / d`` of the student's units.
+    train_loss, test_loss : ndarray (replicas, T)
+        Mean training loss; the expected loss on a fresh sample.
+    train_error, test_error : ndarray (replicas, T) or None
+        Classification errors (``y o <= 0``); None where the labels are not ±1.
+    """
+
+    config: Config
+    d: int
+    replicas: int
+    seed: int
+    t: np.ndarray
+    M: np.ndarray
+    Q: np.ndarray
+    train_loss: np.ndarray
+    test_loss: np.ndarray
+    train_error: np.ndarray | None
+    test_error: np.ndarray | None
+
+    @property
+    def hidden(self) -> int:
+        """The student's hidden units K."""
+        return int(self.M.shape[2])
+
+    @property
+    def teacher_units(self) -> int:
+        """The teacher's directions K* (1 for the mixture)."""
+        return int(self.M.shape[3])
+
+    @property
+    def recorded(self) -> tuple[str, ...]:
+        """The names this result holds: ``M``, ``Q`` and the observables (the errors only
+        for labels ±1)."""
+        return (*ORDER_PARAMETERS,
+                *(o for o in NETWORK_OBSERVABLES if getattr(self, o) is not None))
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        if name not in self.recorded:
+            raise KeyError(f"{name!r}: a network result holds {self.recorded}")
+        values: np.ndarray = getattr(self, name)
+        return values
+
+    def mean(self, name: str) -> np.ndarray:
+        """Replica average of `name`: (T,) for an observable, (T, K, K*) for ``M``,
+        (T, K, K) for ``Q``."""
+        mean: np.ndarray = self[name].mean(axis=0)
+        return mean
+
+    @property
+    def sem_uncertainty(self) -> float:
+        """The relative uncertainty of every ``sem``: 1/sqrt(2 (replicas - 1))."""
+        return _sem_uncertainty(self.replicas)
+
+    def sem(self, name: str) -> np.ndarray:
+        """Standard error of `mean(name)`: std over replicas (ddof=1) / sqrt(replicas)."""
+        if self.replicas < 2:
+            raise ValueError("sem needs replicas >= 2")
+        sem: np.ndarray = self[name].std(axis=0, ddof=1) / np.sqrt(self.replicas)
+        return sem
+
+    def to_dataframe(self) -> pd.DataFrame:
+        """A tidy pandas DataFrame: ``t``, ``observable`` (``M[k,j]``, ``Q[k,l]`` or an
+        observable's name), ``value`` (the replica mean) and ``sem`` (NaN for one replica)."""
+        pd = _pandas("to_dataframe()")
+        rows = []
+        for name in self.recorded:
+            mean = self.mean(name)
+            sem = self.sem(name) if self.replicas > 1 else np.full_like(mean, np.nan)
+            if mean.ndim == 1:
+                rows.append(pd.DataFrame({"t": self.t, "observable": name, "value": mean, "sem": sem}))
+                continue
+            for index in np.ndindex(*mean.shape[1:]):
+                label = f"{name}[{','.join(str(i) for i in index)}]"
+                at = (slice(None),) + tuple(index)
+                rows.append(pd.DataFrame({"t": self.t, "observable": label, "value": mean[at], "sem": sem[at]}))
+        return pd.concat(rows, ignore_index=True)
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Writes one `.npz` file (arrays + config); read it back with `dmft_sgd.load`."""
+        meta = {"config": self.config.to_dict(), "d": self.d, "replicas": self.replicas, "seed": self.seed}
+        arrays = {name: getattr(self, name) for name in ("t", *self.recorded)}
+        return _io.write(path, "network", meta, arrays)
+
+    def __repr__(self) -> str:
+        return (f"NetworkResult(d={self.d}, replicas={self.replicas}, seed={self.seed}, hidden={self.hidden}, "
+                f"teacher_units={self.teacher_units}, steps={self.t.size}, config={self.config!r})")
+
+
+def simulate_network(cfg: Config, d: int, replicas: int, seed: int, threads: int | None,
+                     callback: Any) -> NetworkResult:
+    """The core's network ensemble as a `NetworkResult` (arguments checked by `simulate`)."""
+    out = _core.simulate_network(cfg.to_dict(), d=d, replicas=replicas, seed=seed, threads=threads,
+                                 progress=callback)
+    return NetworkResult(config=cfg, d=d, replicas=replicas, seed=seed, **out)  # type: ignore[arg-type]
+
+
+def _network_from_file(meta: dict[str, Any], arrays: dict[str, np.ndarray], where: str) -> NetworkResult:
+    cfg = Config.from_dict(meta["config"])
+    replicas, steps = int(meta["replicas"]), cfg.steps
+    M, Q = arrays.get("M"), arrays.get("Q")
+    if M is None or Q is None or M.ndim != 4 or Q.ndim != 4 or M.shape[:3] != (replicas, steps, cfg.hidden):
+        raise ValueError(f"{where}: arrays 'M' and 'Q' are missing or not of shape (replicas, T, K, ...)")
+    fields: dict[str, Any] = {}
+    for name in NETWORK_OBSERVABLES:
+        a = arrays.get(name)
+        if a is not None and a.shape != (replicas, steps):
+            raise ValueError(f"{where}: array {name!r} is not of shape {(replicas, steps)}")
+        fields[name] = a
+    if fields["train_loss"] is None or fields["test_loss"] is None:
+        raise ValueError(f"{where}: the losses are missing")
+    return NetworkResult(config=cfg, d=int(meta["d"]), replicas=replicas, seed=int(meta["seed"]),
+                         t=arrays["t"], M=M, Q=Q, **fields)
+
+
+READERS["network"] = _network_from_file
