@@ -58,6 +58,31 @@ pub struct NetworkEnsemble {
     pub test_error: Vec<f64>,
 }
 
+/// The labels of a teacher with `K*` directions from their fields (theory.md eq. 8.2):
+/// implement it for a target the built-in teachers cannot express. The engine calls it
+/// once per replica for its training set and once for its test draws (labels are static
+/// per sample), with the fields `h_star` row-major `(n, K*)` and the noises `eps ~ N(0,
+/// 1)`, one per sample.
+pub trait TargetFn: Send + Sync {
+    /// `y` for each of the `eps.len()` samples.
+    fn labels(&self, h_star: &[f64], eps: &[f64]) -> Result<Vec<f64>>;
+}
+
+/// The config's own teacher: `(1/K*) sum_j sigma*(h*_j) + sqrt(noise) eps`, its sign, or
+/// `h*^2 + sqrt(noise) eps`.
+struct BuiltinTarget<'a>(&'a Network);
+
+impl TargetFn for BuiltinTarget<'_> {
+    fn labels(&self, h_star: &[f64], eps: &[f64]) -> Result<Vec<f64>> {
+        let units = h_star.len() / eps.len().max(1);
+        Ok(h_star
+            .chunks_exact(units.max(1))
+            .zip(eps)
+            .map(|(h, &e)| self.0.teacher_label(h, e))
+            .collect())
+    }
+}
+
 /// One replica's run.
 struct ReplicaRun {
     overlaps: Vec<f64>,
@@ -180,7 +205,24 @@ pub fn simulate_network(
     spec: &EnsembleSpec,
     control: &Control,
 ) -> Result<NetworkEnsemble> {
+    simulate_network_with(problem, None, spec, control)
+}
+
+/// [`simulate_network`] with the labels of `target` (a teacher of `teacher_hidden`
+/// directions; `None`: the config's teacher). Needs `data = teacher`.
+pub fn simulate_network_with(
+    problem: &Problem,
+    target: Option<&dyn TargetFn>,
+    spec: &EnsembleSpec,
+    control: &Control,
+) -> Result<NetworkEnsemble> {
     let cfg = problem.config();
+    if target.is_some() && !matches!(cfg.data, Data::Teacher(Teacher::Linear | Teacher::Sign)) {
+        return Err(Error::invalid(
+            "target",
+            "needs data='teacher' with teacher='linear' (real labels) or 'sign' (labels ±1)",
+        ));
+    }
     if spec.d == 0 {
         return Err(Error::invalid("d", "must be >= 1, got 0"));
     }
@@ -200,11 +242,13 @@ pub fn simulate_network(
         "use a smaller d, fewer replicas or fewer threads",
     )?;
     let network = Network::of(problem);
+    let builtin = BuiltinTarget(&network);
+    let target = target.unwrap_or(&builtin);
     // Every replica runs to its end or its error; the lowest replica's error is reported.
     let outcomes: Vec<Result<ReplicaRun>> = with_threads(Some(threads), || {
         (0..spec.replicas)
             .into_par_iter()
-            .map(|r| run_replica(problem, &network, spec, n, r, control))
+            .map(|r| run_replica(problem, &network, target, spec, n, r, control))
             .collect()
     })?;
     let runs = outcomes.into_iter().collect::<Result<Vec<ReplicaRun>>>()?;
@@ -241,6 +285,7 @@ fn teacher_units(cfg: &Config) -> usize {
 fn run_replica(
     problem: &Problem,
     net: &Network,
+    target: &dyn TargetFn,
     spec: &EnsembleSpec,
     n: usize,
     r: usize,
@@ -252,11 +297,13 @@ fn run_replica(
     let mut rng = stream(spec.seed, Domain::NetworkReplica, r as u64);
     let w_star = teacher_directions(ks, d, &mut rng);
 
-    // The data: rows x_mu (row-major, n x d) and labels y_mu (theory.md section 1).
+    // The data: rows x_mu (row-major, n x d) and labels y_mu (theory.md section 1); a
+    // teacher's labels from its fields h*_mu and noises eps_mu, all at once.
     let mut x = vec![0.0f64; n * d];
     let mut y = vec![0.0f64; n];
-    let mut h_star = vec![0.0f64; ks];
-    for (row, y_mu) in x.chunks_exact_mut(d).zip(y.iter_mut()) {
+    let mut h_star = vec![0.0f64; if net.mixture.is_some() { 0 } else { n * ks }];
+    let mut eps = vec![0.0f64; if net.mixture.is_some() { 0 } else { n }];
+    for (mu, (row, y_mu)) in x.chunks_exact_mut(d).zip(y.iter_mut()).enumerate() {
         row.iter_mut().for_each(|v| *v = rng.sample(StandardNormal));
         match net.mixture {
             Some((clusters, delta)) => {
@@ -267,12 +314,15 @@ fn run_replica(
                 *y_mu = label;
             }
             None => {
-                for (h, w) in h_star.iter_mut().zip(&w_star) {
+                for (h, w) in h_star[mu * ks..(mu + 1) * ks].iter_mut().zip(&w_star) {
                     *h = dot(row, w) * inv_sqrt_d;
                 }
-                *y_mu = net.teacher_label(&h_star, rng.sample(StandardNormal));
+                eps[mu] = rng.sample(StandardNormal);
             }
         }
+    }
+    if net.mixture.is_none() {
+        y = checked_labels(target, &h_star, &eps, net.classify)?;
     }
     // w_k(0) = m0 w*_1 + sqrt(q0) z_k, independent z_k.
     let (m0, sqrt_q0) = (cfg.m0(), cfg.q0.sqrt());
@@ -284,7 +334,7 @@ fn run_replica(
                 .collect()
         })
         .collect();
-    let tests = TestDraws::draw(net, k, ks, spec.seed, r);
+    let tests = TestDraws::draw(net, target, k, ks, spec.seed, r)?;
     let mut batches = MarkovBatches::new(cfg, rng);
     batches.covers(steps, n)?;
     let mut langevin = stream(spec.seed, Domain::NetworkLangevin, r as u64);
@@ -383,84 +433,132 @@ fn run_replica(
     Ok(out)
 }
 
+/// The labels of `target` for the fields `h_star` and noises `eps`: one per sample,
+/// finite, and ±1 where the model's labels are signs.
+fn checked_labels(
+    target: &dyn TargetFn,
+    h_star: &[f64],
+    eps: &[f64],
+    signs: bool,
+) -> Result<Vec<f64>> {
+    let y = target.labels(h_star, eps)?;
+    if y.len() != eps.len() {
+        return Err(Error::invalid(
+            "target",
+            format!(
+                "must return one label per sample, {} asked, got {}",
+                eps.len(),
+                y.len()
+            ),
+        ));
+    }
+    if let Some(bad) = y
+        .iter()
+        .find(|v| !v.is_finite() || (signs && v.abs() != 1.0))
+    {
+        let what = if signs {
+            "labels ±1 (teacher='sign')"
+        } else {
+            "finite labels"
+        };
+        return Err(Error::invalid(
+            "target",
+            format!("must return {what}, got {bad}"),
+        ));
+    }
+    Ok(y)
+}
+
 /// The fixed draws of one replica's test observables: standard normals for the fields
-/// (`K + K*` each: the student's, then the teacher's), the label noise, and for the
-/// mixture each draw's cluster and label.
+/// (`K* + K` each: the teacher's, then the student's innovations), and for a teacher
+/// each draw's label (static: `h* = z*` whatever `M` and `Q`), for the mixture each
+/// draw's cluster and label.
 struct TestDraws {
     z: Vec<f64>,
-    eps: Vec<f64>,
+    labels: Vec<f64>,
     clusters: Vec<(f64, f64)>,
 }
 
 impl TestDraws {
-    fn draw(net: &Network, k: usize, ks: usize, seed: u64, r: usize) -> Self {
+    fn draw(
+        net: &Network,
+        target: &dyn TargetFn,
+        k: usize,
+        ks: usize,
+        seed: u64,
+        r: usize,
+    ) -> Result<Self> {
         let mut rng: ChaCha8Rng = stream(seed, Domain::NetworkTest, r as u64);
-        let z = (0..TEST_DRAWS * (k + ks))
+        let n = k + ks;
+        let z: Vec<f64> = (0..TEST_DRAWS * n)
             .map(|_| rng.sample(StandardNormal))
             .collect();
-        let eps = (0..TEST_DRAWS)
+        let eps: Vec<f64> = (0..TEST_DRAWS)
             .map(|_| rng.sample(StandardNormal))
             .collect();
-        let clusters = match net.mixture {
-            Some((clusters, _)) => (0..TEST_DRAWS)
-                .map(|_| clusters.draw(rng.random::<f64>()))
-                .collect(),
-            None => Vec::new(),
+        let (labels, clusters) = match net.mixture {
+            Some((clusters, _)) => (
+                Vec::new(),
+                (0..TEST_DRAWS)
+                    .map(|_| clusters.draw(rng.random::<f64>()))
+                    .collect(),
+            ),
+            None => {
+                let h_star: Vec<f64> = z.chunks_exact(n).flat_map(|zi| zi[..ks].to_vec()).collect();
+                (
+                    checked_labels(target, &h_star, &eps, net.classify)?,
+                    Vec::new(),
+                )
+            }
         };
-        TestDraws { z, eps, clusters }
+        Ok(TestDraws {
+            z,
+            labels,
+            clusters,
+        })
     }
 
     /// The test loss and error at the order parameters `M` (`K x K*`) and `Q` (`K x K`):
-    /// for a teacher `(h, h*) ~ N(0, [[Q, M], [M^T, I]])`; for the mixture `h = c M +
-    /// sqrt(Delta) g`, `g ~ N(0, Q)`.
+    /// for a teacher `h* = z*` and `h = M z* + L z` with `L L^T = Q - M M^T` (the law
+    /// `(h, h*) ~ N(0, [[Q, M], [M^T, I]])`); for the mixture `h = c M + sqrt(Delta) g`,
+    /// `g = L z ~ N(0, Q)`.
     fn evaluate(&self, net: &Network, m: &[f64], q: &[f64], k: usize, ks: usize) -> (f64, f64) {
         let n = k + ks;
         let (mut loss, mut wrong) = (0.0, 0usize);
         let mut h = vec![0.0; k];
-        let mut h_star = vec![0.0; ks];
+        let mut score = |h: &[f64], y: f64| {
+            let o = net.output(h);
+            loss += net.loss.ell_and_slope(y, o).0;
+            wrong += usize::from(y * o <= 0.0);
+        };
         match net.mixture {
             Some((_, delta)) => {
                 let l = cholesky(q, k);
                 for (i, &(c, y)) in self.clusters.iter().enumerate() {
-                    let z = &self.z[i * n..i * n + k];
+                    let z = &self.z[i * n + ks..(i + 1) * n];
                     for a in 0..k {
                         let g = dot(&l[a * k..a * k + a + 1], &z[..a + 1]);
                         h[a] = c * m[a * ks] + delta.sqrt() * g;
                     }
-                    let o = net.output(&h);
-                    loss += net.loss.ell_and_slope(y, o).0;
-                    wrong += usize::from(y * o <= 0.0);
+                    score(&h, y);
                 }
             }
             None => {
-                let mut cov = vec![0.0; n * n];
-                for a in 0..k {
-                    for b in 0..k {
-                        cov[a * n + b] = q[a * k + b];
+                // The covariance of h given h*: Q - M M^T.
+                let conditional: Vec<f64> = (0..k * k)
+                    .map(|ab| {
+                        let (a, b) = (ab / k, ab % k);
+                        q[ab] - dot(&m[a * ks..(a + 1) * ks], &m[b * ks..(b + 1) * ks])
+                    })
+                    .collect();
+                let l = cholesky(&conditional, k);
+                for (i, &y) in self.labels.iter().enumerate() {
+                    let (z_star, z) = self.z[i * n..(i + 1) * n].split_at(ks);
+                    for a in 0..k {
+                        h[a] = dot(&m[a * ks..(a + 1) * ks], z_star)
+                            + dot(&l[a * k..a * k + a + 1], &z[..a + 1]);
                     }
-                    for j in 0..ks {
-                        cov[a * n + k + j] = m[a * ks + j];
-                        cov[(k + j) * n + a] = m[a * ks + j];
-                    }
-                }
-                for j in 0..ks {
-                    cov[(k + j) * n + k + j] = 1.0;
-                }
-                let l = cholesky(&cov, n);
-                for (i, &eps) in self.eps.iter().enumerate() {
-                    let z = &self.z[i * n..(i + 1) * n];
-                    for a in 0..n {
-                        let v = dot(&l[a * n..a * n + a + 1], &z[..a + 1]);
-                        if a < k {
-                            h[a] = v;
-                        } else {
-                            h_star[a - k] = v;
-                        }
-                    }
-                    let y = net.teacher_label(&h_star, eps);
-                    let o = net.output(&h);
-                    loss += net.loss.ell_and_slope(y, o).0;
-                    wrong += usize::from(y * o <= 0.0);
+                    score(&h, y);
                 }
             }
         }
@@ -514,7 +612,7 @@ mod tests {
         };
         let problem = Problem::new(cfg).unwrap();
         let net = Network::of(&problem);
-        let tests = TestDraws::draw(&net, 1, 1, 0, 0);
+        let tests = TestDraws::draw(&net, &BuiltinTarget(&net), 1, 1, 0, 0).unwrap();
         // m = 0.4, |w|^2/d = 0.9: y = erf(h*/sqrt 2) + 0, o = h.
         let (loss, _) = tests.evaluate(&net, &[0.4], &[0.9], 1, 1);
         // E[(h - erf(h*/sqrt 2))^2]/2 = (Q - 2 M E[h* erf] + E[erf^2])/2 with

@@ -15,7 +15,7 @@ use crate::dmft::{
 };
 use crate::error::{Divergence, Error};
 use crate::minibatch::batch_mask;
-use crate::network::simulate_network as network_ensemble;
+use crate::network::{simulate_network_with as network_ensemble, TargetFn};
 use crate::observables::{test_error_with, test_loss_with, OBSERVABLES};
 use crate::problem::Problem;
 use crate::resources::{measure_read_bandwidth, with_threads};
@@ -834,12 +834,44 @@ fn minibatch_chain<'py>(
     Ok(array.into_pyarray(py))
 }
 
+/// A Python callable `target(h_star, eps) -> y` as a [`TargetFn`]: called from the
+/// ensemble's workers, each holding the GIL for the call, with `h_star` of shape
+/// `(n, K*)` and `eps` of shape `(n,)`; what it returns is read as float64.
+struct PyTarget(Py<PyAny>);
+
+impl TargetFn for PyTarget {
+    fn labels(&self, h_star: &[f64], eps: &[f64]) -> crate::Result<Vec<f64>> {
+        let failed = |what: String| Error::invalid("target", what);
+        Python::attach(|py| {
+            let n = eps.len();
+            let units = if n == 0 { 0 } else { h_star.len() / n };
+            let fields = Array2::from_shape_vec((n, units), h_star.to_vec())
+                .map_err(|e| failed(e.to_string()))?;
+            let call = || -> PyResult<Vec<f64>> {
+                let out = self
+                    .0
+                    .bind(py)
+                    .call1((fields.into_pyarray(py), eps.to_vec().into_pyarray(py)))?;
+                let numpy = py.import("numpy")?;
+                let flat = numpy
+                    .call_method1("asarray", (out, "float64"))?
+                    .call_method0("ravel")?;
+                let array: PyReadonlyArray1<f64> = flat.extract()?;
+                Ok(array.as_array().to_vec())
+            };
+            call().map_err(|e| failed(format!("raised {e}")))
+        })
+    }
+}
+
 /// Runs the finite-d ensemble of a two-layer network (`simulate_network`): a dict of
 /// float64 arrays, `t` (T,), `M` (replicas, T, K, K*), `Q` (replicas, T, K, K) and each
 /// recorded observable (replicas, T); the errors are None unless labels are ±1.
-/// `progress(done)` is called with the number of finished replica-steps.
+/// `progress(done)` is called with the number of finished replica-steps; `target`, a
+/// callable `target(h_star, eps) -> y`, gives the teacher's labels.
 #[pyfunction]
-#[pyo3(signature = (config, *, d, replicas, seed, threads=None, progress=None))]
+#[pyo3(signature = (config, *, d, replicas, seed, threads=None, progress=None, target=None))]
+#[allow(clippy::too_many_arguments)]
 fn simulate_network<'py>(
     py: Python<'py>,
     config: &Bound<'py, PyDict>,
@@ -848,13 +880,16 @@ fn simulate_network<'py>(
     seed: u64,
     threads: Option<i64>,
     progress: Option<Py<PyAny>>,
+    target: Option<Py<PyAny>>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let problem = problem_from_dict(config)?;
     let spec = EnsembleSpec::new(d, replicas)
         .seed(seed)
         .threads(threads_arg(threads)?);
+    let target = target.map(PyTarget);
     let ens = run_detached(py, Some(1), progress, |control| {
-        network_ensemble(&problem, &spec, control)
+        let target = target.as_ref().map(|t| t as &dyn TargetFn);
+        network_ensemble(&problem, target, &spec, control)
     })?;
     let (r, t, k, ks) = (ens.replicas, ens.steps, ens.hidden, ens.teacher_units);
     let shape_error = |e: numpy::ndarray::ShapeError| PyRuntimeError::new_err(e.to_string());

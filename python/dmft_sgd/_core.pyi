@@ -198,4 +198,5 @@ def simulate_network(
     seed: int,
     threads: int | None = None,
     progress: Callable[[int], Any] | None = None,
+    target: Callable[[_F64, _F64], Any] | None = None,
 ) -> dict[str, _F64 | None]: ...

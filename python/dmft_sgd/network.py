@@ -149,10 +149,11 @@ class NetworkResult:
 
 
 def simulate_network(cfg: Config, d: int, replicas: int, seed: int, threads: int | None,
-                     callback: Any) -> NetworkResult:
-    """The core's network ensemble as a `NetworkResult` (arguments checked by `simulate`)."""
+                     callback: Any, target: Any = None) -> NetworkResult:
+    """The core's network ensemble as a `NetworkResult` (arguments checked by `simulate`;
+    `target` the labels' callable, or None for the config's teacher)."""
     out = _core.simulate_network(cfg.to_dict(), d=d, replicas=replicas, seed=seed, threads=threads,
-                                 progress=callback)
+                                 progress=callback, target=target)
     return NetworkResult(config=cfg, d=d, replicas=replicas, seed=seed, **out)  # type: ignore[arg-type]
 
 

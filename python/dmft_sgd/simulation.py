@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
 from . import _core
 from ._checks import as_float, as_float_array, as_int, as_seed, as_threads
-from ._errors import values_named
+from ._errors import values_named, wrong_type
 from ._progress import ProgressCallback, reporter
 from .config import Config, as_config
 from .network import NetworkResult, is_network, simulate_network
@@ -22,6 +22,7 @@ def simulate(
     seed: int = 0,
     threads: int | None = None,
     progress: bool | ProgressCallback | None = None,
+    target: Callable[[np.ndarray, np.ndarray], Any] | None = None,
 ) -> SimulationResult | NetworkResult:
     """Runs `replicas` independent finite-d SGD runs of the model of `cfg` in parallel.
 
@@ -46,6 +47,14 @@ def simulate(
         True shows a progress bar with ETA (tqdm, terminal or notebook); a callable is
         called as ``progress(done, total)`` in replica-steps while the run goes on (the
         bar counts steps).
+    target : callable or None
+        A teacher the built-in ones cannot express: ``target(h_star, eps) -> y``, called
+        with the teacher's fields ``h_star`` of shape (n, K*) (K* = ``teacher_hidden``
+        orthogonal directions) and label noises ``eps`` (n,) ~ N(0, 1), returning the n
+        labels (vectorised over samples: it is called once per replica for the data
+        and once for the test draws). Needs ``data="teacher"`` with ``teacher="linear"``
+        (real labels) or ``"sign"`` (it must return ±1); the run is then a network's
+        (`NetworkResult`), with ``teacher_activation`` unused.
 
     Returns
     -------
@@ -84,9 +93,11 @@ def simulate(
     d = as_int("d", d, 1)
     replicas = as_int("replicas", replicas, 1)
     seed, threads = as_seed(seed), as_threads(threads)
-    if is_network(cfg):  # a committee student or a multi-index teacher (theory.md section 8)
+    if target is not None and not callable(target):
+        raise wrong_type("target", target, f"target must be a callable target(h_star, eps) -> y, got {target!r}")
+    if is_network(cfg) or target is not None:  # a committee or a multi-index teacher (theory.md section 8)
         with reporter(progress, replicas * cfg.steps, "SGD", per=replicas) as callback, values_named(d=d):
-            return simulate_network(cfg, d, replicas, seed, threads, callback)
+            return simulate_network(cfg, d, replicas, seed, threads, callback, target)
     with reporter(progress, replicas * cfg.steps, "SGD", per=replicas) as callback, values_named(d=d):
         out = _core.simulate(cfg.to_dict(), d=d, replicas=replicas, seed=seed, threads=threads,
                              progress=callback)
