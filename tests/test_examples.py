@@ -21,7 +21,7 @@ def docs_pictures():
 def test_every_example_is_listed():
     assert {p.stem for p in EXAMPLES} == {"gd_vs_sgd", "persistence", "three_clusters", "finite_size", "long_time",
                                          "teacher_student", "phase_retrieval", "effective_temperature", "momentum",
-                                         "schedule", "sgf_limit"}
+                                         "schedule", "sgf_limit", "committee"}
 
 
 @pytest.mark.parametrize("script", EXAMPLES, ids=lambda p: p.stem)
