@@ -101,6 +101,23 @@ def test_save_load_and_table(tmp_path):
         res["test_error"]
 
 
+def test_sweeps_and_xarray_take_networks(tmp_path):
+    cfg = ds.Config(data="teacher", teacher="linear", loss="square", hidden=2, teacher_hidden=3,
+                    activation="erf", teacher_activation="erf", lr=0.3, steps=12)
+    sweep = ds.sweep(cfg, {"alpha": [2.0, 4.0]}, kind="simulate", d=60, replicas=2, threads=1)
+    back = ds.load(sweep.save(tmp_path / "sweep.npz"))
+    assert [type(r).__name__ for r in back.results] == ["NetworkResult"] * 2
+    assert np.array_equal(back.results[1].M, sweep.results[1].M)
+    table = back.table("test_loss")
+    assert table["test_loss"].iloc[1] < table["test_loss"].iloc[0]  # more data, lower loss
+    xr = pytest.importorskip("xarray")
+    data = sweep.results[0].to_xarray()
+    assert data["M"].dims == ("replica", "t", "unit", "teacher_unit") and data["M"].shape == (2, 12, 2, 3)
+    assert data["Q_mean"].dims == ("t", "unit", "unit_b")
+    np.testing.assert_array_equal(data["test_loss_sem"].values, sweep.results[0].sem("test_loss"))
+    assert isinstance(data, xr.Dataset) and data.attrs["kind"] == "network"
+
+
 def test_a_network_blow_up_is_reported():
     cfg = ds.Config(data="teacher", teacher="linear", loss="square", lr=20.0, steps=50, hidden=2)
     with pytest.raises(ds.DivergenceError) as caught:

@@ -19,6 +19,7 @@ from .results import READERS, _pandas, _sem_uncertainty
 
 if TYPE_CHECKING:
     import pandas as pd
+    import xarray as xr
 
 #: The order parameters of a network: ``M`` (replicas, T, K, K*) the overlaps
 #: w_k.w*_j/d, ``Q`` (replicas, T, K, K) the Gram matrix w_k.w_l/d.
@@ -137,11 +138,36 @@ class NetworkResult:
                 rows.append(pd.DataFrame({"t": self.t, "observable": label, "value": mean[at], "sem": sem[at]}))
         return pd.concat(rows, ignore_index=True)
 
+    def to_xarray(self) -> xr.Dataset:
+        """An xarray Dataset (needs ``pip install 'dmft-sgd[xarray]'``): ``M`` with dims
+        (replica, t, unit, teacher_unit), ``Q`` with (replica, t, unit, unit_b), each
+        observable with (replica, t); every one's replica mean ``<name>_mean`` and, for
+        two replicas or more, its standard error ``<name>_sem``. ``attrs``: ``config``
+        (JSON), ``d``, ``replicas``, ``seed``, ``kind`` and ``dmft_sgd_version``."""
+        from . import _xarray
+
+        xr_ = _xarray._xr()
+        dims = {"M": ("unit", "teacher_unit"), "Q": ("unit", "unit_b")}
+        variables: dict[str, Any] = {}
+        for name in self.recorded:
+            extra = dims.get(name, ())
+            variables[name] = (("replica", "t", *extra), self[name])
+            variables[f"{name}_mean"] = (("t", *extra), self.mean(name))
+            if self.replicas > 1:
+                variables[f"{name}_sem"] = (("t", *extra), self.sem(name))
+        coords = {"replica": np.arange(self.replicas), "t": self.t, "unit": np.arange(self.hidden),
+                  "unit_b": np.arange(self.hidden), "teacher_unit": np.arange(self.teacher_units)}
+        attrs = _xarray._attrs("network", self.config, d=self.d, replicas=self.replicas, seed=self.seed)
+        dataset: xr.Dataset = xr_.Dataset(variables, coords=coords, attrs=attrs)
+        return dataset
+
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Writes one `.npz` file (arrays + config); read it back with `dmft_sgd.load`."""
+        return _io.write(path, *self._payload())
+
+    def _payload(self) -> tuple[str, dict[str, Any], dict[str, np.ndarray]]:
         meta = {"config": self.config.to_dict(), "d": self.d, "replicas": self.replicas, "seed": self.seed}
-        arrays = {name: getattr(self, name) for name in ("t", *self.recorded)}
-        return _io.write(path, "network", meta, arrays)
+        return "network", meta, {name: getattr(self, name) for name in ("t", *self.recorded)}
 
     def __repr__(self) -> str:
         return (f"NetworkResult(d={self.d}, replicas={self.replicas}, seed={self.seed}, hidden={self.hidden}, "
