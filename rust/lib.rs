@@ -60,8 +60,9 @@ pub use config::{
 pub use control::Control;
 pub use dmft::{
     dmft_memory, dmft_step_costs, ladder_configs, richardson_weights, solve_dmft,
-    solve_dmft_ladder, solve_dmft_ladder_with, solve_dmft_with, DmftOptions, DmftSolution,
-    GroupMatrices, Kernels, Method, Observables, Response, TimeMatrix, TwoTimeSem,
+    solve_dmft_ladder, solve_dmft_ladder_with, solve_dmft_with, solve_network_dmft, DmftOptions,
+    DmftSolution, GroupMatrices, Kernels, Method, NetworkDmftSolution, Observables, Response,
+    TimeMatrix, TwoTimeSem,
 };
 pub use error::{Divergence, Error, Result};
 /// How far beyond its scale (the largest of 1, `|w(0)|^2/d` and `E[y^2]`) the weights'

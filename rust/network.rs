@@ -70,7 +70,7 @@ pub trait TargetFn: Send + Sync {
 
 /// The config's own teacher: `(1/K*) sum_j sigma*(h*_j) + sqrt(noise) eps`, its sign, or
 /// `h*^2 + sqrt(noise) eps`.
-struct BuiltinTarget<'a>(&'a Network);
+pub(crate) struct BuiltinTarget<'a>(pub(crate) &'a Network);
 
 impl TargetFn for BuiltinTarget<'_> {
     fn labels(&self, h_star: &[f64], eps: &[f64]) -> Result<Vec<f64>> {
@@ -94,18 +94,18 @@ struct ReplicaRun {
 }
 
 /// The network: its units, second layer and loss; the teacher's units; the data model.
-struct Network {
-    unit: Activation,
-    a: Vec<f64>,
-    loss: crate::config::Loss,
+pub(crate) struct Network {
+    pub(crate) unit: Activation,
+    pub(crate) a: Vec<f64>,
+    pub(crate) loss: crate::config::Loss,
     teacher: Option<(Teacher, Activation, f64)>,
     /// The mixture's clusters and variance (`None` for a teacher).
-    mixture: Option<(crate::config::Clusters, f64)>,
-    classify: bool,
+    pub(crate) mixture: Option<(crate::config::Clusters, f64)>,
+    pub(crate) classify: bool,
 }
 
 impl Network {
-    fn of(problem: &Problem) -> Self {
+    pub(crate) fn of(problem: &Problem) -> Self {
         let cfg = problem.config();
         Network {
             unit: problem.activation(),
@@ -124,7 +124,7 @@ impl Network {
     }
 
     /// The output `o = sum_k a_k sigma(h_k)`.
-    fn output(&self, h: &[f64]) -> f64 {
+    pub(crate) fn output(&self, h: &[f64]) -> f64 {
         h.iter()
             .zip(&self.a)
             .map(|(h, a)| a * self.unit.output(*h))
@@ -273,7 +273,7 @@ pub fn simulate_network_with(
 }
 
 /// `K*`: the teacher's directions (one for the mixture and the square teacher).
-fn teacher_units(cfg: &Config) -> usize {
+pub(crate) fn teacher_units(cfg: &Config) -> usize {
     match cfg.data {
         Data::Teacher(Teacher::Linear | Teacher::Sign) => cfg.teacher_hidden,
         _ => 1,
@@ -435,7 +435,7 @@ fn run_replica(
 
 /// The labels of `target` for the fields `h_star` and noises `eps`: one per sample,
 /// finite, and ±1 where the model's labels are signs.
-fn checked_labels(
+pub(crate) fn checked_labels(
     target: &dyn TargetFn,
     h_star: &[f64],
     eps: &[f64],
@@ -473,7 +473,7 @@ fn checked_labels(
 /// (`K* + K` each: the teacher's, then the student's innovations), and for a teacher
 /// each draw's label (static: `h* = z*` whatever `M` and `Q`), for the mixture each
 /// draw's cluster and label.
-struct TestDraws {
+pub(crate) struct TestDraws {
     z: Vec<f64>,
     labels: Vec<f64>,
     clusters: Vec<(f64, f64)>,
@@ -488,7 +488,40 @@ impl TestDraws {
         seed: u64,
         r: usize,
     ) -> Result<Self> {
-        let mut rng: ChaCha8Rng = stream(seed, Domain::NetworkTest, r as u64);
+        Self::draw_from(
+            net,
+            target,
+            k,
+            ks,
+            stream(seed, Domain::NetworkTest, r as u64),
+        )
+    }
+
+    /// The test draws of group `group` of the network DMFT (a stream of their own).
+    pub(crate) fn draw_for(
+        net: &Network,
+        target: &dyn TargetFn,
+        k: usize,
+        ks: usize,
+        seed: u64,
+        group: usize,
+    ) -> Result<Self> {
+        Self::draw_from(
+            net,
+            target,
+            k,
+            ks,
+            stream(seed, Domain::NetworkDmftTest, group as u64),
+        )
+    }
+
+    fn draw_from(
+        net: &Network,
+        target: &dyn TargetFn,
+        k: usize,
+        ks: usize,
+        mut rng: ChaCha8Rng,
+    ) -> Result<Self> {
         let n = k + ks;
         let z: Vec<f64> = (0..TEST_DRAWS * n)
             .map(|_| rng.sample(StandardNormal))
@@ -522,7 +555,14 @@ impl TestDraws {
     /// for a teacher `h* = z*` and `h = M z* + L z` with `L L^T = Q - M M^T` (the law
     /// `(h, h*) ~ N(0, [[Q, M], [M^T, I]])`); for the mixture `h = c M + sqrt(Delta) g`,
     /// `g = L z ~ N(0, Q)`.
-    fn evaluate(&self, net: &Network, m: &[f64], q: &[f64], k: usize, ks: usize) -> (f64, f64) {
+    pub(crate) fn evaluate(
+        &self,
+        net: &Network,
+        m: &[f64],
+        q: &[f64],
+        k: usize,
+        ks: usize,
+    ) -> (f64, f64) {
         let n = k + ks;
         let (mut loss, mut wrong) = (0.0, 0usize);
         let mut h = vec![0.0; k];

@@ -10,8 +10,8 @@
 use crate::config::{Activation, Config, FlatConfig};
 use crate::control::Control;
 use crate::dmft::{
-    dmft_step_costs, solve_dmft as solve, solve_dmft_ladder as ladder, DmftOptions, DmftSolution,
-    Method, Response, TimeMatrix,
+    dmft_step_costs, solve_dmft as solve, solve_dmft_ladder as ladder,
+    solve_network_dmft as network_dmft, DmftOptions, DmftSolution, Method, Response, TimeMatrix,
 };
 use crate::error::{Divergence, Error};
 use crate::minibatch::batch_mask;
@@ -891,28 +891,83 @@ fn simulate_network<'py>(
         let target = target.as_ref().map(|t| t as &dyn TargetFn);
         network_ensemble(&problem, target, &spec, control)
     })?;
-    let (r, t, k, ks) = (ens.replicas, ens.steps, ens.hidden, ens.teacher_units);
+    network_arrays(
+        py,
+        (ens.replicas, ens.steps, ens.hidden, ens.teacher_units),
+        ens.t,
+        [ens.overlaps, ens.gram],
+        [
+            ens.train_loss,
+            ens.test_loss,
+            ens.train_error,
+            ens.test_error,
+        ],
+    )
+}
+
+/// A network run's arrays as a dict: `t`, `M` `(n, T, K, K*)`, `Q` `(n, T, K, K)` and the
+/// observables `(n, T)` (None where not recorded), `n` replicas or groups.
+fn network_arrays<'py>(
+    py: Python<'py>,
+    (n, t, k, ks): (usize, usize, usize, usize),
+    times: Vec<f64>,
+    [overlaps, gram]: [Vec<f64>; 2],
+    observables: [Vec<f64>; 4],
+) -> PyResult<Bound<'py, PyDict>> {
     let shape_error = |e: numpy::ndarray::ShapeError| PyRuntimeError::new_err(e.to_string());
     let out = PyDict::new(py);
-    out.set_item("t", ens.t.into_pyarray(py))?;
-    let overlaps = Array4::from_shape_vec((r, t, k, ks), ens.overlaps).map_err(shape_error)?;
+    out.set_item("t", times.into_pyarray(py))?;
+    let overlaps = Array4::from_shape_vec((n, t, k, ks), overlaps).map_err(shape_error)?;
     out.set_item("M", overlaps.into_pyarray(py))?;
-    let gram = Array4::from_shape_vec((r, t, k, k), ens.gram).map_err(shape_error)?;
+    let gram = Array4::from_shape_vec((n, t, k, k), gram).map_err(shape_error)?;
     out.set_item("Q", gram.into_pyarray(py))?;
-    for (name, values) in [
-        ("train_loss", ens.train_loss),
-        ("test_loss", ens.test_loss),
-        ("train_error", ens.train_error),
-        ("test_error", ens.test_error),
-    ] {
+    let names = ["train_loss", "test_loss", "train_error", "test_error"];
+    for (name, values) in names.into_iter().zip(observables) {
         if values.is_empty() {
             out.set_item(name, py.None())?;
         } else {
-            let array = Array2::from_shape_vec((r, t), values).map_err(shape_error)?;
+            let array = Array2::from_shape_vec((n, t), values).map_err(shape_error)?;
             out.set_item(name, array.into_pyarray(py))?;
         }
     }
     Ok(out)
+}
+
+/// The DMFT of a two-layer network (`solve_network_dmft`): the arrays of
+/// `simulate_network`, one row per group of effective samples. `progress(done)` counts
+/// time steps; `target` as for `simulate_network`.
+#[pyfunction]
+#[pyo3(signature = (config, *, samples, groups, seed, threads=None, progress=None, target=None))]
+#[allow(clippy::too_many_arguments)]
+fn solve_network_dmft<'py>(
+    py: Python<'py>,
+    config: &Bound<'py, PyDict>,
+    samples: usize,
+    groups: usize,
+    seed: u64,
+    threads: Option<i64>,
+    progress: Option<Py<PyAny>>,
+    target: Option<Py<PyAny>>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let problem = problem_from_dict(config)?;
+    let threads = threads_arg(threads)?;
+    let target = target.map(PyTarget);
+    let sol = run_detached(py, Some(1), progress, |control| {
+        let target = target.as_ref().map(|t| t as &dyn TargetFn);
+        network_dmft(&problem, target, samples, groups, seed, threads, control)
+    })?;
+    network_arrays(
+        py,
+        (sol.groups, sol.steps, sol.hidden, sol.teacher_units),
+        sol.t,
+        [sol.overlaps, sol.gram],
+        [
+            sol.train_loss,
+            sol.test_loss,
+            sol.train_error,
+            sol.test_error,
+        ],
+    )
 }
 
 /// Read bandwidth of main memory in bytes/s with `threads` threads (for the benchmarks).
@@ -955,6 +1010,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(simulate, m)?)?;
     m.add_function(wrap_pyfunction!(times, m)?)?;
     m.add_function(wrap_pyfunction!(simulate_network, m)?)?;
+    m.add_function(wrap_pyfunction!(solve_network_dmft, m)?)?;
     m.add_function(wrap_pyfunction!(step_costs, m)?)?;
     m.add_function(wrap_pyfunction!(step_at, m)?)?;
     m.add_function(wrap_pyfunction!(solve_dmft, m)?)?;

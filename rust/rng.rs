@@ -30,6 +30,12 @@ pub(crate) enum Domain {
     NetworkLangevin = 10,
     /// The test draws of one replica of the network ensemble.
     NetworkTest = 11,
+    /// The effective samples of one group of the network DMFT.
+    NetworkDmft = 12,
+    /// The batch chains of one group of the network DMFT.
+    NetworkDmftBatches = 13,
+    /// The test draws of one group of the network DMFT.
+    NetworkDmftTest = 14,
 }
 
 /// The independent ChaCha8 stream number `index` of `domain` for `seed`.

@@ -131,15 +131,15 @@ def test_a_network_blow_up_is_reported():
     (dict(teacher_activation="tanh"), "teacher_activation"),
     (dict(second_layer=[2.0]), "second_layer"),
 ])
-def test_the_dmft_and_user_data_refuse_a_network_by_name(fields, parameter):
+def test_user_data_and_the_single_unit_formulas_refuse_a_network_by_name(fields, parameter):
     cfg = ds.Config(data="teacher", teacher="linear", steps=5, **fields)
-    with pytest.raises(ds.InvalidParameterError, match="two-layer network") as caught:
-        ds.solve_dmft(cfg, samples=100)
-    assert caught.value.parameter == parameter
     rng = np.random.default_rng(0)
     X, v = rng.standard_normal((20, 10)), np.ones(10)
-    with pytest.raises(ds.InvalidParameterError, match="two-layer network"):
+    with pytest.raises(ds.InvalidParameterError, match="two-layer network") as caught:
         ds.sgd_trajectory(X, X @ v / np.sqrt(10), v, np.zeros(10), cfg)
+    assert caught.value.parameter == parameter
+    with pytest.raises(ds.InvalidParameterError, match="two-layer network"):
+        ds.test_observables(cfg, 0.5, 0.5)
 
 
 @pytest.mark.parametrize("fields, parameter, needle", [

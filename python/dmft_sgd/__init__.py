@@ -16,7 +16,7 @@ from ._core import __version__ as __version__
 from .config import Config
 from .dmft import solve_dmft
 from .fdt import FDTCurve, fdt
-from .network import NetworkResult
+from .network import NetworkDMFTResult, NetworkResult
 from .results import OBSERVABLES, DMFTResult, SimulationResult, TrajectoryResult, load
 from .sgf import SGFResult, sgf
 from .simulation import minibatch_chain, sgd_trajectory, simulate, test_observables
@@ -28,6 +28,7 @@ __all__ = [
     "DivergenceError",
     "FDTCurve",
     "InvalidParameterError",
+    "NetworkDMFTResult",
     "NetworkResult",
     "OBSERVABLES",
     "SGFResult",

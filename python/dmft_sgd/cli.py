@@ -32,7 +32,7 @@ from . import _core
 from ._progress import Bar
 from .config import FIELDS, Config, FieldInfo, check_field_names, field_names
 from .dmft import solve_dmft
-from .network import NetworkResult
+from .network import NetworkDMFTResult, NetworkResult
 from .results import OBSERVABLES, DMFTResult, SimulationResult, load, recorded
 from .simulation import simulate
 
@@ -323,7 +323,7 @@ def _show_progress(args: argparse.Namespace) -> bool:
     return not args.quiet and sys.stderr.isatty()
 
 
-def _run_dmft(cfg: Config, run: dict[str, Any], options: dict[str, Any], show: bool) -> DMFTResult:
+def _run_dmft(cfg: Config, run: dict[str, Any], options: dict[str, Any], show: bool) -> DMFTResult | NetworkDMFTResult:
     progress = Bar("DMFT", quiet=not show)
     try:
         result = solve_dmft(cfg, samples=run["samples"], seed=run["seed"], threads=run["threads"],
@@ -376,26 +376,30 @@ def summary_table(dmft: DMFTResult | None, sim: SimulationResult | None) -> str:
     return "\n".join(lines)
 
 
-def network_table(res: NetworkResult) -> str:
-    """Final values of a network's run, mean ± sem over replicas: the observables, each
-    unit's overlaps M[k,j] and the Gram matrix Q[k,l] (k <= l)."""
+def network_table(results: Sequence[NetworkResult | NetworkDMFTResult]) -> str:
+    """Final values of a network's runs (the DMFT, the simulation, or both), mean ± sem
+    over their groups or replicas: the observables, each unit's overlaps M[k,j] and the
+    Gram matrix Q[k,l] (k <= l)."""
     import numpy as np
 
-    lines = [f"{'observable':<12}{f'SGD d={res.d}':>22}"]
+    def title(res: NetworkResult | NetworkDMFTResult) -> str:
+        return f"SGD d={res.d}" if isinstance(res, NetworkResult) else "DMFT"
 
-    def final(values: np.ndarray) -> tuple[float, float]:
+    def final(values: np.ndarray) -> str:
         last = values[:, -1]
         sem = float(last.std(ddof=1) / np.sqrt(last.size)) if last.size > 1 else math.nan
-        return float(last.mean()), sem
+        return f"{_with_sem(float(last.mean()), sem):>22}"
 
-    for name in res.recorded[2:]:
-        lines.append(f"{name:<12}{_with_sem(*final(res[name])):>22}")
-    for k in range(res.hidden):
-        for j in range(res.teacher_units):
-            lines.append(f"{f'M[{k},{j}]':<12}{_with_sem(*final(res.M[:, :, k, j])):>22}")
-    for k in range(res.hidden):
-        for other in range(k, res.hidden):
-            lines.append(f"{f'Q[{k},{other}]':<12}{_with_sem(*final(res.Q[:, :, k, other])):>22}")
+    first = results[0]
+    lines = [f"{'observable':<12}" + "".join(f"{title(r):>22}" for r in results)]
+    for name in first.recorded[2:]:
+        lines.append(f"{name:<12}" + "".join(final(r[name]) for r in results))
+    for k in range(first.hidden):
+        for j in range(first.teacher_units):
+            lines.append(f"{f'M[{k},{j}]':<12}" + "".join(final(r.M[:, :, k, j]) for r in results))
+    for k in range(first.hidden):
+        for other in range(k, first.hidden):
+            lines.append(f"{f'Q[{k},{other}]':<12}" + "".join(final(r.Q[:, :, k, other]) for r in results))
     return "\n".join(lines)
 
 
@@ -416,11 +420,12 @@ def _draw(results: Sequence[DMFTResult | SimulationResult], path: Path, log_time
     return True
 
 
-def _draw_network(result: NetworkResult, path: Path, log_time: bool, quiet: bool) -> None:
+def _draw_network(results: Sequence[NetworkResult | NetworkDMFTResult], path: Path, log_time: bool,
+                  quiet: bool) -> None:
     try:
         from .plot import plot_network, save_figure
 
-        fig = plot_network(result, log_time=log_time)
+        fig = plot_network(results, log_time=log_time)
     except ImportError as exc:
         print(f"dmft-sgd: note: {exc} (no picture written)", file=sys.stderr)
         return
@@ -459,12 +464,13 @@ def _command_run(args: argparse.Namespace) -> int:
     except (ValueError, TypeError) as exc:
         raise UsageError(_refusal(exc)) from None
     out.mkdir(parents=True, exist_ok=True)
-    if isinstance(sim, NetworkResult):  # a two-layer network: the simulation alone
-        saved = sim.save(out / "sim.npz")
-        print(network_table(sim))
+    if isinstance(sim, NetworkResult) or isinstance(dmft, NetworkDMFTResult):  # a two-layer network
+        nets = [r for r in (dmft, sim) if isinstance(r, (NetworkResult, NetworkDMFTResult))]
+        saved = [r.save(out / ("sim.npz" if isinstance(r, NetworkResult) else "dmft.npz")) for r in nets]
+        print(network_table(nets))
         if not args.quiet:
-            print(f"wrote {saved}")
-        _draw_network(sim, out / f"{args.command}.png", args.log_time, args.quiet)
+            print("wrote " + ", ".join(str(p) for p in saved))
+        _draw_network(nets, out / f"{args.command}.png", args.log_time, args.quiet)
         return 0
     written = []
     if dmft is not None:

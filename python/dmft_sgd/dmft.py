@@ -7,9 +7,10 @@ from typing import Any
 
 from . import _core
 from ._checks import as_float, as_int, as_seed, as_threads
-from ._errors import values_named
+from ._errors import invalid, values_named
 from ._progress import ProgressCallback, reporter
 from .config import Config, as_config
+from .network import NetworkDMFTResult, is_network, solve_network_dmft
 from .results import DMFTResult
 
 #: The defaults of the solver's options: Rust's (`DmftOptions::default()`, `Method::iterate()`).
@@ -43,7 +44,7 @@ def solve_dmft(
     tol: float = DEFAULTS["tol"],
     keep_groups: bool | None = None,
     progress: bool | ProgressCallback | None = None,
-) -> DMFTResult:
+) -> DMFTResult | NetworkDMFTResult:
     """Solves the discrete-time DMFT of `cfg` by Monte Carlo over effective samples.
 
     Parameters
@@ -101,7 +102,7 @@ def solve_dmft(
 
     Returns
     -------
-    DMFTResult
+    DMFTResult or NetworkDMFTResult
         The observables of shape (T,) with their Monte Carlo errors ``sem(name)``, the
         two-time matrices C, R (and M_C, M_R, mu unless ``keep_kernels=False``) of shape
         (T, T), with their standard errors too (``sem("C")``; groups >= 2), each group's
@@ -143,6 +144,8 @@ def solve_dmft(
     # Types here (the core cannot name a wrong type); values and ranges are checked once,
     # by the core, with messages naming the parameter.
     cfg = as_config("cfg", cfg)
+    if is_network(cfg):  # a committee or a multi-index teacher (theory.md section 8.2)
+        return _solve_network(cfg, samples, seed, threads, groups, progress, method, response)
     samples, seed, threads, groups, band, response_samples = _typed_options(
         samples, seed, threads, groups, band, keep_kernels, response_samples)
     if keep_groups is not None and not isinstance(keep_groups, bool):
@@ -171,6 +174,20 @@ def solve_dmft(
             f"iterations: last kernel change {out.changes[-1]:.3g} (tol {tol:g}{noise}); "
             f"raise iterations, or use method='single'", RuntimeWarning, stacklevel=2)
     return _result(out, cfg, samples=samples, seed=seed, method=method, response_samples=response_samples)
+
+
+def _solve_network(cfg: Config, samples: Any, seed: Any, threads: Any, groups: Any, progress: Any,
+                   method: str, response: str) -> NetworkDMFTResult:
+    """The DMFT of a network: the single pass with the exact (tangent) response, in
+    `groups` groups (default 8)."""
+    if method != "single" or response not in ("auto", "tangent"):
+        raise invalid("method" if method != "single" else "response", method if method != "single" else response,
+                      "the DMFT of networks is the single pass with the exact response "
+                      "(method='single', response='auto' or 'tangent')")
+    samples, seed, threads = as_int("samples", samples, 0), as_seed(seed), as_threads(threads)
+    groups = 8 if groups is None else as_int("groups", groups, 1)
+    with reporter(progress, cfg.steps, "DMFT") as callback, values_named(samples=samples, groups=groups):
+        return solve_network_dmft(cfg, samples, groups, seed, threads, callback)
 
 
 def _typed_options(samples: Any, seed: Any, threads: Any, groups: Any, band: Any, keep_kernels: Any,

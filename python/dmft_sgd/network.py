@@ -38,8 +38,86 @@ def is_network(cfg: Config) -> bool:
             or cfg.teacher_hidden > 1 or cfg.teacher_activation != "linear")
 
 
+class _NetworkArrays:
+    """What both network results share: `M`, `Q` and the observables with one row per
+    independent run (a replica, or a group of effective samples), their means and
+    standard errors over those rows, tables and files."""
+
+    config: Config
+    t: np.ndarray
+    M: np.ndarray
+    Q: np.ndarray
+    train_loss: np.ndarray
+    test_loss: np.ndarray
+    train_error: np.ndarray | None
+    test_error: np.ndarray | None
+
+    @property
+    def _runs(self) -> int:
+        """The number of independent rows (replicas or groups)."""
+        return int(self.M.shape[0])
+
+    @property
+    def hidden(self) -> int:
+        """The student's hidden units K."""
+        return int(self.M.shape[2])
+
+    @property
+    def teacher_units(self) -> int:
+        """The teacher's directions K* (1 for the mixture)."""
+        return int(self.M.shape[3])
+
+    @property
+    def recorded(self) -> tuple[str, ...]:
+        """The names this result holds: ``M``, ``Q`` and the observables (the errors only
+        for labels ±1)."""
+        return (*ORDER_PARAMETERS,
+                *(o for o in NETWORK_OBSERVABLES if getattr(self, o) is not None))
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        if name not in self.recorded:
+            raise KeyError(f"{name!r}: a network result holds {self.recorded}")
+        values: np.ndarray = getattr(self, name)
+        return values
+
+    def mean(self, name: str) -> np.ndarray:
+        """Average of `name` over the runs (replicas or groups): (T,) for an
+        observable, (T, K, K*) for ``M``, (T, K, K) for ``Q``."""
+        mean: np.ndarray = self[name].mean(axis=0)
+        return mean
+
+    @property
+    def sem_uncertainty(self) -> float:
+        """The relative uncertainty of every ``sem``: 1/sqrt(2 (runs - 1))."""
+        return _sem_uncertainty(self._runs)
+
+    def sem(self, name: str) -> np.ndarray:
+        """Standard error of `mean(name)`: std over the runs (ddof=1) / sqrt(runs)."""
+        if self._runs < 2:
+            raise ValueError("sem needs two runs or more (replicas or groups)")
+        sem: np.ndarray = self[name].std(axis=0, ddof=1) / np.sqrt(self._runs)
+        return sem
+
+    def to_dataframe(self) -> pd.DataFrame:
+        """A tidy pandas DataFrame: ``t``, ``observable`` (``M[k,j]``, ``Q[k,l]`` or an
+        observable's name), ``value`` (the replica mean) and ``sem`` (NaN for one replica)."""
+        pd = _pandas("to_dataframe()")
+        rows = []
+        for name in self.recorded:
+            mean = self.mean(name)
+            sem = self.sem(name) if self._runs > 1 else np.full_like(mean, np.nan)
+            if mean.ndim == 1:
+                rows.append(pd.DataFrame({"t": self.t, "observable": name, "value": mean, "sem": sem}))
+                continue
+            for index in np.ndindex(*mean.shape[1:]):
+                label = f"{name}[{','.join(str(i) for i in index)}]"
+                at = (slice(None),) + tuple(index)
+                rows.append(pd.DataFrame({"t": self.t, "observable": label, "value": mean[at], "sem": sem[at]}))
+        return pd.concat(rows, ignore_index=True)
+
+
 @dataclasses.dataclass(frozen=True, eq=False)
-class NetworkResult:
+class NetworkResult(_NetworkArrays):
     """A finite-d ensemble of two-layer networks: `t` (T,), the order parameters ``M``
     (replicas, T, K, K*) and ``Q`` (replicas, T, K, K), and each observable (replicas, T).
 
@@ -80,64 +158,6 @@ class NetworkResult:
     train_error: np.ndarray | None
     test_error: np.ndarray | None
 
-    @property
-    def hidden(self) -> int:
-        """The student's hidden units K."""
-        return int(self.M.shape[2])
-
-    @property
-    def teacher_units(self) -> int:
-        """The teacher's directions K* (1 for the mixture)."""
-        return int(self.M.shape[3])
-
-    @property
-    def recorded(self) -> tuple[str, ...]:
-        """The names this result holds: ``M``, ``Q`` and the observables (the errors only
-        for labels ±1)."""
-        return (*ORDER_PARAMETERS,
-                *(o for o in NETWORK_OBSERVABLES if getattr(self, o) is not None))
-
-    def __getitem__(self, name: str) -> np.ndarray:
-        if name not in self.recorded:
-            raise KeyError(f"{name!r}: a network result holds {self.recorded}")
-        values: np.ndarray = getattr(self, name)
-        return values
-
-    def mean(self, name: str) -> np.ndarray:
-        """Replica average of `name`: (T,) for an observable, (T, K, K*) for ``M``,
-        (T, K, K) for ``Q``."""
-        mean: np.ndarray = self[name].mean(axis=0)
-        return mean
-
-    @property
-    def sem_uncertainty(self) -> float:
-        """The relative uncertainty of every ``sem``: 1/sqrt(2 (replicas - 1))."""
-        return _sem_uncertainty(self.replicas)
-
-    def sem(self, name: str) -> np.ndarray:
-        """Standard error of `mean(name)`: std over replicas (ddof=1) / sqrt(replicas)."""
-        if self.replicas < 2:
-            raise ValueError("sem needs replicas >= 2")
-        sem: np.ndarray = self[name].std(axis=0, ddof=1) / np.sqrt(self.replicas)
-        return sem
-
-    def to_dataframe(self) -> pd.DataFrame:
-        """A tidy pandas DataFrame: ``t``, ``observable`` (``M[k,j]``, ``Q[k,l]`` or an
-        observable's name), ``value`` (the replica mean) and ``sem`` (NaN for one replica)."""
-        pd = _pandas("to_dataframe()")
-        rows = []
-        for name in self.recorded:
-            mean = self.mean(name)
-            sem = self.sem(name) if self.replicas > 1 else np.full_like(mean, np.nan)
-            if mean.ndim == 1:
-                rows.append(pd.DataFrame({"t": self.t, "observable": name, "value": mean, "sem": sem}))
-                continue
-            for index in np.ndindex(*mean.shape[1:]):
-                label = f"{name}[{','.join(str(i) for i in index)}]"
-                at = (slice(None),) + tuple(index)
-                rows.append(pd.DataFrame({"t": self.t, "observable": label, "value": mean[at], "sem": sem[at]}))
-        return pd.concat(rows, ignore_index=True)
-
     def to_xarray(self) -> xr.Dataset:
         """An xarray Dataset (needs ``pip install 'dmft-sgd[xarray]'``): ``M`` with dims
         (replica, t, unit, teacher_unit), ``Q`` with (replica, t, unit, unit_b), each
@@ -174,6 +194,70 @@ class NetworkResult:
                 f"teacher_units={self.teacher_units}, steps={self.t.size}, config={self.config!r})")
 
 
+@dataclasses.dataclass(frozen=True, eq=False)
+class NetworkDMFTResult(_NetworkArrays):
+    """The DMFT of a two-layer network (theory.md section 8.2): `t` (T,), the order
+    parameters ``M`` (groups, T, K, K*) and ``Q`` (groups, T, K, K) and each observable
+    (groups, T), one row per independent group of effective samples: ``mean(name)`` is
+    the DMFT's value and ``sem(name)`` its Monte Carlo error (the groups' spread).
+
+    What `solve_dmft` returns for a network config.
+
+    Attributes
+    ----------
+    config : Config
+        The settings of the run.
+    samples, groups, seed : int
+        The effective samples, in how many groups, and the seed.
+    t : ndarray (T,)
+        The times t_k.
+    M : ndarray (groups, T, K, K*)
+        Each group's overlaps ``w_k . w*_j / d``.
+    Q : ndarray (groups, T, K, K)
+        Each group's Gram matrix ``w_k . w_l / d`` (``C(t,t) + M M^T``).
+    train_loss, test_loss : ndarray (groups, T)
+        Training loss; test loss (each group's own Monte Carlo over the Gaussian law of the
+        fields given its M and Q).
+    train_error, test_error : ndarray (groups, T) or None
+        Classification errors; None where the labels are not ±1.
+    """
+
+    config: Config
+    samples: int
+    groups: int
+    seed: int
+    t: np.ndarray
+    M: np.ndarray
+    Q: np.ndarray
+    train_loss: np.ndarray
+    test_loss: np.ndarray
+    train_error: np.ndarray | None
+    test_error: np.ndarray | None
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Writes one `.npz` file (arrays + config); read it back with `dmft_sgd.load`."""
+        return _io.write(path, *self._payload())
+
+    def _payload(self) -> tuple[str, dict[str, Any], dict[str, np.ndarray]]:
+        meta = {"config": self.config.to_dict(), "samples": self.samples, "groups": self.groups,
+                "seed": self.seed}
+        return "network_dmft", meta, {name: getattr(self, name) for name in ("t", *self.recorded)}
+
+    def __repr__(self) -> str:
+        return (f"NetworkDMFTResult(samples={self.samples}, groups={self.groups}, seed={self.seed}, "
+                f"hidden={self.hidden}, teacher_units={self.teacher_units}, steps={self.t.size}, "
+                f"config={self.config!r})")
+
+
+def solve_network_dmft(cfg: Config, samples: int, groups: int, seed: int, threads: int | None,
+                       callback: Any, target: Any = None) -> NetworkDMFTResult:
+    """The core's DMFT of a network as a `NetworkDMFTResult` (arguments checked by
+    `solve_dmft`)."""
+    out = _core.solve_network_dmft(cfg.to_dict(), samples=samples, groups=groups, seed=seed, threads=threads,
+                                   progress=callback, target=target)
+    return NetworkDMFTResult(config=cfg, samples=samples, groups=groups, seed=seed, **out)  # type: ignore[arg-type]
+
+
 def simulate_network(cfg: Config, d: int, replicas: int, seed: int, threads: int | None,
                      callback: Any, target: Any = None) -> NetworkResult:
     """The core's network ensemble as a `NetworkResult` (arguments checked by `simulate`;
@@ -184,21 +268,33 @@ def simulate_network(cfg: Config, d: int, replicas: int, seed: int, threads: int
 
 
 def _network_from_file(meta: dict[str, Any], arrays: dict[str, np.ndarray], where: str) -> NetworkResult:
+    replicas = int(meta["replicas"])
+    return NetworkResult(d=int(meta["d"]), replicas=replicas, seed=int(meta["seed"]),
+                         **_arrays_from_file(meta, arrays, replicas, where))
+
+
+def _arrays_from_file(meta: dict[str, Any], arrays: dict[str, np.ndarray], rows: int, where: str) -> dict[str, Any]:
+    """The network arrays of a file, checked: `rows` runs of the config's T steps."""
     cfg = Config.from_dict(meta["config"])
-    replicas, steps = int(meta["replicas"]), cfg.steps
     M, Q = arrays.get("M"), arrays.get("Q")
-    if M is None or Q is None or M.ndim != 4 or Q.ndim != 4 or M.shape[:3] != (replicas, steps, cfg.hidden):
-        raise ValueError(f"{where}: arrays 'M' and 'Q' are missing or not of shape (replicas, T, K, ...)")
-    fields: dict[str, Any] = {}
+    if M is None or Q is None or M.ndim != 4 or Q.ndim != 4 or M.shape[:3] != (rows, cfg.steps, cfg.hidden):
+        raise ValueError(f"{where}: arrays 'M' and 'Q' are missing or not of shape (runs, T, K, ...)")
+    fields: dict[str, Any] = {"config": cfg, "t": arrays["t"], "M": M, "Q": Q}
     for name in NETWORK_OBSERVABLES:
         a = arrays.get(name)
-        if a is not None and a.shape != (replicas, steps):
-            raise ValueError(f"{where}: array {name!r} is not of shape {(replicas, steps)}")
+        if a is not None and a.shape != (rows, cfg.steps):
+            raise ValueError(f"{where}: array {name!r} is not of shape {(rows, cfg.steps)}")
         fields[name] = a
     if fields["train_loss"] is None or fields["test_loss"] is None:
         raise ValueError(f"{where}: the losses are missing")
-    return NetworkResult(config=cfg, d=int(meta["d"]), replicas=replicas, seed=int(meta["seed"]),
-                         t=arrays["t"], M=M, Q=Q, **fields)
+    return fields
+
+
+def _network_dmft_from_file(meta: dict[str, Any], arrays: dict[str, np.ndarray], where: str) -> NetworkDMFTResult:
+    groups = int(meta["groups"])
+    return NetworkDMFTResult(samples=int(meta["samples"]), groups=groups, seed=int(meta["seed"]),
+                             **_arrays_from_file(meta, arrays, groups, where))
 
 
 READERS["network"] = _network_from_file
+READERS["network_dmft"] = _network_dmft_from_file

@@ -25,7 +25,7 @@ import numpy as np
 
 from .config import Config, format_lr
 from .fdt import FDTCurve, fdt
-from .network import NetworkResult
+from .network import NetworkDMFTResult, NetworkResult
 from .results import LABELS, OBSERVABLES, DMFTResult, SimulationResult, recorded
 
 if TYPE_CHECKING:
@@ -472,57 +472,69 @@ def plot_sgf(
     return fig
 
 
-def plot_network(result: NetworkResult, log_time: bool = False, title: str | None = None) -> "Figure":
-    """A two-layer network's run (a `NetworkResult`): the losses (and errors) with their
-    ± sem bands, each unit's overlaps ``M[k, j]`` with the teacher's directions (the
-    specialisation of the hidden units), and the Gram matrix ``Q[k, l]`` (norms solid,
-    cross terms dashed), replica means ± sem.
+def plot_network(
+    results: NetworkResult | NetworkDMFTResult | Sequence[NetworkResult | NetworkDMFTResult],
+    log_time: bool = False,
+    title: str | None = None,
+) -> "Figure":
+    """Two-layer networks' runs (`NetworkResult`, `NetworkDMFTResult`, or both for one
+    config): the losses (and errors), each unit's overlaps ``M[k, j]`` with the teacher's
+    directions (the specialisation of the hidden units), and the Gram matrix ``Q[k, l]``;
+    the DMFT as lines with its ± sem band, simulations as markers with error bars.
 
     Parameters
     ----------
-    result : NetworkResult
+    results : a NetworkResult or NetworkDMFTResult, or a sequence of them.
     log_time : logarithmic time axis (t = 0 is then left out).
-    title : figure title (default: the run's settings).
+    title : figure title (default: the first run's settings).
     """
-    t = result.t
-    keep = t > 0 if log_time else np.ones_like(t, dtype=bool)
-    fig = _figure(13.0, 3.6)
+    runs = [results] if isinstance(results, (NetworkResult, NetworkDMFTResult)) else list(results)
+    if not runs:
+        raise ValueError("results must hold at least one network result")
+    fig = _figure(13.0, 3.8)
     axes = fig.subplots(1, 3, squeeze=False)[0]
-    two = result.replicas > 1
-
-    def band(ax: Any, values: np.ndarray, label: str, color: str, style: str = "-") -> None:
-        mean = values.mean(axis=0)[keep]
-        ax.plot(t[keep], mean, style, color=color, label=label)
-        if two:
-            sem = (values.std(axis=0, ddof=1) / np.sqrt(result.replicas))[keep]
-            ax.fill_between(t[keep], mean - sem, mean + sem, color=color, alpha=0.25, linewidth=0)
-
     colors = _colors()
-    for i, name in enumerate(o for o in ("train_loss", "test_loss", "train_error", "test_error")
-                             if o in result.recorded):
-        band(axes[0], result[name], LABELS.get(name, name), colors[i % len(colors)])
+
+    def draw(ax: Any, res: NetworkResult | NetworkDMFTResult, name: str, index: tuple[int, ...], label: str,
+             color: str, style: str) -> None:
+        t = res.t
+        keep = t > 0 if log_time else np.ones_like(t, dtype=bool)
+        values = res[name]
+        for i in index:  # the block entry (k, j) of M or Q, kept (runs, T)
+            values = values[:, :, i]
+        mean = values.mean(axis=0)
+        sem = values.std(axis=0, ddof=1) / np.sqrt(values.shape[0]) if values.shape[0] > 1 else 0 * mean
+        if isinstance(res, NetworkDMFTResult):
+            ax.plot(t[keep], mean[keep], style, color=color, label=f"{label} DMFT")
+            ax.fill_between(t[keep], (mean - sem)[keep], (mean + sem)[keep], color=color, alpha=0.25, linewidth=0)
+        else:
+            every = max(1, int(keep.sum()) // 25)
+            ax.errorbar(t[keep][::every], mean[keep][::every], sem[keep][::every], fmt="o", ms=3, color=color,
+                        label=f"{label} d={res.d}")
+
+    first = runs[0]
+    for res in runs:
+        names = [o for o in ("train_loss", "test_loss", "train_error", "test_error") if o in res.recorded]
+        for i, name in enumerate(names):
+            draw(axes[0], res, name, (), LABELS.get(name, name), colors[i % len(colors)], "-")
+        for unit in range(res.hidden):
+            for j in range(res.teacher_units):
+                draw(axes[1], res, "M", (unit, j), f"M[{unit},{j}]", colors[unit % len(colors)],
+                     ("-", "--", ":", "-.")[j % 4])
+        for unit in range(res.hidden):
+            for other in range(unit, res.hidden):
+                color = colors[unit % len(colors)] if other == unit else colors[(res.hidden + unit + other) % len(colors)]
+                draw(axes[2], res, "Q", (unit, other), f"Q[{unit},{other}]", color, "-" if other == unit else "--")
     axes[0].set_ylabel("loss / error")
-    k, ks = result.hidden, result.teacher_units
-    for unit in range(k):
-        for j in range(ks):
-            style = ("-", "--", ":", "-.")[j % 4]
-            band(axes[1], result.M[:, :, unit, j], f"M[{unit},{j}]", colors[unit % len(colors)], style)
-            if ks == 1:
-                break
     axes[1].set_ylabel("overlap with the teacher $M_{kj}$")
-    for unit in range(k):
-        for other in range(unit, k):
-            style = "-" if other == unit else "--"
-            band(axes[2], result.Q[:, :, unit, other], f"Q[{unit},{other}]",
-                 colors[(unit if other == unit else unit + other) % len(colors)], style)
     axes[2].set_ylabel("Gram matrix $Q_{kl}$")
     for ax in axes:
         ax.set_xlabel("t")
         if log_time:
             ax.set_xscale("log")
-        ax.legend(fontsize=7, ncols=2 if k * ks > 4 else 1)
+        ax.legend(fontsize=6, ncols=2)
     text = title if title is not None else (
-        f"K = {k} units learning K* = {ks} ({result.config.teacher_activation}); d = {result.d}, "
-        f"{result.replicas} runs; {describe(result.config, omit=('hidden', 'teacher_hidden'))}")
+        f"K = {first.hidden} units learning K* = {first.teacher_units} ({first.config.teacher_activation}); "
+        f"{describe(first.config, omit=('hidden', 'teacher_hidden'))}")
     fig.suptitle(_wrap(text, 13.0, 10), fontsize=10)
     return fig

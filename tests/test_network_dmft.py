@@ -1,0 +1,110 @@
+"""The DMFT of two-layer networks (theory.md section 8.2): checked against the
+single-unit DMFT it reduces to at K = 1, the exact d -> inf solution of a committee of
+linear units, and the finite-d network simulation in several settings (mixture and
+teachers; erf and tanh units; K = 2, 3; GD, plain and persistent SGD)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import dmft_sgd as ds
+import exact_teacher
+from dmft_sgd import _core
+
+
+def worst_z(theory, sim, names) -> float:
+    """The largest |difference| / combined standard error over every entry and step."""
+    worst = 0.0
+    for name in names:
+        diff = theory.mean(name) - sim.mean(name)
+        sem = np.sqrt(theory.sem(name) ** 2 + sim.sem(name) ** 2)
+        worst = max(worst, float(np.max(np.abs(diff) / (sem + 1e-300))))
+    return worst
+
+
+def test_at_one_unit_it_is_the_single_unit_dmft():
+    # The network solver on a one-unit problem (called directly: the API sends one unit
+    # to the single-unit solver) against that solver: every observable within 4 combined
+    # standard errors at every step.
+    cfg = ds.Config(data="teacher", teacher="linear", loss="square", noise=0.1, alpha=3.0, lam=0.1, lr=0.1,
+                    steps=30, m0=0.2)
+    out = _core.solve_network_dmft(cfg.to_dict(), samples=8000, groups=8, seed=0, threads=2)
+    net = ds.NetworkDMFTResult(config=cfg, samples=8000, groups=8, seed=0, **out)
+    one = ds.solve_dmft(cfg, samples=8000, seed=1)
+    m, q_full = net.mean("M")[:, 0, 0], net.mean("Q")[:, 0, 0]
+    pairs = [(m, net.sem("M")[:, 0, 0], one.m, one.sem("m")),
+             (q_full, net.sem("Q")[:, 0, 0], one.q + one.m**2, one.sem("q") + 2 * abs(one.m) * one.sem("m")),
+             (net.mean("train_loss"), net.sem("train_loss"), one.train_loss, one.sem("train_loss")),
+             (net.mean("test_loss"), net.sem("test_loss"), one.test_loss, one.sem("test_loss"))]
+    for a, sa, b, sb in pairs:
+        z = np.abs(a - b)[1:] / np.sqrt(sa**2 + sb**2)[1:]
+        assert z.max() < 4, z.max()
+
+
+def test_a_committee_of_linear_units_follows_the_exact_solution():
+    # As in test_network.py: u = (w_1 + w_2)/2 is one unit at lr/2, 2 lam, q0/2.
+    cfg = ds.Config(data="teacher", teacher="linear", loss="square", noise=0.1, alpha=3.0, lam=0.1,
+                    lr=0.2, steps=40, hidden=2, second_layer=[0.5, 0.5], m0=0.0)
+    res = ds.solve_dmft(cfg, samples=8000, seed=0)
+    assert isinstance(res, ds.NetworkDMFTResult) and res.M.shape == (8, 40, 2, 1)
+    exact = exact_teacher.teacher_gd_exact(alpha=3.0, lam=0.2, lr=0.1, m0=0.0, q0=0.5, steps=40, noise=0.1)
+    gap = np.abs(res.mean("test_loss") - exact["test_loss"])
+    assert np.all(gap <= 4 * res.sem("test_loss") + 0.005), gap.max()
+    u = res.mean("M")[:, :, 0].mean(axis=1)
+    assert np.all(np.abs(u - exact["m"]) <= 4 * res.sem("M")[:, :, 0].max(axis=1) + 0.005)
+
+
+SETTINGS = {
+    "erf K=2 on an erf teacher K*=2, GD": dict(
+        data="teacher", teacher="linear", loss="square", alpha=3.0, lr=0.3, steps=30, hidden=2,
+        teacher_hidden=2, activation="erf", teacher_activation="erf", m0=0.0),
+    "tanh K=3 on the sign teacher, plain SGD": dict(
+        data="teacher", teacher="sign", loss="logistic", alpha=2.0, lr=0.2, batch=0.5, steps=30, hidden=3,
+        activation="tanh", lam=0.05),
+    "erf K=2 on the mixture, persistent SGD": dict(
+        alpha=2.0, delta=0.5, lam=0.1, lr=0.2, batch=0.3, tau=1.0, steps=30, hidden=2, activation="erf"),
+    "erf K=2 with a = (1, -1)/sqrt 2 on a tanh teacher K*=2, Langevin": dict(
+        data="teacher", teacher="linear", loss="square", noise=0.05, alpha=3.0, lr=0.2, steps=30, hidden=2,
+        second_layer=[0.7071067811865476, -0.7071067811865476], teacher_hidden=2, activation="erf",
+        teacher_activation="tanh", temperature=0.01, lam=0.05),
+}
+
+
+@pytest.mark.parametrize("name", list(SETTINGS))
+def test_the_dmft_matches_the_network_simulation(name):
+    # Every entry of M and Q and every observable at every step within 4 combined
+    # standard errors plus 0.01 (the finite-d bias at d = 1000).
+    cfg = ds.Config(**SETTINGS[name])
+    theory = ds.solve_dmft(cfg, samples=8000, seed=0)
+    sim = ds.simulate(cfg, d=1000, replicas=8, seed=0)
+    for obs in theory.recorded:
+        diff = np.abs(theory.mean(obs) - sim.mean(obs))
+        bound = 4 * np.sqrt(theory.sem(obs) ** 2 + sim.sem(obs) ** 2) + 0.01
+        assert np.all(diff <= bound), (obs, float((diff - bound).max()))
+    # The runs learn.
+    assert theory.mean("test_loss")[-1] < 0.9 * theory.mean("test_loss")[0]
+
+
+def test_same_seed_same_numbers_whatever_the_threads(tmp_path):
+    cfg = ds.Config(**SETTINGS["tanh K=3 on the sign teacher, plain SGD"]).replace(steps=10)
+    one = ds.solve_dmft(cfg, samples=1200, seed=3, threads=1)
+    two = ds.solve_dmft(cfg, samples=1200, seed=3, threads=2)
+    for name in one.recorded:
+        assert np.array_equal(one[name], two[name]), name
+    back = ds.load(one.save(tmp_path / "net_dmft.npz"))
+    assert isinstance(back, ds.NetworkDMFTResult) and back.groups == 8 and back.samples == 1200
+    assert np.array_equal(back.M, one.M)
+
+
+@pytest.mark.parametrize("fields, kwargs, parameter", [
+    (dict(activation="relu"), {}, "activation"),
+    (dict(momentum=0.5), {}, "momentum"),
+    (dict(), dict(method="iterate"), "method"),
+    (dict(), dict(samples=10, groups=8), "samples"),
+])
+def test_what_the_network_dmft_refuses_is_named(fields, kwargs, parameter):
+    cfg = ds.Config(data="teacher", teacher="linear", loss="square", hidden=2, steps=5, **fields)
+    with pytest.raises(ds.InvalidParameterError) as caught:
+        ds.solve_dmft(cfg, **{"samples": 200, **kwargs})
+    assert caught.value.parameter == parameter
