@@ -844,7 +844,7 @@ impl TargetFn for PyTarget {
         let failed = |what: String| Error::invalid("target", what);
         Python::attach(|py| {
             let n = eps.len();
-            let units = if n == 0 { 0 } else { h_star.len() / n };
+            let units = h_star.len().checked_div(n).unwrap_or(0);
             let fields = Array2::from_shape_vec((n, units), h_star.to_vec())
                 .map_err(|e| failed(e.to_string()))?;
             let call = || -> PyResult<Vec<f64>> {

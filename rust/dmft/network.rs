@@ -1,0 +1,546 @@
+//! The DMFT of two-layer networks (theory.md section 8.2): every scalar of the
+//! single-unit solver becomes a `K`-vector or a `K x K` block. One causal pass in time,
+//! independent groups of effective samples side by side (their spread is the error bar),
+//! the exact (tangent) response. Block `(k, l)` of a two-time matrix at times `(t, s)`
+//! sits at flat index `(t K + k, s K + l)` of a [`TimeMatrix`] of side `T K`, so the cavity
+//! field's incremental Cholesky factor is the single unit's, on the flat index.
+//!
+//! Pattern side, per effective sample (static `u`, label `y`, batch chain `s(t)`):
+//!
+//! `g(t) = chi(t) + c_dt sum_{s<t} R(t,s) f(s)`, `h(t) = M(t) u + sqrt(Delta) g(t)`,
+//! `f(t) = -s(t) grad_h l`, `Phi(t) = -sqrt(Delta) s(t) Hess_h l` (eq. 8.3), and the
+//! tangent row `G(t,t) = I`, `G(t,s) = c_dt [sum_{s<j<=t} G(t,j) R(j,s)] Phi(s)`.
+//!
+//! Kernels: `M_C(t,s) = alpha Delta E[f(t) f(s)^T]`, `M_R(t,s) = alpha sqrt(Delta)
+//! E[Phi(t) G(t,s)]`, `mu(t) = E[f(t) u^T]`. Weight side, the `K`-vector process
+//! `w(t+1) = sum_j A_j w(j) + dt eta(t)`, `A_j = dt M_R(t,j) + (1 - dt lambda) [j = t] I`
+//! (eqs. 8.4-8.6).
+
+// The block algebra reads as the equations do, with explicit indices (k, l, j, s).
+#![allow(clippy::needless_range_loop)]
+
+use super::cholesky::IncrementalCholesky;
+use super::matrix::TimeMatrix;
+use crate::control::Control;
+use crate::divergence::DivergenceGuard;
+use crate::error::{Error, Result};
+use crate::losses::{ActivationFn, LossFn};
+use crate::minibatch::{BatchSchedule, MarkovBatches};
+use crate::network::{BuiltinTarget, Network, TargetFn, TestDraws};
+use crate::problem::Problem;
+use crate::resources::{check_memory, with_threads};
+use crate::rng::{stream, Domain};
+use rand::RngExt;
+use rand_chacha::ChaCha8Rng;
+use rand_distr::StandardNormal;
+use rayon::prelude::*;
+
+/// What the DMFT of a network returns: each group's order parameters and observables,
+/// row-major (the mean over groups is the DMFT's value, their spread its error).
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct NetworkDmftSolution {
+    /// Number of independent groups of effective samples.
+    pub groups: usize,
+    /// Number of steps `T`.
+    pub steps: usize,
+    /// The student's hidden units `K`.
+    pub hidden: usize,
+    /// The teacher's directions `K*`.
+    pub teacher_units: usize,
+    /// Physical times `t_k`.
+    pub t: Vec<f64>,
+    /// `M(t)` of each group, `(groups, T, K, K*)`.
+    pub overlaps: Vec<f64>,
+    /// `Q(t) = C(t,t) + M M^T` of each group, `(groups, T, K, K)`.
+    pub gram: Vec<f64>,
+    /// Training loss of each group, `(groups, T)`.
+    pub train_loss: Vec<f64>,
+    /// Test loss of each group (Monte Carlo over the group's own draws), `(groups, T)`.
+    pub test_loss: Vec<f64>,
+    /// Training error, `(groups, T)`; empty unless labels are ±1.
+    pub train_error: Vec<f64>,
+    /// Test error, `(groups, T)`; empty unless labels are ±1.
+    pub test_error: Vec<f64>,
+}
+
+/// Solves the DMFT of the network `problem` with `samples` effective samples in `groups`
+/// groups (each solved on its own, side by side), the labels of `target` (`None`: the
+/// config's teacher), on a pool of `threads` workers; same seed, same numbers, whatever
+/// the thread count. Progress counts time steps. Full-batch GD, plain and persistent SGD
+/// with a constant learning rate and ridge; momentum and schedules are refused here.
+#[allow(clippy::too_many_arguments)]
+pub fn solve_network_dmft(
+    problem: &Problem,
+    target: Option<&dyn TargetFn>,
+    samples: usize,
+    groups: usize,
+    seed: u64,
+    threads: Option<usize>,
+    control: &Control,
+) -> Result<NetworkDmftSolution> {
+    let cfg = problem.config();
+    if groups == 0 || samples < 2 * groups {
+        return Err(Error::invalid(
+            "samples",
+            format!("must be at least 2 per group ({groups} groups), got {samples}"),
+        ));
+    }
+    if cfg.lr_schedule.is_some() || cfg.momentum > 0.0 {
+        let name = if cfg.momentum > 0.0 { "momentum" } else { "lr" };
+        return Err(Error::invalid(
+            name,
+            "a schedule or momentum is not in the DMFT of networks yet: use a constant lr \
+             without momentum, or simulate",
+        ));
+    }
+    if !problem.activation().is_smooth() {
+        return Err(Error::invalid(
+            "activation",
+            format!(
+                "'{}' has a kink: its sigma'' is a delta whose term in the response does not \
+                 vanish, which the DMFT does not handle yet; use simulate, or 'erf' or 'tanh'",
+                problem.activation().name()
+            ),
+        ));
+    }
+    if !problem.loss().has_curvature() {
+        return Err(Error::invalid(
+            "loss",
+            "has no second derivative (a kink), which the DMFT's response needs",
+        ));
+    }
+    let (k, t) = (cfg.hidden, cfg.steps);
+    let ks = crate::network::teacher_units(cfg);
+    let per_sample = 8.0 * (t * k * (2 + k)) as f64;
+    let per_group = 8.0 * (3 * (t * k) * (t * k)) as f64 + 8.0 * (t * k * k * t) as f64;
+    check_memory(
+        (samples as f64 * per_sample + groups as f64 * per_group) as u64,
+        "use fewer samples, fewer steps or fewer groups",
+    )?;
+    let network = Network::of(problem);
+    let builtin = BuiltinTarget(&network);
+    let target = target.unwrap_or(&builtin);
+    // Groups of (nearly) equal size: the first `samples % groups` get one more.
+    let sizes: Vec<usize> = (0..groups)
+        .map(|g| samples / groups + usize::from(g < samples % groups))
+        .collect();
+    let mut states: Vec<GroupState> = (0..groups)
+        .map(|g| GroupState::new(problem, &network, target, sizes[g], seed, g))
+        .collect::<Result<_>>()?;
+    with_threads(threads, || -> Result<()> {
+        for step in 0..t {
+            let outcomes: Vec<Result<()>> = states
+                .par_iter_mut()
+                .map(|group| group.step(problem, &network, step))
+                .collect();
+            outcomes.into_iter().collect::<Result<()>>()?;
+            control.checkpoint(1)?;
+        }
+        Ok(())
+    })??;
+    let gather = |field: fn(&GroupState) -> &Vec<f64>| -> Vec<f64> {
+        states
+            .iter()
+            .flat_map(|g| field(g).iter().copied())
+            .collect()
+    };
+    Ok(NetworkDmftSolution {
+        groups,
+        steps: t,
+        hidden: k,
+        teacher_units: ks,
+        t: cfg.times(),
+        overlaps: gather(|g| &g.out_m),
+        gram: gather(|g| &g.out_q),
+        train_loss: gather(|g| &g.train_loss),
+        test_loss: gather(|g| &g.test_loss),
+        train_error: gather(|g| &g.train_error),
+        test_error: gather(|g| &g.test_error),
+    })
+}
+
+/// One effective sample's static draws and histories.
+struct Sample {
+    /// `u` (`K*` entries; the mixture's `c + sqrt(Delta) zeta`, one entry).
+    u: Vec<f64>,
+    y: f64,
+    /// `xi(t, k)` of the cavity field, flat `(t K + k)`.
+    xi: Vec<f64>,
+    /// `f(t)`, flat `(t K + k)`.
+    f: Vec<f64>,
+    /// `Phi(t)`, flat `(t K + k) K + l`.
+    phi: Vec<f64>,
+    /// Whether `Phi(t)` is zero (out of the batch).
+    idle: Vec<bool>,
+}
+
+/// One group: its weight side, its samples and what it recorded.
+struct GroupState {
+    k: usize,
+    ks: usize,
+    /// `C(t,s)` blocks at flat `(tK + k, sK + l)`.
+    c: TimeMatrix,
+    /// `R(t,s)` blocks, likewise.
+    r: TimeMatrix,
+    /// `M(t)`, flat `(t K + k) K* + j`.
+    m: Vec<f64>,
+    chol: IncrementalCholesky,
+    samples: Vec<Sample>,
+    batches: MarkovBatches<ChaCha8Rng>,
+    in_batch: Vec<bool>,
+    rng: ChaCha8Rng,
+    tests: TestDraws,
+    guard: DivergenceGuard,
+    out_m: Vec<f64>,
+    out_q: Vec<f64>,
+    train_loss: Vec<f64>,
+    test_loss: Vec<f64>,
+    train_error: Vec<f64>,
+    test_error: Vec<f64>,
+}
+
+impl GroupState {
+    fn new(
+        problem: &Problem,
+        net: &Network,
+        target: &dyn TargetFn,
+        size: usize,
+        seed: u64,
+        group: usize,
+    ) -> Result<Self> {
+        let cfg = problem.config();
+        let (k, t) = (cfg.hidden, cfg.steps);
+        let ks = crate::network::teacher_units(cfg);
+        let mut rng = stream(seed, Domain::NetworkDmft, group as u64);
+        // Static draws: u and the labels (a teacher's from its fields, all at once).
+        let mut us = vec![0.0; size * ks];
+        let mut ys = vec![0.0; size];
+        let mut eps = vec![0.0; size];
+        match net.mixture {
+            Some((clusters, delta)) => {
+                for (u, y) in us.iter_mut().zip(ys.iter_mut()) {
+                    let (c, label) = clusters.draw(rng.random::<f64>());
+                    let zeta: f64 = rng.sample(StandardNormal);
+                    *u = c + delta.sqrt() * zeta;
+                    *y = label;
+                }
+            }
+            None => {
+                us.iter_mut().for_each(|v| *v = rng.sample(StandardNormal));
+                eps.iter_mut().for_each(|v| *v = rng.sample(StandardNormal));
+                ys = crate::network::checked_labels(target, &us, &eps, net.classify)?;
+            }
+        }
+        let samples = (0..size)
+            .map(|i| Sample {
+                u: us[i * ks..(i + 1) * ks].to_vec(),
+                y: ys[i],
+                xi: Vec::with_capacity(t * k),
+                f: Vec::with_capacity(t * k),
+                phi: Vec::with_capacity(t * k * k),
+                idle: Vec::with_capacity(t),
+            })
+            .collect();
+        let batch_rng = stream(seed, Domain::NetworkDmftBatches, group as u64);
+        // w_k(0) = m0 w*_1 + sqrt(q0) z_k: M(0) = m0 e_1, C(0,0) = q0 I.
+        let mut c = TimeMatrix::zeros(t * k);
+        for unit in 0..k {
+            c.set(unit, unit, cfg.q0);
+        }
+        let mut m = vec![0.0; t * k * ks];
+        for unit in 0..k {
+            m[unit * ks] = cfg.m0();
+        }
+        let m0 = cfg.m0();
+        let label_moment = ys.iter().map(|v| v * v).sum::<f64>() / size as f64;
+        Ok(GroupState {
+            k,
+            ks,
+            c,
+            r: TimeMatrix::zeros(t * k),
+            m,
+            chol: IncrementalCholesky::new(t * k),
+            samples,
+            batches: MarkovBatches::new(cfg, batch_rng),
+            in_batch: vec![false; size],
+            rng,
+            tests: TestDraws::draw_for(net, target, k, ks, seed, group)?,
+            guard: DivergenceGuard::new("network DMFT", m0 * m0 + cfg.q0, label_moment),
+            out_m: Vec::with_capacity(t * k * ks),
+            out_q: Vec::with_capacity(t * k * k),
+            train_loss: Vec::with_capacity(t),
+            test_loss: Vec::with_capacity(t),
+            train_error: Vec::new(),
+            test_error: Vec::new(),
+        })
+    }
+
+    /// Step `t`: the samples at time `t` (fields, kernels row `t`, observables), then
+    /// rows `t + 1` of `C`, `R` and `M`.
+    fn step(&mut self, problem: &Problem, net: &Network, t: usize) -> Result<()> {
+        let cfg = problem.config();
+        let (k, ks) = (self.k, self.ks);
+        let kk = k * k;
+        let delta = net.mixture.map_or(1.0, |(_, d)| d);
+        let (dt, lam, alpha) = (cfg.lr, cfg.lam, cfg.alpha);
+        let c_dt = delta.sqrt() * dt;
+        let weight = problem.batches().weight;
+        // The factor of C on the flat index, rows t K .. t K + K.
+        for unit in 0..k {
+            let p = t * k + unit;
+            let row: Vec<f64> = (0..=p).map(|q| self.c.at(p, q)).collect();
+            self.chol.push_row(p, &row);
+        }
+        self.batches.fill(t, &mut self.in_batch);
+        let m_t = self.m[t * k * ks..(t + 1) * k * ks].to_vec();
+        // Kernel row t, summed over samples: M_C(t,s), M_R(t,s) blocks (s <= t), mu(t).
+        let mut m_c = vec![0.0; (t + 1) * kk];
+        let mut m_r = vec![0.0; (t + 1) * kk];
+        let mut mu = vec![0.0; k * ks];
+        let (mut loss_sum, mut errors) = (0.0, 0usize);
+        let mut g_row = vec![0.0; (t + 1) * kk]; // G(t, s) blocks
+        let mut h = vec![0.0; k];
+        for (sample, &active) in self.samples.iter_mut().zip(&self.in_batch) {
+            // chi(t) = L xi on the flat index, with fresh xi(t).
+            for _ in 0..k {
+                sample.xi.push(self.rng.sample(StandardNormal));
+            }
+            for unit in 0..k {
+                let p = t * k + unit;
+                let l_row = self.chol.row(p);
+                let chi: f64 = l_row.iter().zip(&sample.xi[..=p]).map(|(l, x)| l * x).sum();
+                // The memory term c_dt sum_{s<t} R(t,s) f(s), row `unit` of the blocks.
+                let r_row = &self.r.row(p)[..t * k];
+                let memory: f64 = r_row.iter().zip(&sample.f).map(|(r, f)| r * f).sum();
+                let g = chi + c_dt * memory;
+                let drift: f64 = (0..ks).map(|j| m_t[unit * ks + j] * sample.u[j]).sum();
+                h[unit] = drift + delta.sqrt() * g;
+            }
+            let o = net.output(&h);
+            let (ell, ell_o) = net.loss.ell_and_slope(sample.y, o);
+            let ell_oo = net.loss.curvature(sample.y, o);
+            loss_sum += ell;
+            errors += usize::from(sample.y * o <= 0.0);
+            // f = -s w_b grad_h l, Phi = -sqrt(Delta) s w_b Hess_h l (eq. 8.3).
+            let scale = if active { weight } else { 0.0 };
+            let derivatives: Vec<(f64, f64)> = h.iter().map(|&x| net.unit.derivatives(x)).collect();
+            for unit in 0..k {
+                sample
+                    .f
+                    .push(-scale * ell_o * net.a[unit] * derivatives[unit].0);
+            }
+            for a in 0..k {
+                for b in 0..k {
+                    let mut hess =
+                        ell_oo * net.a[a] * net.a[b] * derivatives[a].0 * derivatives[b].0;
+                    if a == b {
+                        hess += ell_o * net.a[a] * derivatives[a].1;
+                    }
+                    sample.phi.push(-delta.sqrt() * scale * hess);
+                }
+            }
+            sample.idle.push(!active);
+            // M_C(t, s) += f(t) f(s)^T, mu(t) += f(t) u^T.
+            let f_t = &sample.f[t * k..(t + 1) * k];
+            for s in 0..=t {
+                let f_s = &sample.f[s * k..(s + 1) * k];
+                for a in 0..k {
+                    for b in 0..k {
+                        m_c[s * kk + a * k + b] += f_t[a] * f_s[b];
+                    }
+                }
+            }
+            for a in 0..k {
+                for j in 0..ks {
+                    mu[a * ks + j] += f_t[a] * sample.u[j];
+                }
+            }
+            if !active {
+                continue;
+            }
+            // The tangent row: G(t,t) = I, G(t,s) = c_dt [sum_{s<j<=t} G(t,j) R(j,s)] Phi(s).
+            g_row.iter_mut().for_each(|v| *v = 0.0);
+            for a in 0..k {
+                g_row[t * kk + a * k + a] = 1.0;
+            }
+            for s in (0..t).rev() {
+                if sample.idle[s] {
+                    continue;
+                }
+                let mut acc = vec![0.0; kk];
+                for j in s + 1..=t {
+                    for a in 0..k {
+                        for b in 0..k {
+                            let gab = g_row[j * kk + a * k + b];
+                            if gab == 0.0 {
+                                continue;
+                            }
+                            let r_row = self.r.row(j * k + b);
+                            for l in 0..k {
+                                acc[a * k + l] += gab * r_row[s * k + l];
+                            }
+                        }
+                    }
+                }
+                let phi_s = &sample.phi[s * kk..(s + 1) * kk];
+                for a in 0..k {
+                    for l in 0..k {
+                        let v: f64 = (0..k).map(|b| acc[a * k + b] * phi_s[b * k + l]).sum();
+                        g_row[s * kk + a * k + l] = c_dt * v;
+                    }
+                }
+            }
+            // M_R(t,s) += Phi(t) G(t,s).
+            let phi_t = &sample.phi[t * kk..(t + 1) * kk];
+            for s in 0..=t {
+                for a in 0..k {
+                    for l in 0..k {
+                        let v: f64 = (0..k)
+                            .map(|b| phi_t[a * k + b] * g_row[s * kk + b * k + l])
+                            .sum();
+                        m_r[s * kk + a * k + l] += v;
+                    }
+                }
+            }
+        }
+        let size = self.samples.len() as f64;
+        m_c.iter_mut().for_each(|v| *v *= alpha * delta / size);
+        m_r.iter_mut()
+            .for_each(|v| *v *= alpha * delta.sqrt() / size);
+        mu.iter_mut().for_each(|v| *v /= size);
+        if !(loss_sum.is_finite() && m_c.iter().chain(&m_r).all(|v| v.is_finite())) {
+            return Err(self.guard.non_finite(cfg, t, "the memory kernels"));
+        }
+
+        // Observables at t: Q = C(t,t) + M M^T.
+        let q: Vec<f64> = (0..kk)
+            .map(|ab| {
+                let (a, b) = (ab / k, ab % k);
+                let mm: f64 = (0..ks).map(|j| m_t[a * ks + j] * m_t[b * ks + j]).sum();
+                self.c.at(t * k + a, t * k + b) + mm
+            })
+            .collect();
+        self.train_loss.push(loss_sum / size);
+        let (test_loss, test_error) = self.tests.evaluate(net, &m_t, &q, k, ks);
+        self.test_loss.push(test_loss);
+        if net.classify {
+            self.train_error.push(errors as f64 / size);
+            self.test_error.push(test_error);
+        }
+        self.out_m.extend_from_slice(&m_t);
+        self.out_q.extend(q);
+        if t + 1 == cfg.steps {
+            return Ok(());
+        }
+
+        // Weight side (eqs. 8.4-8.6): A_j = dt M_R(t,j) + (1 - dt lam)[j = t] I.
+        let mut a_blocks: Vec<f64> = m_r.iter().map(|v| dt * v).collect();
+        for a in 0..k {
+            a_blocks[t * kk + a * k + a] += 1.0 - dt * lam;
+        }
+        let block = |mat: &TimeMatrix, t1: usize, t2: usize, a: usize, b: usize| {
+            mat.at(t1 * k + a, t2 * k + b)
+        };
+        let next = t + 1;
+        // R(t+1, l) = sum_{l<j<=t} A_j R(j, l) (l < t), R(t+1, t) = I.
+        for l in 0..t {
+            for a in 0..k {
+                for b in 0..k {
+                    let mut v = 0.0;
+                    for j in l + 1..=t {
+                        for c in 0..k {
+                            v += a_blocks[j * kk + a * k + c] * block(&self.r, j, l, c, b);
+                        }
+                    }
+                    self.r.set(next * k + a, l * k + b, v);
+                }
+            }
+        }
+        for a in 0..k {
+            self.r.set(next * k + a, t * k + a, 1.0);
+        }
+        // e_l = dt sum_{i<l} M_C(t,i) R(l,i)^T, l <= t.
+        let mut e = vec![0.0; (t + 1) * kk];
+        for l in 0..=t {
+            for a in 0..k {
+                for b in 0..k {
+                    let mut v = 0.0;
+                    for i in 0..l {
+                        for c in 0..k {
+                            v += m_c[i * kk + a * k + c] * block(&self.r, l, i, b, c);
+                        }
+                    }
+                    e[l * kk + a * k + b] = dt * v;
+                }
+            }
+        }
+        // C(t+1, l) = sum_{j<=t} A_j C(j, l) + dt e_l.
+        let mut c_new = vec![0.0; (t + 1) * kk];
+        for l in 0..=t {
+            for a in 0..k {
+                for b in 0..k {
+                    let mut v = dt * e[l * kk + a * k + b];
+                    for j in 0..=t {
+                        for c in 0..k {
+                            v += a_blocks[j * kk + a * k + c] * block(&self.c, j, l, c, b);
+                        }
+                    }
+                    c_new[l * kk + a * k + b] = v;
+                }
+            }
+        }
+        // C(t+1,t+1) = sum_j C(t+1,j) A_j^T + dt sum_j A_j e_j^T + dt^2 M_C(t,t) + 2 dt T I.
+        let mut diag = vec![0.0; kk];
+        for a in 0..k {
+            for b in 0..k {
+                let mut v = dt * dt * m_c[t * kk + a * k + b];
+                for j in 0..=t {
+                    for c in 0..k {
+                        v += c_new[j * kk + a * k + c] * a_blocks[j * kk + b * k + c];
+                        v += dt * a_blocks[j * kk + a * k + c] * e[j * kk + b * k + c];
+                    }
+                }
+                if a == b {
+                    v += 2.0 * dt * cfg.temperature;
+                }
+                diag[a * k + b] = v;
+            }
+        }
+        // Symmetrise the new diagonal block (rounding), then store row and column t+1.
+        for a in 0..k {
+            for b in 0..a {
+                let v = 0.5 * (diag[a * k + b] + diag[b * k + a]);
+                diag[a * k + b] = v;
+                diag[b * k + a] = v;
+            }
+        }
+        for l in 0..=t {
+            for a in 0..k {
+                for b in 0..k {
+                    let v = c_new[l * kk + a * k + b];
+                    self.c.set(next * k + a, l * k + b, v);
+                    self.c.set(l * k + b, next * k + a, v);
+                }
+            }
+        }
+        for a in 0..k {
+            for b in 0..k {
+                self.c.set(next * k + a, next * k + b, diag[a * k + b]);
+            }
+        }
+        // M(t+1) = (1 - dt lam) M(t) + dt alpha mu(t).
+        for (i, v) in mu.iter().enumerate() {
+            self.m[next * k * ks + i] = (1.0 - dt * lam) * m_t[i] + dt * alpha * v;
+        }
+        for unit in 0..k {
+            let m = self.m[next * k * ks + unit * ks];
+            self.guard
+                .check_weights(cfg, next, m, diag[unit * k + unit])?;
+        }
+        if !self.c.row(next * k).iter().all(|v| v.is_finite()) {
+            return Err(self.guard.non_finite(cfg, next, "C"));
+        }
+        Ok(())
+    }
+}
