@@ -9,12 +9,12 @@
 //!
 //! `g(t) = chi(t) + c_dt sum_{s<t} R(t,s) f(s)`, `h(t) = M(t) u + sqrt(Delta) g(t)`,
 //! `f(t) = -s(t) grad_h l`, `Phi(t) = -sqrt(Delta) s(t) Hess_h l` (eq. 8.3), and the
-//! tangent row `G(t,t) = I`, `G(t,s) = c_dt [sum_{s<j<=t} G(t,j) R(j,s)] Phi(s)`.
+//! tangent row `G(t,t) = I`, `G(t,s) = c_dt [sum_{s<j<=t} G(t,j) R(j,s)] Phi(s)` (eq. 8.4).
 //!
 //! Kernels: `M_C(t,s) = alpha Delta E[f(t) f(s)^T]`, `M_R(t,s) = alpha sqrt(Delta)
-//! E[Phi(t) G(t,s)]`, `mu(t) = E[f(t) u^T]`. Weight side, the `K`-vector process
+//! E[Phi(t) G(t,s)]`, `mu(t) = E[f(t) u^T]` (eq. 8.5). Weight side, the `K`-vector process
 //! `w(t+1) = sum_j A_j w(j) + dt eta(t)`, `A_j = dt M_R(t,j) + (1 - dt lambda) [j = t] I`
-//! (eqs. 8.4-8.6).
+//! (eq. 8.6).
 
 // The block algebra reads as the equations do, with explicit indices (k, l, j, s).
 #![allow(clippy::needless_range_loop)]
@@ -434,7 +434,7 @@ impl GroupState {
             return Ok(());
         }
 
-        // Weight side (eqs. 8.4-8.6): A_j = dt M_R(t,j) + (1 - dt lam)[j = t] I.
+        // Weight side (eq. 8.6): A_j = dt M_R(t,j) + (1 - dt lam)[j = t] I.
         let mut a_blocks: Vec<f64> = m_r.iter().map(|v| dt * v).collect();
         for a in 0..k {
             a_blocks[t * kk + a * k + a] += 1.0 - dt * lam;
