@@ -41,7 +41,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let problem = Problem::new(cfg)?;
     let spec = EnsembleSpec::new(2000, 4).seed(0).threads(Some(2));
     let ens = simulate_network_with(&problem, Some(&MultiIndex), &spec, &Control::new())?;
-    let (r, t) = (ens.replicas, ens.steps);
+    let (r, t) = (ens.runs, ens.steps);
     // Mean and standard error over replicas of entry `at` of a per-step array of `size`.
     let stat = |values: &[f64], size: usize, step: usize, at: usize| {
         let xs: Vec<f64> = (0..r).map(|i| values[(i * t + step) * size + at]).collect();

@@ -61,8 +61,7 @@ pub use control::Control;
 pub use dmft::{
     dmft_memory, dmft_step_costs, ladder_configs, richardson_weights, solve_dmft,
     solve_dmft_ladder, solve_dmft_ladder_with, solve_dmft_with, solve_network_dmft, DmftOptions,
-    DmftSolution, GroupMatrices, Kernels, Method, NetworkDmftSolution, Observables, Response,
-    TimeMatrix, TwoTimeSem,
+    DmftSolution, GroupMatrices, Kernels, Method, Observables, Response, TimeMatrix, TwoTimeSem,
 };
 pub use error::{Divergence, Error, Result};
 /// How far beyond its scale (the largest of 1, `|w(0)|^2/d` and `E[y^2]`) the weights'
@@ -70,7 +69,7 @@ pub use error::{Divergence, Error, Result};
 pub const DIVERGENCE_GROWTH: f64 = divergence::DivergenceGuard::GROWTH;
 pub use losses::{ActivationFn, LossFn, LossSum, SampleLoss};
 pub use minibatch::batch_mask;
-pub use network::{simulate_network, simulate_network_with, NetworkEnsemble, TargetFn, TEST_DRAWS};
+pub use network::{simulate_network, simulate_network_with, NetworkRuns, TargetFn, TEST_DRAWS};
 pub use observables::{test_error_with, test_loss_with, ObservableInfo, OBSERVABLES};
 pub use optimizer::{Descent, Momentum, Optimizer, OptimizerState};
 pub use problem::{BatchProcess, Problem};

@@ -28,13 +28,14 @@ use rayon::prelude::*;
 /// Monte Carlo draws of the fields per replica for the test loss and error.
 pub const TEST_DRAWS: usize = 4096;
 
-/// What a network ensemble recorded: the order parameters and observables of every
-/// replica at every step, row-major.
+/// What a run of a two-layer network recorded: the order parameters and observables of
+/// each of its independent runs (the replicas of a simulation, or the groups of effective
+/// samples of the DMFT, whose mean is the DMFT's value) at every step, row-major.
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
-pub struct NetworkEnsemble {
-    /// Number of replicas.
-    pub replicas: usize,
+pub struct NetworkRuns {
+    /// Number of independent runs: replicas, or groups.
+    pub runs: usize,
     /// Number of steps `T`.
     pub steps: usize,
     /// The student's hidden units `K`.
@@ -43,18 +44,18 @@ pub struct NetworkEnsemble {
     pub teacher_units: usize,
     /// Physical times `t_k`.
     pub t: Vec<f64>,
-    /// `M(k, j) = w_k·w*_j/d`, shape `(replicas, T, K, K*)`.
+    /// `M(k, j) = w_k·w*_j/d`, shape `(runs, T, K, K*)`.
     pub overlaps: Vec<f64>,
-    /// `Q(k, l) = w_k·w_l/d`, shape `(replicas, T, K, K)`.
+    /// `Q(k, l) = w_k·w_l/d`, shape `(runs, T, K, K)`.
     pub gram: Vec<f64>,
-    /// Mean training loss, `(replicas, T)`.
+    /// Mean training loss, `(runs, T)`.
     pub train_loss: Vec<f64>,
-    /// Test loss, `(replicas, T)`.
+    /// Test loss, `(runs, T)`.
     pub test_loss: Vec<f64>,
-    /// Training error (fraction with `y o <= 0`), `(replicas, T)`; empty unless labels
-    /// are ±1.
+    /// Training error (fraction with `y o <= 0`), `(runs, T)`; empty unless labels are
+    /// ±1.
     pub train_error: Vec<f64>,
-    /// Test error, `(replicas, T)`; empty unless labels are ±1.
+    /// Test error, `(runs, T)`; empty unless labels are ±1.
     pub test_error: Vec<f64>,
 }
 
@@ -204,7 +205,7 @@ pub fn simulate_network(
     problem: &Problem,
     spec: &EnsembleSpec,
     control: &Control,
-) -> Result<NetworkEnsemble> {
+) -> Result<NetworkRuns> {
     simulate_network_with(problem, None, spec, control)
 }
 
@@ -215,7 +216,7 @@ pub fn simulate_network_with(
     target: Option<&dyn TargetFn>,
     spec: &EnsembleSpec,
     control: &Control,
-) -> Result<NetworkEnsemble> {
+) -> Result<NetworkRuns> {
     let cfg = problem.config();
     if target.is_some() && !matches!(cfg.data, Data::Teacher(Teacher::Linear | Teacher::Sign)) {
         return Err(Error::invalid(
@@ -257,8 +258,8 @@ pub fn simulate_network_with(
             .flat_map(|run| field(run).iter().copied())
             .collect()
     };
-    Ok(NetworkEnsemble {
-        replicas: spec.replicas,
+    Ok(NetworkRuns {
+        runs: spec.replicas,
         steps: cfg.steps,
         hidden: k,
         teacher_units: ks,

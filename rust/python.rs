@@ -893,7 +893,7 @@ fn simulate_network<'py>(
     })?;
     network_arrays(
         py,
-        (ens.replicas, ens.steps, ens.hidden, ens.teacher_units),
+        (ens.runs, ens.steps, ens.hidden, ens.teacher_units),
         ens.t,
         [ens.overlaps, ens.gram],
         [
@@ -958,7 +958,7 @@ fn solve_network_dmft<'py>(
     })?;
     network_arrays(
         py,
-        (sol.groups, sol.steps, sol.hidden, sol.teacher_units),
+        (sol.runs, sol.steps, sol.hidden, sol.teacher_units),
         sol.t,
         [sol.overlaps, sol.gram],
         [

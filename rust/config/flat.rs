@@ -468,8 +468,17 @@ mod tests {
                 "normalize_batch",
                 "steps",
                 "m0",
-                "q0"
+                "q0",
+                "hidden",
+                "second_layer",
+                "teacher_hidden",
+                "teacher_activation"
             ]
+        );
+        let layer = FlatConfig::FIELDS[22];
+        assert_eq!(
+            (layer.kind, layer.optional),
+            (FieldKind::FloatSequence, true)
         );
         let tau = FlatConfig::FIELDS[16];
         assert_eq!((tau.kind, tau.optional), (FieldKind::Float, true));
@@ -494,6 +503,15 @@ mod tests {
                 noise: 0.1,
                 tau: Some(1.0),
                 batch: 0.5,
+                ..Config::default()
+            },
+            Config {
+                data: Data::Teacher(Teacher::Sign),
+                hidden: 3,
+                second_layer: Some(vec![0.5, -0.25, 1.0]),
+                teacher_hidden: 2,
+                teacher_activation: Activation::Door { threshold: 0.0 },
+                activation: Some(Activation::Erf),
                 ..Config::default()
             },
             Config {

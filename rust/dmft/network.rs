@@ -26,7 +26,7 @@ use crate::divergence::DivergenceGuard;
 use crate::error::{Error, Result};
 use crate::losses::{ActivationFn, LossFn};
 use crate::minibatch::{BatchSchedule, MarkovBatches};
-use crate::network::{BuiltinTarget, Network, TargetFn, TestDraws};
+use crate::network::{BuiltinTarget, Network, NetworkRuns, TargetFn, TestDraws};
 use crate::problem::Problem;
 use crate::resources::{check_memory, with_threads};
 use crate::rng::{stream, Domain};
@@ -34,35 +34,6 @@ use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
 use rayon::prelude::*;
-
-/// What the DMFT of a network returns: each group's order parameters and observables,
-/// row-major (the mean over groups is the DMFT's value, their spread its error).
-#[derive(Clone, Debug, PartialEq)]
-#[non_exhaustive]
-pub struct NetworkDmftSolution {
-    /// Number of independent groups of effective samples.
-    pub groups: usize,
-    /// Number of steps `T`.
-    pub steps: usize,
-    /// The student's hidden units `K`.
-    pub hidden: usize,
-    /// The teacher's directions `K*`.
-    pub teacher_units: usize,
-    /// Physical times `t_k`.
-    pub t: Vec<f64>,
-    /// `M(t)` of each group, `(groups, T, K, K*)`.
-    pub overlaps: Vec<f64>,
-    /// `Q(t) = C(t,t) + M M^T` of each group, `(groups, T, K, K)`.
-    pub gram: Vec<f64>,
-    /// Training loss of each group, `(groups, T)`.
-    pub train_loss: Vec<f64>,
-    /// Test loss of each group (Monte Carlo over the group's own draws), `(groups, T)`.
-    pub test_loss: Vec<f64>,
-    /// Training error, `(groups, T)`; empty unless labels are ±1.
-    pub train_error: Vec<f64>,
-    /// Test error, `(groups, T)`; empty unless labels are ±1.
-    pub test_error: Vec<f64>,
-}
 
 /// Solves the DMFT of the network `problem` with `samples` effective samples in `groups`
 /// groups (each solved on its own, side by side), the labels of `target` (`None`: the
@@ -78,7 +49,7 @@ pub fn solve_network_dmft(
     seed: u64,
     threads: Option<usize>,
     control: &Control,
-) -> Result<NetworkDmftSolution> {
+) -> Result<NetworkRuns> {
     let cfg = problem.config();
     if groups == 0 || samples < 2 * groups {
         return Err(Error::invalid(
@@ -145,8 +116,8 @@ pub fn solve_network_dmft(
             .flat_map(|g| field(g).iter().copied())
             .collect()
     };
-    Ok(NetworkDmftSolution {
-        groups,
+    Ok(NetworkRuns {
+        runs: groups,
         steps: t,
         hidden: k,
         teacher_units: ks,
