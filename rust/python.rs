@@ -298,7 +298,8 @@ struct DmftSolutionOut {
     groups: usize,
 }
 
-/// What `_core.simulate` returns: each observable, shape (replicas, T).
+/// What `_core.simulate` returns: each observable, shape (replicas, T), and with
+/// `record_two_time` each replica's C and R, shape (replicas, T, T).
 #[pyclass(frozen, module = "dmft_sgd._core", name = "Ensemble")]
 struct EnsembleOut {
     /// The physical time of each step, (T,).
@@ -307,6 +308,12 @@ struct EnsembleOut {
     /// Each observable of `OBSERVABLES` by name, shape (replicas, T).
     #[pyo3(get)]
     observables: Py<PyDict>,
+    /// Each replica's C, (replicas, T, T); None unless recorded.
+    #[pyo3(get, name = "C")]
+    c: Option<Py<PyAny>>,
+    /// Each replica's R, (replicas, T, T); None unless recorded.
+    #[pyo3(get, name = "R")]
+    r: Option<Py<PyAny>>,
 }
 
 /// What `_core.sgd_trajectory` returns: each observable, shape (T,), and the final weights.
@@ -461,10 +468,13 @@ fn step_at(config: &Bound<'_, PyDict>, t: f64) -> PyResult<Option<usize>> {
     Ok(config_from_dict(config)?.step_at(t))
 }
 
-/// Runs the finite-d ensemble; returns its (replicas, steps) float64 arrays.
-/// `progress(done)` is called with the number of finished replica-steps.
+/// Runs the finite-d ensemble; returns its (replicas, steps) float64 arrays and, with
+/// `record_two_time`, its (replicas, steps, steps) C and R. `progress(done)` is called
+/// with the number of finished replica-steps (the twin runs count).
 #[pyfunction]
-#[pyo3(signature = (config, *, d, replicas, seed, threads=None, progress=None))]
+#[pyo3(signature = (config, *, d, replicas, seed, threads=None, progress=None,
+    record_two_time=false))]
+#[allow(clippy::too_many_arguments)]
 fn simulate<'py>(
     py: Python<'py>,
     config: &Bound<'py, PyDict>,
@@ -473,23 +483,39 @@ fn simulate<'py>(
     seed: u64,
     threads: Option<i64>,
     progress: Option<Py<PyAny>>,
+    record_two_time: bool,
 ) -> PyResult<EnsembleOut> {
     let cfg = config_from_dict(config)?;
     let spec = EnsembleSpec::new(d, replicas)
         .seed(seed)
-        .threads(threads_arg(threads)?);
+        .threads(threads_arg(threads)?)
+        .record_two_time(record_two_time);
     // The ensemble runs on its own pool of `threads`; the waiting thread needs no other.
     let mut ens = run_detached(py, Some(1), progress, |control| {
         simulate_ensemble(&cfg, &spec, control)
     })?;
     let shape = (ens.replicas, ens.steps);
     let t = std::mem::take(&mut ens.t).into_pyarray(py).unbind();
+    let cube = |flat: Option<Vec<f64>>| -> PyResult<Option<Py<PyAny>>> {
+        flat.map(|flat| {
+            let array = Array3::from_shape_vec((shape.0, shape.1, shape.1), flat)
+                .map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
+            Ok(array.into_pyarray(py).into_any().unbind())
+        })
+        .transpose()
+    };
+    let (c, r) = (cube(ens.c.take())?, cube(ens.r.take())?);
     let observables = observable_dict(py, ens.into_named(), |values| {
         let array = Array2::from_shape_vec(shape, values)
             .map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
         Ok(array.into_pyarray(py).into_any())
     })?;
-    Ok(EnsembleOut { t, observables })
+    Ok(EnsembleOut {
+        t,
+        observables,
+        c,
+        r,
+    })
 }
 
 /// Solves the DMFT; returns its float64 arrays (observables and their standard errors

@@ -36,6 +36,8 @@ pub(crate) enum Domain {
     NetworkDmftBatches = 13,
     /// The test draws of one group of the network DMFT.
     NetworkDmftTest = 14,
+    /// The random field of each replica's twin run (`simulate`'s two-time response).
+    TwoTimeField = 15,
 }
 
 /// The independent ChaCha8 stream number `index` of `domain` for `seed`.

@@ -154,10 +154,22 @@ impl Observed<'_> {
     }
 }
 
+/// What a caller may do at every step of [`run_sgd`] (the two-time functions of
+/// `simulate`): watch the weights and push them.
+pub(crate) trait StepHook {
+    /// Sees `w_k` at the start of step `k`.
+    fn observe(&mut self, k: usize, w: &[f64]);
+    /// May add `to_descent * delta` to step `k`'s descent sum, which moves `w_{k+1}` by
+    /// `delta`: the force `delta/dt_k` of theory.md section 3 (through the velocity, with
+    /// momentum, as the DMFT's force).
+    fn push(&mut self, k: usize, descent: &mut [f64], to_descent: f64);
+}
+
 /// Runs `cfg.steps` steps of SGD from `w0` on `data` with mini-batches from `batches`
-/// and, at a positive temperature, Langevin increments from `langevin`.
-/// `label` names the run in a divergence error (e.g. "simulation replica 3"). Shapes are
-/// checked first (an error names the argument), so no input makes it panic.
+/// and, at a positive temperature, Langevin increments from `langevin`; `hook`, if any,
+/// sees and may push every step. `label` names the run in a divergence error (e.g.
+/// "simulation replica 3"). Shapes are checked first (an error names the argument), so
+/// no input makes it panic.
 #[allow(clippy::too_many_arguments)] // one recursion, all its inputs
 pub(crate) fn run_sgd<E: DataElement, L: LossFn, A: ActivationFn>(
     cfg: &Config,
@@ -169,6 +181,7 @@ pub(crate) fn run_sgd<E: DataElement, L: LossFn, A: ActivationFn>(
     observed: Observed<'_>,
     control: &Control,
     label: &str,
+    mut hook: Option<&mut dyn StepHook>,
 ) -> Result<Trajectory> {
     check_shapes(&data, &w0)?;
     let (n, d) = (data.samples(), data.dim());
@@ -215,6 +228,9 @@ pub(crate) fn run_sgd<E: DataElement, L: LossFn, A: ActivationFn>(
         let m = dot(data.v_star, &w) / d as f64;
         let q = dot(&w, &w) / d as f64 - m * m;
         guard.check_weights(cfg, k, m, q)?;
+        if let Some(hook) = hook.as_mut() {
+            hook.observe(k, &w);
+        }
 
         grad.fill(0.0);
         let (mut losses, mut errors) = (LossSum::default(), 0usize);
@@ -268,6 +284,10 @@ pub(crate) fn run_sgd<E: DataElement, L: LossFn, A: ActivationFn>(
             } else {
                 None
             };
+            if let Some(hook) = hook.as_mut() {
+                let to_descent = 1.0 / (optimizer.lr_at(k) * inv_sqrt_d * cfg.batch_weight());
+                hook.push(k, &mut grad, to_descent);
+            }
             let descent = Descent::new(&grad, inv_sqrt_d, cfg.batch_weight());
             optimizer.update(k, &mut state, &mut w, descent, noise);
         }
@@ -432,6 +452,7 @@ pub fn sgd_on_data_with<L: LossFn, A: ActivationFn>(
         observed,
         control,
         label,
+        None,
     )
 }
 
@@ -454,6 +475,7 @@ mod tests {
             Observed::of_model(cfg),
             &Control::new(),
             "t",
+            None,
         )
     }
 
@@ -675,6 +697,7 @@ mod user_data_tests {
                 Observed::of_model(&cfg),
                 &c,
                 "t",
+                None,
             )
         };
         assert_eq!(named(run(short_x, &[0.0, 0.0], &mut drawn())), "X");
@@ -718,6 +741,7 @@ mod user_data_tests {
                 Observed::of_model(&cfg),
                 &c,
                 "t",
+                None,
             );
             assert_eq!(named(err), "batches");
         }

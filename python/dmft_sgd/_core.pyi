@@ -102,12 +102,17 @@ class DmftSolution:
 
 @final
 class Ensemble:
-    """What `simulate` returns: each observable, shape (replicas, T)."""
+    """What `simulate` returns: each observable, shape (replicas, T); C and R, shape
+    (replicas, T, T), None unless recorded."""
 
     @property
     def t(self) -> _F64: ...
     @property
     def observables(self) -> dict[str, _F64 | None]: ...
+    @property
+    def C(self) -> _F64 | None: ...
+    @property
+    def R(self) -> _F64 | None: ...
 
 @final
 class Trajectory:
@@ -133,6 +138,7 @@ def simulate(
     seed: int,
     threads: int | None = None,
     progress: Callable[[int], object] | None = None,
+    record_two_time: bool = False,
 ) -> Ensemble: ...
 def solve_dmft(
     config: dict[str, Any],

@@ -82,8 +82,17 @@ def simulation(res: SimulationResult) -> xr.Dataset:
         if res.replicas > 1:
             variables[f"{name}_sem"] = (("t",), res.sem(name),
                                         {"description": f"standard error of {name}_mean"})
-    attrs = _attrs("simulation", res.config, d=res.d, replicas=res.replicas, seed=res.seed)
     coords = {"replica": ("replica", np.arange(res.replicas)), "t": ("t", res.t)}
+    for name, what in (("C", "weight correlation C(t, t')"), ("R", "weight response R(t, t')")):
+        if getattr(res, name) is not None:
+            coords["t_prime"] = ("t_prime", res.t)
+            two_time = ("t", "t_prime")
+            variables[name] = (("replica", *two_time), getattr(res, name), {"description": what})
+            variables[f"{name}_mean"] = (two_time, res.mean(name), {"description": f"replica mean of {name}"})
+            if res.replicas > 1:
+                variables[f"{name}_sem"] = (two_time, res.sem(name),
+                                            {"description": f"standard error of {name}_mean"})
+    attrs = _attrs("simulation", res.config, d=res.d, replicas=res.replicas, seed=res.seed)
     ds: xr.Dataset = xr_.Dataset(variables, coords=coords, attrs=attrs)
     return ds
 

@@ -153,7 +153,9 @@ class SimulationResult:
     """A finite-d ensemble: `t` of shape (T,) and each observable of shape (replicas, T).
 
     What `simulate` returns. Use `mean(name)` and `sem(name)` for the ensemble average and
-    its standard error; `save` writes it, `load` reads it back.
+    its standard error (of an observable, or of ``"C"`` and ``"R"`` where recorded,
+    comparable entry by entry with a DMFT result's); `save` writes it, `load` reads it
+    back.
 
     Attributes
     ----------
@@ -167,6 +169,10 @@ class SimulationResult:
         The seed; replica r used stream r of it.
     t : ndarray (T,)
         The times t_k (k lr for a constant learning rate).
+    C, R : ndarray (replicas, T, T) or None
+        Each replica's correlation ``C[k, l] = w(k)·w(l)/d - m(k) m(l)`` (``q`` on the
+        diagonal) and response R (zero on and above the diagonal, estimated by a twin run,
+        theory.md section 4.7); None unless simulated with ``record_two_time=True``.
     """
 
     config: Config
@@ -181,14 +187,22 @@ class SimulationResult:
         test_loss: np.ndarray | None
         train_error: np.ndarray | None
         test_error: np.ndarray | None
+    C: np.ndarray | None = None
+    R: np.ndarray | None = None
 
     def _observable(self, name: str) -> np.ndarray:
+        if name in SIMULATED_TWO_TIME:
+            values: np.ndarray | None = getattr(self, name)
+            if values is None:
+                raise ValueError(f"{name} was not recorded: simulate with record_two_time=True")
+            return values
         check_recorded(self.config, name)
-        values: np.ndarray = getattr(self, name)
-        return values
+        observable: np.ndarray = getattr(self, name)
+        return observable
 
     def mean(self, name: str) -> np.ndarray:
-        """Replica average of an observable, shape (T,)."""
+        """Replica average of an observable, shape (T,), or of ``"C"`` or ``"R"``, shape
+        (T, T) (where recorded)."""
         mean: np.ndarray = self._observable(name).mean(axis=0)
         return mean
 
@@ -217,7 +231,9 @@ class SimulationResult:
         """An xarray Dataset (needs ``pip install 'dmft-sgd[xarray]'``): dims ``replica``
         and ``t`` (coordinate ``t``, the times); each recorded observable as a variable of
         dims (replica, t), its replica mean as ``<name>_mean`` and, for two replicas or
-        more, its standard error as ``<name>_sem`` (dim t). ``attrs``: ``config`` (JSON:
+        more, its standard error as ``<name>_sem`` (dim t); where recorded, ``C`` and
+        ``R`` of dims (replica, t, t_prime) with their ``_mean`` and ``_sem`` of dims
+        (t, t_prime). ``attrs``: ``config`` (JSON:
         ``Config.from_dict(json.loads(ds.attrs["config"]))`` restores it), ``d``,
         ``replicas``, ``seed``, ``kind`` and ``dmft_sgd_version``."""
         from . import _xarray
@@ -230,7 +246,8 @@ class SimulationResult:
 
     def _payload(self) -> tuple[str, dict[str, Any], dict[str, np.ndarray]]:
         meta = {"config": self.config.to_dict(), "d": self.d, "replicas": self.replicas, "seed": self.seed}
-        return "simulation", meta, {name: getattr(self, name) for name in ("t", *recorded(self.config))}
+        names = ("t", *recorded(self.config), *(n for n in SIMULATED_TWO_TIME if getattr(self, n) is not None))
+        return "simulation", meta, {name: getattr(self, name) for name in names}
 
     def __repr__(self) -> str:
         return (
@@ -453,6 +470,8 @@ class DMFTResult:
         )
 
 
+#: The two-time quantities a simulation records with ``record_two_time=True``.
+SIMULATED_TWO_TIME = ("C", "R")
 _DMFT_META = ("samples", "seed", "method", "groups", "response", "band", "response_samples", "converged")
 _DMFT_SEMS = tuple(f"{name}_sem" for name in OBSERVABLES)
 _DMFT_KERNELS = ("M_C", "M_R", "mu")
@@ -521,8 +540,10 @@ def _simulation_from_file(meta: dict[str, Any], arrays: dict[str, np.ndarray], w
     replicas = int(meta["replicas"])
     expected: dict[str, tuple[int, ...] | None] = {
         "t": (cfg.steps,), **{name: (replicas, cfg.steps) for name in _stored(cfg, meta)}}
+    if "C" in arrays or "R" in arrays:
+        expected.update(C=(replicas, cfg.steps, cfg.steps), R=(replicas, cfg.steps, cfg.steps))
     _check_arrays(arrays, expected, where)
-    stored: dict[str, Any] = {name: arrays.get(name) for name in ("t", *OBSERVABLES)}
+    stored: dict[str, Any] = {name: arrays.get(name) for name in ("t", *OBSERVABLES, *SIMULATED_TWO_TIME)}
     return SimulationResult(
         config=cfg, d=int(meta["d"]), replicas=replicas, seed=int(meta["seed"]),
         **stored,

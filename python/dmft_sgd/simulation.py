@@ -8,7 +8,7 @@ import numpy as np
 
 from . import _core
 from ._checks import as_float, as_float_array, as_int, as_seed, as_threads
-from ._errors import values_named, wrong_type
+from ._errors import invalid, values_named, wrong_type
 from ._progress import ProgressCallback, reporter
 from .config import Config, as_config
 from .network import NetworkResult, is_network, simulate_network
@@ -23,13 +23,17 @@ def simulate(
     threads: int | None = None,
     progress: bool | ProgressCallback | None = None,
     target: Callable[[np.ndarray, np.ndarray], Any] | None = None,
+    record_two_time: bool = False,
 ) -> SimulationResult | NetworkResult:
     """Runs `replicas` independent finite-d SGD runs of the model of `cfg` in parallel.
 
     Each replica draws its own teacher v*, data set (n = round(alpha d) samples, stored as
     float32, sums in float64), initial weights and mini-batch chain from stream r of
     `seed`, then runs `cfg.steps` SGD steps, recording m, q, training loss and error and
-    the closed-form test error at every step.
+    the closed-form test error at every step. With `record_two_time` it also records the
+    two-time functions the DMFT predicts (``DMFTResult.C``, ``.R``), per replica: the
+    correlation ``C[k, l] = w(k)·w(l)/d - m(k) m(l)`` and the response R by a twin run on
+    the same data, batches and noise with a tiny random field (theory.md section 4.7).
 
     Parameters
     ----------
@@ -46,7 +50,7 @@ def simulate(
     progress : bool, callable or None
         True shows a progress bar with ETA (tqdm, terminal or notebook); a callable is
         called as ``progress(done, total)`` in replica-steps while the run goes on (the
-        bar counts steps).
+        bar counts steps; the twin runs of `record_two_time` count too).
     target : callable or None
         A teacher the built-in ones cannot express: ``target(h_star, eps) -> y``, called
         with the teacher's fields ``h_star`` of shape (n, K*) (K* = ``teacher_hidden``
@@ -55,12 +59,20 @@ def simulate(
         and once for the test draws). Needs ``data="teacher"`` with ``teacher="linear"``
         (real labels) or ``"sign"`` (it must return ±1); the run is then a network's
         (`NetworkResult`), with ``teacher_activation`` unused.
+    record_two_time : bool
+        Also record ``C`` and ``R``, shape (replicas, T, T) (a single unit only): about
+        twice the time (a twin run per replica) plus T^2 d per replica, and 2 T d numbers
+        per running replica and 2 replicas T^2 in the result of memory. R is unbiased up
+        to O(1e-6); its noise per replica is about ``sqrt(sum_l' R(k, l')^2 / d)``
+        (``sqrt(k/d)`` at most, for R of order 1), so ``sem("R")`` over replicas is its
+        error bar.
 
     Returns
     -------
     SimulationResult or NetworkResult
         ``t`` of shape (T,) and every observable of shape (replicas, T); ``mean(name)``
-        and ``sem(name)`` give the ensemble mean and its standard error. For a two-layer
+        and ``sem(name)`` give the ensemble mean and its standard error (also of ``"C"``
+        and ``"R"``, which are None unless recorded). For a two-layer
         network (``hidden > 1``, a ``second_layer``, ``teacher_hidden > 1`` or a
         ``teacher_activation``; theory.md section 8) a `NetworkResult`, whose order
         parameters are ``M`` (replicas, T, K, K*) and ``Q`` (replicas, T, K, K).
@@ -75,7 +87,8 @@ def simulate(
         replica), ``step``, ``observable``, ``value``, ``bound``, ``lr`` say where. Use a
         smaller lr.
     MemoryError
-        The data would not fit in the available memory.
+        The data (and with `record_two_time` the history of w and C, R) would not fit
+        in the available memory.
     KeyboardInterrupt
         Ctrl-C; the workers stop within one step.
 
@@ -88,6 +101,11 @@ def simulate(
     ((20,), (4, 20))
     >>> print(f"{sim.mean('test_error')[-1]:.2f} +- {sim.sem('test_error')[-1]:.3f}")
     0.16 +- 0.006
+    >>> two = ds.simulate(cfg, d=100, replicas=4, seed=0, record_two_time=True)
+    >>> two.C.shape, bool((two.C[:, 5, 5] == two.q[:, 5]).all())
+    ((4, 20, 20), True)
+    >>> print(f"R(t + dt, t) = {two.mean('R')[1, 0]:.2f} +- {two.sem('R')[1, 0]:.2f}")  # 1 in the DMFT
+    R(t + dt, t) = 1.04 +- 0.05
     """
     cfg = as_config("cfg", cfg)
     d = as_int("d", d, 1)
@@ -95,13 +113,21 @@ def simulate(
     seed, threads = as_seed(seed), as_threads(threads)
     if target is not None and not callable(target):
         raise wrong_type("target", target, f"target must be a callable target(h_star, eps) -> y, got {target!r}")
+    if not isinstance(record_two_time, bool):
+        raise wrong_type("record_two_time", record_two_time,
+                         f"record_two_time must be a bool, got {record_two_time!r}")
     if is_network(cfg) or target is not None:  # a committee or a multi-index teacher (theory.md section 8)
+        if record_two_time:
+            raise invalid("record_two_time", True, "record_two_time is for a single unit: a network's "
+                          "simulation records its overlaps M and Q, not C and R")
         with reporter(progress, replicas * cfg.steps, "SGD", per=replicas) as callback, values_named(d=d):
             return simulate_network(cfg, d, replicas, seed, threads, callback, target)
-    with reporter(progress, replicas * cfg.steps, "SGD", per=replicas) as callback, values_named(d=d):
+    runs = replicas * (2 if record_two_time else 1)
+    with reporter(progress, runs * cfg.steps, "SGD", per=runs) as callback, values_named(d=d):
         out = _core.simulate(cfg.to_dict(), d=d, replicas=replicas, seed=seed, threads=threads,
-                             progress=callback)
-    return SimulationResult(config=cfg, d=d, replicas=replicas, seed=seed, t=out.t, **out.observables)
+                             progress=callback, record_two_time=record_two_time)
+    return SimulationResult(config=cfg, d=d, replicas=replicas, seed=seed, t=out.t, **out.observables,
+                            C=out.C, R=out.R)
 
 
 def sgd_trajectory(
