@@ -60,10 +60,11 @@ fn main() -> dmft_sgd::Result<()> {
         .samples(8_000)
         .seed(0)
         .threads(Some(2));
-    let dmft = solve_dmft_with(&Problem::new(cfg.clone())?, &huber, &opts, &control)?;
+    let problem = Problem::new(cfg.clone())?;
+    let dmft = solve_dmft_with(&problem, &huber, &opts, &control)?;
     let sem = dmft.sem.as_ref().expect("8 groups give error bars");
     let spec = EnsembleSpec::new(1000, 8).seed(0).threads(Some(2));
-    let ens = simulate_with(&cfg, &huber, &spec, &control)?;
+    let ens = simulate_with(&problem, &huber, &spec, &control)?;
     let (m_sim, m_sem) = ens.mean_sem(&ens.m);
     let (loss_sim, loss_sem) = ens.mean_sem(&ens.test_loss);
 

@@ -36,7 +36,7 @@ fn main() -> dmft_sgd::Result<()> {
 
     // 8 independent SGD runs at d = 500.
     let spec = EnsembleSpec::new(500, 8).seed(0).threads(Some(2));
-    let ens = simulate(&cfg, &spec, &control)?;
+    let ens = simulate(&problem, &spec, &control)?;
     let (sim_mean, sim_sem) = ens.mean_sem(&ens.test_error);
 
     println!(

@@ -7,19 +7,22 @@
 //! `d -> infinity` dynamics. Notation follows the project's `docs/theory.md`.
 //!
 //! ```
-//! use dmft_sgd::{simulate, Config, Control, EnsembleSpec};
+//! use dmft_sgd::{simulate, Config, Control, EnsembleSpec, Problem};
 //!
-//! // Plain SGD (tau = None: a fresh batch of 30% of the samples every step).
-//! let cfg = Config { batch: 0.3, steps: 50, ..Config::default() };
+//! // Plain SGD (tau = None: a fresh batch of 30% of the samples every step), parsed and
+//! // checked once into a problem that every engine takes.
+//! let problem = Problem::new(Config { batch: 0.3, steps: 50, ..Config::default() }).unwrap();
 //! let spec = EnsembleSpec::new(100, 4).seed(0).threads(Some(2));
-//! let ens = simulate(&cfg, &spec, &Control::new()).unwrap();
+//! let ens = simulate(&problem, &spec, &Control::new()).unwrap();
 //! // Test error of replica 0 at the last step: training has moved it below chance.
-//! assert!(ens.test_error[cfg.steps - 1] < 0.5);
+//! assert!(ens.test_error[problem.steps() - 1] < 0.5);
 //! ```
 //!
 //! The DMFT of the same setting, with Monte Carlo error bars, is [`solve_dmft`]; its
 //! ladder of learning rates for the stochastic gradient flow's `lr -> 0` limit, solved in
-//! one coupled pass, is [`solve_dmft_ladder`]; SGD on your own data is [`sgd_on_data`]. Every entry point checks its input first and returns
+//! one coupled pass, is [`solve_dmft_ladder`]; SGD on your own data is [`sgd_on_data`];
+//! two-layer networks (committees, multi-index teachers) are [`simulate_network`] and
+//! [`solve_network_dmft`]. Every entry point checks its input first and returns
 //! an [`Error`] naming the bad parameter, runs on its own thread pool (an explicit
 //! `threads` option, all cores by default) and can be cancelled or watched through a
 //! [`Control`]. `cargo run --release --example quickstart` compares the two engines.

@@ -485,14 +485,14 @@ fn simulate<'py>(
     progress: Option<Py<PyAny>>,
     record_two_time: bool,
 ) -> PyResult<EnsembleOut> {
-    let cfg = config_from_dict(config)?;
+    let problem = problem_from_dict(config)?;
     let spec = EnsembleSpec::new(d, replicas)
         .seed(seed)
         .threads(threads_arg(threads)?)
         .record_two_time(record_two_time);
     // The ensemble runs on its own pool of `threads`; the waiting thread needs no other.
     let mut ens = run_detached(py, Some(1), progress, |control| {
-        simulate_ensemble(&cfg, &spec, control)
+        simulate_ensemble(&problem, &spec, control)
     })?;
     let shape = (ens.replicas, ens.steps);
     let t = std::mem::take(&mut ens.t).into_pyarray(py).unbind();
@@ -767,7 +767,7 @@ fn sgd_trajectory<'py>(
     x_test: Option<PyReadonlyArray2<'py, f64>>,
     y_test: Option<PyReadonlyArray1<'py, f64>>,
 ) -> PyResult<TrajectoryOut> {
-    let cfg = config_from_dict(config)?;
+    let problem = problem_from_dict(config)?;
     let contiguous = |name: &str| PyValueError::new_err(format!("{name} must be C-contiguous"));
     let x_slice = x.as_slice().map_err(|_| contiguous("X"))?;
     let y_slice = y.as_slice().map_err(|_| contiguous("y"))?;
@@ -806,7 +806,7 @@ fn sgd_trajectory<'py>(
         ..UserRun::new(data, w0_slice)
     };
     let traj = run_detached(py, Some(1), None, |control| {
-        sgd_on_data(&cfg, &run, control)
+        sgd_on_data(&problem, &run, control)
     })?;
     let mut traj = traj;
     let w = std::mem::take(&mut traj.w).into_pyarray(py).unbind();

@@ -19,6 +19,7 @@ use crate::losses::{ActivationFn, LossFn, LossSum, SampleLoss};
 use crate::minibatch::{user_batch_stream, BatchSchedule, GivenBatches, MarkovBatches};
 use crate::observables::{test_error_with, test_loss_with};
 use crate::optimizer::{Descent, Optimizer};
+use crate::problem::Problem;
 use crate::rng::{stream, Domain};
 use crate::simd::{axpy, dot, DataElement};
 use rand::RngExt;
@@ -356,19 +357,20 @@ fn are_signs(y: &[f64]) -> bool {
 /// come from the data, the training error is recorded where every label is ±1, and the
 /// test observables are measured on `run.test` (absent without one). Checks shapes and
 /// values first; errors name the offending argument.
-pub fn sgd_on_data(cfg: &Config, run: &UserRun<'_>, control: &Control) -> Result<Trajectory> {
-    sgd_on_data_with(cfg, &cfg.sample_loss(), run, control)
+pub fn sgd_on_data(problem: &Problem, run: &UserRun<'_>, control: &Control) -> Result<Trajectory> {
+    sgd_on_data_with(problem, &problem.sample_loss(), run, control)
 }
 
 /// [`sgd_on_data`] with the loss and output `sample_loss` (your own [`LossFn`] and
 /// [`ActivationFn`], or built-ins) instead of the config's `loss` and `activation`.
 pub fn sgd_on_data_with<L: LossFn, A: ActivationFn>(
-    cfg: &Config,
+    problem: &Problem,
     sample_loss: &SampleLoss<L, A>,
     run: &UserRun<'_>,
     control: &Control,
 ) -> Result<Trajectory> {
-    cfg.validate()?;
+    // The problem is checked already (once, when parsed).
+    let cfg = problem.config();
     cfg.check_single_unit("sgd_trajectory (on your data)")?;
     let (data, w0) = (run.data, run.w0);
     check_shapes(&data, w0)?;
@@ -542,6 +544,11 @@ mod tests {
 mod user_data_tests {
     use super::*;
 
+    /// The problem of a valid `cfg`.
+    fn problem(cfg: &Config) -> Problem {
+        Problem::new(cfg.clone()).expect("a valid setting")
+    }
+
     #[test]
     fn drawn_batches_equal_the_published_mask() {
         let cfg = Config {
@@ -564,13 +571,13 @@ mod user_data_tests {
             seed: 9,
             ..UserRun::new(data, &[0.1, 0.2])
         };
-        let drawn = sgd_on_data(&cfg, &run, &c).unwrap();
+        let drawn = sgd_on_data(&problem(&cfg), &run, &c).unwrap();
         let mask = crate::minibatch::batch_mask(&cfg, n, 9).unwrap();
         let given_run = UserRun {
             batches: Some(&mask),
             ..UserRun::new(data, &[0.1, 0.2])
         };
-        let given = sgd_on_data(&cfg, &given_run, &c).unwrap();
+        let given = sgd_on_data(&problem(&cfg), &given_run, &c).unwrap();
         assert_eq!(drawn, given);
     }
 
@@ -591,7 +598,7 @@ mod user_data_tests {
         };
         let w0 = [0.5, -0.25];
         let c = Control::new();
-        let bare = sgd_on_data(&cfg, &UserRun::new(data, &w0), &c).unwrap();
+        let bare = sgd_on_data(&problem(&cfg), &UserRun::new(data, &w0), &c).unwrap();
         assert!(bare.test_loss.is_empty() && bare.test_error.is_empty());
         assert_eq!(bare.train_error.len(), 2); // labels ±1: the training error is kept
         let (x_test, y_test) = ([2.0, 2.0, -1.0, 1.0], [1.0, 1.0]);
@@ -599,7 +606,7 @@ mod user_data_tests {
             test: Some((&x_test, &y_test)),
             ..UserRun::new(data, &w0)
         };
-        let tested = sgd_on_data(&cfg, &run, &c).unwrap();
+        let tested = sgd_on_data(&problem(&cfg), &run, &c).unwrap();
         // h = x·w0/sqrt(2): 0.5/sqrt(2) and -0.75/sqrt(2); losses (h - 1)^2/2, both wrong
         // only for the second (h < 0 with y = +1).
         let s = std::f64::consts::FRAC_1_SQRT_2;
@@ -613,19 +620,19 @@ mod user_data_tests {
             y: &[0.3, -1.2],
             ..data
         };
-        let reg = sgd_on_data(&cfg, &UserRun::new(real, &w0), &c).unwrap();
+        let reg = sgd_on_data(&problem(&cfg), &UserRun::new(real, &w0), &c).unwrap();
         assert!(reg.train_error.is_empty());
         let logistic = Config {
             loss: Some(crate::config::Loss::Logistic),
             ..cfg.clone()
         };
-        let err = sgd_on_data(&logistic, &UserRun::new(real, &w0), &c);
+        let err = sgd_on_data(&problem(&logistic), &UserRun::new(real, &w0), &c);
         assert!(matches!(err, Err(Error::InvalidParameter { ref name, .. }) if name == "y"));
         let ragged = UserRun {
             test: Some((&x_test[..3], &y_test)),
             ..UserRun::new(data, &w0)
         };
-        let err = sgd_on_data(&cfg, &ragged, &c);
+        let err = sgd_on_data(&problem(&cfg), &ragged, &c);
         assert!(matches!(err, Err(Error::InvalidParameter { ref name, .. }) if name == "X_test"));
     }
 
@@ -639,14 +646,14 @@ mod user_data_tests {
             y: &[1.0],
             v_star: &[1.0, 1.0],
         };
-        let err = sgd_on_data(&cfg, &UserRun::new(data, &[0.0, 0.0]), &c);
+        let err = sgd_on_data(&problem(&cfg), &UserRun::new(data, &[0.0, 0.0]), &c);
         assert!(matches!(err, Err(Error::InvalidParameter { ref name, .. }) if name == "X"));
         let data = DataSet {
             x: &[1.0, 2.0],
             y: &[1.0],
             v_star: &[3.0, 0.0],
         };
-        let err = sgd_on_data(&cfg, &UserRun::new(data, &[0.0, 0.0]), &c);
+        let err = sgd_on_data(&problem(&cfg), &UserRun::new(data, &[0.0, 0.0]), &c);
         assert!(matches!(err, Err(Error::InvalidParameter { ref name, .. }) if name == "v_star"));
     }
 
@@ -706,7 +713,7 @@ mod user_data_tests {
         assert_eq!(named(run(data, &[0.0], &mut drawn())), "w0");
         assert_eq!(named(run(data, &[0.0; 3], &mut drawn())), "w0");
         for (data, w0) in [(short_x, &[0.0, 0.0][..]), (data, &[0.0][..])] {
-            let name = named(sgd_on_data(&cfg, &UserRun::new(data, w0), &c));
+            let name = named(sgd_on_data(&problem(&cfg), &UserRun::new(data, w0), &c));
             assert!(name == "X" || name == "w0", "{name}");
         }
         assert!(run(data, &[0.0, 0.0], &mut drawn()).is_ok());
@@ -722,7 +729,7 @@ mod user_data_tests {
                 batches: Some(&mask),
                 ..UserRun::new(data, &[0.0, 0.0])
             };
-            let err = sgd_on_data(&cfg, &run, &c);
+            let err = sgd_on_data(&problem(&cfg), &run, &c);
             assert_eq!(named(err), "batches", "mask of {len}");
             assert!(GivenBatches::new(&mask, 3, 2).is_err());
         }
@@ -750,7 +757,7 @@ mod user_data_tests {
             batches: Some(&mask),
             ..UserRun::new(data, &[0.0, 0.0])
         };
-        assert!(sgd_on_data(&cfg, &run, &c).is_ok());
+        assert!(sgd_on_data(&problem(&cfg), &run, &c).is_ok());
     }
 
     #[test]

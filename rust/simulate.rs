@@ -7,6 +7,7 @@ use crate::control::Control;
 use crate::error::{Error, Result};
 use crate::losses::{ActivationFn, LossFn, SampleLoss};
 use crate::minibatch::MarkovBatches;
+use crate::problem::Problem;
 use crate::resources::{check_memory, resolve_threads, with_threads};
 use crate::rng::{stream, Domain};
 use crate::sgd::{run_sgd, DataSet, LangevinNoise, Observed, StepHook, Trajectory};
@@ -313,27 +314,29 @@ impl StepHook for TwinResponse<'_> {
 /// numbers depend on the seed only, not on the thread count.
 ///
 /// ```
-/// use dmft_sgd::{simulate, Config, Control, EnsembleSpec};
+/// use dmft_sgd::{simulate, Config, Control, EnsembleSpec, Problem};
 ///
-/// let cfg = Config { batch: 0.3, steps: 50, ..Config::default() };
+/// let problem = Problem::new(Config { batch: 0.3, steps: 50, ..Config::default() }).unwrap();
 /// let spec = EnsembleSpec::new(100, 4).seed(1).threads(Some(2));
-/// let ens = simulate(&cfg, &spec, &Control::new()).unwrap();
+/// let ens = simulate(&problem, &spec, &Control::new()).unwrap();
 /// let (mean, sem) = ens.mean_sem(&ens.test_error);
 /// assert!(mean[49] < 0.5 && sem[49] < 0.1);
 /// ```
-pub fn simulate(cfg: &Config, spec: &EnsembleSpec, control: &Control) -> Result<Ensemble> {
-    simulate_with(cfg, &cfg.sample_loss(), spec, control)
+pub fn simulate(problem: &Problem, spec: &EnsembleSpec, control: &Control) -> Result<Ensemble> {
+    simulate_with(problem, &problem.sample_loss(), spec, control)
 }
 
 /// [`simulate`] with the loss and output `sample_loss` (your own [`LossFn`] and
 /// [`ActivationFn`], or built-ins) instead of the config's `loss` and `activation`.
 pub fn simulate_with<L: LossFn, A: ActivationFn>(
-    cfg: &Config,
+    problem: &Problem,
     sample_loss: &SampleLoss<L, A>,
     spec: &EnsembleSpec,
     control: &Control,
 ) -> Result<Ensemble> {
-    cfg.validate()?;
+    // The problem is checked already (once, when parsed); what is checked here is this
+    // engine's reach and the run's own settings.
+    let cfg = problem.config();
     cfg.check_single_unit("the single-unit simulator")?;
     cfg.check_loss(&sample_loss.loss)?;
     if spec.d == 0 {
@@ -458,6 +461,11 @@ fn run_replica<L: LossFn, A: ActivationFn>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The problem of a valid `cfg`.
+    fn problem(cfg: &Config) -> Problem {
+        Problem::new(cfg.clone()).expect("a valid setting")
+    }
     use crate::resources::with_threads;
     use rand::RngExt;
 
@@ -470,14 +478,20 @@ mod tests {
             ..Config::default()
         };
         let spec = EnsembleSpec::new(50, 5).seed(11);
-        let run = |threads| simulate(&cfg, &spec.threads(Some(threads)), &Control::new());
+        let run = |threads| {
+            simulate(
+                &problem(&cfg),
+                &spec.threads(Some(threads)),
+                &Control::new(),
+            )
+        };
         let one = run(1).unwrap();
         let three = run(3).unwrap();
         assert_eq!(one, three);
         // The spec's own pool, whatever pool the caller runs on.
         let nested = with_threads(Some(2), || run(3)).unwrap().unwrap();
         assert_eq!(nested, one);
-        let other = simulate(&cfg, &spec.seed(12), &Control::new()).unwrap();
+        let other = simulate(&problem(&cfg), &spec.seed(12), &Control::new()).unwrap();
         assert_ne!(one.m, other.m);
     }
 
@@ -490,7 +504,7 @@ mod tests {
             ..Config::default()
         };
         let spec = EnsembleSpec::new(400, 40).seed(3);
-        let e = simulate(&cfg, &spec, &Control::new()).unwrap();
+        let e = simulate(&problem(&cfg), &spec, &Control::new()).unwrap();
         let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
         // m(0) = m0 + sqrt(q0) z·v*/d has sd sqrt(q0/d) = 0.07 per replica, 0.011 over 40.
         assert!((mean(&e.m) - 0.5).abs() < 0.045);
@@ -502,7 +516,11 @@ mod tests {
     fn cancelled_runs_stop() {
         let control = Control::new();
         control.cancel();
-        let err = simulate(&Config::default(), &EnsembleSpec::new(10, 2), &control);
+        let err = simulate(
+            &problem(&Config::default()),
+            &EnsembleSpec::new(10, 2),
+            &control,
+        );
         assert_eq!(err.unwrap_err(), Error::Cancelled);
     }
 
@@ -515,7 +533,7 @@ mod tests {
             (EnsembleSpec::new(10, 0), "replicas"),
             (EnsembleSpec::new(10, 2).threads(Some(0)), "threads"),
         ] {
-            let err = simulate(&cfg, &spec, &c).unwrap_err();
+            let err = simulate(&problem(&cfg), &spec, &c).unwrap_err();
             assert!(
                 matches!(err, Error::InvalidParameter { name: ref n, .. } if n == name),
                 "{err:?}"
@@ -545,7 +563,7 @@ mod tests {
         let (d, steps, seed) = (30, 6, 4);
         let cfg = linear_gd(steps);
         let spec = EnsembleSpec::new(d, 2).seed(seed).record_two_time(true);
-        let ens = simulate(&cfg, &spec, &Control::new()).unwrap();
+        let ens = simulate(&problem(&cfg), &spec, &Control::new()).unwrap();
         let (c, r) = (ens.c.as_ref().unwrap(), ens.r.as_ref().unwrap());
         let n = cfg.samples_for(d).unwrap();
         for rep in 0..2 {
@@ -602,14 +620,14 @@ mod tests {
             ..Config::default()
         };
         let spec = EnsembleSpec::new(40, 3).seed(2);
-        let plain = simulate(&cfg, &spec, &Control::new()).unwrap();
+        let plain = simulate(&problem(&cfg), &spec, &Control::new()).unwrap();
         assert!(plain.c.is_none() && plain.r.is_none());
         let two = spec.record_two_time(true);
-        let one = simulate(&cfg, &two.threads(Some(1)), &Control::new()).unwrap();
+        let one = simulate(&problem(&cfg), &two.threads(Some(1)), &Control::new()).unwrap();
         assert_eq!(one.named(), plain.named());
         assert_eq!(
             one,
-            simulate(&cfg, &two.threads(Some(2)), &Control::new()).unwrap()
+            simulate(&problem(&cfg), &two.threads(Some(2)), &Control::new()).unwrap()
         );
         // The field enters through the gradient, as the DMFT's force: with Nesterov
         // momentum R(k+1,k) = 1 + beta (1 had it bypassed the velocity). 33 entries of
@@ -618,7 +636,7 @@ mod tests {
             nesterov: true,
             ..cfg.clone()
         };
-        let r = simulate(&nesterov, &two, &Control::new())
+        let r = simulate(&problem(&nesterov), &two, &Control::new())
             .unwrap()
             .r
             .unwrap();

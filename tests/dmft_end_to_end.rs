@@ -60,7 +60,14 @@ fn teacher_models_with_langevin_noise_are_thread_invariant_and_record_their_obse
     assert!(obs.train_error.is_empty() && obs.test_error.is_empty());
     assert_eq!(obs.test_loss.len(), cfg.steps);
     let spec = EnsembleSpec::new(50, 2).seed(1);
-    let run = |threads| simulate(&cfg, &spec.threads(Some(threads)), &Control::new()).unwrap();
+    let run = |threads| {
+        simulate(
+            &problem(&cfg),
+            &spec.threads(Some(threads)),
+            &Control::new(),
+        )
+        .unwrap()
+    };
     let ens = run(1);
     assert_eq!(ens, run(2));
     assert!(ens.test_error.is_empty() && ens.test_loss.len() == 2 * cfg.steps);
@@ -298,8 +305,11 @@ fn a_users_loss_runs_in_both_engines() {
         assert!((x - y).abs() < 1e-9 * y, "{x} vs {y}");
     }
     let spec = EnsembleSpec::new(50, 2).seed(1);
-    let sim_wide = dmft_sgd::simulate_with(&cfg, &huber(1e9), &spec, &control).unwrap();
-    assert_eq!(sim_wide.m, simulate(&square, &spec, &control).unwrap().m);
+    let sim_wide = dmft_sgd::simulate_with(&problem(&cfg), &huber(1e9), &spec, &control).unwrap();
+    assert_eq!(
+        sim_wide.m,
+        simulate(&problem(&square), &spec, &control).unwrap().m
+    );
 
     let robust = huber(0.5);
     let theory = dmft_sgd::solve_dmft_with(
@@ -310,7 +320,7 @@ fn a_users_loss_runs_in_both_engines() {
     )
     .unwrap();
     let sim = dmft_sgd::simulate_with(
-        &cfg,
+        &problem(&cfg),
         &robust,
         &EnsembleSpec::new(1000, 16).seed(2),
         &control,
