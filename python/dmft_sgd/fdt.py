@@ -186,6 +186,9 @@ def fdt(result: DMFTResult, t_w: float) -> FDTCurve:
     >>> print(f"{curve.residual_ratio:.2f}")      # ~1: a line within its noise
     0.72
     """
+    if type(result).__name__ == "NetworkDMFTResult":
+        raise invalid("result", result, "result is a two-layer network's DMFT: its fluctuation-dissipation "
+                      "curve (K x K blocks of C and R) is not there yet; fdt takes a single unit's DMFTResult")
     if not isinstance(result, DMFTResult):
         raise TypeError(f"result must be a DMFTResult, got {type(result).__name__}")
     lr, times = result.config.lr, result.t

@@ -811,7 +811,8 @@ impl Config {
             name,
             format!(
                 "makes a two-layer network (a committee student or a multi-index teacher), \
-                 which {engine} does not handle yet: simulate runs it (theory.md section 8)"
+                 which {engine} does not handle: the network engines do (simulate_network and \
+                 solve_network_dmft; in Python simulate and solve_dmft; theory.md section 8)"
             ),
         ))
     }

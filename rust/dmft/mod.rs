@@ -117,7 +117,7 @@ pub(super) fn check_sample_loss<L: LossFn, A: ActivationFn>(
     sample_loss: &SampleLoss<L, A>,
 ) -> Result<()> {
     cfg.check_loss(&sample_loss.loss)?;
-    cfg.check_single_unit("the DMFT")?;
+    cfg.check_single_unit("the single-unit DMFT (and its ladder of learning rates)")?;
     if !sample_loss.activation.is_smooth() {
         return Err(Error::invalid(
             "activation",
