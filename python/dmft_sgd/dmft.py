@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import warnings
-from typing import Any
+from typing import Any, Callable
+
+import numpy as np
 
 from . import _core
 from ._checks import as_float, as_int, as_seed, as_threads
-from ._errors import invalid, values_named
+from ._errors import invalid, values_named, wrong_type
 from ._progress import ProgressCallback, reporter
 from .config import Config, as_config
 from .network import NetworkDMFTResult, is_network, solve_network_dmft
@@ -44,6 +46,7 @@ def solve_dmft(
     tol: float = DEFAULTS["tol"],
     keep_groups: bool | None = None,
     progress: bool | ProgressCallback | None = None,
+    target: Callable[[np.ndarray, np.ndarray], Any] | None = None,
 ) -> DMFTResult | NetworkDMFTResult:
     """Solves the discrete-time DMFT of `cfg` by Monte Carlo over effective samples.
 
@@ -99,6 +102,9 @@ def solve_dmft(
     progress : bool, callable or None
         True shows a progress bar with ETA (tqdm, terminal or notebook); a callable is
         called as ``progress(done, total)`` in time steps while the solve goes on.
+    target : callable or None
+        A teacher the built-in ones cannot express, ``target(h_star, eps) -> y`` (as for
+        `simulate`); the solve is then a network's (`NetworkDMFTResult`).
 
     Returns
     -------
@@ -144,8 +150,10 @@ def solve_dmft(
     # Types here (the core cannot name a wrong type); values and ranges are checked once,
     # by the core, with messages naming the parameter.
     cfg = as_config("cfg", cfg)
-    if is_network(cfg):  # a committee or a multi-index teacher (theory.md section 8.2)
-        return _solve_network(cfg, samples, seed, threads, groups, progress, method, response)
+    if target is not None and not callable(target):
+        raise wrong_type("target", target, f"target must be a callable target(h_star, eps) -> y, got {target!r}")
+    if is_network(cfg) or target is not None:  # a committee or a multi-index teacher (theory.md 8.2)
+        return _solve_network(cfg, samples, seed, threads, groups, progress, method, response, target)
     samples, seed, threads, groups, band, response_samples = _typed_options(
         samples, seed, threads, groups, band, keep_kernels, response_samples)
     if keep_groups is not None and not isinstance(keep_groups, bool):
@@ -177,9 +185,9 @@ def solve_dmft(
 
 
 def _solve_network(cfg: Config, samples: Any, seed: Any, threads: Any, groups: Any, progress: Any,
-                   method: str, response: str) -> NetworkDMFTResult:
-    """The DMFT of a network: the single pass with the exact (tangent) response, in
-    `groups` groups (default 8)."""
+                   method: str, response: str, target: Any) -> NetworkDMFTResult:
+    """The DMFT of a network: the single pass with the exact response (the tangent, or
+    for a kinked unit or loss the integration by parts), in `groups` groups (default 8)."""
     if method != "single" or response not in ("auto", "tangent"):
         raise invalid("method" if method != "single" else "response", method if method != "single" else response,
                       "the DMFT of networks is the single pass with the exact response "
@@ -187,7 +195,7 @@ def _solve_network(cfg: Config, samples: Any, seed: Any, threads: Any, groups: A
     samples, seed, threads = as_int("samples", samples, 0), as_seed(seed), as_threads(threads)
     groups = 8 if groups is None else as_int("groups", groups, 1)
     with reporter(progress, cfg.steps, "DMFT") as callback, values_named(samples=samples, groups=groups):
-        return solve_network_dmft(cfg, samples, groups, seed, threads, callback)
+        return solve_network_dmft(cfg, samples, groups, seed, threads, callback, target)
 
 
 def _typed_options(samples: Any, seed: Any, threads: Any, groups: Any, band: Any, keep_kernels: Any,

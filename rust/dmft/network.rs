@@ -65,22 +65,10 @@ pub fn solve_network_dmft(
              without momentum, or simulate",
         ));
     }
-    if !problem.activation().is_smooth() {
-        return Err(Error::invalid(
-            "activation",
-            format!(
-                "'{}' has a kink: its sigma'' is a delta whose term in the response does not \
-                 vanish, which the DMFT does not handle yet; use simulate, or 'erf' or 'tanh'",
-                problem.activation().name()
-            ),
-        ));
-    }
-    if !problem.loss().has_curvature() {
-        return Err(Error::invalid(
-            "loss",
-            "has no second derivative (a kink), which the DMFT's response needs",
-        ));
-    }
+    // A kink (ReLU's sigma'' or a hinge's ell_oo is a delta) has no pointwise curvature:
+    // the response is then estimated by Gaussian integration by parts (eq. 8.7), which
+    // needs f alone, instead of the tangent (eq. 8.4).
+    let stein = !problem.activation().is_smooth() || !problem.loss().has_curvature();
     let (k, t) = (cfg.hidden, cfg.steps);
     let ks = crate::network::teacher_units(cfg);
     let per_sample = 8.0 * (t * k * (2 + k)) as f64;
@@ -97,7 +85,7 @@ pub fn solve_network_dmft(
         .map(|g| samples / groups + usize::from(g < samples % groups))
         .collect();
     let mut states: Vec<GroupState> = (0..groups)
-        .map(|g| GroupState::new(problem, &network, target, sizes[g], seed, g))
+        .map(|g| GroupState::new(problem, &network, target, sizes[g], seed, g, stein))
         .collect::<Result<_>>()?;
     with_threads(threads, || -> Result<()> {
         for step in 0..t {
@@ -150,6 +138,8 @@ struct Sample {
 struct GroupState {
     k: usize,
     ks: usize,
+    /// The response by integration by parts (a kinked unit or loss), not the tangent.
+    stein: bool,
     /// `C(t,s)` blocks at flat `(tK + k, sK + l)`.
     c: TimeMatrix,
     /// `R(t,s)` blocks, likewise.
@@ -179,6 +169,7 @@ impl GroupState {
         size: usize,
         seed: u64,
         group: usize,
+        stein: bool,
     ) -> Result<Self> {
         let cfg = problem.config();
         let (k, t) = (cfg.hidden, cfg.steps);
@@ -228,6 +219,7 @@ impl GroupState {
         Ok(GroupState {
             k,
             ks,
+            stein,
             c,
             r: TimeMatrix::zeros(t * k),
             m,
@@ -271,6 +263,8 @@ impl GroupState {
         let mut mu = vec![0.0; k * ks];
         let (mut loss_sum, mut errors) = (0.0, 0usize);
         let mut g_row = vec![0.0; (t + 1) * kk]; // G(t, s) blocks
+        // With the integration by parts: sum over samples of f(t) xi^T, K x (t+1)K.
+        let mut stein_sum = vec![0.0; if self.stein { k * (t + 1) * k } else { 0 }];
         let mut h = vec![0.0; k];
         for (sample, &active) in self.samples.iter_mut().zip(&self.in_batch) {
             // chi(t) = L xi on the flat index, with fresh xi(t).
@@ -327,6 +321,20 @@ impl GroupState {
                     mu[a * ks + j] += f_t[a] * sample.u[j];
                 }
             }
+            if self.stein {
+                // E[f(t) xi^T] over the flat past (eq. 8.7); f(t) = 0 out of the batch.
+                for a in 0..k {
+                    if f_t[a] != 0.0 {
+                        for (acc, xi) in stein_sum[a * (t + 1) * k..(a + 1) * (t + 1) * k]
+                            .iter_mut()
+                            .zip(&sample.xi)
+                        {
+                            *acc += f_t[a] * xi;
+                        }
+                    }
+                }
+                continue;
+            }
             if !active {
                 continue;
             }
@@ -376,6 +384,35 @@ impl GroupState {
             }
         }
         let size = self.samples.len() as f64;
+        if self.stein {
+            // E[df(t)/dchi] = E[f(t) xi^T] L^{-1} (chi = L xi): solve X L = E[f xi^T] from
+            // the last column back; a column of a zero pivot (a direction chi does not
+            // vary along) gets no response.
+            let n = (t + 1) * k;
+            let mut x = vec![0.0; k * n];
+            for a in 0..k {
+                for p in (0..n).rev() {
+                    let pivot = self.chol.row(p)[p];
+                    if pivot <= 0.0 {
+                        continue;
+                    }
+                    let mut v = stein_sum[a * n + p] / size;
+                    for q in p + 1..n {
+                        v -= x[a * n + q] * self.chol.row(q)[p];
+                    }
+                    x[a * n + p] = v / pivot;
+                }
+            }
+            // M_R(t,s)_{al} = alpha sqrt(Delta) E[df_a(t)/dchi_l(s)]; summed here over the
+            // samples (the normalisation below divides by their number).
+            for s_time in 0..=t {
+                for a in 0..k {
+                    for l in 0..k {
+                        m_r[s_time * kk + a * k + l] = size * x[a * n + s_time * k + l];
+                    }
+                }
+            }
+        }
         m_c.iter_mut().for_each(|v| *v *= alpha * delta / size);
         m_r.iter_mut()
             .for_each(|v| *v *= alpha * delta.sqrt() / size);
