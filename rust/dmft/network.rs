@@ -262,8 +262,9 @@ impl GroupState {
         let mut m_r = vec![0.0; (t + 1) * kk];
         let mut mu = vec![0.0; k * ks];
         let (mut loss_sum, mut errors) = (0.0, 0usize);
-        let mut g_row = vec![0.0; (t + 1) * kk]; // G(t, s) blocks
-        // With the integration by parts: sum over samples of f(t) xi^T, K x (t+1)K.
+        // The tangent row G(t, s), blocks; with the integration by parts instead, the sum
+        // over samples of f(t) xi^T, K x (t+1)K.
+        let mut g_row = vec![0.0; (t + 1) * kk];
         let mut stein_sum = vec![0.0; if self.stein { k * (t + 1) * k } else { 0 }];
         let mut h = vec![0.0; k];
         for (sample, &active) in self.samples.iter_mut().zip(&self.in_batch) {
