@@ -11,7 +11,8 @@ use crate::config::{Activation, Config, FlatConfig};
 use crate::control::Control;
 use crate::dmft::{
     dmft_step_costs, solve_dmft as solve, solve_dmft_ladder as ladder,
-    solve_network_dmft as network_dmft, DmftOptions, DmftSolution, Method, Response, TimeMatrix,
+    solve_network_dmft as network_dmft, DmftOptions, DmftSolution, Method, NetworkDmftOptions,
+    NetworkResponse, Response, TimeMatrix,
 };
 use crate::error::{Divergence, Error};
 use crate::minibatch::batch_mask;
@@ -963,7 +964,8 @@ fn network_arrays<'py>(
 /// `simulate_network`, one row per group of effective samples. `progress(done)` counts
 /// time steps; `target` as for `simulate_network`.
 #[pyfunction]
-#[pyo3(signature = (config, *, samples, groups, seed, threads=None, progress=None, target=None))]
+#[pyo3(signature = (config, *, samples, groups, seed, threads=None, response="auto",
+    progress=None, target=None))]
 #[allow(clippy::too_many_arguments)]
 fn solve_network_dmft<'py>(
     py: Python<'py>,
@@ -972,15 +974,33 @@ fn solve_network_dmft<'py>(
     groups: usize,
     seed: u64,
     threads: Option<i64>,
+    response: &str,
     progress: Option<Py<PyAny>>,
     target: Option<Py<PyAny>>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let problem = problem_from_dict(config)?;
-    let threads = threads_arg(threads)?;
+    let response = match response {
+        "auto" => NetworkResponse::Auto,
+        "tangent" => NetworkResponse::Tangent,
+        "stein" => NetworkResponse::Stein,
+        other => {
+            return Err(Error::invalid(
+                "response",
+                format!("must be 'auto', 'tangent' or 'stein' for a network, got '{other}'"),
+            )
+            .into())
+        }
+    };
+    let opts = NetworkDmftOptions {
+        seed,
+        threads: threads_arg(threads)?,
+        response,
+        ..NetworkDmftOptions::sized(samples, groups)
+    };
     let target = target.map(PyTarget);
     let sol = run_detached(py, Some(1), progress, |control| {
         let target = target.as_ref().map(|t| t as &dyn TargetFn);
-        network_dmft(&problem, target, samples, groups, seed, threads, control)
+        network_dmft(&problem, target, &opts, control)
     })?;
     network_arrays(
         py,

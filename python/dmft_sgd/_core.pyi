@@ -214,6 +214,7 @@ def solve_network_dmft(
     groups: int,
     seed: int,
     threads: int | None = None,
+    response: str = "auto",
     progress: Callable[[int], Any] | None = None,
     target: Callable[[_F64, _F64], Any] | None = None,
 ) -> dict[str, _F64 | None]: ...

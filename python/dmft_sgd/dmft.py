@@ -188,14 +188,12 @@ def _solve_network(cfg: Config, samples: Any, seed: Any, threads: Any, groups: A
                    method: str, response: str, target: Any) -> NetworkDMFTResult:
     """The DMFT of a network: the single pass with the exact response (the tangent, or
     for a kinked unit or loss the integration by parts), in `groups` groups (default 8)."""
-    if method != "single" or response not in ("auto", "tangent"):
-        raise invalid("method" if method != "single" else "response", method if method != "single" else response,
-                      "the DMFT of networks is the single pass with the exact response "
-                      "(method='single', response='auto' or 'tangent')")
+    if method != "single":
+        raise invalid("method", method, "the DMFT of networks is the single pass (method='single')")
     samples, seed, threads = as_int("samples", samples, 0), as_seed(seed), as_threads(threads)
     groups = 8 if groups is None else as_int("groups", groups, 1)
     with reporter(progress, cfg.steps, "DMFT") as callback, values_named(samples=samples, groups=groups):
-        return solve_network_dmft(cfg, samples, groups, seed, threads, callback, target)
+        return solve_network_dmft(cfg, samples, groups, seed, threads, callback, target, response)
 
 
 def _typed_options(samples: Any, seed: Any, threads: Any, groups: Any, band: Any, keep_kernels: Any,

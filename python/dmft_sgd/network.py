@@ -250,11 +250,11 @@ class NetworkDMFTResult(_NetworkArrays):
 
 
 def solve_network_dmft(cfg: Config, samples: int, groups: int, seed: int, threads: int | None,
-                       callback: Any, target: Any = None) -> NetworkDMFTResult:
+                       callback: Any, target: Any = None, response: str = "auto") -> NetworkDMFTResult:
     """The core's DMFT of a network as a `NetworkDMFTResult` (arguments checked by
     `solve_dmft`)."""
     out = _core.solve_network_dmft(cfg.to_dict(), samples=samples, groups=groups, seed=seed, threads=threads,
-                                   progress=callback, target=target)
+                                   response=response, progress=callback, target=target)
     return NetworkDMFTResult(config=cfg, samples=samples, groups=groups, seed=seed, **out)  # type: ignore[arg-type]
 
 

@@ -43,7 +43,7 @@ mod weights;
 pub use checks::{dmft_memory, dmft_step_costs};
 pub use ladder::{ladder_configs, richardson_weights, solve_dmft_ladder, solve_dmft_ladder_with};
 pub use matrix::TimeMatrix;
-pub use network::solve_network_dmft;
+pub use network::{solve_network_dmft, NetworkDmftOptions, NetworkResponse};
 pub use options::{DmftOptions, Method, Response};
 pub use solution::{DmftSolution, GroupMatrices, Observables, TwoTimeSem};
 pub use weights::Kernels;

@@ -35,21 +35,78 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
 use rayon::prelude::*;
 
-/// Solves the DMFT of the network `problem` with `samples` effective samples in `groups`
-/// groups (each solved on its own, side by side), the labels of `target` (`None`: the
-/// config's teacher), on a pool of `threads` workers; same seed, same numbers, whatever
-/// the thread count. Progress counts time steps. Full-batch GD, plain and persistent SGD
-/// with a constant learning rate and ridge; momentum and schedules are refused here.
-#[allow(clippy::too_many_arguments)]
+/// How the network solver estimates the response `M_R`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum NetworkResponse {
+    /// The tangent (eq. 8.4) for smooth units and losses, integration by parts for kinks.
+    #[default]
+    Auto,
+    /// The exact tangent (refused for a kinked unit or loss).
+    Tangent,
+    /// Gaussian integration by parts (eq. 8.7): `O(t K^2)` per sample and step instead of
+    /// the tangent's `O(t^2 K^3)`, noisier where the cavity field is nearly degenerate.
+    Stein,
+}
+
+/// Monte Carlo size, seed, threads and response estimator of a network solve.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct NetworkDmftOptions {
+    /// Effective samples, in all.
+    pub samples: usize,
+    /// Independent groups (their spread is the error bar).
+    pub groups: usize,
+    /// Seed; group `g` draws from its own streams of it.
+    pub seed: u64,
+    /// Worker threads (`None`: all cores).
+    pub threads: Option<usize>,
+    /// The response estimator.
+    pub response: NetworkResponse,
+}
+
+impl Default for NetworkDmftOptions {
+    fn default() -> Self {
+        NetworkDmftOptions {
+            samples: 20_000,
+            groups: 8,
+            seed: 0,
+            threads: None,
+            response: NetworkResponse::Auto,
+        }
+    }
+}
+
+impl NetworkDmftOptions {
+    /// These options with `samples` effective samples in `groups` groups.
+    pub fn sized(samples: usize, groups: usize) -> Self {
+        NetworkDmftOptions {
+            samples,
+            groups,
+            ..Self::default()
+        }
+    }
+}
+
+/// Solves the DMFT of the network `problem` with the labels of `target` (`None`: the
+/// config's teacher): `opts.samples` effective samples in `opts.groups` groups, each
+/// solved on its own, side by side, on a pool of `opts.threads` workers; same seed, same
+/// numbers, whatever the thread count. Progress counts time steps. Full-batch GD, plain
+/// and persistent SGD with a constant learning rate and ridge; momentum and schedules are
+/// refused here.
 pub fn solve_network_dmft(
     problem: &Problem,
     target: Option<&dyn TargetFn>,
-    samples: usize,
-    groups: usize,
-    seed: u64,
-    threads: Option<usize>,
+    opts: &NetworkDmftOptions,
     control: &Control,
 ) -> Result<NetworkRuns> {
+    let NetworkDmftOptions {
+        samples,
+        groups,
+        seed,
+        threads,
+        response,
+    } = *opts;
     let cfg = problem.config();
     if groups == 0 || samples < 2 * groups {
         return Err(Error::invalid(
@@ -68,7 +125,19 @@ pub fn solve_network_dmft(
     // A kink (ReLU's sigma'' or a hinge's ell_oo is a delta) has no pointwise curvature:
     // the response is then estimated by Gaussian integration by parts (eq. 8.7), which
     // needs f alone, instead of the tangent (eq. 8.4).
-    let stein = !problem.activation().is_smooth() || !problem.loss().has_curvature();
+    let kinked = !problem.activation().is_smooth() || !problem.loss().has_curvature();
+    let stein = match response {
+        NetworkResponse::Tangent if kinked => {
+            return Err(Error::invalid(
+                "response",
+                "'tangent' needs a smooth unit and loss (a kink's second derivative is a \
+                 delta); use 'auto' or 'stein'",
+            ))
+        }
+        NetworkResponse::Tangent => false,
+        NetworkResponse::Stein => true,
+        _ => kinked,
+    };
     let (k, t) = (cfg.hidden, cfg.steps);
     let ks = crate::network::teacher_units(cfg);
     let per_sample = 8.0 * (t * k * (2 + k)) as f64;
