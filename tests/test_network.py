@@ -112,7 +112,7 @@ def test_sweeps_and_xarray_take_networks(tmp_path):
     assert table["test_loss"].iloc[1] < table["test_loss"].iloc[0]  # more data, lower loss
     xr = pytest.importorskip("xarray")
     data = sweep.results[0].to_xarray()
-    assert data["M"].dims == ("replica", "t", "unit", "teacher_unit") and data["M"].shape == (2, 12, 2, 3)
+    assert data["M"].dims == ("run", "t", "unit", "teacher_unit") and data["M"].shape == (2, 12, 2, 3)
     assert data["Q_mean"].dims == ("t", "unit", "unit_b")
     np.testing.assert_array_equal(data["test_loss_sem"].values, sweep.results[0].sem("test_loss"))
     assert isinstance(data, xr.Dataset) and data.attrs["kind"] == "network"

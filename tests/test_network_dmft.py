@@ -174,3 +174,18 @@ def test_integration_by_parts_agrees_with_the_tangent_on_smooth_units():
     assert caught.value.parameter == "response"
     with pytest.raises(ds.InvalidParameterError, match="must be 'auto', 'tangent' or 'stein'"):
         ds.solve_dmft(cfg, samples=200, response="probe")
+
+
+@pytest.mark.parametrize("unit, per_a", [("relu", 0.5), ("erf", 1 / np.pi)])
+def test_the_first_gd_step_of_the_dmft_is_the_closed_form(unit, per_a):
+    # M_k(1) = lr alpha a_k E[y h* sigma'(h_k)] from M(0) = 0, Q(0) = I (test_network.py
+    # derives per_a; for relu it is the kink-free E[y h* 1(h_k > 0)] = 1/2): to 1e-3.
+    teacher = "linear" if unit == "relu" else "erf"
+    cfg = ds.Config(data="teacher", teacher="linear", loss="square", alpha=2.0, lr=0.2, steps=2, hidden=2,
+                    second_layer=[0.7, -0.7], activation=unit, teacher_activation=teacher, m0=0.0)
+    res = ds.solve_dmft(cfg, samples=400_000, seed=0)
+    expected = 0.2 * 2.0 * np.array([0.7, -0.7]) * per_a
+    got, sem = res.mean("M")[1, :, 0], res.sem("M")[1, :, 0]
+    assert np.all(np.abs(got - expected) < 1e-3) and np.all(np.abs(got - expected) < 4 * sem + 1e-4)
+    data = res.to_xarray()
+    assert data["M"].dims == ("run", "t", "unit", "teacher_unit") and data.attrs["kind"] == "network_dmft"

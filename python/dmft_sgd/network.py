@@ -98,6 +98,35 @@ class _NetworkArrays:
         sem: np.ndarray = self[name].std(axis=0, ddof=1) / np.sqrt(self._runs)
         return sem
 
+    def to_xarray(self) -> xr.Dataset:
+        """An xarray Dataset (needs ``pip install 'dmft-sgd[xarray]'``): ``M`` with dims
+        (run, t, unit, teacher_unit), ``Q`` with (run, t, unit, unit_b), each observable
+        with (run, t), a run being a replica of the simulation or a group of the DMFT; every
+        one's mean ``<name>_mean`` and, for two runs or more, its standard error
+        ``<name>_sem``. ``attrs``: ``config`` (JSON), the run's sizes and seed, ``kind`` and
+        ``dmft_sgd_version``."""
+        from . import _xarray
+
+        xr_ = _xarray._xr()
+        dims = {"M": ("unit", "teacher_unit"), "Q": ("unit", "unit_b")}
+        variables: dict[str, Any] = {}
+        for name in self.recorded:
+            extra = dims.get(name, ())
+            variables[name] = (("run", "t", *extra), self[name])
+            variables[f"{name}_mean"] = (("t", *extra), self.mean(name))
+            if self._runs > 1:
+                variables[f"{name}_sem"] = (("t", *extra), self.sem(name))
+        coords = {"run": np.arange(self._runs), "t": self.t, "unit": np.arange(self.hidden),
+                  "unit_b": np.arange(self.hidden), "teacher_unit": np.arange(self.teacher_units)}
+        kind, meta, _ = self._payload()
+        sizes = {k: v for k, v in meta.items() if k != "config"}
+        attrs = _xarray._attrs(kind, self.config, **sizes)
+        dataset: xr.Dataset = xr_.Dataset(variables, coords=coords, attrs=attrs)
+        return dataset
+
+    def _payload(self) -> tuple[str, dict[str, Any], dict[str, np.ndarray]]:
+        raise NotImplementedError
+
     def to_dataframe(self) -> pd.DataFrame:
         """A tidy pandas DataFrame: ``t``, ``observable`` (``M[k,j]``, ``Q[k,l]`` or an
         observable's name), ``value`` (the replica mean) and ``sem`` (NaN for one replica)."""
@@ -157,29 +186,6 @@ class NetworkResult(_NetworkArrays):
     test_loss: np.ndarray
     train_error: np.ndarray | None
     test_error: np.ndarray | None
-
-    def to_xarray(self) -> xr.Dataset:
-        """An xarray Dataset (needs ``pip install 'dmft-sgd[xarray]'``): ``M`` with dims
-        (replica, t, unit, teacher_unit), ``Q`` with (replica, t, unit, unit_b), each
-        observable with (replica, t); every one's replica mean ``<name>_mean`` and, for
-        two replicas or more, its standard error ``<name>_sem``. ``attrs``: ``config``
-        (JSON), ``d``, ``replicas``, ``seed``, ``kind`` and ``dmft_sgd_version``."""
-        from . import _xarray
-
-        xr_ = _xarray._xr()
-        dims = {"M": ("unit", "teacher_unit"), "Q": ("unit", "unit_b")}
-        variables: dict[str, Any] = {}
-        for name in self.recorded:
-            extra = dims.get(name, ())
-            variables[name] = (("replica", "t", *extra), self[name])
-            variables[f"{name}_mean"] = (("t", *extra), self.mean(name))
-            if self.replicas > 1:
-                variables[f"{name}_sem"] = (("t", *extra), self.sem(name))
-        coords = {"replica": np.arange(self.replicas), "t": self.t, "unit": np.arange(self.hidden),
-                  "unit_b": np.arange(self.hidden), "teacher_unit": np.arange(self.teacher_units)}
-        attrs = _xarray._attrs("network", self.config, d=self.d, replicas=self.replicas, seed=self.seed)
-        dataset: xr.Dataset = xr_.Dataset(variables, coords=coords, attrs=attrs)
-        return dataset
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Writes one `.npz` file (arrays + config); read it back with `dmft_sgd.load`."""
