@@ -189,3 +189,26 @@ def test_the_first_gd_step_of_the_dmft_is_the_closed_form(unit, per_a):
     assert np.all(np.abs(got - expected) < 1e-3) and np.all(np.abs(got - expected) < 4 * sem + 1e-4)
     data = res.to_xarray()
     assert data["M"].dims == ("run", "t", "unit", "teacher_unit") and data.attrs["kind"] == "network_dmft"
+
+
+@pytest.mark.slow
+def test_the_published_relu_committee_to_t_200():
+    # The same setting as the published files, 200 steps instead of 7 (lambda = 0: the
+    # test loss falls, then rises as the units overfit): DMFT (integration by parts, 20 000
+    # samples) against the simulation at d = 1000, 8 runs, within 4 combined se + 0.01.
+    import math
+
+    a = 1 / math.sqrt(2)
+    cfg = ds.Config(data="teacher", teacher="linear", loss="square", alpha=3.0, lam=0.0, lr=0.2, steps=200,
+                    hidden=2, second_layer=[a, -a], activation="relu", teacher_hidden=2, m0=0.0)
+
+    def target(h, eps):
+        return np.tanh(h[:, 0] + h[:, 1] ** 3 - 3 * h[:, 1])
+
+    theory = ds.solve_dmft(cfg, samples=20_000, seed=0, target=target)
+    sim = ds.simulate(cfg, d=1000, replicas=8, seed=0, target=target)
+    for obs in theory.recorded:
+        diff = np.abs(theory.mean(obs) - sim.mean(obs))
+        assert np.all(diff <= 4 * np.sqrt(theory.sem(obs) ** 2 + sim.sem(obs) ** 2) + 0.01), obs
+    loss = theory.mean("test_loss")
+    assert loss.argmin() < 50 and loss[-1] > loss.min() + 0.1  # the overfitting bump
