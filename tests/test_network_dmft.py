@@ -80,6 +80,13 @@ SETTINGS = {
         activation="relu", lam=0.05),
     "relu K=2 with the hinge loss on the mixture, plain SGD": dict(
         alpha=2.0, delta=0.5, lam=0.1, lr=0.2, batch=0.3, steps=30, hidden=2, activation="relu", loss="hinge"),
+    # Momentum (eq. 8.8), heavy ball and Nesterov.
+    "erf K=2 on an erf teacher K*=2, heavy ball": dict(
+        data="teacher", teacher="linear", loss="square", alpha=3.0, lr=0.1, steps=30, hidden=2, teacher_hidden=2,
+        activation="erf", teacher_activation="erf", m0=0.0, momentum=0.7, batch=0.5),
+    "tanh K=2 on the sign teacher, Nesterov": dict(
+        data="teacher", teacher="sign", loss="logistic", alpha=2.0, lr=0.1, steps=30, hidden=2, activation="tanh",
+        lam=0.05, momentum=0.8, nesterov=True, batch=0.5, tau=0.5),
     "square units K=4 on the mixture, plain SGD": dict(
         alpha=3.0, delta=0.5, lam=0.1, lr=0.1, batch=0.5, steps=25, hidden=4, activation="door",
         threshold=0.0, loss="logistic"),
@@ -114,7 +121,7 @@ def test_same_seed_same_numbers_whatever_the_threads(tmp_path):
 
 
 @pytest.mark.parametrize("fields, kwargs, parameter", [
-    (dict(momentum=0.5), {}, "momentum"),
+    (dict(lr=[0.1] * 5), {}, "lr"),
     (dict(), dict(method="iterate"), "method"),
     (dict(), dict(samples=10, groups=8), "samples"),
 ])

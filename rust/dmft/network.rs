@@ -114,12 +114,10 @@ pub fn solve_network_dmft(
             format!("must be at least 2 per group ({groups} groups), got {samples}"),
         ));
     }
-    if cfg.lr_schedule.is_some() || cfg.momentum > 0.0 {
-        let name = if cfg.momentum > 0.0 { "momentum" } else { "lr" };
+    if cfg.lr_schedule.is_some() {
         return Err(Error::invalid(
-            name,
-            "a schedule or momentum is not in the DMFT of networks yet: use a constant lr \
-             without momentum, or simulate",
+            "lr",
+            "a schedule is not in the DMFT of networks yet: use a constant lr, or simulate",
         ));
     }
     // A kink (ReLU's sigma'' or a hinge's ell_oo is a delta) has no pointwise curvature:
@@ -222,6 +220,10 @@ struct GroupState {
     rng: ChaCha8Rng,
     tests: TestDraws,
     guard: DivergenceGuard,
+    /// With momentum (eq. 8.8): the velocity's response `Q_v(t, l)` and correlation
+    /// `D(t, l) = E[v(t) w(l)^T]` rows (blocks, `l <= t`), `V = E[v v^T]` and the overlap's
+    /// velocity `m_v` (`K x K*`).
+    velocity: Option<BlockVelocity>,
     out_m: Vec<f64>,
     out_q: Vec<f64>,
     train_loss: Vec<f64>,
@@ -299,6 +301,12 @@ impl GroupState {
             rng,
             tests: TestDraws::draw_for(net, target, k, ks, seed, group)?,
             guard: DivergenceGuard::new("network DMFT", m0 * m0 + cfg.q0, label_moment),
+            velocity: (cfg.momentum > 0.0).then(|| BlockVelocity {
+                q: Vec::new(),
+                d: vec![0.0; k * k],
+                vv: vec![0.0; k * k],
+                mv: vec![0.0; k * ks],
+            }),
             out_m: Vec::with_capacity(t * k * ks),
             out_q: Vec::with_capacity(t * k * k),
             train_loss: Vec::with_capacity(t),
@@ -512,6 +520,9 @@ impl GroupState {
             return Ok(());
         }
 
+        if self.velocity.is_some() {
+            return self.advance_with_momentum(cfg, t, &m_c, &m_r, &mu, &m_t);
+        }
         // Weight side (eq. 8.6): A_j = dt M_R(t,j) + (1 - dt lam)[j = t] I.
         let mut a_blocks: Vec<f64> = m_r.iter().map(|v| dt * v).collect();
         for a in 0..k {
@@ -621,4 +632,244 @@ impl GroupState {
         }
         Ok(())
     }
+
+    /// Rows `t + 1` of `C`, `R`, `M` with momentum (eq. 8.8, the blocks of eqs. 3.7-3.9):
+    /// the coordinate follows `g(t) = lambda w(t) - sum_i M_R(t,i) w(i) - eta(t)`,
+    /// `v(t+1) = beta v(t) + g(t)`, `w(t+1) = w(t) - dt u`, `u = v(t+1)` (heavy ball) or
+    /// `g(t) + beta v(t+1)` (Nesterov).
+    fn advance_with_momentum(
+        &mut self,
+        cfg: &crate::config::Config,
+        t: usize,
+        m_c: &[f64],
+        m_r: &[f64],
+        mu: &[f64],
+        m_t: &[f64],
+    ) -> Result<()> {
+        let (k, ks) = (self.k, self.ks);
+        let kk = k * k;
+        let (dt, lam, alpha, beta) = (cfg.lr, cfg.lam, cfg.alpha, cfg.momentum);
+        let nesterov = cfg.nesterov;
+        let next = t + 1;
+        let mr = |i: usize| m_r[i * kk..(i + 1) * kk].to_vec();
+        let mc = |i: usize| m_c[i * kk..(i + 1) * kk].to_vec();
+        // e_l = E[eta(t) w(l)^T] = dt sum_{i<l} M_C(t,i) R(l,i)^T.
+        let e: Vec<Vec<f64>> = (0..=t)
+            .map(|l| {
+                let mut v = vec![0.0; kk];
+                for i in 0..l {
+                    add_to(&mut v, &mul_bt(&mc(i), &block_of(&self.r, k, l, i), k), dt);
+                }
+                v
+            })
+            .collect();
+        // G(l) = E[g w(l)^T] = lambda C(t,l) - sum_i M_R(t,i) C(i,l) - e_l;
+        // gamma(l) = lambda R(t,l) - sum_{l<i<=t} M_R(t,i) R(i,l) - [l = t] I/dt.
+        let mut g = Vec::with_capacity(t + 1);
+        let mut gamma = Vec::with_capacity(t + 1);
+        for l in 0..=t {
+            let mut gl = scaled(&block_of(&self.c, k, t, l), lam);
+            let mut yl = scaled(&block_of(&self.r, k, t, l), lam);
+            for i in 0..=t {
+                add_to(&mut gl, &mul(&mr(i), &block_of(&self.c, k, i, l), k), -1.0);
+                if i > l {
+                    add_to(&mut yl, &mul(&mr(i), &block_of(&self.r, k, i, l), k), -1.0);
+                }
+            }
+            add_to(&mut gl, &e[l], -1.0);
+            if l == t {
+                for a in 0..k {
+                    yl[a * k + a] -= 1.0 / dt;
+                }
+            }
+            g.push(gl);
+            gamma.push(yl);
+        }
+        let vel = self.velocity.as_mut().expect("momentum");
+        // Q_v(t+1,l) = beta Q_v(t,l) + gamma(l); D(t+1,l) = beta D(t,l) + G(l).
+        let q_new: Vec<Vec<f64>> = (0..=t)
+            .map(|l| {
+                let mut v = gamma[l].clone();
+                if let Some(old) = vel.q.get(l) {
+                    add_to(&mut v, old, beta);
+                }
+                v
+            })
+            .collect();
+        let d_new: Vec<Vec<f64>> = (0..=t)
+            .map(|l| {
+                let mut v = g[l].clone();
+                add_to(&mut v, &vel.d[l * kk..(l + 1) * kk], beta);
+                v
+            })
+            .collect();
+        // Equal-time moments at t (eq. 8.8).
+        let mut v_eta = vec![0.0; kk];
+        for (i, qi) in vel.q.iter().enumerate().take(t) {
+            add_to(&mut v_eta, &mul_bt(qi, &mc(i), k), dt);
+        }
+        let mut g_eta = scaled(&transpose(&e[t], k), lam);
+        for i in 0..=t {
+            add_to(&mut g_eta, &mul_bt(&mr(i), &e[i], k), -1.0);
+        }
+        add_to(&mut g_eta, &mc(t), -1.0);
+        let mut v_g = scaled(&vel.d[t * kk..(t + 1) * kk], lam);
+        for i in 0..=t {
+            add_to(
+                &mut v_g,
+                &mul_bt(&vel.d[i * kk..(i + 1) * kk], &mr(i), k),
+                -1.0,
+            );
+        }
+        add_to(&mut v_g, &v_eta, -1.0);
+        let mut g_g = scaled(&g[t], lam);
+        for i in 0..=t {
+            add_to(&mut g_g, &mul_bt(&g[i], &mr(i), k), -1.0);
+        }
+        add_to(&mut g_g, &g_eta, -1.0);
+        // V' = beta^2 V + beta (E[v g^T] + its transpose) + E[g g^T]; E[v' g^T].
+        let mut vv_new = scaled(&vel.vv, beta * beta);
+        add_to(&mut vv_new, &v_g, beta);
+        add_to(&mut vv_new, &transpose(&v_g, k), beta);
+        add_to(&mut vv_new, &g_g, 1.0);
+        let mut vnew_g = scaled(&v_g, beta);
+        add_to(&mut vnew_g, &g_g, 1.0);
+        let (u_u, vnew_u) = if nesterov {
+            let mut uu = g_g.clone();
+            add_to(&mut uu, &vnew_g, beta);
+            add_to(&mut uu, &transpose(&vnew_g, k), beta);
+            add_to(&mut uu, &vv_new, beta * beta);
+            let mut vu = vnew_g.clone();
+            add_to(&mut vu, &vv_new, beta);
+            (uu, vu)
+        } else {
+            (vv_new.clone(), vv_new.clone())
+        };
+        let along = |plain: &[f64], new: &[f64]| -> Vec<f64> {
+            if nesterov {
+                let mut v = plain.to_vec();
+                add_to(&mut v, new, beta);
+                v
+            } else {
+                new.to_vec()
+            }
+        };
+        // R(t+1,l) = R(t,l) - dt rho(l); C(t+1,l) = C(t,l) - dt E[u w(l)^T] (l <= t).
+        let mut eu = Vec::with_capacity(t + 1);
+        for l in 0..=t {
+            let rho = along(&gamma[l], &q_new[l]);
+            let mut r_new = block_of(&self.r, k, t, l);
+            add_to(&mut r_new, &rho, -dt);
+            let u_w = along(&g[l], &d_new[l]);
+            let mut c_new = block_of(&self.c, k, t, l);
+            add_to(&mut c_new, &u_w, -dt);
+            for a in 0..k {
+                for b in 0..k {
+                    self.r.set(next * k + a, l * k + b, r_new[a * k + b]);
+                    self.c.set(next * k + a, l * k + b, c_new[a * k + b]);
+                    self.c.set(l * k + b, next * k + a, c_new[a * k + b]);
+                }
+            }
+            eu.push(u_w);
+        }
+        // C(t+1,t+1) = C(t,t) - dt (E[u w(t)^T] + its transpose) + dt^2 E[u u^T] + 2 dt T I.
+        let mut diag = block_of(&self.c, k, t, t);
+        add_to(&mut diag, &eu[t], -dt);
+        add_to(&mut diag, &transpose(&eu[t], k), -dt);
+        add_to(&mut diag, &u_u, dt * dt);
+        for a in 0..k {
+            diag[a * k + a] += 2.0 * dt * cfg.temperature;
+        }
+        for a in 0..k {
+            for b in 0..k {
+                let v = 0.5 * (diag[a * k + b] + diag[b * k + a]);
+                self.c.set(next * k + a, next * k + b, v);
+            }
+        }
+        // The velocity's rows t+1: D(t+1,t+1) = D(t+1,t) - dt E[v' u^T].
+        let mut d_next: Vec<f64> = d_new.concat();
+        let mut d_last = d_new[t].clone();
+        add_to(&mut d_last, &vnew_u, -dt);
+        d_next.extend(d_last);
+        vel.q = q_new;
+        vel.d = d_next;
+        vel.vv = vv_new;
+        // The overlap: g_m = lambda M - alpha mu, m_v' = beta m_v + g_m, M' = M - dt u_m.
+        for i in 0..k * ks {
+            let g_m = lam * m_t[i] - alpha * mu[i];
+            let mv_new = beta * vel.mv[i] + g_m;
+            let u_m = if nesterov {
+                g_m + beta * mv_new
+            } else {
+                mv_new
+            };
+            self.m[next * k * ks + i] = m_t[i] - dt * u_m;
+            vel.mv[i] = mv_new;
+        }
+        for unit in 0..k {
+            let m = self.m[next * k * ks + unit * ks];
+            let q = self.c.at(next * k + unit, next * k + unit);
+            self.guard.check_weights(cfg, next, m, q)?;
+        }
+        if !self.c.row(next * k).iter().all(|v| v.is_finite()) {
+            return Err(self.guard.non_finite(cfg, next, "C"));
+        }
+        Ok(())
+    }
+}
+
+/// The velocity's statistics of the network weight side with momentum (eq. 8.8).
+struct BlockVelocity {
+    /// `Q_v(t, l)` for `l < t`, one `K x K` block each.
+    q: Vec<Vec<f64>>,
+    /// `D(t, l)` for `l <= t`, flat blocks.
+    d: Vec<f64>,
+    /// `V(t) = E[v(t) v(t)^T]`.
+    vv: Vec<f64>,
+    /// `m_v(t)`, `K x K*`.
+    mv: Vec<f64>,
+}
+
+/// Block `(t1, t2)` of a flat two-time matrix, `K x K` row-major.
+fn block_of(mat: &TimeMatrix, k: usize, t1: usize, t2: usize) -> Vec<f64> {
+    (0..k * k)
+        .map(|ab| mat.at(t1 * k + ab / k, t2 * k + ab % k))
+        .collect()
+}
+
+/// `a b` for `k x k` blocks.
+fn mul(a: &[f64], b: &[f64], k: usize) -> Vec<f64> {
+    (0..k * k)
+        .map(|ab| {
+            (0..k)
+                .map(|c| a[(ab / k) * k + c] * b[c * k + ab % k])
+                .sum()
+        })
+        .collect()
+}
+
+/// `a b^T` for `k x k` blocks.
+fn mul_bt(a: &[f64], b: &[f64], k: usize) -> Vec<f64> {
+    (0..k * k)
+        .map(|ab| {
+            (0..k)
+                .map(|c| a[(ab / k) * k + c] * b[(ab % k) * k + c])
+                .sum()
+        })
+        .collect()
+}
+
+/// `a^T`.
+fn transpose(a: &[f64], k: usize) -> Vec<f64> {
+    (0..k * k).map(|ab| a[(ab % k) * k + ab / k]).collect()
+}
+
+/// `x a`.
+fn scaled(a: &[f64], x: f64) -> Vec<f64> {
+    a.iter().map(|v| x * v).collect()
+}
+
+/// `y += x a`.
+fn add_to(y: &mut [f64], a: &[f64], x: f64) {
+    y.iter_mut().zip(a).for_each(|(y, a)| *y += x * a);
 }
