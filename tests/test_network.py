@@ -203,3 +203,13 @@ def test_a_target_callable_is_checked():
     given = ds.simulate(cfg, d=40, replicas=2, seed=1, target=mean)
     for name in builtin.recorded:
         np.testing.assert_allclose(given[name], builtin[name], rtol=1e-12, atol=1e-14)
+
+
+def test_square_units_are_the_door_at_threshold_zero():
+    base = dict(data="teacher", teacher="linear", loss="square", hidden=2, teacher_hidden=2, lr=0.05, steps=6)
+    square = ds.simulate(ds.Config(**base, activation="square"), d=50, replicas=2, seed=0)
+    door = ds.simulate(ds.Config(**base, activation="door", threshold=0.0), d=50, replicas=2, seed=0)
+    assert np.array_equal(square.M, door.M) and np.array_equal(square.test_loss, door.test_loss)
+    with pytest.raises(ds.InvalidParameterError, match="'square' is h\\^2") as caught:
+        ds.Config(activation="square", threshold=0.5)
+    assert caught.value.parameter == "threshold"

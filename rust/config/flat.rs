@@ -155,9 +155,10 @@ flat_config! {
     /// (the mixture, the sign teacher), square for real-valued labels (linear and square
     /// teachers)
     loss: Option<String>,
-    /// 'linear' (o = h), 'door' (o = h^2 - threshold), 'tanh' (o = tanh(h)), 'erf' (o =
-    /// erf(h/sqrt 2)) or 'relu' (o = max(h, 0); simulations only, not the DMFT); None:
-    /// the door for three clusters and the square teacher, else linear
+    /// 'linear' (o = h), 'door' (o = h^2 - threshold), 'square' (o = h^2, the door with
+    /// threshold 0), 'tanh' (o = tanh(h)), 'erf' (o = erf(h/sqrt 2)) or 'relu' (o = max(h,
+    /// 0); the single-unit DMFT refuses it, the network solver takes it); None: the door
+    /// for three clusters and the square teacher, else linear
     activation: Option<String>,
     /// door threshold theta >= 0 (o = h^2 - theta); None: 0 for the square teacher
     /// (o = h^2), else 1
@@ -362,13 +363,24 @@ impl TryFrom<FlatConfig> for Config {
             Some("tanh") => Some(Activation::Tanh),
             Some("erf") => Some(Activation::Erf),
             Some("relu") => Some(Activation::Relu),
+            // The square unit h^2 of committees: the door with threshold 0.
+            Some("square") if threshold.is_none() => Some(Activation::Door { threshold: 0.0 }),
+            Some("square") => {
+                return Err(Error::invalid(
+                    "threshold",
+                    "applies to the door output; 'square' is h^2, the door with threshold 0 \
+                     (leave it None)",
+                ))
+            }
             Some("door") => Some(Activation::Door {
                 threshold: threshold.unwrap_or_else(|| Activation::default_threshold(data)),
             }),
             Some(a) => {
                 return Err(Error::invalid(
                     "activation",
-                    format!("must be 'linear', 'door', 'tanh', 'erf' or 'relu', got '{a}'"),
+                    format!(
+                        "must be 'linear', 'door', 'square', 'tanh', 'erf' or 'relu', got '{a}'"
+                    ),
                 ))
             }
         };
