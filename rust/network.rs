@@ -57,6 +57,10 @@ pub struct NetworkRuns {
     pub train_error: Vec<f64>,
     /// Test error, `(runs, T)`; empty unless labels are ±1.
     pub test_error: Vec<f64>,
+    /// The DMFT's two-time blocks of each group, `C(t,s)_{kl}` and `R(t,s)_{kl}` at
+    /// `[(run, t K + k, s K + l)]`, shape `(runs, T K, T K)`; empty for a simulation, and
+    /// where not kept (see [`NetworkDmftOptions::keep_two_time`](crate::NetworkDmftOptions)).
+    pub two_time: Option<(Vec<f64>, Vec<f64>)>,
 }
 
 /// The labels of a teacher with `K*` directions from their fields (theory.md eq. 8.2):
@@ -270,6 +274,7 @@ pub fn simulate_network_with(
         test_loss: gather(|r| &r.test_loss),
         train_error: gather(|r| &r.train_error),
         test_error: gather(|r| &r.test_error),
+        two_time: None,
     })
 }
 

@@ -16,13 +16,13 @@ use crate::dmft::{
 };
 use crate::error::{Divergence, Error};
 use crate::minibatch::batch_mask;
-use crate::network::{simulate_network_with as network_ensemble, TargetFn};
+use crate::network::{simulate_network_with as network_ensemble, NetworkRuns, TargetFn};
 use crate::observables::{test_error_with, test_loss_with, OBSERVABLES};
 use crate::problem::Problem;
 use crate::resources::{measure_read_bandwidth, with_threads};
 use crate::sgd::{sgd_on_data, DataSet, UserRun};
 use crate::simulate::{simulate as simulate_ensemble, EnsembleSpec};
-use numpy::ndarray::{Array2, Array3, Array4};
+use numpy::ndarray::{Array2, Array3, Array4, ArrayD};
 use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2};
 use pyo3::exceptions::{PyKeyboardInterrupt, PyMemoryError, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
@@ -918,43 +918,46 @@ fn simulate_network<'py>(
         let target = target.as_ref().map(|t| t as &dyn TargetFn);
         network_ensemble(&problem, target, &spec, control)
     })?;
-    network_arrays(
-        py,
-        (ens.runs, ens.steps, ens.hidden, ens.teacher_units),
-        ens.t,
-        [ens.overlaps, ens.gram],
-        [
-            ens.train_loss,
-            ens.test_loss,
-            ens.train_error,
-            ens.test_error,
-        ],
-    )
+    network_arrays(py, ens)
 }
 
-/// A network run's arrays as a dict: `t`, `M` `(n, T, K, K*)`, `Q` `(n, T, K, K)` and the
-/// observables `(n, T)` (None where not recorded), `n` replicas or groups.
-fn network_arrays<'py>(
-    py: Python<'py>,
-    (n, t, k, ks): (usize, usize, usize, usize),
-    times: Vec<f64>,
-    [overlaps, gram]: [Vec<f64>; 2],
-    observables: [Vec<f64>; 4],
-) -> PyResult<Bound<'py, PyDict>> {
+/// A network run's arrays as a dict: `t`, `M` `(n, T, K, K*)`, `Q` `(n, T, K, K)`, the
+/// observables `(n, T)` (None where not recorded), `n` replicas or groups, and the DMFT's
+/// kept `C`, `R` blocks `(n, T, K, T, K)` (None otherwise).
+fn network_arrays(py: Python<'_>, runs: NetworkRuns) -> PyResult<Bound<'_, PyDict>> {
+    let (n, t, k, ks) = (runs.runs, runs.steps, runs.hidden, runs.teacher_units);
     let shape_error = |e: numpy::ndarray::ShapeError| PyRuntimeError::new_err(e.to_string());
     let out = PyDict::new(py);
-    out.set_item("t", times.into_pyarray(py))?;
-    let overlaps = Array4::from_shape_vec((n, t, k, ks), overlaps).map_err(shape_error)?;
+    out.set_item("t", runs.t.into_pyarray(py))?;
+    let overlaps = Array4::from_shape_vec((n, t, k, ks), runs.overlaps).map_err(shape_error)?;
     out.set_item("M", overlaps.into_pyarray(py))?;
-    let gram = Array4::from_shape_vec((n, t, k, k), gram).map_err(shape_error)?;
+    let gram = Array4::from_shape_vec((n, t, k, k), runs.gram).map_err(shape_error)?;
     out.set_item("Q", gram.into_pyarray(py))?;
     let names = ["train_loss", "test_loss", "train_error", "test_error"];
+    let observables = [
+        runs.train_loss,
+        runs.test_loss,
+        runs.train_error,
+        runs.test_error,
+    ];
     for (name, values) in names.into_iter().zip(observables) {
         if values.is_empty() {
             out.set_item(name, py.None())?;
         } else {
             let array = Array2::from_shape_vec((n, t), values).map_err(shape_error)?;
             out.set_item(name, array.into_pyarray(py))?;
+        }
+    }
+    match runs.two_time {
+        Some((c, r)) => {
+            let c = ArrayD::from_shape_vec(vec![n, t, k, t, k], c).map_err(shape_error)?;
+            let r = ArrayD::from_shape_vec(vec![n, t, k, t, k], r).map_err(shape_error)?;
+            out.set_item("C", c.into_pyarray(py))?;
+            out.set_item("R", r.into_pyarray(py))?;
+        }
+        None => {
+            out.set_item("C", py.None())?;
+            out.set_item("R", py.None())?;
         }
     }
     Ok(out)
@@ -1002,18 +1005,7 @@ fn solve_network_dmft<'py>(
         let target = target.as_ref().map(|t| t as &dyn TargetFn);
         network_dmft(&problem, target, &opts, control)
     })?;
-    network_arrays(
-        py,
-        (sol.runs, sol.steps, sol.hidden, sol.teacher_units),
-        sol.t,
-        [sol.overlaps, sol.gram],
-        [
-            sol.train_loss,
-            sol.test_loss,
-            sol.train_error,
-            sol.test_error,
-        ],
-    )
+    network_arrays(py, sol)
 }
 
 /// Read bandwidth of main memory in bytes/s with `threads` threads (for the benchmarks).

@@ -34,6 +34,13 @@ def test_at_one_unit_it_is_the_single_unit_dmft():
     out = _core.solve_network_dmft(cfg.to_dict(), samples=8000, groups=8, seed=0, threads=2)
     net = ds.NetworkDMFTResult(config=cfg, samples=8000, groups=8, seed=0, **out)
     one = ds.solve_dmft(cfg, samples=8000, seed=1)
+    # The two-time blocks too: C(t,s) and R(t,s), entry by entry (R(t+1,t) = 1 exactly).
+    for name in ("C", "R"):
+        a, sa = net.mean(name)[:, 0, :, 0], net.sem(name)[:, 0, :, 0]
+        b, sb = getattr(one, name), one.sem(name)
+        spread = np.sqrt(sa**2 + sb**2)
+        assert np.all(np.abs(a - b) < 4.5 * spread + 1e-9), name  # 1e-9: rounding where no spread
+    assert np.all(np.diagonal(net.R[:, :, 0, :, 0], offset=-1, axis1=1, axis2=2) == 1.0)
     m, q_full = net.mean("M")[:, 0, 0], net.mean("Q")[:, 0, 0]
     pairs = [(m, net.sem("M")[:, 0, 0], one.m, one.sem("m")),
              (q_full, net.sem("Q")[:, 0, 0], one.q + one.m**2, one.sem("q") + 2 * abs(one.m) * one.sem("m")),
@@ -100,7 +107,7 @@ def test_the_dmft_matches_the_network_simulation(name):
     cfg = ds.Config(**SETTINGS[name])
     theory = ds.solve_dmft(cfg, samples=8000, seed=0)
     sim = ds.simulate(cfg, d=1000, replicas=8, seed=0)
-    for obs in theory.recorded:
+    for obs in sim.recorded:
         diff = np.abs(theory.mean(obs) - sim.mean(obs))
         bound = 4 * np.sqrt(theory.sem(obs) ** 2 + sim.sem(obs) ** 2) + 0.01
         assert np.all(diff <= bound), (obs, float((diff - bound).max()))
@@ -117,7 +124,8 @@ def test_same_seed_same_numbers_whatever_the_threads(tmp_path):
         assert np.array_equal(one[name], two[name]), name
     back = ds.load(one.save(tmp_path / "net_dmft.npz"))
     assert isinstance(back, ds.NetworkDMFTResult) and back.groups == 8 and back.samples == 1200
-    assert np.array_equal(back.M, one.M)
+    assert np.array_equal(back.M, one.M) and np.array_equal(back.C, one.C) and back.R.shape == (8, 10, 3, 10, 3)
+    assert back.to_xarray()["C_sem"].dims == ("t", "unit", "t_prime", "unit_b")
 
 
 @pytest.mark.parametrize("fields, kwargs, parameter", [
@@ -173,7 +181,7 @@ def test_integration_by_parts_agrees_with_the_tangent_on_smooth_units():
                     activation="erf", steps=30, hidden=2)
     stein = ds.solve_dmft(cfg, samples=8000, seed=0, response="stein")
     tangent = ds.solve_dmft(cfg, samples=8000, seed=0, response="tangent")
-    assert worst_z(stein, tangent, stein.recorded) < 4
+    assert worst_z(stein, tangent, [o for o in stein.recorded if o not in ("C", "R")]) < 4
     ratio = np.median(stein.sem("Q")[1:] / tangent.sem("Q")[1:])  # t = 0: no spread
     assert 0.7 < ratio < 4.0, ratio
     with pytest.raises(ds.InvalidParameterError, match="'tangent' needs a smooth unit") as caught:
@@ -214,7 +222,7 @@ def test_the_published_relu_committee_to_t_200():
 
     theory = ds.solve_dmft(cfg, samples=20_000, seed=0, target=target)
     sim = ds.simulate(cfg, d=1000, replicas=8, seed=0, target=target)
-    for obs in theory.recorded:
+    for obs in sim.recorded:
         diff = np.abs(theory.mean(obs) - sim.mean(obs))
         assert np.all(diff <= 4 * np.sqrt(theory.sem(obs) ** 2 + sim.sem(obs) ** 2) + 0.01), obs
     loss = theory.mean("test_loss")

@@ -26,6 +26,9 @@ if TYPE_CHECKING:
 ORDER_PARAMETERS = ("M", "Q")
 #: The observables of shape (replicas, T), as for one unit (m and q are M and Q here).
 NETWORK_OBSERVABLES = ("train_loss", "test_loss", "train_error", "test_error")
+#: The DMFT's two-time blocks, kept per group: ``C`` and ``R`` (groups, T, K, T, K),
+#: ``C[g, t, k, s, l] = C(t,s)_{kl}``.
+TWO_TIME = ("C", "R")
 #: Monte Carlo draws per replica of the test loss and error (the core's ``TEST_DRAWS``).
 TEST_DRAWS = 4096
 
@@ -51,6 +54,8 @@ class _NetworkArrays:
     test_loss: np.ndarray
     train_error: np.ndarray | None
     test_error: np.ndarray | None
+    C: np.ndarray | None
+    R: np.ndarray | None
 
     @property
     def _runs(self) -> int:
@@ -72,7 +77,7 @@ class _NetworkArrays:
         """The names this result holds: ``M``, ``Q`` and the observables (the errors only
         for labels ±1)."""
         return (*ORDER_PARAMETERS,
-                *(o for o in NETWORK_OBSERVABLES if getattr(self, o) is not None))
+                *(o for o in (*NETWORK_OBSERVABLES, *TWO_TIME) if getattr(self, o) is not None))
 
     def __getitem__(self, name: str) -> np.ndarray:
         if name not in self.recorded:
@@ -108,7 +113,8 @@ class _NetworkArrays:
         from . import _xarray
 
         xr_ = _xarray._xr()
-        dims = {"M": ("unit", "teacher_unit"), "Q": ("unit", "unit_b")}
+        dims = {"M": ("unit", "teacher_unit"), "Q": ("unit", "unit_b"), "C": ("unit", "t_prime", "unit_b"),
+                "R": ("unit", "t_prime", "unit_b")}
         variables: dict[str, Any] = {}
         for name in self.recorded:
             extra = dims.get(name, ())
@@ -116,7 +122,7 @@ class _NetworkArrays:
             variables[f"{name}_mean"] = (("t", *extra), self.mean(name))
             if self._runs > 1:
                 variables[f"{name}_sem"] = (("t", *extra), self.sem(name))
-        coords = {"run": np.arange(self._runs), "t": self.t, "unit": np.arange(self.hidden),
+        coords = {"run": np.arange(self._runs), "t": self.t, "t_prime": self.t, "unit": np.arange(self.hidden),
                   "unit_b": np.arange(self.hidden), "teacher_unit": np.arange(self.teacher_units)}
         kind, meta, _ = self._payload()
         sizes = {k: v for k, v in meta.items() if k != "config"}
@@ -132,7 +138,7 @@ class _NetworkArrays:
         observable's name), ``value`` (the replica mean) and ``sem`` (NaN for one replica)."""
         pd = _pandas("to_dataframe()")
         rows = []
-        for name in self.recorded:
+        for name in (n for n in self.recorded if n not in TWO_TIME):  # C, R: to_xarray
             mean = self.mean(name)
             sem = self.sem(name) if self._runs > 1 else np.full_like(mean, np.nan)
             if mean.ndim == 1:
@@ -186,6 +192,8 @@ class NetworkResult(_NetworkArrays):
     test_loss: np.ndarray
     train_error: np.ndarray | None
     test_error: np.ndarray | None
+    C: np.ndarray | None = None
+    R: np.ndarray | None = None
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Writes one `.npz` file (arrays + config); read it back with `dmft_sgd.load`."""
@@ -226,6 +234,10 @@ class NetworkDMFTResult(_NetworkArrays):
         fields given its M and Q).
     train_error, test_error : ndarray (groups, T) or None
         Classification errors; None where the labels are not ±1.
+    C, R : ndarray (groups, T, K, T, K) or None
+        Each group's correlation ``C(t,s)_{kl}`` of the weights orthogonal to the teacher
+        and response ``R(t,s)_{kl}`` (``mean("C")``, ``sem("C")``); kept while
+        2 groups (T K)^2 <= 1e7, else None.
     """
 
     config: Config
@@ -239,6 +251,8 @@ class NetworkDMFTResult(_NetworkArrays):
     test_loss: np.ndarray
     train_error: np.ndarray | None
     test_error: np.ndarray | None
+    C: np.ndarray | None = None
+    R: np.ndarray | None = None
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Writes one `.npz` file (arrays + config); read it back with `dmft_sgd.load`."""
@@ -293,6 +307,12 @@ def _arrays_from_file(meta: dict[str, Any], arrays: dict[str, np.ndarray], rows:
         fields[name] = a
     if fields["train_loss"] is None or fields["test_loss"] is None:
         raise ValueError(f"{where}: the losses are missing")
+    for name in TWO_TIME:
+        a = arrays.get(name)
+        shape = (rows, cfg.steps, cfg.hidden, cfg.steps, cfg.hidden)
+        if a is not None and a.shape != shape:
+            raise ValueError(f"{where}: array {name!r} is not of shape {shape}")
+        fields[name] = a
     return fields
 
 

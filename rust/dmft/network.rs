@@ -63,6 +63,9 @@ pub struct NetworkDmftOptions {
     pub threads: Option<usize>,
     /// The response estimator.
     pub response: NetworkResponse,
+    /// Keep each group's `C` and `R` blocks (`2 groups (T K)^2` numbers); `None`: while
+    /// that is at most [`NetworkDmftOptions::KEEP_TWO_TIME_ENTRIES`].
+    pub keep_two_time: Option<bool>,
 }
 
 impl Default for NetworkDmftOptions {
@@ -73,11 +76,15 @@ impl Default for NetworkDmftOptions {
             seed: 0,
             threads: None,
             response: NetworkResponse::Auto,
+            keep_two_time: None,
         }
     }
 }
 
 impl NetworkDmftOptions {
+    /// Most numbers of the groups' `C` and `R` blocks kept by default (160 MB).
+    pub const KEEP_TWO_TIME_ENTRIES: usize = 10_000_000;
+
     /// These options with `samples` effective samples in `groups` groups.
     pub fn sized(samples: usize, groups: usize) -> Self {
         NetworkDmftOptions {
@@ -106,6 +113,7 @@ pub fn solve_network_dmft(
         seed,
         threads,
         response,
+        keep_two_time,
     } = *opts;
     let cfg = problem.config();
     if groups == 0 || samples < 2 * groups {
@@ -144,6 +152,8 @@ pub fn solve_network_dmft(
         (samples as f64 * per_sample + groups as f64 * per_group) as u64,
         "use fewer samples, fewer steps or fewer groups",
     )?;
+    let entries = 2 * groups * (t * k) * (t * k);
+    let keep = keep_two_time.unwrap_or(entries <= NetworkDmftOptions::KEEP_TWO_TIME_ENTRIES);
     let network = Network::of(problem);
     let builtin = BuiltinTarget(&network);
     let target = target.unwrap_or(&builtin);
@@ -183,6 +193,18 @@ pub fn solve_network_dmft(
         test_loss: gather(|g| &g.test_loss),
         train_error: gather(|g| &g.train_error),
         test_error: gather(|g| &g.test_error),
+        two_time: keep.then(|| {
+            (
+                states
+                    .iter()
+                    .flat_map(|g| g.c.as_slice().to_vec())
+                    .collect(),
+                states
+                    .iter()
+                    .flat_map(|g| g.r.as_slice().to_vec())
+                    .collect(),
+            )
+        }),
     })
 }
 
