@@ -340,7 +340,8 @@ fn run_replica(
                 .collect()
         })
         .collect();
-    let tests = TestDraws::draw(net, target, k, ks, spec.seed, r)?;
+    let test_stream = stream(spec.seed, Domain::NetworkTest, r as u64);
+    let tests = TestDraws::draw(net, target, k, ks, test_stream)?;
     let mut batches = MarkovBatches::new(cfg, rng);
     batches.covers(steps, n)?;
     let mut langevin = stream(spec.seed, Domain::NetworkLangevin, r as u64);
@@ -486,42 +487,9 @@ pub(crate) struct TestDraws {
 }
 
 impl TestDraws {
-    fn draw(
-        net: &Network,
-        target: &dyn TargetFn,
-        k: usize,
-        ks: usize,
-        seed: u64,
-        r: usize,
-    ) -> Result<Self> {
-        Self::draw_from(
-            net,
-            target,
-            k,
-            ks,
-            stream(seed, Domain::NetworkTest, r as u64),
-        )
-    }
-
-    /// The test draws of group `group` of the network DMFT (a stream of their own).
-    pub(crate) fn draw_for(
-        net: &Network,
-        target: &dyn TargetFn,
-        k: usize,
-        ks: usize,
-        seed: u64,
-        group: usize,
-    ) -> Result<Self> {
-        Self::draw_from(
-            net,
-            target,
-            k,
-            ks,
-            stream(seed, Domain::NetworkDmftTest, group as u64),
-        )
-    }
-
-    fn draw_from(
+    /// The draws for `k` student and `ks` teacher units from `rng` (a replica's or a
+    /// DMFT group's own stream).
+    pub(crate) fn draw(
         net: &Network,
         target: &dyn TargetFn,
         k: usize,
@@ -658,7 +626,8 @@ mod tests {
         };
         let problem = Problem::new(cfg).unwrap();
         let net = Network::of(&problem);
-        let tests = TestDraws::draw(&net, &BuiltinTarget(&net), 1, 1, 0, 0).unwrap();
+        let rng = stream(0, Domain::NetworkTest, 0);
+        let tests = TestDraws::draw(&net, &BuiltinTarget(&net), 1, 1, rng).unwrap();
         // m = 0.4, |w|^2/d = 0.9: y = erf(h*/sqrt 2) + 0, o = h.
         let (loss, _) = tests.evaluate(&net, &[0.4], &[0.9], 1, 1);
         // E[(h - erf(h*/sqrt 2))^2]/2 = (Q - 2 M E[h* erf] + E[erf^2])/2 with

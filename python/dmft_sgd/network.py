@@ -130,7 +130,12 @@ class _NetworkArrays:
         dataset: xr.Dataset = xr_.Dataset(variables, coords=coords, attrs=attrs)
         return dataset
 
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Writes one `.npz` file (arrays + config); read it back with `dmft_sgd.load`."""
+        return _io.write(path, *self._payload())
+
     def _payload(self) -> tuple[str, dict[str, Any], dict[str, np.ndarray]]:
+        """(kind, header, arrays) of the file: each result's own."""
         raise NotImplementedError
 
     def to_dataframe(self) -> pd.DataFrame:
@@ -195,10 +200,6 @@ class NetworkResult(_NetworkArrays):
     C: np.ndarray | None = None
     R: np.ndarray | None = None
 
-    def save(self, path: str | os.PathLike[str]) -> Path:
-        """Writes one `.npz` file (arrays + config); read it back with `dmft_sgd.load`."""
-        return _io.write(path, *self._payload())
-
     def _payload(self) -> tuple[str, dict[str, Any], dict[str, np.ndarray]]:
         meta = {"config": self.config.to_dict(), "d": self.d, "replicas": self.replicas, "seed": self.seed}
         return "network", meta, {name: getattr(self, name) for name in ("t", *self.recorded)}
@@ -253,10 +254,6 @@ class NetworkDMFTResult(_NetworkArrays):
     test_error: np.ndarray | None
     C: np.ndarray | None = None
     R: np.ndarray | None = None
-
-    def save(self, path: str | os.PathLike[str]) -> Path:
-        """Writes one `.npz` file (arrays + config); read it back with `dmft_sgd.load`."""
-        return _io.write(path, *self._payload())
 
     def _payload(self) -> tuple[str, dict[str, Any], dict[str, np.ndarray]]:
         meta = {"config": self.config.to_dict(), "samples": self.samples, "groups": self.groups,

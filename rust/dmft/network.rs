@@ -321,7 +321,13 @@ impl GroupState {
             batches: MarkovBatches::new(cfg, batch_rng),
             in_batch: vec![false; size],
             rng,
-            tests: TestDraws::draw_for(net, target, k, ks, seed, group)?,
+            tests: TestDraws::draw(
+                net,
+                target,
+                k,
+                ks,
+                stream(seed, Domain::NetworkDmftTest, group as u64),
+            )?,
             guard: DivergenceGuard::new("network DMFT", m0 * m0 + cfg.q0, label_moment),
             velocity: (cfg.momentum > 0.0).then(|| BlockVelocity {
                 q: Vec::new(),
@@ -351,8 +357,7 @@ impl GroupState {
         // The factor of C on the flat index, rows t K .. t K + K.
         for unit in 0..k {
             let p = t * k + unit;
-            let row: Vec<f64> = (0..=p).map(|q| self.c.at(p, q)).collect();
-            self.chol.push_row(p, &row);
+            self.chol.push_row(p, &self.c.row(p)[..=p]);
         }
         self.batches.fill(t, &mut self.in_batch);
         let m_t = self.m[t * k * ks..(t + 1) * k * ks].to_vec();
@@ -366,6 +371,9 @@ impl GroupState {
         let mut g_row = vec![0.0; (t + 1) * kk];
         let mut stein_sum = vec![0.0; if self.stein { k * (t + 1) * k } else { 0 }];
         let mut h = vec![0.0; k];
+        // Per-sample scratch, reused: sigma' and sigma'' of each unit, a tangent sum.
+        let mut derivatives = vec![(0.0, 0.0); k];
+        let mut acc = vec![0.0; kk];
         for (sample, &active) in self.samples.iter_mut().zip(&self.in_batch) {
             // chi(t) = L xi on the flat index, with fresh xi(t).
             for _ in 0..k {
@@ -389,7 +397,9 @@ impl GroupState {
             errors += usize::from(sample.y * o <= 0.0);
             // f = -s w_b grad_h l, Phi = -sqrt(Delta) s w_b Hess_h l (eq. 8.3).
             let scale = if active { weight } else { 0.0 };
-            let derivatives: Vec<(f64, f64)> = h.iter().map(|&x| net.unit.derivatives(x)).collect();
+            for (d, &x) in derivatives.iter_mut().zip(&h) {
+                *d = net.unit.derivatives(x);
+            }
             for unit in 0..k {
                 sample
                     .f
@@ -447,7 +457,7 @@ impl GroupState {
                 if sample.idle[s] {
                     continue;
                 }
-                let mut acc = vec![0.0; kk];
+                acc.fill(0.0);
                 for j in s + 1..=t {
                     for a in 0..k {
                         for b in 0..k {
