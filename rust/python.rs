@@ -839,6 +839,16 @@ fn test_observables(config: &Bound<'_, PyDict>, m: f64, q: f64) -> PyResult<(f64
     Ok((test_loss_with(&cfg, &loss, m, q), error))
 }
 
+/// The steps of each level of the ladder `lrs` of the stochastic gradient flow (the
+/// core's rules: a constant lr, a `tau` or full batch, each rate the one before divided
+/// by an integer >= 2 and dividing the horizon), in the order of `lrs`.
+#[pyfunction]
+#[pyo3(signature = (config, *, lrs))]
+fn ladder_steps(config: &Bound<'_, PyDict>, lrs: Vec<f64>) -> PyResult<Vec<usize>> {
+    let levels = crate::dmft::ladder_configs(&problem_from_dict(config)?, &lrs)?;
+    Ok(levels.iter().map(|level| level.steps()).collect())
+}
+
 /// The Richardson weights of order `order` on the ladder `lrs` (theory.md section 6.1).
 #[pyfunction]
 fn richardson_weights(lrs: Vec<f64>, order: usize) -> PyResult<Vec<f64>> {
@@ -965,10 +975,11 @@ fn network_arrays(py: Python<'_>, runs: NetworkRuns) -> PyResult<Bound<'_, PyDic
 
 /// The DMFT of a two-layer network (`solve_network_dmft`): the arrays of
 /// `simulate_network`, one row per group of effective samples. `progress(done)` counts
-/// time steps; `target` as for `simulate_network`.
+/// time steps; `target` as for `simulate_network`; `keep_two_time` whether each group's
+/// `C` and `R` blocks are returned (None: while they are small).
 #[pyfunction]
 #[pyo3(signature = (config, *, samples, groups, seed, threads=None, response="auto",
-    progress=None, target=None))]
+    progress=None, target=None, keep_two_time=None))]
 #[allow(clippy::too_many_arguments)]
 fn solve_network_dmft<'py>(
     py: Python<'py>,
@@ -980,6 +991,7 @@ fn solve_network_dmft<'py>(
     response: &str,
     progress: Option<Py<PyAny>>,
     target: Option<Py<PyAny>>,
+    keep_two_time: Option<bool>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let problem = problem_from_dict(config)?;
     let response = match response {
@@ -998,6 +1010,7 @@ fn solve_network_dmft<'py>(
         seed,
         threads: threads_arg(threads)?,
         response,
+        keep_two_time,
         ..NetworkDmftOptions::sized(samples, groups)
     };
     let target = target.map(PyTarget);
@@ -1051,6 +1064,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(solve_network_dmft, m)?)?;
     m.add_function(wrap_pyfunction!(step_costs, m)?)?;
     m.add_function(wrap_pyfunction!(step_at, m)?)?;
+    m.add_function(wrap_pyfunction!(ladder_steps, m)?)?;
     m.add_function(wrap_pyfunction!(solve_dmft, m)?)?;
     m.add_function(wrap_pyfunction!(solve_dmft_ladder, m)?)?;
     m.add_function(wrap_pyfunction!(richardson_weights, m)?)?;

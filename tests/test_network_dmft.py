@@ -5,6 +5,8 @@ teachers; erf and tanh units; K = 2, 3; GD, plain and persistent SGD)."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -51,6 +53,26 @@ def test_at_one_unit_it_is_the_single_unit_dmft():
         assert z.max() < 4, z.max()
 
 
+def test_with_a_schedule_at_one_unit_it_is_the_single_unit_dmft():
+    # Eq. 3.10 in blocks: the response kept in units of dt_0 and reported as the true
+    # one, R(t,s) = (1/dt_s) dw(t)/d eta(s), as the single-unit solver reports it.
+    cfg = ds.Config(data="teacher", teacher="linear", loss="square", noise=0.1, alpha=3.0, lam=0.1,
+                    lr=WARM_UP_DECAY, steps=30, m0=0.2, batch=0.5, tau=1.0)
+    out = _core.solve_network_dmft(cfg.to_dict(), samples=8000, groups=8, seed=0, threads=2)
+    net = ds.NetworkDMFTResult(config=cfg, samples=8000, groups=8, seed=0, **out)
+    one = ds.solve_dmft(cfg, samples=8000, seed=1)
+    for name in ("C", "R"):
+        a, sa = net.mean(name)[:, 0, :, 0], net.sem(name)[:, 0, :, 0]
+        b, sb = getattr(one, name), one.sem(name)
+        assert np.all(np.abs(a - b) < 4.5 * np.sqrt(sa**2 + sb**2) + 1e-9), name
+    # R(t+1,t) = dt_t/dt_0 in the solver's units: 1 in the true ones, up to rounding.
+    assert np.allclose(np.diagonal(net.R[:, :, 0, :, 0], offset=-1, axis1=1, axis2=2), 1.0, rtol=1e-14)
+    for a, sa, b, sb in [(net.mean("M")[:, 0, 0], net.sem("M")[:, 0, 0], one.m, one.sem("m")),
+                         (net.mean("test_loss"), net.sem("test_loss"), one.test_loss, one.sem("test_loss"))]:
+        z = np.abs(a - b)[1:] / np.sqrt(sa**2 + sb**2)[1:]
+        assert z.max() < 4, z.max()
+
+
 def test_a_committee_of_linear_units_follows_the_exact_solution():
     # As in test_network.py: u = (w_1 + w_2)/2 is one unit at lr/2, 2 lam, q0/2.
     cfg = ds.Config(data="teacher", teacher="linear", loss="square", noise=0.1, alpha=3.0, lam=0.1,
@@ -63,6 +85,9 @@ def test_a_committee_of_linear_units_follows_the_exact_solution():
     u = res.mean("M")[:, :, 0].mean(axis=1)
     assert np.all(np.abs(u - exact["m"]) <= 4 * res.sem("M")[:, :, 0].max(axis=1) + 0.005)
 
+
+#: 30 rates: a linear warm-up from 0.05 to 0.3 over 10 steps, then a decay by 0.9 per step.
+WARM_UP_DECAY = tuple(float(v) for v in np.concatenate([np.linspace(0.05, 0.3, 10), 0.3 * 0.9 ** np.arange(20)]))
 
 SETTINGS = {
     "erf K=2 on an erf teacher K*=2, GD": dict(
@@ -94,6 +119,13 @@ SETTINGS = {
     "tanh K=2 on the sign teacher, Nesterov": dict(
         data="teacher", teacher="sign", loss="logistic", alpha=2.0, lr=0.1, steps=30, hidden=2, activation="tanh",
         lam=0.05, momentum=0.8, nesterov=True, batch=0.5, tau=0.5),
+    # A warm-up then decay schedule (eq. 3.10 in blocks), with and without momentum.
+    "erf K=2 on an erf teacher K*=2, a schedule": dict(
+        data="teacher", teacher="linear", loss="square", alpha=3.0, lr=WARM_UP_DECAY, steps=30, hidden=2,
+        teacher_hidden=2, activation="erf", teacher_activation="erf", m0=0.0, batch=0.5),
+    "tanh K=2 on the sign teacher, a schedule with heavy ball": dict(
+        data="teacher", teacher="sign", loss="logistic", alpha=2.0, lr=WARM_UP_DECAY, steps=30, hidden=2,
+        activation="tanh", lam=0.05, momentum=0.6, batch=0.5, tau=1.0),
     "square units K=4 on the mixture, plain SGD": dict(
         alpha=3.0, delta=0.5, lam=0.1, lr=0.1, batch=0.5, steps=25, hidden=4, activation="door",
         threshold=0.0, loss="logistic"),
@@ -129,7 +161,6 @@ def test_same_seed_same_numbers_whatever_the_threads(tmp_path):
 
 
 @pytest.mark.parametrize("fields, kwargs, parameter", [
-    (dict(lr=[0.1] * 5), {}, "lr"),
     (dict(), dict(method="iterate"), "method"),
     (dict(), dict(samples=10, groups=8), "samples"),
 ])
@@ -140,14 +171,80 @@ def test_what_the_network_dmft_refuses_is_named(fields, kwargs, parameter):
     assert caught.value.parameter == parameter
 
 
-def test_fdt_and_the_ladder_refuse_a_network_by_name():
-    cfg = ds.Config(data="teacher", teacher="linear", loss="square", hidden=2, steps=6, batch=0.5, tau=1.0)
+def test_fdt_of_a_committee_in_equilibrium_gives_the_langevin_temperature():
+    # Langevin GD of erf units with the square loss and a ridge samples exp(-E/T): every
+    # block obeys chi = dC / T, so the trace over the units and each unit's block give T
+    # up to the O(lr) error of the discretisation (measured 0.1033 at lr = 0.1, 0.1017 at
+    # lr = 0.05 with T = 240; the single unit's is of the same size) and the Monte Carlo
+    # error; the curve is a line within its noise.
+    cfg = ds.Config(data="teacher", teacher="linear", loss="square", lam=0.5, temperature=0.1, lr=0.1, steps=100,
+                    hidden=2, activation="erf", teacher_hidden=2, teacher_activation="erf")
+    res = ds.solve_dmft(cfg, samples=1200, seed=0, response="tangent")
+    for unit in (None, 0, 1):
+        curve = ds.fdt(res, t_w=6.0, unit=unit)
+        assert abs(curve.effective_temperature - 0.1) < 0.006 + 4 * curve.effective_temperature_sem, unit
+        assert curve.residual_ratio < 3, unit
+    assert curve.chi.shape == curve.chi_sem.shape == (40,)
+
+
+def test_fdt_at_one_unit_is_the_single_unit_fdt():
+    # The network solver's blocks at K = 1 against the single-unit DMFT: the curves
+    # point by point and the temperatures within 4 combined standard errors.
+    cfg = ds.Config(data="teacher", teacher="linear", loss="square", lam=0.5, temperature=0.1, lr=0.1, steps=60)
+    out = _core.solve_network_dmft(cfg.to_dict(), samples=2000, groups=8, seed=0, threads=2)
+    net = ds.NetworkDMFTResult(config=cfg, samples=2000, groups=8, seed=0, **out)
+    one = ds.solve_dmft(cfg, samples=2000, seed=1)
+    for t_w in (1.0, 3.0):
+        with warnings.catch_warnings():  # at t_w = 1 not yet a line, for both alike
+            warnings.simplefilter("ignore", RuntimeWarning)
+            a, b = ds.fdt(net, t_w), ds.fdt(one, t_w)
+        for x, y, sx, sy in ((a.chi, b.chi, a.chi_sem, b.chi_sem), (a.dC, b.dC, a.dC_sem, b.dC_sem)):
+            assert np.all(np.abs(x - y) <= 4 * np.hypot(sx, sy) + 1e-12)
+        gap = abs(a.effective_temperature - b.effective_temperature)
+        assert gap < 4 * np.hypot(a.effective_temperature_sem, b.effective_temperature_sem)
+
+
+def test_fdt_of_a_network_names_what_it_cannot_use():
+    cfg = ds.Config(data="teacher", teacher="linear", loss="square", hidden=2, steps=6, temperature=0.1)
     res = ds.solve_dmft(cfg, samples=400)
-    with pytest.raises(ds.InvalidParameterError, match="two-layer network's DMFT"):
-        ds.fdt(res, 1.0)
-    with pytest.raises(ds.InvalidParameterError, match="single-unit DMFT .* network engines do") as caught:
-        ds.sgf(cfg, samples=400)
-    assert caught.value.parameter == "hidden"
+    with pytest.raises(ds.InvalidParameterError) as caught:
+        ds.fdt(res, 1.0, unit=2)
+    assert caught.value.parameter == "unit"
+    without = ds.solve_dmft(cfg, samples=400, keep_groups=False)
+    assert without.C is None
+    with pytest.raises(ds.InvalidParameterError, match="keep_groups=True") as caught:
+        ds.fdt(without, 1.0)
+    assert caught.value.parameter == "result"
+
+
+def test_the_sgf_of_a_committee_is_the_simulation_at_small_lr(tmp_path):
+    # The network SGF from lr = 0.2, 0.1, 0.05 (order 2) against the simulation at lr =
+    # 0.025 (whose own O(lr) error is 4x below the finest level's): every observable and
+    # entry of M and Q within 4 combined standard errors plus 0.01 on the coarse grid.
+    cfg = ds.Config(hidden=2, activation="erf", data="teacher", teacher="linear", loss="square", teacher_hidden=2,
+                    teacher_activation="erf", alpha=3.0, lr=0.2, batch=0.5, tau=1.0, steps=16, m0=0.0)
+    res = ds.sgf(cfg, samples=4000, seed=0)
+    assert isinstance(res.levels[0], ds.NetworkDMFTResult) and res.observables == ("train_loss", "test_loss")
+    assert [level.t.size for level in res.levels] == [16, 31, 61]
+    sim = ds.simulate(cfg.replace(lr=0.025, steps=121), d=1000, replicas=8, seed=0)
+    for name in ("test_loss", "train_loss", "M", "Q"):
+        gap = np.abs(res.mean(name) - sim.mean(name)[::8])
+        assert np.all(gap <= 4 * np.hypot(res.sem(name), sim.sem(name)[::8]) + 0.01), name
+    # The levels are the network DMFT at their lr, same seed: the finest bit for bit.
+    finest = ds.solve_dmft(cfg.replace(lr=0.05, steps=61), samples=4000, seed=0, keep_groups=False)
+    assert np.array_equal(res.levels[-1].M, finest.M)
+    back = ds.load(res.save(tmp_path / "sgf_net.npz"))
+    assert isinstance(back, ds.SGFResult) and np.array_equal(back.mean("M"), res.mean("M"))
+
+
+def test_the_ladder_of_a_network_keeps_the_core_rules():
+    cfg = ds.Config(data="teacher", teacher="linear", loss="square", hidden=2, steps=6, batch=0.5)
+    with pytest.raises(ds.InvalidParameterError) as caught:
+        ds.sgf(cfg, samples=400)  # plain SGD: no flow at fixed b
+    assert caught.value.parameter == "tau"
+    with pytest.raises(ds.InvalidParameterError) as caught:
+        ds.sgf(cfg.replace(tau=1.0), lrs=(0.5, 0.3), samples=400)
+    assert caught.value.parameter == "lrs"
 
 
 def test_the_relu_committee_of_the_published_simulations_in_the_dmft():

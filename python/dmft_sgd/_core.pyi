@@ -28,6 +28,7 @@ __all__ = [
     "test_observables",
     "times",
     "resolve_config",
+    "ladder_steps",
     "richardson_weights",
     "sgd_trajectory",
     "simulate",
@@ -159,6 +160,7 @@ def solve_dmft(
     progress: Callable[[int], object] | None = None,
 ) -> DmftSolution: ...
 def groups_for(config: dict[str, Any], *, samples: int, groups: int | None, response_samples: int | None) -> int: ...
+def ladder_steps(config: dict[str, Any], *, lrs: list[float]) -> list[int]: ...
 def richardson_weights(lrs: list[float], order: int) -> list[float]: ...
 def solve_dmft_ladder(
     config: dict[str, Any],
@@ -217,4 +219,5 @@ def solve_network_dmft(
     response: str = "auto",
     progress: Callable[[int], Any] | None = None,
     target: Callable[[_F64, _F64], Any] | None = None,
+    keep_two_time: bool | None = None,
 ) -> dict[str, _F64 | None]: ...

@@ -98,7 +98,9 @@ def solve_dmft(
         (groups, T, T)): what `fdt` needs for the error bars of its curves and of the
         effective temperature. They cost groups x 2 x T^2 x 8 bytes (128 MB at T = 1000
         with 8 groups). None (the default) keeps them for two groups or more while
-        groups x T^2 <= 1e7 (at most 160 MB: 8 groups up to T = 1118), not beyond.
+        groups x T^2 <= 1e7 (at most 160 MB: 8 groups up to T = 1118), not beyond. For a
+        network, each group's ``C`` and ``R`` blocks (shape (groups, T, K, T, K)), kept
+        by default while 2 groups (T K)^2 <= 1e7.
     progress : bool, callable or None
         True shows a progress bar with ETA (tqdm, terminal or notebook); a callable is
         called as ``progress(done, total)`` in time steps while the solve goes on.
@@ -153,7 +155,9 @@ def solve_dmft(
     if target is not None and not callable(target):
         raise wrong_type("target", target, f"target must be a callable target(h_star, eps) -> y, got {target!r}")
     if is_network(cfg) or target is not None:  # a committee or a multi-index teacher (theory.md 8.2)
-        return _solve_network(cfg, samples, seed, threads, groups, progress, method, response, target)
+        if keep_groups is not None and not isinstance(keep_groups, bool):
+            raise wrong_type("keep_groups", keep_groups, f"keep_groups must be a bool or None, got {keep_groups!r}")
+        return _solve_network(cfg, samples, seed, threads, groups, progress, method, response, target, keep_groups)
     samples, seed, threads, groups, band, response_samples = _typed_options(
         samples, seed, threads, groups, band, keep_kernels, response_samples)
     if keep_groups is not None and not isinstance(keep_groups, bool):
@@ -185,7 +189,7 @@ def solve_dmft(
 
 
 def _solve_network(cfg: Config, samples: Any, seed: Any, threads: Any, groups: Any, progress: Any,
-                   method: str, response: str, target: Any) -> NetworkDMFTResult:
+                   method: str, response: str, target: Any, keep_groups: bool | None) -> NetworkDMFTResult:
     """The DMFT of a network: the single pass with the exact response (the tangent, or
     for a kinked unit or loss the integration by parts), in `groups` groups (default 8)."""
     if method != "single":
@@ -193,7 +197,7 @@ def _solve_network(cfg: Config, samples: Any, seed: Any, threads: Any, groups: A
     samples, seed, threads = as_int("samples", samples, 0), as_seed(seed), as_threads(threads)
     groups = 8 if groups is None else as_int("groups", groups, 1)
     with reporter(progress, cfg.steps, "DMFT") as callback, values_named(samples=samples, groups=groups):
-        return solve_network_dmft(cfg, samples, groups, seed, threads, callback, target, response)
+        return solve_network_dmft(cfg, samples, groups, seed, threads, callback, target, response, keep_groups)
 
 
 def _typed_options(samples: Any, seed: Any, threads: Any, groups: Any, band: Any, keep_kernels: Any,

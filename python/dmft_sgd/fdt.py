@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -13,6 +14,7 @@ from . import _core
 from ._checks import as_float
 from ._errors import invalid
 from .config import Config
+from .network import NetworkDMFTResult
 from .results import DMFTResult
 
 
@@ -128,10 +130,41 @@ def waiting_step(cfg: Config, times: np.ndarray, t_w: float) -> int:
     return k_w
 
 
-def fdt(result: DMFTResult, t_w: float) -> FDTCurve:
+def _two_time(result: Any, unit: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """(C, R, each group's C, each group's R) of a single unit's DMFT, or of a network's:
+    the trace over its units of the (T, K, T, K) blocks, or unit `unit`'s diagonal block."""
+    if isinstance(result, NetworkDMFTResult):
+        K = result.config.hidden
+        if unit is not None and (isinstance(unit, bool) or not isinstance(unit, (int, np.integer))
+                                 or not 0 <= unit < K):
+            raise invalid("unit", unit, f"unit must be None (the trace over the units) or a unit in 0..{K - 1}, "
+                                        f"got {unit!r}")
+        if result.C is None or result.R is None:
+            raise invalid("result", result, "the network's DMFT holds no C and R blocks (2 groups (T K)^2 > 1e7): "
+                                            "solve it with keep_groups=True")
+        def reduce(blocks: np.ndarray) -> np.ndarray:
+            if unit is None:
+                traced: np.ndarray = np.einsum("gtksk->gts", blocks)
+                return traced
+            return blocks[:, :, unit, :, unit]
+        C_groups, R_groups = reduce(result.C), reduce(result.R)
+        return C_groups.mean(axis=0), R_groups.mean(axis=0), C_groups, R_groups
+    if not isinstance(result, DMFTResult):
+        raise TypeError(f"result must be a DMFTResult or a NetworkDMFTResult, got {type(result).__name__}")
+    if unit not in (None, 0):
+        raise invalid("unit", unit, f"a single unit's DMFT has one unit: unit must be None or 0, got {unit!r}")
+    return result.C, result.R, result.C_groups, result.R_groups
+
+
+def fdt(result: DMFTResult | NetworkDMFTResult, t_w: float, unit: int | None = None) -> FDTCurve:
     """The fluctuation-dissipation curve of `result` for the waiting time `t_w` (a time, in
     the units of ``result.t``; rounded to the nearest step), the effective temperature and
     their Monte Carlo errors.
+
+    For a two-layer network (a `NetworkDMFTResult`) the curve is that of the trace over
+    the units, ``chi = sum_k chi_kk`` against ``dC = sum_k dC_kk`` (``unit=k``: unit k's
+    diagonal block alone): in equilibrium every block obeys ``chi_kl = dC_kl / T``, so
+    the trace has the same temperature (theory.md section 5).
 
     Fit your own windows with the arrays where the curve has two slopes (a fast, thermal
     part and a slow one). The errors come from each group's C and R, which `solve_dmft`
@@ -141,10 +174,13 @@ def fdt(result: DMFTResult, t_w: float) -> FDTCurve:
 
     Parameters
     ----------
-    result : DMFTResult
+    result : DMFTResult or NetworkDMFTResult
         A DMFT solution (its C and R, and each group's for the errors).
     t_w : float
         The waiting time, before the last step.
+    unit : int or None
+        For a network: None (the default) for the trace over the units, or one unit's
+        index for its own block.
 
     Returns
     -------
@@ -155,9 +191,10 @@ def fdt(result: DMFTResult, t_w: float) -> FDTCurve:
     Raises
     ------
     TypeError
-        `result` is not a DMFTResult.
+        `result` is not a DMFTResult or a NetworkDMFTResult.
     ValueError
-        `t_w` is not a time before the last step.
+        `t_w` is not a time before the last step; `unit` is not a unit of `result`; a
+        network's result holds no C and R blocks.
 
     Warns
     -----
@@ -186,14 +223,10 @@ def fdt(result: DMFTResult, t_w: float) -> FDTCurve:
     >>> print(f"{curve.residual_ratio:.2f}")      # ~1: a line within its noise
     0.72
     """
-    if type(result).__name__ == "NetworkDMFTResult":
-        raise invalid("result", result, "result is a two-layer network's DMFT: its fluctuation-dissipation "
-                      "curve (K x K blocks of C and R) is not there yet; fdt takes a single unit's DMFTResult")
-    if not isinstance(result, DMFTResult):
-        raise TypeError(f"result must be a DMFTResult, got {type(result).__name__}")
+    C, R, C_groups, R_groups = _two_time(result, unit)
     lr, times = result.config.lr, result.t
     k_w = waiting_step(result.config, times, t_w)
-    chi, dC = _curves(result.C, result.R, k_w, lr)
+    chi, dC = _curves(C, R, k_w, lr)
     denominator = float(dC @ chi)
     if denominator > 0:
         effective_temperature = float(dC @ dC) / denominator
@@ -209,13 +242,13 @@ def fdt(result: DMFTResult, t_w: float) -> FDTCurve:
             RuntimeWarning, stacklevel=2)
     chi_sem, dC_sem = np.full_like(chi, np.nan), np.full_like(dC, np.nan)
     temperature_sem = residual_ratio = math.nan
-    if result.groups > 1 and (result.C_groups is None or result.R_groups is None):
+    if result.groups > 1 and (C_groups is None or R_groups is None):
         warnings.warn(
             f"fdt(t_w={times[k_w]:g}): the result holds no group's C and R (solved with keep_groups=False, "
             "or groups x T^2 > 1e7, or read from a file of format version < 3): the error bars are NaN; "
             "solve with keep_groups=True for them", RuntimeWarning, stacklevel=2)
-    elif result.groups > 1 and result.C_groups is not None and result.R_groups is not None:
-        chis, dCs = _curves(result.C_groups, result.R_groups, k_w, lr)
+    elif result.groups > 1 and C_groups is not None and R_groups is not None:
+        chis, dCs = _curves(C_groups, R_groups, k_w, lr)
         root = math.sqrt(result.groups)
         chi_sem, dC_sem = chis.std(axis=0, ddof=1) / root, dCs.std(axis=0, ddof=1) / root
         temperatures = _temperature(chis, dCs)

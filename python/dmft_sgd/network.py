@@ -85,6 +85,12 @@ class _NetworkArrays:
         values: np.ndarray = getattr(self, name)
         return values
 
+    def group_values(self, name: str) -> np.ndarray:
+        """Each run's (replica's or group's) values of `name`, the rows that ``mean``
+        averages: (runs, T) for an observable, (runs, T, K, K*) for ``M``, (runs, T, K, K)
+        for ``Q``."""
+        return self[name]
+
     def mean(self, name: str) -> np.ndarray:
         """Average of `name` over the runs (replicas or groups): (T,) for an
         observable, (T, K, K*) for ``M``, (T, K, K) for ``Q``."""
@@ -267,11 +273,14 @@ class NetworkDMFTResult(_NetworkArrays):
 
 
 def solve_network_dmft(cfg: Config, samples: int, groups: int, seed: int, threads: int | None,
-                       callback: Any, target: Any = None, response: str = "auto") -> NetworkDMFTResult:
+                       callback: Any, target: Any = None, response: str = "auto",
+                       keep_groups: bool | None = None) -> NetworkDMFTResult:
     """The core's DMFT of a network as a `NetworkDMFTResult` (arguments checked by
-    `solve_dmft`)."""
+    `solve_dmft`; `keep_groups` whether each group's C and R blocks are kept, None while
+    they are small)."""
     out = _core.solve_network_dmft(cfg.to_dict(), samples=samples, groups=groups, seed=seed, threads=threads,
-                                   response=response, progress=callback, target=target)
+                                   response=response, progress=callback, target=target,
+                                   keep_two_time=keep_groups)
     return NetworkDMFTResult(config=cfg, samples=samples, groups=groups, seed=seed, **out)  # type: ignore[arg-type]
 
 

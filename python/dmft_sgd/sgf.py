@@ -20,6 +20,7 @@ from ._errors import invalid, wrong_type
 from ._progress import ProgressCallback, reporter
 from .config import Config, as_config
 from .dmft import DEFAULTS, _result, _typed_options
+from .network import NETWORK_OBSERVABLES, NetworkDMFTResult, is_network, solve_network_dmft
 from .results import READERS, DMFTResult, _pandas, check_recorded, from_payload, recorded
 
 if TYPE_CHECKING:
@@ -111,9 +112,13 @@ class SGFResult:
     t : ndarray (T,)
         The times of the coarsest level, on which the limit is given (every level holds
         them: level i's step k lrs[0]/lrs[i] is the coarsest level's step k).
-    levels : tuple of DMFTResult
+    levels : tuple of DMFTResult or of NetworkDMFTResult
         The DMFT at each learning rate of `lrs`, in that order. The finest level is the
         same, bit for bit, as ``solve_dmft`` at that lr with the same seed and options.
+        For a two-layer network, each level is its own ``solve_dmft`` (same seed, so the
+        same static draws; not coupled beyond them), a `NetworkDMFTResult`; ``mean``,
+        ``sem`` and the rest then also take ``"M"`` and ``"Q"`` (shape (T, K, K*) and
+        (T, K, K)).
     samples : int
         Effective samples of each level.
     seed : int
@@ -127,7 +132,7 @@ class SGFResult:
     config: Config
     lrs: tuple[float, ...]
     order: int
-    levels: tuple[DMFTResult, ...]
+    levels: tuple[DMFTResult | NetworkDMFTResult, ...]
 
     @property
     def t(self) -> np.ndarray:
@@ -159,14 +164,24 @@ class SGFResult:
     def observables(self) -> tuple[str, ...]:
         """The observables recorded (all of them, without the classification errors for a
         regression teacher)."""
+        first = self.levels[0]
+        if isinstance(first, NetworkDMFTResult):
+            return tuple(name for name in first.recorded if name in NETWORK_OBSERVABLES)
         return recorded(self.config)
 
     def group_values(self, name: str) -> np.ndarray:
         """Each level's series of an observable for each group, on the coarsest grid:
-        shape (levels, groups, T). The levels of one group share their randomness, so
-        any function of them (the limit, the differences between levels) has its error
-        bar from the spread over the groups."""
-        check_recorded(self.config, name)
+        shape (levels, groups, T) (a network's ``M``, ``Q``: (levels, groups, T, K, .)).
+        The levels of one group share their randomness, so any function of them (the
+        limit, the differences between levels) has its error bar from the spread over
+        the groups."""
+        first = self.levels[0]
+        if isinstance(first, NetworkDMFTResult):
+            named = (*self.observables, "M", "Q")
+            if name not in named:
+                raise ValueError(f"name must be one of {named}, got {name!r}")
+        else:
+            check_recorded(self.config, name)
         steps = self.t.size
         series = []
         for level in self.levels:
@@ -372,6 +387,29 @@ class SGFResult:
                 f"groups={self.groups}, seed={self.seed}, steps={self.t.size}, config={self.config!r})")
 
 
+def _network_sgf(cfg: Config, rates: tuple[float, ...], order: int, samples: int, groups: int | None, seed: int,
+                 threads: int | None, response: str, progress: bool | ProgressCallback | None) -> SGFResult:
+    """The SGF of a two-layer network: one network DMFT per level (the core's ladder
+    rules), each group's series extrapolated as for a single unit."""
+    steps = _core.ladder_steps(cfg.to_dict(), lrs=list(rates))
+    groups = 8 if groups is None else groups
+    levels = []
+    with reporter(progress, sum(steps), "SGF") as callback:
+        done = 0
+        for lr, level_steps in zip(rates, steps):
+            level = cfg.replace(lr=lr, steps=level_steps)
+            offset = done
+            step_callback = None if callback is None else (lambda n, offset=offset: callback(offset + n))
+            levels.append(solve_network_dmft(level, samples, groups, seed, threads, step_callback,
+                                             response=response, keep_groups=False))
+            done += level_steps
+    result = SGFResult(config=cfg, lrs=rates, order=order, levels=tuple(levels))
+    message = result._too_coarse()
+    if message is not None:
+        warnings.warn(message, RuntimeWarning, stacklevel=3)
+    return result
+
+
 def _sgf_from_file(meta: dict[str, Any], arrays: dict[str, np.ndarray], where: str) -> SGFResult:
     levels = []
     for i, level_meta in enumerate(meta["levels"]):
@@ -429,6 +467,8 @@ def sgf(
     group are strongly correlated (0.98 for the test error of persistent SGD), the error
     bar of the limit is about that of the finest level alone, while a separate solve per
     level would multiply it by the weights' norm (sqrt(64 + 36 + 1)/3 = 3.3 for order 2).
+    A two-layer network's ladder is such separate solves (`solve_dmft` of each level,
+    same seed and static draws), with ``M`` and ``Q`` extrapolated too (theory.md 8.2).
 
     The extrapolation assumes that each observable is a smooth function of lr with an
     expansion ``f(0) + c_1 lr + c_2 lr^2 + ...`` at fixed t (the DMFT's discretisation is
@@ -509,6 +549,8 @@ def sgf(
         samples, seed, threads, groups, band, keep_kernels, response_samples)
     if not isinstance(response, str):
         raise TypeError(f"response must be a str, got {response!r}")
+    if is_network(cfg):
+        return _network_sgf(cfg, rates, order, samples, groups, seed, threads, response, progress)
     finest = cfg.steps
     if rates and rates[-1] > 0 and not isinstance(cfg.lr, tuple):
         finest = int(round((cfg.steps - 1) * cfg.lr / rates[-1])) + 1

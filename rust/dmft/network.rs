@@ -99,8 +99,8 @@ impl NetworkDmftOptions {
 /// config's teacher): `opts.samples` effective samples in `opts.groups` groups, each
 /// solved on its own, side by side, on a pool of `opts.threads` workers; same seed, same
 /// numbers, whatever the thread count. Progress counts time steps. Full-batch GD, plain
-/// and persistent SGD with a constant learning rate and ridge; momentum and schedules are
-/// refused here.
+/// and persistent SGD, with a constant learning rate or a schedule (eq. 3.10), ridge,
+/// momentum and Langevin noise.
 pub fn solve_network_dmft(
     problem: &Problem,
     target: Option<&dyn TargetFn>,
@@ -120,12 +120,6 @@ pub fn solve_network_dmft(
         return Err(Error::invalid(
             "samples",
             format!("must be at least 2 per group ({groups} groups), got {samples}"),
-        ));
-    }
-    if cfg.lr_schedule.is_some() {
-        return Err(Error::invalid(
-            "lr",
-            "a schedule is not in the DMFT of networks yet: use a constant lr, or simulate",
         ));
     }
     // A kink (ReLU's sigma'' or a hinge's ell_oo is a delta) has no pointwise curvature:
@@ -201,11 +195,29 @@ pub fn solve_network_dmft(
                     .collect(),
                 states
                     .iter()
-                    .flat_map(|g| g.r.as_slice().to_vec())
+                    .flat_map(|g| true_response(problem, g.r.as_slice(), k))
                     .collect(),
             )
         }),
     })
+}
+
+/// The response `R(t,s) = (1/dt_s) dw(t)/d eta(s)` from the solver's, which is kept in
+/// units of `dt_0` (theory.md eq. 3.10): column `s` times `dt_0/dt_s`, unchanged
+/// without a schedule.
+fn true_response(problem: &Problem, solver_r: &[f64], k: usize) -> Vec<f64> {
+    let optimizer = problem.optimizer();
+    if problem.config().lr_schedule.is_none() {
+        return solver_r.to_vec();
+    }
+    let n = problem.config().steps * k;
+    let scale: Vec<f64> = (0..n)
+        .map(|col| optimizer.lr_at(0) / optimizer.lr_at(col / k))
+        .collect();
+    solver_r
+        .chunks_exact(n)
+        .flat_map(|row| row.iter().zip(&scale).map(|(r, s)| r * s))
+        .collect()
 }
 
 /// One effective sample's static draws and histories.
@@ -351,8 +363,11 @@ impl GroupState {
         let (k, ks) = (self.k, self.ks);
         let kk = k * k;
         let delta = net.mixture.map_or(1.0, |(_, d)| d);
-        let (dt, lam, alpha) = (cfg.lr, cfg.lam, cfg.alpha);
-        let c_dt = delta.sqrt() * dt;
+        // The step's own dt; the response is kept in units of dt_0 (theory.md eq. 3.10),
+        // so the memory term's factor is c_dt = sqrt(Delta) dt_0 with or without a schedule.
+        let (dt, dt0) = (problem.optimizer().lr_at(t), problem.optimizer().lr_at(0));
+        let (lam, alpha) = (cfg.lam, cfg.alpha);
+        let c_dt = delta.sqrt() * dt0;
         let weight = problem.batches().weight;
         // The factor of C on the flat index, rows t K .. t K + K.
         for unit in 0..k {
@@ -553,7 +568,7 @@ impl GroupState {
         }
 
         if self.velocity.is_some() {
-            return self.advance_with_momentum(cfg, t, &m_c, &m_r, &mu, &m_t);
+            return self.advance_with_momentum(cfg, (dt, dt0), t, &m_c, &m_r, &mu, &m_t);
         }
         // Weight side (eq. 8.6): A_j = dt M_R(t,j) + (1 - dt lam)[j = t] I.
         let mut a_blocks: Vec<f64> = m_r.iter().map(|v| dt * v).collect();
@@ -564,7 +579,7 @@ impl GroupState {
             mat.at(t1 * k + a, t2 * k + b)
         };
         let next = t + 1;
-        // R(t+1, l) = sum_{l<j<=t} A_j R(j, l) (l < t), R(t+1, t) = I.
+        // R(t+1, l) = sum_{l<j<=t} A_j R(j, l) (l < t), R(t+1, t) = (dt/dt_0) I.
         for l in 0..t {
             for a in 0..k {
                 for b in 0..k {
@@ -579,9 +594,9 @@ impl GroupState {
             }
         }
         for a in 0..k {
-            self.r.set(next * k + a, t * k + a, 1.0);
+            self.r.set(next * k + a, t * k + a, dt / dt0);
         }
-        // e_l = dt sum_{i<l} M_C(t,i) R(l,i)^T, l <= t.
+        // e_l = dt_0 sum_{i<l} M_C(t,i) R(l,i)^T, l <= t.
         let mut e = vec![0.0; (t + 1) * kk];
         for l in 0..=t {
             for a in 0..k {
@@ -592,7 +607,7 @@ impl GroupState {
                             v += m_c[i * kk + a * k + c] * block(&self.r, l, i, b, c);
                         }
                     }
-                    e[l * kk + a * k + b] = dt * v;
+                    e[l * kk + a * k + b] = dt0 * v;
                 }
             }
         }
@@ -669,9 +684,11 @@ impl GroupState {
     /// the coordinate follows `g(t) = lambda w(t) - sum_i M_R(t,i) w(i) - eta(t)`,
     /// `v(t+1) = beta v(t) + g(t)`, `w(t+1) = w(t) - dt u`, `u = v(t+1)` (heavy ball) or
     /// `g(t) + beta v(t+1)` (Nesterov).
+    #[allow(clippy::too_many_arguments)] // one step of the recursion, all its inputs
     fn advance_with_momentum(
         &mut self,
         cfg: &crate::config::Config,
+        (dt, dt0): (f64, f64),
         t: usize,
         m_c: &[f64],
         m_r: &[f64],
@@ -680,23 +697,23 @@ impl GroupState {
     ) -> Result<()> {
         let (k, ks) = (self.k, self.ks);
         let kk = k * k;
-        let (dt, lam, alpha, beta) = (cfg.lr, cfg.lam, cfg.alpha, cfg.momentum);
+        let (lam, alpha, beta) = (cfg.lam, cfg.alpha, cfg.momentum);
         let nesterov = cfg.nesterov;
         let next = t + 1;
         let mr = |i: usize| m_r[i * kk..(i + 1) * kk].to_vec();
         let mc = |i: usize| m_c[i * kk..(i + 1) * kk].to_vec();
-        // e_l = E[eta(t) w(l)^T] = dt sum_{i<l} M_C(t,i) R(l,i)^T.
+        // e_l = E[eta(t) w(l)^T] = dt_0 sum_{i<l} M_C(t,i) R(l,i)^T.
         let e: Vec<Vec<f64>> = (0..=t)
             .map(|l| {
                 let mut v = vec![0.0; kk];
                 for i in 0..l {
-                    add_to(&mut v, &mul_bt(&mc(i), &block_of(&self.r, k, l, i), k), dt);
+                    add_to(&mut v, &mul_bt(&mc(i), &block_of(&self.r, k, l, i), k), dt0);
                 }
                 v
             })
             .collect();
         // G(l) = E[g w(l)^T] = lambda C(t,l) - sum_i M_R(t,i) C(i,l) - e_l;
-        // gamma(l) = lambda R(t,l) - sum_{l<i<=t} M_R(t,i) R(i,l) - [l = t] I/dt.
+        // gamma(l) = lambda R(t,l) - sum_{l<i<=t} M_R(t,i) R(i,l) - [l = t] I/dt_0.
         let mut g = Vec::with_capacity(t + 1);
         let mut gamma = Vec::with_capacity(t + 1);
         for l in 0..=t {
@@ -711,7 +728,7 @@ impl GroupState {
             add_to(&mut gl, &e[l], -1.0);
             if l == t {
                 for a in 0..k {
-                    yl[a * k + a] -= 1.0 / dt;
+                    yl[a * k + a] -= 1.0 / dt0;
                 }
             }
             g.push(gl);
@@ -738,7 +755,7 @@ impl GroupState {
         // Equal-time moments at t (eq. 8.8).
         let mut v_eta = vec![0.0; kk];
         for (i, qi) in vel.q.iter().enumerate().take(t) {
-            add_to(&mut v_eta, &mul_bt(qi, &mc(i), k), dt);
+            add_to(&mut v_eta, &mul_bt(qi, &mc(i), k), dt0);
         }
         let mut g_eta = scaled(&transpose(&e[t], k), lam);
         for i in 0..=t {
