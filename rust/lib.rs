@@ -73,7 +73,10 @@ pub use error::{Divergence, Error, Result};
 pub const DIVERGENCE_GROWTH: f64 = divergence::DivergenceGuard::GROWTH;
 pub use losses::{ActivationFn, LossFn, LossSum, SampleLoss};
 pub use minibatch::batch_mask;
-pub use network::{simulate_network, simulate_network_with, NetworkRuns, TargetFn, TEST_DRAWS};
+pub use network::{
+    network_on_data, simulate_network, simulate_network_with, NetworkRun, NetworkRuns,
+    NetworkTrajectory, TargetFn, TEST_DRAWS,
+};
 pub use observables::{test_error_with, test_loss_with, ObservableInfo, OBSERVABLES};
 pub use optimizer::{Descent, Momentum, Optimizer, OptimizerState};
 pub use problem::{BatchProcess, Problem};

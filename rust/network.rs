@@ -13,11 +13,12 @@ use crate::control::Control;
 use crate::divergence::DivergenceGuard;
 use crate::error::{Error, Result};
 use crate::losses::{ActivationFn, LossFn};
-use crate::minibatch::{BatchSchedule, MarkovBatches};
+use crate::minibatch::{user_batch_stream, BatchSchedule, GivenBatches, MarkovBatches};
 use crate::optimizer::{Descent, Optimizer};
 use crate::problem::Problem;
 use crate::resources::{check_memory, resolve_threads, with_threads};
 use crate::rng::{stream, Domain};
+use crate::sgd::{are_signs, check_finite, LangevinNoise};
 use crate::simd::{axpy, dot};
 use crate::simulate::EnsembleSpec;
 use rand::{Rng, RngExt};
@@ -88,14 +89,34 @@ impl TargetFn for BuiltinTarget<'_> {
     }
 }
 
-/// One replica's run.
-struct ReplicaRun {
-    overlaps: Vec<f64>,
-    gram: Vec<f64>,
-    train_loss: Vec<f64>,
-    test_loss: Vec<f64>,
-    train_error: Vec<f64>,
-    test_error: Vec<f64>,
+/// One run of a committee on one data set (theory.md section 8): its order parameters and
+/// observables at every step, row-major, and its weights at the last step. What
+/// [`network_on_data`] returns; a replica of [`simulate_network`] is one.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct NetworkTrajectory {
+    /// The student's hidden units `K`.
+    pub hidden: usize,
+    /// The teacher's directions `K*`.
+    pub teacher_units: usize,
+    /// Physical times `t_k`.
+    pub t: Vec<f64>,
+    /// `M(k, j) = w_k·w*_j/d`, shape `(T, K, K*)`.
+    pub overlaps: Vec<f64>,
+    /// `Q(k, l) = w_k·w_l/d`, shape `(T, K, K)`.
+    pub gram: Vec<f64>,
+    /// Mean training loss (without the ridge term), `(T,)`.
+    pub train_loss: Vec<f64>,
+    /// Test loss, `(T,)`: from the data model's law of the fields in a simulation, on
+    /// user data measured on the test set (empty without one).
+    pub test_loss: Vec<f64>,
+    /// Training error (fraction with `y o <= 0`), `(T,)`; empty unless labels are ±1.
+    pub train_error: Vec<f64>,
+    /// Test error, `(T,)`; empty unless labels are ±1, and on user data without a test
+    /// set.
+    pub test_error: Vec<f64>,
+    /// The weights `w_k` at the last recorded step `T-1`, row-major `(K, d)`.
+    pub w: Vec<f64>,
 }
 
 /// The network: its units, second layer and loss; the teacher's units; the data model.
@@ -125,6 +146,19 @@ impl Network {
                 Data::Teacher(_) => None,
             },
             classify: problem.labels_are_signs(),
+        }
+    }
+
+    /// The committee of `problem` on user data: no data model, the errors recorded where
+    /// `classify` (every label ±1).
+    fn on_data(problem: &Problem, classify: bool) -> Self {
+        Network {
+            unit: problem.activation(),
+            a: problem.config().second_layer(),
+            loss: problem.loss(),
+            teacher: None,
+            mixture: None,
+            classify,
         }
     }
 
@@ -250,14 +284,16 @@ pub fn simulate_network_with(
     let builtin = BuiltinTarget(&network);
     let target = target.unwrap_or(&builtin);
     // Every replica runs to its end or its error; the lowest replica's error is reported.
-    let outcomes: Vec<Result<ReplicaRun>> = with_threads(Some(threads), || {
+    let outcomes: Vec<Result<NetworkTrajectory>> = with_threads(Some(threads), || {
         (0..spec.replicas)
             .into_par_iter()
             .map(|r| run_replica(problem, &network, target, spec, n, r, control))
             .collect()
     })?;
-    let runs = outcomes.into_iter().collect::<Result<Vec<ReplicaRun>>>()?;
-    let gather = |field: fn(&ReplicaRun) -> &Vec<f64>| -> Vec<f64> {
+    let runs = outcomes
+        .into_iter()
+        .collect::<Result<Vec<NetworkTrajectory>>>()?;
+    let gather = |field: fn(&NetworkTrajectory) -> &Vec<f64>| -> Vec<f64> {
         runs.iter()
             .flat_map(|run| field(run).iter().copied())
             .collect()
@@ -287,7 +323,7 @@ pub(crate) fn teacher_units(cfg: &Config) -> usize {
 }
 
 /// One replica: its teacher, data, initial weights, batch chain and Langevin noise from
-/// its own streams; `T` steps of SGD on every unit.
+/// its own streams, then `T` steps of SGD on every unit ([`run_committee`]).
 fn run_replica(
     problem: &Problem,
     net: &Network,
@@ -296,15 +332,71 @@ fn run_replica(
     n: usize,
     r: usize,
     control: &Control,
-) -> Result<ReplicaRun> {
+) -> Result<NetworkTrajectory> {
     let cfg = problem.config();
-    let (d, k, ks, steps) = (spec.d, cfg.hidden, teacher_units(cfg), cfg.steps);
-    let inv_sqrt_d = 1.0 / (d as f64).sqrt();
+    let (k, ks) = (cfg.hidden, teacher_units(cfg));
     let mut rng = stream(spec.seed, Domain::NetworkReplica, r as u64);
-    let w_star = teacher_directions(ks, d, &mut rng);
+    let ReplicaData { x, y, w_star, w0 } = replica_data(cfg, net, target, spec.d, n, &mut rng)?;
+    let test_stream = stream(spec.seed, Domain::NetworkTest, r as u64);
+    let tests = TestDraws::draw(net, target, k, ks, test_stream)?;
+    // The replica's stream goes on as its batch chain.
+    let mut batches = MarkovBatches::new(cfg, rng);
+    let langevin = stream(spec.seed, Domain::NetworkLangevin, r as u64);
+    let m0 = cfg.m0();
+    let guard = DivergenceGuard::new(
+        format!("network simulation replica {r}"),
+        m0 * m0 + cfg.q0,
+        label_moment(&y),
+    );
+    let data = CommitteeData {
+        x: &x,
+        y: &y,
+        w_star: &w_star,
+        d: spec.d,
+    };
+    let run = run_committee(
+        problem,
+        net,
+        data,
+        w0,
+        &guard,
+        &mut batches,
+        LangevinNoise::Drawn(Box::new(langevin)),
+        NetworkTests::Draws(&tests),
+        control,
+    )?;
+    // The ensemble keeps no weights: K d numbers per replica until all have run.
+    Ok(NetworkTrajectory {
+        w: Vec::new(),
+        ..run
+    })
+}
 
-    // The data: rows x_mu (row-major, n x d) and labels y_mu (theory.md section 1); a
-    // teacher's labels from its fields h*_mu and noises eps_mu, all at once.
+/// A replica's data set and starting point, all row-major: rows `x_mu` (`n x d`), labels
+/// `y_mu`, the teacher's directions `w*_j` (`K* x d`) and the initial weights `w_k(0)`
+/// (`K x d`).
+struct ReplicaData {
+    x: Vec<f64>,
+    y: Vec<f64>,
+    w_star: Vec<f64>,
+    w0: Vec<f64>,
+}
+
+/// Draws a replica's teacher, data (theory.md sections 1 and 8) and initial weights from
+/// its stream `rng`, in that order.
+fn replica_data(
+    cfg: &Config,
+    net: &Network,
+    target: &dyn TargetFn,
+    d: usize,
+    n: usize,
+    rng: &mut ChaCha8Rng,
+) -> Result<ReplicaData> {
+    let (k, ks) = (cfg.hidden, teacher_units(cfg));
+    let inv_sqrt_d = 1.0 / (d as f64).sqrt();
+    let w_star = teacher_directions(ks, d, rng);
+
+    // A teacher's labels come from the fields h*_mu and noises eps_mu, all at once.
     let mut x = vec![0.0f64; n * d];
     let mut y = vec![0.0f64; n];
     let mut h_star = vec![0.0f64; if net.mixture.is_some() { 0 } else { n * ks }];
@@ -332,51 +424,106 @@ fn run_replica(
     }
     // w_k(0) = m0 w*_1 + sqrt(q0) z_k, independent z_k.
     let (m0, sqrt_q0) = (cfg.m0(), cfg.q0.sqrt());
-    let mut w: Vec<Vec<f64>> = (0..k)
-        .map(|_| {
-            w_star[0]
-                .iter()
-                .map(|&v| m0 * v + sqrt_q0 * rng.sample::<f64, _>(StandardNormal))
-                .collect()
-        })
-        .collect();
-    let test_stream = stream(spec.seed, Domain::NetworkTest, r as u64);
-    let tests = TestDraws::draw(net, target, k, ks, test_stream)?;
-    let mut batches = MarkovBatches::new(cfg, rng);
+    let mut w0 = Vec::with_capacity(k * d);
+    for _ in 0..k {
+        for &v in &w_star[0] {
+            w0.push(m0 * v + sqrt_q0 * rng.sample::<f64, _>(StandardNormal));
+        }
+    }
+    Ok(ReplicaData {
+        x,
+        y,
+        w_star: w_star.concat(),
+        w0,
+    })
+}
+
+/// `E[y^2]` of a training set, which with `|w(0)|^2/d` sets the divergence bound.
+fn label_moment(y: &[f64]) -> f64 {
+    y.iter().map(|v| v * v).sum::<f64>() / y.len() as f64
+}
+
+/// The data a committee trains on, row-major: rows `x_mu` (`n x d`), labels `y_mu`, and
+/// the teacher's directions `w*_j` (`K* x d`) that `M` is measured along.
+#[derive(Clone, Copy)]
+struct CommitteeData<'a> {
+    x: &'a [f64],
+    y: &'a [f64],
+    w_star: &'a [f64],
+    d: usize,
+}
+
+/// Where a committee's test loss and error come from.
+#[derive(Clone, Copy)]
+enum NetworkTests<'a> {
+    /// The data model's law of the fields given `M` and `Q`, over fixed draws (a
+    /// simulation of the config's model).
+    Draws(&'a TestDraws),
+    /// Measured at every step on a held-out set (row-major rows `x`, labels `y`).
+    TestSet { x: &'a [f64], y: &'a [f64] },
+    /// Not recorded (user data without a test set).
+    Absent,
+}
+
+/// The fields `h_k = w_k·x/sqrt(d)` of the row `x` for the weights `w` (`K x d`).
+fn fields(w: &[f64], x: &[f64], inv_sqrt_d: f64, h: &mut [f64]) {
+    for (hk, wk) in h.iter_mut().zip(w.chunks_exact(x.len())) {
+        *hk = dot(x, wk) * inv_sqrt_d;
+    }
+}
+
+/// `T` steps of SGD on every unit of the committee `net` from `w0` (theory.md eqs. 8.1
+/// and 1.2) on `data`, with the batches of `batches`, the Langevin increments of
+/// `langevin` (unit `k`'s of step `t` at index `t K + k`) and the test observables of
+/// `tests`; `guard` bounds the weights. Shapes are the caller's to check.
+#[allow(clippy::too_many_arguments)] // one recursion, all its inputs
+fn run_committee(
+    problem: &Problem,
+    net: &Network,
+    data: CommitteeData<'_>,
+    w0: Vec<f64>,
+    guard: &DivergenceGuard,
+    batches: &mut dyn BatchSchedule,
+    mut langevin: LangevinNoise<'_>,
+    tests: NetworkTests<'_>,
+    control: &Control,
+) -> Result<NetworkTrajectory> {
+    let cfg = problem.config();
+    let CommitteeData { x, y, w_star, d } = data;
+    let (n, k, ks, steps) = (y.len(), net.a.len(), w_star.len() / d, cfg.steps);
+    let inv_sqrt_d = 1.0 / (d as f64).sqrt();
     batches.covers(steps, n)?;
-    let mut langevin = stream(spec.seed, Domain::NetworkLangevin, r as u64);
 
     let optimizer: &Optimizer = problem.optimizer();
     let mut states: Vec<_> = (0..k).map(|_| optimizer.init(d)).collect();
-    let mut descent = vec![vec![0.0f64; d]; k];
+    let mut w = w0;
+    let mut descent = vec![0.0f64; k * d]; // sum_mu s_mu f_k(mu) x_mu, unit by unit
     let mut xi = vec![0.0f64; if optimizer.is_noisy() { d } else { 0 }];
     let mut s = vec![false; n];
     let mut h = vec![0.0f64; k];
-    let label_moment = y.iter().map(|v| v * v).sum::<f64>() / n as f64;
-    let guard = DivergenceGuard::new(
-        format!("network simulation replica {r}"),
-        m0 * m0 + cfg.q0,
-        label_moment,
-    );
-    let mut out = ReplicaRun {
+    let mut out = NetworkTrajectory {
+        hidden: k,
+        teacher_units: ks,
+        t: cfg.times(),
         overlaps: Vec::with_capacity(steps * k * ks),
         gram: Vec::with_capacity(steps * k * k),
         train_loss: Vec::with_capacity(steps),
         test_loss: Vec::with_capacity(steps),
         train_error: Vec::new(),
         test_error: Vec::new(),
+        w: Vec::new(),
     };
     let batch_weight = problem.batches().weight;
     for step in 0..steps {
         batches.fill(step, &mut s);
         // The order parameters of w(step).
         let overlaps: Vec<f64> = w
-            .iter()
-            .flat_map(|wk| w_star.iter().map(move |ws| dot(wk, ws) / d as f64))
+            .chunks_exact(d)
+            .flat_map(|wk| w_star.chunks_exact(d).map(move |ws| dot(wk, ws) / d as f64))
             .collect();
         let gram: Vec<f64> = w
-            .iter()
-            .flat_map(|wk| w.iter().map(move |wl| dot(wk, wl) / d as f64))
+            .chunks_exact(d)
+            .flat_map(|wk| w.chunks_exact(d).map(move |wl| dot(wk, wl) / d as f64))
             .collect();
         for unit in 0..k {
             let m = overlaps[unit * ks];
@@ -385,18 +532,16 @@ fn run_replica(
 
         // The forward pass over every sample and the descent of the units for those in
         // the batch: dl/dh_k = ell_o(y, o) a_k sigma'(h_k).
-        descent.iter_mut().for_each(|g| g.fill(0.0));
+        descent.fill(0.0);
         let (mut loss_sum, mut errors) = (0.0, 0usize);
-        for ((row, &y_mu), &in_batch) in x.chunks_exact(d).zip(&y).zip(&s) {
-            for (hk, wk) in h.iter_mut().zip(&w) {
-                *hk = dot(row, wk) * inv_sqrt_d;
-            }
+        for ((row, &y_mu), &in_batch) in x.chunks_exact(d).zip(y).zip(&s) {
+            fields(&w, row, inv_sqrt_d, &mut h);
             let o = net.output(&h);
             let (ell, ell_o) = net.loss.ell_and_slope(y_mu, o);
             loss_sum += ell;
             errors += usize::from(y_mu * o <= 0.0);
             if in_batch {
-                for ((g, hk), ak) in descent.iter_mut().zip(&h).zip(&net.a) {
+                for ((g, hk), ak) in descent.chunks_exact_mut(d).zip(&h).zip(&net.a) {
                     let slope = ell_o * ak * net.unit.derivatives(*hk).0;
                     axpy(-slope, row, g);
                 }
@@ -409,19 +554,37 @@ fn run_replica(
         if net.classify {
             out.train_error.push(errors as f64 / n as f64);
         }
-        let (test_loss, test_error) = tests.evaluate(net, &overlaps, &gram, k, ks);
-        out.test_loss.push(test_loss);
-        if net.classify {
-            out.test_error.push(test_error);
+        let test = match tests {
+            NetworkTests::Draws(draws) => Some(draws.evaluate(net, &overlaps, &gram, k, ks)),
+            NetworkTests::TestSet { x, y } => {
+                let (mut loss, mut wrong) = (0.0, 0usize);
+                for (row, &y_mu) in x.chunks_exact(d).zip(y) {
+                    fields(&w, row, inv_sqrt_d, &mut h);
+                    let o = net.output(&h);
+                    loss += net.loss.ell_and_slope(y_mu, o).0;
+                    wrong += usize::from(y_mu * o <= 0.0);
+                }
+                Some((loss / y.len() as f64, wrong as f64 / y.len() as f64))
+            }
+            NetworkTests::Absent => None,
+        };
+        if let Some((test_loss, test_error)) = test {
+            out.test_loss.push(test_loss);
+            if net.classify {
+                out.test_error.push(test_error);
+            }
         }
         out.overlaps.extend(overlaps);
         out.gram.extend(gram);
 
         if step + 1 < steps {
-            for ((wk, state), g) in w.iter_mut().zip(states.iter_mut()).zip(&descent) {
+            let units = w
+                .chunks_exact_mut(d)
+                .zip(&mut states)
+                .zip(descent.chunks_exact(d));
+            for (unit, ((wk, state), g)) in units.enumerate() {
                 let noise = if optimizer.is_noisy() {
-                    xi.iter_mut()
-                        .for_each(|v| *v = langevin.sample(StandardNormal));
+                    langevin.fill(step * k + unit, &mut xi);
                     Some(xi.as_slice())
                 } else {
                     None
@@ -437,7 +600,227 @@ fn run_replica(
         }
         control.checkpoint(1)?;
     }
+    out.w = w;
     Ok(out)
+}
+
+/// A committee's run on a data set of your own: everything [`network_on_data`] needs
+/// besides the config (whose `hidden` and `second_layer` give `K` and `a`). Start from
+/// [`NetworkRun::new`] and set what you need.
+#[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
+pub struct NetworkRun<'a> {
+    /// The training rows `x_mu`, row-major `(n, d)`.
+    pub x: &'a [f64],
+    /// The labels, `n` of them.
+    pub y: &'a [f64],
+    /// The directions `w*_j` that `M(k, j) = w_k·w*_j/d` is measured along (a teacher's,
+    /// or the mixture's `v*`), row-major `(K*, d)`, each with `|w*_j|^2 = d`.
+    pub v_star: &'a [f64],
+    /// The initial weights `w_k(0)`, row-major `(K, d)`.
+    pub w0: &'a [f64],
+    /// The dimension `d`.
+    pub d: usize,
+    /// Seed of the batch chain and the Langevin increments that are drawn (the streams of
+    /// [`sgd_on_data`](crate::sgd_on_data)).
+    pub seed: u64,
+    /// A row-major `(steps, n)` batch mask replacing the drawn chain.
+    pub batches: Option<&'a [bool]>,
+    /// Row-major `(steps, K, d)` standard normals replacing the drawn Langevin increments
+    /// (`[t, k]` moves `w_k(t)` to `w_k(t+1)`; the last step's are unused).
+    pub langevin_noise: Option<&'a [f64]>,
+    /// A held-out set (row-major `(n_test, d)` rows and their labels) on which the test
+    /// loss and error are measured at every step; without one they are not recorded.
+    pub test: Option<(&'a [f64], &'a [f64])>,
+}
+
+impl<'a> NetworkRun<'a> {
+    /// A run on the rows `x` (`(n, d)`) and labels `y`, with `M` along `v_star` (`(K*,
+    /// d)`), from `w0` (`(K, d)`): seed 0, drawn batches and increments, no test set.
+    pub fn new(x: &'a [f64], y: &'a [f64], v_star: &'a [f64], w0: &'a [f64], d: usize) -> Self {
+        NetworkRun {
+            x,
+            y,
+            v_star,
+            w0,
+            d,
+            seed: 0,
+            batches: None,
+            langevin_noise: None,
+            test: None,
+        }
+    }
+}
+
+/// SGD of a committee (theory.md section 8: `K = hidden` units, second layer `a`, the
+/// config's activation, loss and optimizer) on a data set the user supplies, the
+/// committee's [`sgd_on_data`](crate::sgd_on_data): batches drawn from `run.seed` (the
+/// mask [`batch_mask`](crate::batch_mask) gives) or given, Langevin increments drawn or
+/// given. The config's data model (`data`, `clusters`, `delta`, `teacher`, `noise`,
+/// `alpha`, `teacher_hidden`, `teacher_activation`) is not used: `n`, `d` and `K*` come
+/// from the data, the errors are recorded where every label is ±1, and the test
+/// observables are measured on `run.test` (absent without one). Checks shapes and values
+/// first; errors name the offending argument as the Python API spells it.
+///
+/// ```
+/// use dmft_sgd::{network_on_data, Config, Control, NetworkRun, Problem};
+///
+/// let cfg = Config { hidden: 2, loss: Some(dmft_sgd::Loss::Square), steps: 3,
+///                    ..Config::default() };
+/// let (x, y) = ([1.0, 0.0, 0.0, 1.0, 1.0, 1.0], [0.5, -0.5, 0.2]);
+/// let (v_star, w0) = ([1.0, 1.0], [0.1, 0.2, -0.3, 0.4]);
+/// let run = NetworkRun::new(&x, &y, &v_star, &w0, 2);
+/// let out = network_on_data(&Problem::new(cfg).unwrap(), &run, &Control::new()).unwrap();
+/// assert_eq!((out.overlaps.len(), out.gram.len(), out.w.len()), (3 * 2, 3 * 4, 4));
+/// assert!(out.train_loss[2] < out.train_loss[0]);
+/// ```
+pub fn network_on_data(
+    problem: &Problem,
+    run: &NetworkRun<'_>,
+    control: &Control,
+) -> Result<NetworkTrajectory> {
+    let cfg = problem.config();
+    let (n, d, k, steps) = (run.y.len(), run.d, cfg.hidden, cfg.steps);
+    if d == 0 {
+        return Err(Error::invalid(
+            "v_star",
+            "must have at least one column (d >= 1)",
+        ));
+    }
+    if n == 0 {
+        return Err(Error::invalid("y", "must have at least one sample"));
+    }
+    if n.checked_mul(d) != Some(run.x.len()) {
+        return Err(Error::invalid(
+            "X",
+            format!(
+                "must have shape (n, d) = ({n}, {d}) to match y and v_star, got {} entries",
+                run.x.len()
+            ),
+        ));
+    }
+    if run.v_star.is_empty() || run.v_star.len() % d != 0 {
+        return Err(Error::invalid(
+            "v_star",
+            format!(
+                "must have shape (K*, d) with K* >= 1 and d = {d}, got {} entries",
+                run.v_star.len()
+            ),
+        ));
+    }
+    if Some(run.w0.len()) != k.checked_mul(d) {
+        return Err(Error::invalid(
+            "w0",
+            format!(
+                "must have shape (K, d) = ({k}, {d}), K = hidden, got {} entries",
+                run.w0.len()
+            ),
+        ));
+    }
+    let langevin = match run.langevin_noise {
+        Some(xi) if Some(xi.len()) != steps.checked_mul(k * d) => {
+            return Err(Error::invalid(
+                "langevin_noise",
+                format!(
+                    "must have shape (steps, K, d) = ({steps}, {k}, {d}), got {} entries",
+                    xi.len()
+                ),
+            ))
+        }
+        Some(xi) => {
+            check_finite("langevin_noise", xi)?;
+            LangevinNoise::Given(xi)
+        }
+        None => LangevinNoise::user_stream(run.seed),
+    };
+    check_finite("X", run.x)?;
+    check_finite("y", run.y)?;
+    check_finite("v_star", run.v_star)?;
+    check_finite("w0", run.w0)?;
+    for (j, direction) in run.v_star.chunks_exact(d).enumerate() {
+        let norm2 = dot(direction, direction) / d as f64;
+        if (norm2 - 1.0).abs() > 1e-6 {
+            return Err(Error::invalid(
+                "v_star",
+                format!(
+                    "must have rows normalised to |v*_j|^2 = d (theory convention), got \
+                     |v*_{j}|^2/d = {norm2}"
+                ),
+            ));
+        }
+    }
+    let signs = are_signs(run.y);
+    let loss = problem.loss();
+    if loss.needs_sign_labels() && !signs {
+        return Err(Error::invalid(
+            "y",
+            format!(
+                "must be ±1 for loss '{}', which needs labels ±1; for real-valued labels use loss='square'",
+                loss.name()
+            ),
+        ));
+    }
+    let tests = match run.test {
+        None => NetworkTests::Absent,
+        Some((x, y)) => {
+            if x.is_empty() || Some(x.len()) != y.len().checked_mul(d) {
+                return Err(Error::invalid(
+                    "X_test",
+                    format!(
+                        "must have shape (n_test, d) = ({}, {d}) with n_test >= 1, got {} entries",
+                        y.len(),
+                        x.len()
+                    ),
+                ));
+            }
+            check_finite("X_test", x)?;
+            check_finite("y_test", y)?;
+            if signs && !are_signs(y) {
+                return Err(Error::invalid(
+                    "y_test",
+                    "must be ±1 like y (the test error compares signs)",
+                ));
+            }
+            NetworkTests::TestSet { x, y }
+        }
+    };
+    let mut given;
+    let mut drawn;
+    let batches: &mut dyn BatchSchedule = match run.batches {
+        Some(mask) => {
+            given = GivenBatches::new(mask, steps, n)?;
+            &mut given
+        }
+        None => {
+            drawn = MarkovBatches::new(cfg, user_batch_stream(run.seed));
+            &mut drawn
+        }
+    };
+    let net = Network::on_data(problem, signs);
+    // The scale of the weights' norm: the largest unit's |w_k(0)|^2/d.
+    let initial_norm = run
+        .w0
+        .chunks_exact(d)
+        .map(|wk| dot(wk, wk) / d as f64)
+        .fold(0.0, f64::max);
+    let guard = DivergenceGuard::new("sgd_trajectory", initial_norm, label_moment(run.y));
+    let data = CommitteeData {
+        x: run.x,
+        y: run.y,
+        w_star: run.v_star,
+        d,
+    };
+    run_committee(
+        problem,
+        &net,
+        data,
+        run.w0.to_vec(),
+        &guard,
+        batches,
+        langevin,
+        tests,
+        control,
+    )
 }
 
 /// The labels of `target` for the fields `h_star` and noises `eps`: one per sample,
@@ -610,6 +993,110 @@ mod tests {
         // Rank one: the second pivot is zero, its column too.
         let l = cholesky(&[1.0, 1.0, 1.0, 1.0], 2);
         assert_eq!(l, [1.0, 0.0, 1.0, 0.0]);
+    }
+
+    /// Three rows in two dimensions with real labels, `v*` along the diagonal.
+    const X: [f64; 6] = [1.0, 0.0, 0.0, 1.0, 1.0, 1.0];
+    const Y: [f64; 3] = [0.5, -0.5, 0.2];
+    const V: [f64; 2] = [1.0, 1.0];
+
+    fn committee(hidden: usize, steps: usize) -> Problem {
+        Problem::new(Config {
+            hidden,
+            loss: Some(crate::config::Loss::Square),
+            steps,
+            ..Config::default()
+        })
+        .unwrap()
+    }
+
+    fn refused(problem: &Problem, run: &NetworkRun<'_>) -> String {
+        match network_on_data(problem, run, &Control::new()) {
+            Err(Error::InvalidParameter { name, .. }) => name,
+            other => panic!("expected an invalid parameter, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn bad_user_data_of_a_committee_are_refused_by_name() {
+        let (problem, w0) = (committee(2, 3), [0.0; 4]);
+        let run = |x, y, v, w0, d| NetworkRun::new(x, y, v, w0, d);
+        assert_eq!(refused(&problem, &run(&X[..5], &Y, &V, &w0, 2)), "X");
+        assert_eq!(refused(&problem, &run(&X, &[], &V, &w0, 2)), "y");
+        assert_eq!(refused(&problem, &run(&X, &Y, &V[..1], &w0, 2)), "v_star");
+        assert_eq!(
+            refused(&problem, &run(&X, &Y, &[2.0, 0.0], &w0, 2)),
+            "v_star"
+        );
+        assert_eq!(refused(&problem, &run(&X, &Y, &V, &w0[..2], 2)), "w0");
+        assert_eq!(refused(&problem, &run(&[], &[], &[], &[], 0)), "v_star");
+        let short_noise = [0.0; 8];
+        let noisy = NetworkRun {
+            langevin_noise: Some(&short_noise),
+            ..run(&X, &Y, &V, &w0, 2)
+        };
+        assert_eq!(refused(&problem, &noisy), "langevin_noise");
+        let mask = [true; 8];
+        let masked = NetworkRun {
+            batches: Some(&mask),
+            ..run(&X, &Y, &V, &w0, 2)
+        };
+        assert_eq!(refused(&problem, &masked), "batches");
+        let (x_test, y_test) = ([1.0, 2.0, 3.0], [1.0, 1.0]);
+        let tested = NetworkRun {
+            test: Some((&x_test, &y_test)),
+            ..run(&X, &Y, &V, &w0, 2)
+        };
+        assert_eq!(refused(&problem, &tested), "X_test");
+        let logistic = Problem::new(Config {
+            hidden: 2,
+            ..Config::default()
+        })
+        .unwrap();
+        assert_eq!(refused(&logistic, &run(&X, &Y, &V, &w0, 2)), "y");
+        assert!(network_on_data(&problem, &run(&X, &Y, &V, &w0, 2), &Control::new()).is_ok());
+    }
+
+    #[test]
+    fn one_unit_on_user_data_is_the_single_unit_recursion() {
+        // K = 1, a = 1, a linear unit: the committee is sgd_on_data's model, on the same
+        // batch chain and Langevin increments.
+        let cfg = Config {
+            loss: Some(crate::config::Loss::Square),
+            batch: 0.5,
+            temperature: 0.1,
+            lam: 0.2,
+            steps: 6,
+            ..Config::default()
+        };
+        let problem = Problem::new(cfg).unwrap();
+        let w0 = [0.3, -0.1];
+        let run = NetworkRun {
+            seed: 4,
+            ..NetworkRun::new(&X, &Y, &V, &w0, 2)
+        };
+        let net = network_on_data(&problem, &run, &Control::new()).unwrap();
+        let data = crate::sgd::DataSet {
+            x: &X,
+            y: &Y,
+            v_star: &V,
+        };
+        let one_run = crate::sgd::UserRun {
+            seed: 4,
+            ..crate::sgd::UserRun::new(data, &w0)
+        };
+        let one = crate::sgd::sgd_on_data(&problem, &one_run, &Control::new()).unwrap();
+        let close = |a: f64, b: f64| (a - b).abs() <= 1e-12 * b.abs().max(1e-3);
+        for k in 0..6 {
+            assert!(close(net.overlaps[k], one.m[k]), "M at {k}");
+            assert!(
+                close(net.gram[k], one.q[k] + one.m[k] * one.m[k]),
+                "Q at {k}"
+            );
+            assert!(close(net.train_loss[k], one.train_loss[k]), "loss at {k}");
+        }
+        assert!(net.w.iter().zip(&one.w).all(|(a, b)| close(*a, *b)));
+        assert!(net.test_loss.is_empty() && net.train_error.is_empty());
     }
 
     #[test]

@@ -16,14 +16,19 @@ use crate::dmft::{
 };
 use crate::error::{Divergence, Error};
 use crate::minibatch::batch_mask;
-use crate::network::{simulate_network_with as network_ensemble, NetworkRuns, TargetFn};
+use crate::network::{
+    network_on_data, simulate_network_with as network_ensemble, NetworkRun, NetworkRuns,
+    NetworkTrajectory, TargetFn,
+};
 use crate::observables::{test_error_with, test_loss_with, OBSERVABLES};
 use crate::problem::Problem;
 use crate::resources::{measure_read_bandwidth, with_threads};
 use crate::sgd::{sgd_on_data, DataSet, UserRun};
 use crate::simulate::{simulate as simulate_ensemble, EnsembleSpec};
 use numpy::ndarray::{Array2, Array3, Array4, ArrayD};
-use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2};
+use numpy::{
+    IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2, PyReadonlyArray3,
+};
 use pyo3::exceptions::{PyKeyboardInterrupt, PyMemoryError, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
@@ -818,6 +823,100 @@ fn sgd_trajectory<'py>(
     Ok(TrajectoryOut { t, observables, w })
 }
 
+/// A committee's SGD on user data (`network_on_data`; C-contiguous float64 arrays, `v_star`
+/// `(K*, d)`, `w0` `(K, d)`, `langevin_noise` `(steps, K, d)`): a dict of `t` (T,), `M`
+/// (T, K, K*), `Q` (T, K, K), each observable (T,) (None where not recorded) and the
+/// final weights `W` (K, d).
+#[pyfunction]
+#[pyo3(signature = (config, x, y, v_star, w0, *, seed, batches=None, langevin_noise=None,
+    x_test=None, y_test=None))]
+#[allow(clippy::too_many_arguments)]
+fn network_trajectory<'py>(
+    py: Python<'py>,
+    config: &Bound<'py, PyDict>,
+    x: PyReadonlyArray2<'py, f64>,
+    y: PyReadonlyArray1<'py, f64>,
+    v_star: PyReadonlyArray2<'py, f64>,
+    w0: PyReadonlyArray2<'py, f64>,
+    seed: u64,
+    batches: Option<PyReadonlyArray2<'py, bool>>,
+    langevin_noise: Option<PyReadonlyArray3<'py, f64>>,
+    x_test: Option<PyReadonlyArray2<'py, f64>>,
+    y_test: Option<PyReadonlyArray1<'py, f64>>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let problem = problem_from_dict(config)?;
+    let contiguous = |name: &str| PyValueError::new_err(format!("{name} must be C-contiguous"));
+    let test = match (&x_test, &y_test) {
+        (Some(xt), Some(yt)) => Some((
+            xt.as_slice().map_err(|_| contiguous("X_test"))?,
+            yt.as_slice().map_err(|_| contiguous("y_test"))?,
+        )),
+        (None, None) => None,
+        _ => {
+            return Err(PyValueError::new_err(
+                "X_test and y_test go together: give both or neither",
+            ))
+        }
+    };
+    let run = NetworkRun {
+        seed,
+        batches: match &batches {
+            Some(b) => Some(b.as_slice().map_err(|_| contiguous("batches"))?),
+            None => None,
+        },
+        langevin_noise: match &langevin_noise {
+            Some(xi) => Some(xi.as_slice().map_err(|_| contiguous("langevin_noise"))?),
+            None => None,
+        },
+        test,
+        ..NetworkRun::new(
+            x.as_slice().map_err(|_| contiguous("X"))?,
+            y.as_slice().map_err(|_| contiguous("y"))?,
+            v_star.as_slice().map_err(|_| contiguous("v_star"))?,
+            w0.as_slice().map_err(|_| contiguous("w0"))?,
+            v_star.as_array().ncols(),
+        )
+    };
+    let out = run_detached(py, Some(1), None, |control| {
+        network_on_data(&problem, &run, control)
+    })?;
+    network_trajectory_arrays(py, out)
+}
+
+/// A committee run's arrays as a dict: `t`, `M` `(T, K, K*)`, `Q` `(T, K, K)`, the
+/// observables `(T,)` (None where not recorded) and the final weights `W` `(K, d)`.
+fn network_trajectory_arrays(
+    py: Python<'_>,
+    run: NetworkTrajectory,
+) -> PyResult<Bound<'_, PyDict>> {
+    let (t, k, ks) = (run.t.len(), run.hidden, run.teacher_units);
+    let d = run.w.len() / k;
+    let shape_error = |e: numpy::ndarray::ShapeError| PyRuntimeError::new_err(e.to_string());
+    let out = PyDict::new(py);
+    out.set_item("t", run.t.into_pyarray(py))?;
+    let overlaps = Array3::from_shape_vec((t, k, ks), run.overlaps).map_err(shape_error)?;
+    out.set_item("M", overlaps.into_pyarray(py))?;
+    let gram = Array3::from_shape_vec((t, k, k), run.gram).map_err(shape_error)?;
+    out.set_item("Q", gram.into_pyarray(py))?;
+    let names = ["train_loss", "test_loss", "train_error", "test_error"];
+    let observables = [
+        run.train_loss,
+        run.test_loss,
+        run.train_error,
+        run.test_error,
+    ];
+    for (name, values) in names.into_iter().zip(observables) {
+        if values.is_empty() {
+            out.set_item(name, py.None())?;
+        } else {
+            out.set_item(name, values.into_pyarray(py))?;
+        }
+    }
+    let w = Array2::from_shape_vec((k, d), run.w).map_err(shape_error)?;
+    out.set_item("W", w.into_pyarray(py))?;
+    Ok(out)
+}
+
 /// The test observables of the config's data model at the order parameters `m`, `q`:
 /// `(test_loss, test_error)`, the error None unless labels are ±1.
 #[pyfunction]
@@ -1069,6 +1168,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(solve_dmft_ladder, m)?)?;
     m.add_function(wrap_pyfunction!(richardson_weights, m)?)?;
     m.add_function(wrap_pyfunction!(sgd_trajectory, m)?)?;
+    m.add_function(wrap_pyfunction!(network_trajectory, m)?)?;
     m.add_function(wrap_pyfunction!(minibatch_chain, m)?)?;
     m.add_function(wrap_pyfunction!(test_observables, m)?)?;
     m.add_function(wrap_pyfunction!(measure_bandwidth, m)?)?;

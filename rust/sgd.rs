@@ -113,8 +113,8 @@ impl LangevinNoise<'_> {
         LangevinNoise::Drawn(Box::new(stream(seed, Domain::UserLangevin, 0)))
     }
 
-    /// Fills `xi` with the increments of step `k`.
-    fn fill(&mut self, k: usize, xi: &mut [f64]) {
+    /// Fills `xi` with the increments of step `k` (of row `k` of `xi.len()` given ones).
+    pub(crate) fn fill(&mut self, k: usize, xi: &mut [f64]) {
         match self {
             LangevinNoise::Drawn(rng) => {
                 xi.iter_mut().for_each(|x| *x = rng.sample(StandardNormal))
@@ -298,7 +298,7 @@ pub(crate) fn run_sgd<E: DataElement, L: LossFn, A: ActivationFn>(
     Ok(out)
 }
 
-fn check_finite(name: &str, values: &[f64]) -> Result<()> {
+pub(crate) fn check_finite(name: &str, values: &[f64]) -> Result<()> {
     match values.iter().position(|v| !v.is_finite()) {
         Some(i) => Err(Error::invalid(
             name,
@@ -346,7 +346,7 @@ impl<'a> UserRun<'a> {
 }
 
 /// Whether every label is ±1.
-fn are_signs(y: &[f64]) -> bool {
+pub(crate) fn are_signs(y: &[f64]) -> bool {
     y.iter().all(|&v| v == 1.0 || v == -1.0)
 }
 
@@ -371,7 +371,10 @@ pub fn sgd_on_data_with<L: LossFn, A: ActivationFn>(
 ) -> Result<Trajectory> {
     // The problem is checked already (once, when parsed).
     let cfg = problem.config();
-    cfg.check_single_unit("sgd_trajectory (on your data)")?;
+    cfg.check_single_unit(
+        "sgd_on_data with one weight vector (a committee on your data: network_on_data; in \
+         Python sgd_trajectory with w0 of shape (K, d))",
+    )?;
     let (data, w0) = (run.data, run.w0);
     check_shapes(&data, w0)?;
     let d = data.dim();

@@ -44,7 +44,8 @@ def test_every_public_function_and_class_has_an_example_or_is_listed():
     # Examples where a call says more than the words; Config's come with its docstring
     # (config.py) and the result classes are what the examples return.
     without = {"DMFTResult", "SimulationResult", "TrajectoryResult", "SweepResult", "FDTCurve", "SGFResult",
-               "DivergenceError", "InvalidParameterError", "OBSERVABLES", "NetworkResult", "NetworkDMFTResult"}
+               "DivergenceError", "InvalidParameterError", "OBSERVABLES", "NetworkResult", "NetworkDMFTResult",
+               "NetworkTrajectoryResult"}
     for name in dmft_sgd.__all__:
         if name not in without:
             assert ">>>" in (getattr(dmft_sgd, name).__doc__ or ""), name

@@ -135,9 +135,14 @@ def test_user_data_and_the_single_unit_formulas_refuse_a_network_by_name(fields,
     cfg = ds.Config(data="teacher", teacher="linear", steps=5, **fields)
     rng = np.random.default_rng(0)
     X, v = rng.standard_normal((20, 10)), np.ones(10)
-    with pytest.raises(ds.InvalidParameterError, match="two-layer network") as caught:
-        ds.sgd_trajectory(X, X @ v / np.sqrt(10), v, np.zeros(10), cfg)
-    assert caught.value.parameter == parameter
+    if parameter == "hidden":  # a committee on user data: it needs one weight vector per unit
+        with pytest.raises(ds.InvalidParameterError, match=r"w0 must have shape \(K, d\) = \(2, 10\)") as caught:
+            ds.sgd_trajectory(X, X @ v / np.sqrt(10), v, np.zeros(10), cfg)
+        assert caught.value.parameter == "w0"
+    else:
+        with pytest.raises(ds.InvalidParameterError, match="two-layer network") as caught:
+            ds.sgd_trajectory(X, X @ v / np.sqrt(10), v, np.zeros(10), cfg)
+        assert caught.value.parameter == parameter
     with pytest.raises(ds.InvalidParameterError, match="two-layer network"):
         ds.test_observables(cfg, 0.5, 0.5)
 

@@ -37,7 +37,7 @@ API_SECTIONS: list[tuple[str, str, list[str]]] = [
                 "recursion on your own data, and sweeps over grids.",
      ["solve_dmft", "simulate", "sgf", "sgd_trajectory", "sweep", "point_seed"]),
     ("Results", "What the runs return: numpy arrays with the config that produced them.",
-     ["DMFTResult", "SimulationResult", "NetworkResult", "NetworkDMFTResult", "TrajectoryResult", "SweepResult", "SGFResult", "load",
+     ["DMFTResult", "SimulationResult", "NetworkResult", "NetworkDMFTResult", "TrajectoryResult", "NetworkTrajectoryResult", "SweepResult", "SGFResult", "load",
       "OBSERVABLES"]),
     ("Analysis", "Tools on top of the results.",
      ["fdt", "FDTCurve", "test_observables", "minibatch_chain"]),

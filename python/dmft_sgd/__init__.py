@@ -16,7 +16,7 @@ from ._core import __version__ as __version__
 from .config import Config
 from .dmft import solve_dmft
 from .fdt import FDTCurve, fdt
-from .network import NetworkDMFTResult, NetworkResult
+from .network import NetworkDMFTResult, NetworkResult, NetworkTrajectoryResult
 from .results import OBSERVABLES, DMFTResult, SimulationResult, TrajectoryResult, load
 from .sgf import SGFResult, sgf
 from .simulation import minibatch_chain, sgd_trajectory, simulate, test_observables
@@ -30,6 +30,7 @@ __all__ = [
     "InvalidParameterError",
     "NetworkDMFTResult",
     "NetworkResult",
+    "NetworkTrajectoryResult",
     "OBSERVABLES",
     "SGFResult",
     "SimulationResult",

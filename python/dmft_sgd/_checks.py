@@ -57,3 +57,29 @@ def as_float_array(name: str, value: Any, ndim: int) -> np.ndarray:
     if arr.ndim != ndim:
         raise invalid(name, None, f"{name} must be a {ndim}-D array, got shape {arr.shape}")
     return np.ascontiguousarray(arr, dtype=np.float64)
+
+
+def as_batch_mask(batches: Any, steps: int, n: int) -> np.ndarray | None:
+    """None, or a C-contiguous boolean (steps, n) batch mask."""
+    if batches is None:
+        return None
+    mask = np.asarray(batches)
+    if mask.dtype != np.bool_:
+        raise wrong_type("batches", batches, f"batches must be a boolean array, got dtype {mask.dtype}")
+    if mask.shape != (steps, n):
+        raise invalid("batches", None, f"batches must have shape (steps, n) = ({steps}, {n}), got {mask.shape}")
+    return np.ascontiguousarray(mask)
+
+
+def as_test_set(X_test: Any, y_test: Any, d: int) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Both None, or a held-out set: rows (n_test, d) and their labels (n_test,)."""
+    if (X_test is None) != (y_test is None):
+        raise invalid("X_test", None, "X_test and y_test go together: give both or neither")
+    if X_test is None:
+        return None, None
+    X_test = as_float_array("X_test", X_test, 2)
+    y_test = as_float_array("y_test", y_test, 1)
+    if X_test.shape != (y_test.shape[0], d):
+        raise invalid("X_test", None, f"X_test must have shape (n_test, d) = ({y_test.shape[0]}, {d}), "
+                      f"got {X_test.shape}")
+    return X_test, y_test

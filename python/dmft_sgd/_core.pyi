@@ -25,6 +25,7 @@ __all__ = [
     "groups_for",
     "measure_bandwidth",
     "minibatch_chain",
+    "network_trajectory",
     "test_observables",
     "times",
     "resolve_config",
@@ -190,6 +191,19 @@ def sgd_trajectory(
     x_test: npt.NDArray[np.float64] | None = None,
     y_test: npt.NDArray[np.float64] | None = None,
 ) -> Trajectory: ...
+def network_trajectory(
+    config: dict[str, Any],
+    x: npt.NDArray[np.float64],
+    y: npt.NDArray[np.float64],
+    v_star: npt.NDArray[np.float64],
+    w0: npt.NDArray[np.float64],
+    *,
+    seed: int,
+    batches: npt.NDArray[np.bool_] | None = None,
+    langevin_noise: npt.NDArray[np.float64] | None = None,
+    x_test: npt.NDArray[np.float64] | None = None,
+    y_test: npt.NDArray[np.float64] | None = None,
+) -> dict[str, _F64 | None]: ...
 def test_observables(config: dict[str, Any], *, m: float, q: float) -> tuple[float, float | None]: ...
 def minibatch_chain(config: dict[str, Any], *, n: int, seed: int) -> npt.NDArray[np.bool_]: ...
 def measure_bandwidth(

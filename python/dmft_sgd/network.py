@@ -1,8 +1,8 @@
-"""Two-layer networks (theory.md section 8): the finite-d ensemble of a committee student
-``o = sum_k a_k sigma(h_k)`` learning the mixture or a teacher with K* directions, and its
-result, `NetworkResult`. What `simulate` returns for a config with ``hidden > 1``, a
-``second_layer``, ``teacher_hidden > 1`` or a ``teacher_activation``; the DMFT of
-networks is not implemented yet (``solve_dmft`` refuses them by name)."""
+"""Two-layer networks (theory.md section 8): a committee student ``o = sum_k a_k
+sigma(h_k)`` learning the mixture or a teacher with K* directions. What `simulate`
+(`NetworkResult`) and `solve_dmft` (`NetworkDMFTResult`) return for a config with ``hidden
+> 1``, a ``second_layer``, ``teacher_hidden > 1`` or a ``teacher_activation``, and what
+`sgd_trajectory` returns for a committee on your data (`NetworkTrajectoryResult`)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from . import _core, _io
+from ._checks import as_batch_mask, as_float_array, as_seed, as_test_set
+from ._errors import invalid
 from .config import Config
 from .results import READERS, _pandas, _sem_uncertainty
 
@@ -270,6 +272,91 @@ class NetworkDMFTResult(_NetworkArrays):
         return (f"NetworkDMFTResult(samples={self.samples}, groups={self.groups}, seed={self.seed}, "
                 f"hidden={self.hidden}, teacher_units={self.teacher_units}, steps={self.t.size}, "
                 f"config={self.config!r})")
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class NetworkTrajectoryResult:
+    """One SGD run of a committee on your data (theory.md section 8): `t` (T,), the order
+    parameters ``M`` (T, K, K*) and ``Q`` (T, K, K), each observable (T,) and the final
+    weights ``W`` (K, d).
+
+    What `sgd_trajectory` returns for ``w0`` of shape (K, d) (or a config with ``hidden >
+    1``). ``test_loss`` and ``test_error`` are measured on the test set passed to it
+    (None without one); the errors are None unless every label is ±1.
+
+    Attributes
+    ----------
+    config : Config
+        The settings of the run.
+    t : ndarray (T,)
+        The times t_k.
+    M : ndarray (T, K, K*)
+        Overlaps ``w_k . v*_j / d`` of the units with the rows of `v_star`.
+    Q : ndarray (T, K, K)
+        Gram matrix ``w_k . w_l / d`` of the units.
+    train_loss : ndarray (T,)
+        Mean training loss (without the ridge term).
+    test_loss : ndarray (T,) or None
+        Mean loss on the test set; None without one.
+    train_error, test_error : ndarray (T,) or None
+        Classification errors (``y o <= 0``); None unless every label is ±1 (and
+        ``test_error`` without a test set).
+    W : ndarray (K, d)
+        The weights at the last step (those of ``M[-1]`` and ``Q[-1]``).
+    """
+
+    config: Config
+    t: np.ndarray
+    M: np.ndarray
+    Q: np.ndarray
+    train_loss: np.ndarray
+    test_loss: np.ndarray | None
+    train_error: np.ndarray | None
+    test_error: np.ndarray | None
+    W: np.ndarray
+
+    @property
+    def hidden(self) -> int:
+        """The student's hidden units K."""
+        return int(self.M.shape[1])
+
+    @property
+    def teacher_units(self) -> int:
+        """The number K* of directions in `v_star`."""
+        return int(self.M.shape[2])
+
+    def __repr__(self) -> str:
+        return (f"NetworkTrajectoryResult(hidden={self.hidden}, teacher_units={self.teacher_units}, "
+                f"d={self.W.shape[1]}, steps={self.t.size}, config={self.config!r})")
+
+
+def network_trajectory(cfg: Config, X: Any, y: Any, v_star: Any, w0: Any, seed: Any, batches: Any,
+                       langevin_noise: Any, X_test: Any, y_test: Any) -> NetworkTrajectoryResult:
+    """`sgd_trajectory` of a committee (`cfg` checked there): every shape is checked here,
+    naming the argument, since the core sees only the number of entries."""
+    X = as_float_array("X", X, 2)
+    y = as_float_array("y", y, 1)
+    if np.ndim(v_star) not in (1, 2):
+        raise invalid("v_star", None, f"v_star must have shape (K*, d) or (d,), got {np.shape(v_star)}")
+    v_star = as_float_array("v_star", np.atleast_2d(v_star), 2)
+    w0 = as_float_array("w0", w0, np.ndim(w0))
+    seed = as_seed(seed)
+    steps, k, (n, d) = cfg.steps, cfg.hidden, (y.shape[0], v_star.shape[1])
+    if w0.shape != (k, d):
+        raise invalid("w0", None, f"w0 must have shape (K, d) = ({k}, {d}) for a committee of K = hidden = {k} "
+                      f"units, got {w0.shape}")
+    if X.shape != (n, d):
+        raise invalid("X", None, f"X must have shape (n, d) = ({n}, {d}) to match y and v_star, got {X.shape}")
+    batches = as_batch_mask(batches, steps, n)
+    if langevin_noise is not None:
+        langevin_noise = as_float_array("langevin_noise", langevin_noise, 3)
+        if langevin_noise.shape != (steps, k, d):
+            raise invalid("langevin_noise", None, f"langevin_noise must have shape (steps, K, d) = ({steps}, {k}, "
+                          f"{d}), got {langevin_noise.shape}")
+    X_test, y_test = as_test_set(X_test, y_test, d)
+    out = _core.network_trajectory(cfg.to_dict(), X, y, v_star, w0, seed=seed, batches=batches,
+                                   langevin_noise=langevin_noise, x_test=X_test, y_test=y_test)
+    return NetworkTrajectoryResult(config=cfg, **out)  # type: ignore[arg-type]
 
 
 def solve_network_dmft(cfg: Config, samples: int, groups: int, seed: int, threads: int | None,

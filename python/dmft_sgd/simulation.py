@@ -7,11 +7,25 @@ from typing import Any, Callable
 import numpy as np
 
 from . import _core
-from ._checks import as_float, as_float_array, as_int, as_seed, as_threads
+from ._checks import (
+    as_batch_mask,
+    as_float,
+    as_float_array,
+    as_int,
+    as_seed,
+    as_test_set,
+    as_threads,
+)
 from ._errors import invalid, values_named, wrong_type
 from ._progress import ProgressCallback, reporter
 from .config import Config, as_config
-from .network import NetworkResult, is_network, simulate_network
+from .network import (
+    NetworkResult,
+    NetworkTrajectoryResult,
+    is_network,
+    network_trajectory,
+    simulate_network,
+)
 from .results import SimulationResult, TrajectoryResult
 
 
@@ -141,11 +155,18 @@ def sgd_trajectory(
     langevin_noise: Any = None,
     X_test: Any = None,
     y_test: Any = None,
-) -> TrajectoryResult:
-    """Runs the SGD recursion of `cfg` on a data set you supply (all float64).
+) -> TrajectoryResult | NetworkTrajectoryResult:
+    """Runs the SGD recursion of `cfg` on a data set you supply (all float64), of one unit
+    or of a committee.
+
+    A committee (theory.md section 8: ``o = sum_k a_k sigma(h_k)``, K = ``cfg.hidden``
+    units, second layer ``cfg.second_layer``) runs where ``cfg.hidden > 1`` or `w0` is
+    2-D, with `w0` of shape (K, d) and `v_star` of shape (K*, d) or (d,); it returns a
+    `NetworkTrajectoryResult` with the order parameters M and Q.
 
     The data are yours, so `cfg`'s data model (``data``, ``clusters``, ``delta``,
-    ``rho``, ``teacher``, ``noise``, ``alpha``) is ignored: n and d come from `X`, the
+    ``rho``, ``teacher``, ``noise``, ``alpha``; for a committee ``teacher_hidden`` and
+    ``teacher_activation``) is ignored: n and d come from `X`, the
     errors are recorded where every label is ±1, and the test loss and error are measured
     on the test set `X_test`, `y_test` at every step, or not at all (None) without one:
     the model's formulas in (m, q) describe the config's data, not yours. ``loss=None``
@@ -159,10 +180,12 @@ def sgd_trajectory(
     y : array (n,)
         Labels (±1 for classification, real numbers for regression; a loss that needs
         labels ±1 refuses real ones, naming `y`).
-    v_star : array (d,)
-        Teacher direction, normalised to |v_star|^2 = d; defines m = w·v*/d.
-    w0 : array (d,)
-        Initial weights.
+    v_star : array (d,), or (K*, d) for a committee
+        Teacher direction, normalised to |v_star|^2 = d; defines m = w·v*/d. For a
+        committee the directions v*_j as rows, each normalised so, defining
+        M[k, j] = w_k·v*_j/d.
+    w0 : array (d,), or (K, d) for a committee
+        Initial weights (a committee: w_k(0) as rows, K = ``cfg.hidden``).
     cfg : Config
         Loss, output, ridge, learning rate, batch chain and number of steps.
     seed : int
@@ -170,25 +193,29 @@ def sgd_trajectory(
         a positive temperature, of the Langevin increments.
     batches : bool array (steps, n) or None
         An explicit batch mask s_mu(k), used instead of the random chain.
-    langevin_noise : float array (steps, d) or None
+    langevin_noise : float array (steps, d), (steps, K, d) for a committee, or None
         Explicit Langevin increments xi_k ~ N(0, I_d) (row k moves w_k to w_{k+1}; the
-        last row is unused), used instead of drawn ones when ``cfg.temperature > 0``.
+        last row is unused; a committee's ``[t, k]`` moves unit k), used instead of drawn
+        ones when ``cfg.temperature > 0``.
     X_test, y_test : arrays (n_test, d) and (n_test,), or None
         A held-out set: ``test_loss`` (and, for labels ±1, ``test_error``) are measured
         on it at every step. Both or neither.
 
     Returns
     -------
-    TrajectoryResult
+    TrajectoryResult or NetworkTrajectoryResult
         t and every observable of shape (steps,), and the weights w at the last step. The
         test observables are measured on the test set (None without one); the
-        classification errors are None unless every label is ±1.
+        classification errors are None unless every label is ±1. A committee's result has
+        ``M`` (steps, K, K*), ``Q`` (steps, K, K) and the weights ``W`` (K, d) instead of
+        m, q and w.
 
     Raises
     ------
-    ValueError, TypeError
+    InvalidParameterError, TypeError
         A bad argument (shapes that do not match, labels a loss refuses), named in the
-        message.
+        message and the ``parameter`` field, before any work (InvalidParameterError is a
+        ValueError).
     DivergenceError
         The run blew up: ``q`` or ``m^2`` beyond 1e8 times the problem's scale
         (theory.md section 4.6) or non-finite values; the fields ``run`` (which
@@ -212,35 +239,36 @@ def sgd_trajectory(
     ((10,), (30,), True)
     >>> print(f"m = {run.m[-1]:.3f}, training error {run.train_error[-1]:.3f}")
     m = 0.344, training error 0.050
+
+    A committee of K = 2 erf units on the labels of a teacher with K* = 2 directions:
+
+    >>> v2 = np.sqrt(d) * np.linalg.qr(rng.standard_normal((d, 2)))[0].T   # rows v*_j
+    >>> y2 = np.tanh(X @ v2.T / np.sqrt(d)).mean(axis=1)
+    >>> net = ds.Config(hidden=2, activation="erf", loss="square", lr=0.5, steps=20)
+    >>> run2 = ds.sgd_trajectory(X, y2, v2, 0.1 * rng.standard_normal((2, d)), net)
+    >>> run2.M.shape, run2.Q.shape, run2.W.shape      # (T, K, K*), (T, K, K), (K, d)
+    ((20, 2, 2), (20, 2, 2), (2, 30))
+    >>> print(f"training loss {run2.train_loss[0]:.3f} -> {run2.train_loss[-1]:.3f}")
+    training loss 0.074 -> 0.004
     """
     cfg = as_config("cfg", cfg)
+    if cfg.hidden > 1 or np.ndim(w0) == 2:  # a committee (theory.md section 8)
+        return network_trajectory(cfg, X, y, v_star, w0, seed, batches, langevin_noise, X_test, y_test)
     X = as_float_array("X", X, 2)
     y = as_float_array("y", y, 1)
     v_star = as_float_array("v_star", v_star, 1)
     w0 = as_float_array("w0", w0, 1)
     seed = as_seed(seed)
-    if batches is not None:
-        batches = np.asarray(batches)
-        if batches.dtype != np.bool_:
-            raise TypeError(f"batches must be a boolean array, got dtype {batches.dtype}")
-        if batches.shape != (cfg.steps, y.shape[0]):
-            raise ValueError(
-                f"batches must have shape (steps, n) = ({cfg.steps}, {y.shape[0]}), got {batches.shape}"
-            )
-        batches = np.ascontiguousarray(batches)
+    n, d = y.shape[0], v_star.shape[0]
+    if X.size == n * d and X.shape != (n, d):  # transposed, say: the core sees only the number of entries
+        raise invalid("X", None, f"X must have shape (n, d) = ({n}, {d}) to match y and v_star, got {X.shape}")
+    batches = as_batch_mask(batches, cfg.steps, n)
     if langevin_noise is not None:
         langevin_noise = as_float_array("langevin_noise", langevin_noise, 2)
-        if langevin_noise.shape != (cfg.steps, v_star.shape[0]):
-            raise ValueError(f"langevin_noise must have shape (steps, d) = ({cfg.steps}, "
-                             f"{v_star.shape[0]}), got {langevin_noise.shape}")
-    if (X_test is None) != (y_test is None):
-        raise ValueError("X_test and y_test go together: give both or neither")
-    if X_test is not None:
-        X_test = as_float_array("X_test", X_test, 2)
-        y_test = as_float_array("y_test", y_test, 1)
-        if X_test.shape != (y_test.shape[0], X.shape[1]):
-            raise ValueError(f"X_test must have shape (n_test, d) = ({y_test.shape[0]}, {X.shape[1]}), "
-                             f"got {X_test.shape}")
+        if langevin_noise.shape != (cfg.steps, d):
+            raise invalid("langevin_noise", None, f"langevin_noise must have shape (steps, d) = ({cfg.steps}, "
+                          f"{d}), got {langevin_noise.shape}")
+    X_test, y_test = as_test_set(X_test, y_test, X.shape[1])
     out = _core.sgd_trajectory(cfg.to_dict(), X, y, v_star, w0, seed=seed, batches=batches,
                                langevin_noise=langevin_noise, x_test=X_test, y_test=y_test)
     return TrajectoryResult(config=cfg, t=out.t, w=out.w, **out.observables)
