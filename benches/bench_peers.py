@@ -28,7 +28,7 @@ The peers are needed for this benchmark only, never by the package:
       pip install -r benches/requirements-peers.txt
 A peer that is not installed is skipped with a message.
 
-Run:  python benches/bench_peers.py            (full, a few minutes on 2 cores)
+Run:  python benches/bench_peers.py            (full, ~2 minutes on 2 idle cores)
       python benches/bench_peers.py --quick    (smaller, a smoke test in < 1 minute)
 """
 
