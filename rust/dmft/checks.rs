@@ -20,10 +20,12 @@ pub fn dmft_memory(cfg: &Config, opts: &DmftOptions) -> u64 {
     let sr = opts.response_samples.unwrap_or(opts.samples);
     let response = opts.response;
     let histories = t * history_bytes_per_step(opts.samples, sr, response) as f64 + 64.0 * s;
-    // Per group: C, R and the Cholesky factor; an iteration round also holds the
-    // group's mixed and fresh kernels, and their means (shared) while comparing them.
+    // Per group: C, R and the Cholesky factor, each a packed triangle; an iteration
+    // round also holds the group's mixed and fresh kernels (square), and their means
+    // (shared) while comparing them.
     let iterating = matches!(opts.method, Method::Iterate { .. });
-    let per_group = 8.0 * t * t * if iterating { 7.0 } else { 3.0 };
+    let triangles = 3.0 * 8.0 * t * (t + 1.0) / 2.0;
+    let per_group = triangles + 8.0 * t * t * if iterating { 4.0 } else { 0.0 };
     let shared = 8.0 * t * t * if iterating { 6.0 } else { 0.0 };
     // The result: C, R and their standard errors, the kernels' means and standard errors
     // when kept, each group's C and R when kept.

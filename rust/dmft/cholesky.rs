@@ -12,21 +12,23 @@
 //! is off by at most `sqrt(PIVOT_TOL)` = 1e-3 relative, far below Monte Carlo errors), and
 //! a row whose squared norm exceeds `C(k,k)` is scaled back so the variance is exact.
 
+#[cfg(test)]
 use super::matrix::TimeMatrix;
+use super::matrix::Triangle;
 
 /// Pivots `L(k,k)^2 <= PIVOT_TOL * C(k,k)` count as zero.
 const PIVOT_TOL: f64 = 1e-6;
 
 /// The lower-triangular factor, grown one row at a time.
 pub struct IncrementalCholesky {
-    l: TimeMatrix,
+    l: Triangle,
 }
 
 impl IncrementalCholesky {
     /// An empty factor for up to `n` rows.
     pub fn new(n: usize) -> Self {
         IncrementalCholesky {
-            l: TimeMatrix::zeros(n),
+            l: Triangle::zeros(n),
         }
     }
 
@@ -59,7 +61,7 @@ impl IncrementalCholesky {
 
     /// `L(k, 0..=k)`.
     pub fn row(&self, k: usize) -> &[f64] {
-        &self.l.row(k)[..=k]
+        self.l.row(k)
     }
 }
 

@@ -141,7 +141,8 @@ pub fn solve_network_dmft(
     let (k, t) = (cfg.hidden, cfg.steps);
     let ks = crate::network::teacher_units(cfg);
     let per_sample = 8.0 * (t * k * (2 + k)) as f64;
-    let per_group = 8.0 * (3 * (t * k) * (t * k)) as f64 + 8.0 * (t * k * k * t) as f64;
+    // C and R square, the Cholesky factor a packed triangle.
+    let per_group = 8.0 * (2.5 * ((t * k) * (t * k)) as f64) + 8.0 * (t * k * k * t) as f64;
     check_memory(
         (samples as f64 * per_sample + groups as f64 * per_group) as u64,
         "use fewer samples, fewer steps or fewer groups",

@@ -19,7 +19,9 @@
 //! where a [`Response`] picks one, once per chunk and step, and the step is compiled once
 //! per estimator, so the loops over samples and lags dispatch nothing.
 
+#[cfg(test)]
 use super::matrix::TimeMatrix;
+use super::matrix::Triangle;
 use super::Response;
 use crate::config::Config;
 use crate::data::DataModel;
@@ -223,7 +225,7 @@ impl Chunk {
         &mut self,
         k: usize,
         chol_row: &[f64],
-        r: &TimeMatrix,
+        r: &Triangle,
         m_k: f64,
         params: &PatternParams<'_, L, A>,
         draws: StepDraws<'_>,
@@ -316,7 +318,7 @@ trait Estimator {
 
     /// Adds to `phi_g` the part of `sum_a phi_a(k) G_a(k,l)` that needs no pass over
     /// the samples' `f` history.
-    fn response_row(&mut self, k: usize, r: &TimeMatrix, c_dt: f64, phi_g: &mut [f64]);
+    fn response_row(&mut self, k: usize, r: &Triangle, c_dt: f64, phi_g: &mut [f64]);
 
     /// The lags `l < history_lags(k)` whose `phi_g(l)` takes [`Estimator::history_term`]
     /// in the pass over the histories at step `k`.
@@ -357,7 +359,7 @@ impl Estimator for TangentState {
         self.phi[k * self.responders + a] = phi;
     }
 
-    fn response_row(&mut self, k: usize, r: &TimeMatrix, c_dt: f64, phi_g: &mut [f64]) {
+    fn response_row(&mut self, k: usize, r: &Triangle, c_dt: f64, phi_g: &mut [f64]) {
         tangent_response(k, r, c_dt, self.responders, &self.phi, phi_g)
     }
 }
@@ -447,7 +449,7 @@ impl Estimator for ProbeState {
     /// section 4.2), added to `phi_g`, and the weight `phi(k) [v(k) - sum_{band} G(k,l')
     /// p(l')]` of each sample for the older lags, where `phi(k) (v(k) - band part) p(l)` is unbiased
     /// (the band part is a control variate: it removes the largest terms of the noise).
-    fn response_row(&mut self, k: usize, r: &TimeMatrix, c_dt: f64, phi_g: &mut [f64]) {
+    fn response_row(&mut self, k: usize, r: &Triangle, c_dt: f64, phi_g: &mut [f64]) {
         let nr = self.weight.len();
         let lo = (k + 1).saturating_sub(self.band);
         let phi = |j: usize, a: usize| self.phi_recent[(j % self.band) * nr + a];
@@ -576,7 +578,7 @@ impl SamplePaths {
         &mut self,
         est: &mut E,
         k: usize,
-        r: &TimeMatrix,
+        r: &Triangle,
         m_k: f64,
         params: &PatternParams<'_, L, A>,
     ) -> StepSums {
@@ -685,7 +687,7 @@ impl SamplePaths {
 
     /// The memory terms `sum_{j<k} R(k,j) f(j)` (eq. 3.1) and the estimator's (for the
     /// probe, `sum_{j<k} R(k,j) phi(j) v(j)`, eq. 4.3), in one pass over the histories.
-    fn memory_terms<E: Estimator>(&mut self, k: usize, r: &TimeMatrix, est: &mut E) {
+    fn memory_terms<E: Estimator>(&mut self, k: usize, r: &Triangle, est: &mut E) {
         let n = self.samples;
         self.memory.fill(0.0);
         est.clear_memory();
@@ -775,14 +777,7 @@ fn coupled_uniform(together: bool, switched: bool, q: f64, u: f64) -> f64 {
 /// The exact `sum_a phi_a(k) G_a(k,l)`: samples out of the batch at step `k` have
 /// `phi(k) = 0` and contribute nothing, so only the others get their tangent row (a
 /// fraction `b` of the work under SGD), with their `phi` histories gathered side by side.
-fn tangent_response(
-    k: usize,
-    r: &TimeMatrix,
-    c_dt: f64,
-    nr: usize,
-    phi: &[f64],
-    phi_g: &mut [f64],
-) {
+fn tangent_response(k: usize, r: &Triangle, c_dt: f64, nr: usize, phi: &[f64], phi_g: &mut [f64]) {
     let phi_k = &phi[k * nr..(k + 1) * nr];
     let active: Vec<usize> = (0..nr).filter(|&a| phi_k[a] != 0.0).collect();
     let width = active.len();
@@ -813,7 +808,7 @@ fn tangent_response(
 ///
 /// It is the same row as the forward recursion of theory.md but needs only `phi`'s
 /// history, not every sample's past tangent; see [`BackwardSweep`] for its blocking.
-fn tangent_row(k: usize, r: &TimeMatrix, c_dt: f64, width: usize, scratch: &mut TangentScratch) {
+fn tangent_row(k: usize, r: &Triangle, c_dt: f64, width: usize, scratch: &mut TangentScratch) {
     // acc(l) = sum over solved rows j of R(j,l) G(k,j); first row k, where G(k,k) = 1.
     for l in 0..k {
         scratch.acc[l * width..(l + 1) * width].fill(r.at(k, l));
@@ -827,6 +822,7 @@ fn tangent_row(k: usize, r: &TimeMatrix, c_dt: f64, width: usize, scratch: &mut 
         tangent: &mut scratch.tangent,
         acc: &mut scratch.acc,
         coefs: Vec::with_capacity(LEAF),
+        block: Vec::new(),
     };
     sweep.solve(0, k);
 }
@@ -837,13 +833,15 @@ fn tangent_row(k: usize, r: &TimeMatrix, c_dt: f64, width: usize, scratch: &mut 
 /// sample-wide rows), then solve the lower half. Only blocks of [`LEAF`] rows are swept
 /// row by row, so almost all the `O(k^2)` work per sample is matrix multiplication.
 struct BackwardSweep<'a> {
-    r: &'a TimeMatrix,
+    r: &'a Triangle,
     c_dt: f64,
     width: usize,
     phi: &'a [f64],
     tangent: &'a mut [f64],
     acc: &'a mut [f64],
     coefs: Vec<f64>,
+    /// A block of `R`, contiguous for the matrix product.
+    block: Vec<f64>,
 }
 
 impl BackwardSweep<'_> {
@@ -873,20 +871,25 @@ impl BackwardSweep<'_> {
         }
         let mid = p0 + (p1 - p0) / 2;
         self.solve(mid, p1);
-        // acc(l, a) += sum_{j=mid}^{p1-1} R(j,l) G(k,j)_a  for l in p0..mid.
-        let t = self.r.n();
-        // SAFETY: the operands lie inside `r` (rows mid..p1 < t, columns p0..mid),
+        // acc(l, a) += sum_{j=mid}^{p1-1} R(j,l) G(k,j)_a  for l in p0..mid, with the
+        // block R(mid..p1, p0..mid) gathered row by row from the packed triangle.
+        let cols = mid - p0;
+        self.block.clear();
+        for j in mid..p1 {
+            self.block.extend_from_slice(&self.r.row(j)[p0..mid]);
+        }
+        // SAFETY: the operands lie inside `block` ((p1 - mid) rows of `cols`),
         // `tangent` (rows mid..p1) and `acc` (rows p0..mid), with the strides given; the
         // output does not alias the inputs.
         unsafe {
             matrixmultiply::dgemm(
-                mid - p0,
+                cols,
                 p1 - mid,
                 width,
                 1.0,
-                self.r.as_slice().as_ptr().add(mid * t + p0),
+                self.block.as_ptr(),
                 1,
-                t as isize,
+                cols as isize,
                 self.tangent.as_ptr().add(mid * width),
                 width as isize,
                 1,
@@ -906,7 +909,7 @@ mod tests {
     use rand::SeedableRng;
 
     /// The forward recursion of theory.md, per sample: G(k,l) = [k==l] + c sum_{l<=j<k} R(k,j) phi(j) G(j,l).
-    fn forward_tangent(r: &TimeMatrix, phi: &[f64], c: f64, t: usize) -> TimeMatrix {
+    fn forward_tangent(r: &Triangle, phi: &[f64], c: f64, t: usize) -> TimeMatrix {
         let mut g = TimeMatrix::zeros(t);
         for k in 0..t {
             for l in 0..=k {
@@ -923,7 +926,7 @@ mod tests {
     #[test]
     fn backward_tangent_equals_the_forward_recursion() {
         let t = 75; // several leaf blocks and matrix-product levels
-        let mut r = TimeMatrix::zeros(t);
+        let mut r = Triangle::zeros(t);
         for k in 0..t {
             for l in 0..k {
                 r.set(k, l, ((k * 7 + l * 3) % 11) as f64 / 11.0 - 0.3);
@@ -1005,7 +1008,7 @@ mod tests {
         let params = PatternParams::new(&cfg, &loss, &scales, Response::Tangent);
         let rng = || ChaCha8Rng::seed_from_u64(2);
         let mut chunk = Chunk::new(&params, rng(), rng(), CHUNK, CHUNK, 3);
-        let mut r = TimeMatrix::zeros(3);
+        let mut r = Triangle::zeros(3);
         r.set(1, 0, 1.0);
         let sums = chunk.step(0, &[1.0], &r, 0.0, &params, StepDraws::Own);
         assert_eq!(sums.u_f, 0.0);

@@ -3,7 +3,7 @@
 //! observables, `C`, `R` and the kernels.
 
 use super::group::TrainingSeries;
-use super::matrix::TimeMatrix;
+use super::matrix::{TimeMatrix, Triangle};
 use super::options::Response;
 use super::solution::{DmftSolution, GroupMatrices, Observables, TwoTimeSem};
 use super::weights::{Kernels, WeightSide};
@@ -203,23 +203,32 @@ pub(super) fn combine<L: LossFn, A: ActivationFn>(
         // Standard error of the mean of independent groups (eq. 4.5).
         *out_sem = sem_of(series.iter().copied(), out_mean);
     }
-    let c = mean_matrix(weights.iter().map(|w| &w.c), t);
-    let r = mean_matrix(weights.iter().map(|w| &w.r), t);
+    // Means and errors entry by entry on the packed triangles, then the square matrices
+    // (C symmetric, R zero on and above the diagonal).
+    let c = Triangle::from_vec(t, mean_of(weights.iter().map(|w| w.c.as_slice())));
+    let r = Triangle::from_vec(t, mean_of(weights.iter().map(|w| w.r.as_slice())));
+    let spread = |mean: &Triangle, of: fn(&WeightSide) -> &Triangle| {
+        Triangle::from_vec(
+            t,
+            sem_of(weights.iter().map(|w| of(w).as_slice()), mean.as_slice()),
+        )
+    };
     let two_time_sem = (groups > 1).then(|| TwoTimeSem {
-        c: sem_matrix(weights.iter().map(|w| &w.c), &c),
-        r: response_per_step(cfg, sem_matrix(weights.iter().map(|w| &w.r), &r)),
+        c: spread(&c, |w| &w.c).to_square(true),
+        r: response_per_step(cfg, spread(&r, |w| &w.r).to_square(false)),
         kernels: kernels.sem,
     });
     let group_matrices = match keep_groups {
         true => weights
             .into_iter()
             .map(|w| GroupMatrices {
-                c: w.c,
-                r: response_per_step(cfg, w.r),
+                c: w.c.to_square(true),
+                r: response_per_step(cfg, w.r.to_square(false)),
             })
             .collect(),
         false => Vec::new(),
     };
+    let (c, r) = (c.to_square(true), r.to_square(false));
     DmftSolution {
         t: cfg.times(),
         observables: mean,

@@ -6,7 +6,7 @@
 //! with `eta` Gaussian of covariance `M_C`. Its correlation `C`, response `R` and the
 //! overlap `m` are advanced one row at a time from the kernel rows already known.
 
-use super::matrix::TimeMatrix;
+use super::matrix::{TimeMatrix, Triangle};
 use crate::config::Config;
 use crate::divergence::DivergenceGuard;
 use crate::error::Result;
@@ -39,10 +39,10 @@ impl Kernels {
 /// `C`, `R` and `m` of the weight process.
 #[derive(Clone, Debug, PartialEq)]
 pub struct WeightSide {
-    /// `C(k,l) = w_perp(k)·w_perp(l)/d` (symmetric), `C(0,0) = q0`.
-    pub c: TimeMatrix,
+    /// `C(k,l) = w_perp(k)·w_perp(l)/d` (symmetric: its lower triangle), `C(0,0) = q0`.
+    pub c: Triangle,
     /// `R(k,l)`, response of `w(k)` to a field at step `l < k`; `R(l+1,l) = 1`.
-    pub r: TimeMatrix,
+    pub r: Triangle,
     /// Overlap `m(k)`, `m(0) = m0`.
     pub m: Vec<f64>,
     /// The update rule, the component the simulator steps with too: the time step of
@@ -87,7 +87,7 @@ impl WeightSide {
         m0: f64,
         q0: f64,
     ) -> Self {
-        let mut c = TimeMatrix::zeros(steps);
+        let mut c = Triangle::zeros(steps);
         c.set(0, 0, q0);
         let mut m = vec![0.0; steps];
         m[0] = m0;
@@ -99,7 +99,7 @@ impl WeightSide {
         });
         WeightSide {
             c,
-            r: TimeMatrix::zeros(steps),
+            r: Triangle::zeros(steps),
             m,
             optimizer,
             alpha,
@@ -172,9 +172,6 @@ impl WeightSide {
         // the Langevin increment is independent of every earlier w(l) and of eta.
         let langevin_variance = 2.0 * dt * self.optimizer.temperature;
         let diag = dot(&a, &c_new) + dt * dot(&a, &e) + dt * dt * m_c_k[k] + langevin_variance;
-        for (l, &v) in c_new.iter().enumerate() {
-            self.c.set(l, k + 1, v);
-        }
         self.c.row_mut(k + 1)[..=k].copy_from_slice(&c_new);
         self.c.set(k + 1, k + 1, diag);
 
@@ -259,9 +256,6 @@ impl WeightSide {
         let c_new: Vec<f64> = (0..=k).map(|l| c_k[l] - dt * eu[l]).collect();
         let diag = c_k[k] - 2.0 * dt * eu[k] + dt * dt * u_u + langevin_variance;
         self.r.row_mut(k + 1)[..=k].copy_from_slice(&r_new);
-        for (l, &v) in c_new.iter().enumerate() {
-            self.c.set(l, k + 1, v);
-        }
         self.c.row_mut(k + 1)[..=k].copy_from_slice(&c_new);
         self.c.set(k + 1, k + 1, diag);
         // The velocity's row k+1: D(k+1,k+1) = E[v(k+1) w(k+1)] = D(k+1,k) - dt E[v u].
@@ -299,13 +293,13 @@ mod tests {
         for k in 0..steps {
             assert!((w.m[k] - m0 * s.powi(k as i32)).abs() < 1e-15);
             for l in 0..steps {
-                assert!((w.c.at(k, l) - q0 * s.powi((k + l) as i32)).abs() < 1e-14);
+                assert!((w.c.symmetric_at(k, l) - q0 * s.powi((k + l) as i32)).abs() < 1e-14);
                 let r = if k > l {
                     s.powi((k - l - 1) as i32)
                 } else {
                     0.0
                 };
-                assert!((w.r.at(k, l) - r).abs() < 1e-15);
+                assert!((w.r.lower_at(k, l) - r).abs() < 1e-15);
             }
         }
     }
@@ -393,12 +387,12 @@ mod tests {
                         }
                     }
                     assert!(
-                        (side.c.at(k, l) - c).abs() < 1e-12,
+                        (side.c.symmetric_at(k, l) - c).abs() < 1e-12,
                         "C({k},{l}) {}",
-                        side.c.at(k, l) - c
+                        side.c.symmetric_at(k, l) - c
                     );
                     let r = if k > l { w[k][1 + l] / dt } else { 0.0 };
-                    assert!((side.r.at(k, l) - r).abs() < 1e-12, "R({k},{l})");
+                    assert!((side.r.lower_at(k, l) - r).abs() < 1e-12, "R({k},{l})");
                 }
             }
         }
@@ -420,7 +414,7 @@ mod tests {
         for k in 0..steps {
             for l in 0..steps {
                 let want = q0 + dt * dt * sigma2 * k.min(l) as f64;
-                assert!((w.c.at(k, l) - want).abs() < 1e-14, "C({k},{l})");
+                assert!((w.c.symmetric_at(k, l) - want).abs() < 1e-14, "C({k},{l})");
             }
         }
     }
@@ -439,8 +433,8 @@ mod tests {
         }
         let s: f64 = 1.0 - dt * lam - dt * g;
         for k in 1..steps {
-            assert!((w.c.at(k, k) - s.powi(2 * k as i32)).abs() < 1e-14);
-            assert!((w.r.at(k, 0) - s.powi(k as i32 - 1)).abs() < 1e-14);
+            assert!((w.c.symmetric_at(k, k) - s.powi(2 * k as i32)).abs() < 1e-14);
+            assert!((w.r.lower_at(k, 0) - s.powi(k as i32 - 1)).abs() < 1e-14);
         }
     }
 
@@ -464,11 +458,11 @@ mod tests {
         let s: f64 = 1.0 - 0.1 * 0.5;
         let mut diag = 2.0;
         for k in 0..cfg.steps {
-            assert!((w.c.at(k, k) - diag).abs() < 1e-13, "k={k}");
+            assert!((w.c.symmetric_at(k, k) - diag).abs() < 1e-13, "k={k}");
             for l in 0..k {
-                let want = s.powi((k - l) as i32) * w.c.at(l, l);
-                assert!((w.c.at(k, l) - want).abs() < 1e-13);
-                assert!((w.r.at(k, l) - s.powi((k - l - 1) as i32)).abs() < 1e-14);
+                let want = s.powi((k - l) as i32) * w.c.symmetric_at(l, l);
+                assert!((w.c.symmetric_at(k, l) - want).abs() < 1e-13);
+                assert!((w.r.lower_at(k, l) - s.powi((k - l - 1) as i32)).abs() < 1e-14);
             }
             diag = s * s * diag + 2.0 * 0.1 * 0.3;
         }
