@@ -65,7 +65,7 @@ pub use dmft::{
     dmft_memory, dmft_step_costs, ladder_configs, richardson_weights, solve_dmft,
     solve_dmft_ladder, solve_dmft_ladder_with, solve_dmft_with, solve_network_dmft, DmftOptions,
     DmftSolution, GroupMatrices, Kernels, Method, NetworkDmftOptions, NetworkResponse, Observables,
-    Response, TimeMatrix, TwoTimeSem,
+    Response, StageSeconds, TimeMatrix, TwoTimeSem,
 };
 pub use error::{Divergence, Error, Result};
 /// How far beyond its scale (the largest of 1, `|w(0)|^2/d` and `E[y^2]`) the weights'

@@ -302,6 +302,11 @@ struct DmftSolutionOut {
     /// Number of independent groups.
     #[pyo3(get)]
     groups: usize,
+    /// Where the time went: CPU seconds of each stage ("noise", "memory", "samples",
+    /// "response", "kernel_rows", "cholesky", "weight_side"), summed over groups and
+    /// threads.
+    #[pyo3(get)]
+    stage_seconds: Py<PyDict>,
 }
 
 /// What `_core.simulate` returns: each observable, shape (replicas, T), and with
@@ -732,6 +737,10 @@ fn solution_out(py: Python<'_>, sol: DmftSolution) -> PyResult<DmftSolutionOut> 
         Response::Probe { band } => ("probe", band),
         _ => ("tangent", 0),
     };
+    let stage_seconds = PyDict::new(py);
+    for (name, seconds) in sol.stage_seconds.named() {
+        stage_seconds.set_item(name, seconds)?;
+    }
     Ok(DmftSolutionOut {
         t: sol.t.into_pyarray(py).unbind(),
         observables,
@@ -751,6 +760,7 @@ fn solution_out(py: Python<'_>, sol: DmftSolution) -> PyResult<DmftSolutionOut> 
         response,
         band,
         groups: sol.groups,
+        stage_seconds: stage_seconds.unbind(),
     })
 }
 

@@ -5,6 +5,7 @@
 use super::cholesky::IncrementalCholesky;
 use super::options::DmftOptions;
 use super::patterns::{Chunk, PatternParams, StepDraws, StepSums, CHUNK};
+use super::profile::{Laps, StageSeconds};
 use super::statistics::{sem_of, GroupResult};
 use super::weights::{Kernels, WeightSide};
 use crate::config::Config;
@@ -247,6 +248,8 @@ pub(super) struct Group<'a, L, A> {
     pub(super) kernels: Option<Kernels>,
     pub(super) row: Option<KernelRow>,
     pub(super) training: TrainingSeries,
+    /// Where this group's time went.
+    pub(super) seconds: StageSeconds,
 }
 
 impl<'a, L: LossFn, A: ActivationFn> Group<'a, L, A> {
@@ -314,6 +317,7 @@ impl<'a, L: LossFn, A: ActivationFn> Group<'a, L, A> {
             kernels: full_kernels.then(|| Kernels::zeros(t)),
             row: None,
             training: TrainingSeries::zeros(t),
+            seconds: StageSeconds::default(),
         }
     }
 
@@ -321,7 +325,9 @@ impl<'a, L: LossFn, A: ActivationFn> Group<'a, L, A> {
     /// Cholesky factor of `C` by row `k`, advance every sample, fill kernel row `k` and
     /// record the observables.
     pub(super) fn pattern_step(&mut self, k: usize, cfg: &Config) -> Result<()> {
+        let mut laps = Laps::start();
         self.chol.push_row(k, &self.weights.c.row(k)[..=k]);
+        self.seconds.cholesky += laps.lap();
         let sums = self.patterns.step(k, self.chol.row(k), &self.weights, None);
         self.record(k, cfg, sums)
     }
@@ -334,7 +340,9 @@ impl<'a, L: LossFn, A: ActivationFn> Group<'a, L, A> {
         cfg: &Config,
         finer: &Group<'a, L, A>,
     ) -> Result<()> {
+        let mut laps = Laps::start();
         self.chol.push_row(k, &self.weights.c.row(k)[..=k]);
+        self.seconds.cholesky += laps.lap();
         let (level, whitener) = self.coupling.as_mut().expect("a coarser level of a ladder");
         // Row k of the covariance of the finer chi on this grid, as it was drawn:
         // sum_i L_f(n k, i) L_f(n j, i) for j <= k (n = level.ratio).
@@ -365,6 +373,7 @@ impl<'a, L: LossFn, A: ActivationFn> Group<'a, L, A> {
         }
         self.row = Some(row);
         self.training.record(k, &sums, s);
+        self.seconds.add(&sums.seconds);
         Ok(())
     }
 
@@ -372,7 +381,9 @@ impl<'a, L: LossFn, A: ActivationFn> Group<'a, L, A> {
     /// run that has not diverged (eq. 4.7).
     pub(super) fn advance(&mut self, k: usize, cfg: &Config) -> Result<()> {
         if let Some(row) = &self.row {
+            let mut laps = Laps::start();
             let finite = self.weights.advance_rows(k, &row.m_c, &row.m_r, row.mu);
+            self.seconds.weight_side += laps.lap();
             self.weights.check_row(k + 1, finite, cfg)?;
         }
         Ok(())
@@ -383,6 +394,7 @@ impl<'a, L: LossFn, A: ActivationFn> Group<'a, L, A> {
         GroupResult {
             weights: self.weights,
             training: self.training,
+            seconds: self.seconds,
         }
     }
 }

@@ -7,6 +7,7 @@ use super::group::{each_group, Group, TrainingSeries};
 use super::matrix::TimeMatrix;
 use super::options::DmftOptions;
 use super::patterns::PatternParams;
+use super::profile::StageSeconds;
 use super::solution::DmftSolution;
 use super::statistics::{combine, kernels_sem, mean_kernels, GroupResult, KernelStats, Rounds};
 use super::weights::{Kernels, WeightSide};
@@ -29,6 +30,8 @@ fn weights_from(cfg: &Config, kernels: &Kernels) -> Result<WeightSide> {
 struct IterGroup {
     kernels: Kernels,
     training: TrainingSeries,
+    /// Where the time of its rounds went.
+    seconds: StageSeconds,
 }
 
 /// Solves the DMFT of `cfg` by at most `iterations` damped rounds (`damping` the weight
@@ -49,6 +52,7 @@ pub(super) fn iterate<L: LossFn, A: ActivationFn>(
         .map(|_| IterGroup {
             kernels: Kernels::zeros(t),
             training: TrainingSeries::zeros(t),
+            seconds: StageSeconds::default(),
         })
         .collect();
     let mut changes = Vec::new();
@@ -90,6 +94,7 @@ pub(super) fn iterate<L: LossFn, A: ActivationFn>(
                 mix(&group.kernels, &new_kernels, damping)
             };
             group.training = new.training;
+            group.seconds.add(&new.seconds);
         }
         changes.push(change);
         change_noise.extend(noise);
@@ -115,6 +120,7 @@ pub(super) fn iterate<L: LossFn, A: ActivationFn>(
         parts.push(GroupResult {
             weights: weights_from(cfg, &g.kernels)?,
             training: g.training,
+            seconds: g.seconds,
         });
     }
     Ok(combine(

@@ -35,6 +35,7 @@ mod matrix;
 mod network;
 mod options;
 mod patterns;
+mod profile;
 mod single_pass;
 mod solution;
 mod statistics;
@@ -45,6 +46,7 @@ pub use ladder::{ladder_configs, richardson_weights, solve_dmft_ladder, solve_dm
 pub use matrix::TimeMatrix;
 pub use network::{solve_network_dmft, NetworkDmftOptions, NetworkResponse};
 pub use options::{DmftOptions, Method, Response};
+pub use profile::StageSeconds;
 pub use solution::{DmftSolution, GroupMatrices, Observables, TwoTimeSem};
 pub use weights::Kernels;
 // The weight side alone, for the crate's fuzz tests (rust/fuzz_tests.rs).

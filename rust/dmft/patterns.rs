@@ -22,6 +22,7 @@
 #[cfg(test)]
 use super::matrix::TimeMatrix;
 use super::matrix::Triangle;
+use super::profile::{Laps, StageSeconds};
 use super::Response;
 use crate::config::Config;
 use crate::data::DataModel;
@@ -120,6 +121,8 @@ pub struct StepSums {
     pub errors: f64,
     /// Whether every field and loss was finite.
     pub finite: bool,
+    /// The seconds of each stage of the step.
+    pub seconds: StageSeconds,
 }
 
 impl StepSums {
@@ -131,6 +134,7 @@ impl StepSums {
             loss: 0.0,
             errors: 0.0,
             finite: true,
+            seconds: StageSeconds::default(),
         }
     }
 
@@ -143,6 +147,7 @@ impl StepSums {
         self.loss += other.loss;
         self.errors += other.errors;
         self.finite &= other.finite;
+        self.seconds.add(&other.seconds);
     }
 }
 
@@ -230,6 +235,7 @@ impl Chunk {
         params: &PatternParams<'_, L, A>,
         draws: StepDraws<'_>,
     ) -> StepSums {
+        let mut laps = Laps::start();
         let paths = &mut self.paths;
         match (draws, self.coupling.as_mut()) {
             (StepDraws::Finer { chunk, whiten_row }, Some(coupling)) => {
@@ -240,10 +246,13 @@ impl Chunk {
                 paths.cavity_field(chol_row);
             }
         }
-        match &mut self.estimator {
-            EstimatorState::Tangent(tangent) => paths.step(tangent, k, r, m_k, params),
-            EstimatorState::Probe(probe) => paths.step(&mut **probe, k, r, m_k, params),
-        }
+        let noise = laps.lap();
+        let mut sums = match &mut self.estimator {
+            EstimatorState::Tangent(tangent) => paths.step(tangent, k, r, m_k, params, laps),
+            EstimatorState::Probe(probe) => paths.step(&mut **probe, k, r, m_k, params, laps),
+        };
+        sums.seconds.noise += noise;
+        sums
     }
 }
 
@@ -581,13 +590,19 @@ impl SamplePaths {
         r: &Triangle,
         m_k: f64,
         params: &PatternParams<'_, L, A>,
+        mut laps: Laps,
     ) -> StepSums {
         let mut sums = StepSums::zeros(k);
         est.draw(k);
+        sums.seconds.noise = laps.lap();
         self.memory_terms(k, r, est);
+        sums.seconds.memory = laps.lap();
         self.advance(k, m_k, params, est, &mut sums);
+        sums.seconds.samples = laps.lap();
         est.response_row(k, r, params.c_dt(), &mut sums.phi_g);
+        sums.seconds.response = laps.lap();
         self.kernel_row_pass(k, est, &mut sums);
+        sums.seconds.kernel_rows = laps.lap();
         sums
     }
 

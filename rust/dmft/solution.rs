@@ -2,6 +2,7 @@
 
 use super::matrix::TimeMatrix;
 use super::options::Response;
+use super::profile::StageSeconds;
 use super::weights::Kernels;
 
 /// Observables on the time grid `k = 0..T-1`.
@@ -85,4 +86,7 @@ pub struct DmftSolution {
     pub response: Response,
     /// Number of groups.
     pub groups: usize,
+    /// Where the time went: CPU seconds of each stage, summed over groups and threads
+    /// (not part of the solution's value: equal solutions may differ in it).
+    pub stage_seconds: StageSeconds,
 }

@@ -5,6 +5,7 @@
 use super::group::TrainingSeries;
 use super::matrix::{TimeMatrix, Triangle};
 use super::options::Response;
+use super::profile::StageSeconds;
 use super::solution::{DmftSolution, GroupMatrices, Observables, TwoTimeSem};
 use super::weights::{Kernels, WeightSide};
 use crate::config::Config;
@@ -15,6 +16,7 @@ use crate::observables::{test_error_with, test_loss_with};
 pub(super) struct GroupResult {
     pub(super) weights: WeightSide,
     pub(super) training: TrainingSeries,
+    pub(super) seconds: StageSeconds,
 }
 
 impl GroupResult {
@@ -182,7 +184,9 @@ pub(super) fn combine<L: LossFn, A: ActivationFn>(
     let t = cfg.steps;
     let groups = parts.len();
     let (mut observables, mut weights) = (Vec::new(), Vec::new());
+    let mut stage_seconds = StageSeconds::default();
     for part in parts {
+        stage_seconds.add(&part.seconds);
         let (obs, w) = part.observables(cfg, sample_loss);
         observables.push(obs);
         weights.push(w);
@@ -244,5 +248,6 @@ pub(super) fn combine<L: LossFn, A: ActivationFn>(
         converged: rounds.converged,
         response,
         groups,
+        stage_seconds,
     }
 }
