@@ -24,8 +24,10 @@ import os
 import numpy as np
 
 import dmft_sgd as ds
-from _fresh import solve_in_fresh_process
+from _fresh import profile_line, solve_in_fresh_process
 from _machine import measure, timed
+from dmft_sgd import _core
+from dmft_sgd.dmft import DEFAULTS
 
 CFG = ds.Config(clusters=2, loss="logistic", alpha=2.0, delta=0.5, lam=0.1, lr=0.2, batch=0.3)
 
@@ -112,6 +114,12 @@ def peak_memory_mib(steps: int, samples: int) -> tuple[float, float]:
     return solve_in_fresh_process(config, f"samples={samples}, seed=0")
 
 
+def profile(cfg: ds.Config, S: int, response: str = "auto") -> str:
+    """The shares of a solve's CPU time by stage (the core's timers), largest first."""
+    options = {**DEFAULTS, "samples": S, "groups": None, "threads": None, "response": response}
+    return profile_line(_core.solve_dmft(cfg.to_dict(), **options).stage_seconds)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true")
@@ -131,6 +139,7 @@ def main() -> None:
           f"-> rust is {forward_t / rust_t:.0f}x faster")
     for name in ("m", "q", "train_loss"):
         print(f"    {name}(T-1): rust {getattr(rust, name)[-1]:.4f}, numpy {ref[name][-1]:.4f} / {fwd[name][-1]:.4f}")
+    print(f"    where the time goes (CPU seconds of each stage): {profile(cfg, S)}")
 
     T, S = (100, 8000) if args.quick else (200, 20_000)
     cfg = CFG.replace(steps=T)
@@ -141,6 +150,7 @@ def main() -> None:
     rate = tangent_flops / (full_t - light_t)
     print(f"(b) T={T}, S={S}: {full_t:.2f} s; tangent stage {full_t - light_t:.2f} s at "
           f"{rate / 1e9:.1f} GFLOP/s = {rate / peak:.0%} of the matmul peak")
+    print(f"    where the time goes (CPU seconds of each stage): {profile(cfg, S, 'tangent')}")
 
     print("(c) time [s] / peak memory [MiB] of one solve:")
     grid_T = (50, 100) if args.quick else (50, 100, 200)

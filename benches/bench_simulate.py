@@ -132,7 +132,7 @@ def main() -> None:
     cfg = CFG.replace(steps=steps)
     cases = [(200, 64 if args.quick else 256), (2000, 2 if args.quick else 8)]
 
-    bandwidth, _, machine = measure(threads)
+    bandwidth, peak, machine = measure(threads)
     print(machine)
     print(f"workload: {cfg}\n")
     for d, replicas in cases:
@@ -151,7 +151,9 @@ def main() -> None:
         # Per step: the field of every sample (n d multiply-adds) and the gradient of the
         # samples in the batch (b n d), 2 flops each.
         flops = replicas * (steps - 1) * n * d * (1 + cfg.batch) * 2
-        print(f"  rust data generation {gen_t:8.3f} s; SGD steps {step_t:.3f} s at {flops / step_t / 1e9:.1f} GFLOP/s")
+        print(f"  rust data generation {gen_t:8.3f} s; SGD steps {step_t:.3f} s at {flops / step_t / 1e9:.1f} GFLOP/s "
+              f"= {flops / step_t / peak:.0%} of the matmul peak (separate multiply and add in a fixed order, "
+              f"and a logistic loss and slope per sample: exp, log1p)")
         data_bytes = n * d * 4 * min(threads, replicas)
         if data_bytes > 32 << 20:  # beyond the last-level cache: memory-bound
             achieved = replicas * (steps - 1) * n * d * 4 / step_t
