@@ -6,7 +6,8 @@
 //! `Q(k, l) = w_k·w_l/d`, the training loss and error, and the test loss and error from
 //! the exact Gaussian law of the fields given `M` and `Q`, by Monte Carlo over
 //! [`TEST_DRAWS`] draws fixed per replica (their error is part of the spread over
-//! replicas).
+//! replicas); with [`EnsembleSpec::record_two_time`] also each replica's two-time blocks
+//! `C` and, by a twin run, `R` (theory.md section 8).
 
 use crate::config::{Activation, Config, Data, Teacher};
 use crate::control::Control;
@@ -18,9 +19,9 @@ use crate::optimizer::{Descent, Optimizer};
 use crate::problem::Problem;
 use crate::resources::{check_memory, resolve_threads, with_threads};
 use crate::rng::{stream, Domain};
-use crate::sgd::{are_signs, check_finite, LangevinNoise};
+use crate::sgd::{are_signs, check_finite, LangevinNoise, StepHook};
 use crate::simd::{axpy, dot};
-use crate::simulate::EnsembleSpec;
+use crate::simulate::{EnsembleSpec, History, TwinResponse, FIELD_SCALE};
 use rand::{Rng, RngExt};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
@@ -58,9 +59,10 @@ pub struct NetworkRuns {
     pub train_error: Vec<f64>,
     /// Test error, `(runs, T)`; empty unless labels are ±1.
     pub test_error: Vec<f64>,
-    /// The DMFT's two-time blocks of each group, `C(t,s)_{kl}` and `R(t,s)_{kl}` at
-    /// `[(run, t K + k, s K + l)]`, shape `(runs, T K, T K)`; empty for a simulation, and
-    /// where not kept (see [`NetworkDmftOptions::keep_two_time`](crate::NetworkDmftOptions)).
+    /// The two-time blocks of each run, `C(t,s)_{kl}` and `R(t,s)_{kl}` at
+    /// `[(run, t K + k, s K + l)]`, shape `(runs, T K, T K)`: the DMFT's where kept (see
+    /// [`NetworkDmftOptions::keep_two_time`](crate::NetworkDmftOptions)), a simulation's
+    /// with [`EnsembleSpec::record_two_time`] (theory.md section 8), else `None`.
     pub two_time: Option<(Vec<f64>, Vec<f64>)>,
 }
 
@@ -227,7 +229,7 @@ fn cholesky(a: &[f64], n: usize) -> Vec<f64> {
 
 /// Runs the ensemble of the network `problem` on a local pool of `spec.threads` workers;
 /// the numbers depend on the seed only, not on the thread count. Progress counts
-/// replica-steps.
+/// replica-steps (the twin runs of `spec.record_two_time` too).
 ///
 /// ```
 /// use dmft_sgd::{simulate_network, Config, Control, Data, EnsembleSpec, Problem, Teacher};
@@ -273,31 +275,52 @@ pub fn simulate_network_with(
     let (k, ks) = (cfg.hidden, teacher_units(cfg));
     // Per replica in flight: its data, weights and gradients, test draws; the results.
     let (d, r, t) = (spec.d as f64, spec.replicas as f64, cfg.steps as f64);
-    let per_replica = 8.0 * (n as f64 * (d + 1.0) + (2 * k + ks) as f64 * d)
+    let mut per_replica = 8.0 * (n as f64 * (d + 1.0) + (2 * k + ks) as f64 * d)
         + 8.0 * (TEST_DRAWS * (k + ks + 2)) as f64;
-    let results = 8.0 * r * t * ((k * ks + k * k) as f64 + 4.0);
+    let mut results = 8.0 * r * t * ((k * ks + k * k) as f64 + 4.0);
+    let mut hint = "use a smaller d, fewer replicas or fewer threads";
+    if spec.record_two_time {
+        // The history of w and the fields in flight (T K d each), C and R ((T K)^2 each).
+        let tk = t * k as f64;
+        per_replica += 8.0 * 2.0 * tk * d;
+        results += 8.0 * 2.0 * r * tk * tk;
+        hint = "use a smaller d, fewer steps, replicas or threads, or record_two_time=False";
+    }
     check_memory(
         (threads.min(spec.replicas) as f64 * per_replica + 2.0 * results) as u64,
-        "use a smaller d, fewer replicas or fewer threads",
+        hint,
     )?;
     let network = Network::of(problem);
     let builtin = BuiltinTarget(&network);
     let target = target.unwrap_or(&builtin);
     // Every replica runs to its end or its error; the lowest replica's error is reported.
-    let outcomes: Vec<Result<NetworkTrajectory>> = with_threads(Some(threads), || {
-        (0..spec.replicas)
-            .into_par_iter()
-            .map(|r| run_replica(problem, &network, target, spec, n, r, control))
-            .collect()
-    })?;
-    let runs = outcomes
+    let outcomes: Vec<Result<(NetworkTrajectory, Option<TwoTimeBlocks>)>> =
+        with_threads(Some(threads), || {
+            (0..spec.replicas)
+                .into_par_iter()
+                .map(|r| run_replica(problem, &network, target, spec, n, r, control))
+                .collect()
+        })?;
+    let (runs, blocks): (Vec<NetworkTrajectory>, Vec<Option<TwoTimeBlocks>>) = outcomes
         .into_iter()
-        .collect::<Result<Vec<NetworkTrajectory>>>()?;
+        .collect::<Result<Vec<_>>>()?
+        .into_iter()
+        .unzip();
     let gather = |field: fn(&NetworkTrajectory) -> &Vec<f64>| -> Vec<f64> {
         runs.iter()
             .flat_map(|run| field(run).iter().copied())
             .collect()
     };
+    let two_time = spec.record_two_time.then(|| {
+        let blocks = blocks.iter().flatten();
+        (
+            blocks
+                .clone()
+                .flat_map(|(c, _)| c.iter().copied())
+                .collect(),
+            blocks.flat_map(|(_, r)| r.iter().copied()).collect(),
+        )
+    });
     Ok(NetworkRuns {
         runs: spec.replicas,
         steps: cfg.steps,
@@ -310,9 +333,12 @@ pub fn simulate_network_with(
         test_loss: gather(|r| &r.test_loss),
         train_error: gather(|r| &r.train_error),
         test_error: gather(|r| &r.test_error),
-        two_time: None,
+        two_time,
     })
 }
+
+/// One replica's two-time blocks `C` and `R`, each `(T K, T K)` at `(t K + k, s K + l)`.
+type TwoTimeBlocks = (Vec<f64>, Vec<f64>);
 
 /// `K*`: the teacher's directions (one for the mixture and the square teacher).
 pub(crate) fn teacher_units(cfg: &Config) -> usize {
@@ -323,7 +349,9 @@ pub(crate) fn teacher_units(cfg: &Config) -> usize {
 }
 
 /// One replica: its teacher, data, initial weights, batch chain and Langevin noise from
-/// its own streams, then `T` steps of SGD on every unit ([`run_committee`]).
+/// its own streams, then `T` steps of SGD on every unit ([`run_committee`]); with
+/// `spec.record_two_time` also its blocks `C` and, by a twin run, `R` (theory.md
+/// sections 4.7 and 8).
 fn run_replica(
     problem: &Problem,
     net: &Network,
@@ -332,44 +360,78 @@ fn run_replica(
     n: usize,
     r: usize,
     control: &Control,
-) -> Result<NetworkTrajectory> {
+) -> Result<(NetworkTrajectory, Option<TwoTimeBlocks>)> {
     let cfg = problem.config();
     let (k, ks) = (cfg.hidden, teacher_units(cfg));
     let mut rng = stream(spec.seed, Domain::NetworkReplica, r as u64);
     let ReplicaData { x, y, w_star, w0 } = replica_data(cfg, net, target, spec.d, n, &mut rng)?;
     let test_stream = stream(spec.seed, Domain::NetworkTest, r as u64);
     let tests = TestDraws::draw(net, target, k, ks, test_stream)?;
-    // The replica's stream goes on as its batch chain.
+    // The replica's stream goes on as its batch chain; the twin's is that chain again,
+    // from the same state.
+    let twin_batches = spec.record_two_time.then(|| rng.clone());
     let mut batches = MarkovBatches::new(cfg, rng);
-    let langevin = stream(spec.seed, Domain::NetworkLangevin, r as u64);
+    let langevin = || {
+        LangevinNoise::Drawn(Box::new(stream(
+            spec.seed,
+            Domain::NetworkLangevin,
+            r as u64,
+        )))
+    };
     let m0 = cfg.m0();
-    let guard = DivergenceGuard::new(
-        format!("network simulation replica {r}"),
-        m0 * m0 + cfg.q0,
-        label_moment(&y),
-    );
+    let guard = |label: String| DivergenceGuard::new(label, m0 * m0 + cfg.q0, label_moment(&y));
     let data = CommitteeData {
         x: &x,
         y: &y,
         w_star: &w_star,
         d: spec.d,
     };
+    let twin_w0 = spec.record_two_time.then(|| w0.clone());
+    let mut history = spec.record_two_time.then(|| History {
+        w: Vec::with_capacity(cfg.steps * k * spec.d),
+    });
+    let label = format!("network simulation replica {r}");
     let run = run_committee(
         problem,
         net,
         data,
         w0,
-        &guard,
+        &guard(label.clone()),
         &mut batches,
-        LangevinNoise::Drawn(Box::new(langevin)),
+        langevin(),
         NetworkTests::Draws(&tests),
         control,
+        history.as_mut().map(|h| h as &mut dyn StepHook),
     )?;
     // The ensemble keeps no weights: K d numbers per replica until all have run.
-    Ok(NetworkTrajectory {
+    let run = NetworkTrajectory {
         w: Vec::new(),
         ..run
-    })
+    };
+    let (Some(mut history), Some(twin_w0), Some(twin_batches)) = (history, twin_w0, twin_batches)
+    else {
+        return Ok((run, None));
+    };
+    let c = history.correlation(&run.overlaps, ks);
+    // The twin: the same data, start, batches and Langevin increments, and the fields
+    // eps xi_k(t) on every unit and step from a stream of its own.
+    let eps = FIELD_SCALE * (m0 * m0 + cfg.q0).max(1.0).sqrt();
+    let field = stream(spec.seed, Domain::NetworkTwoTimeField, r as u64);
+    let mut twin = TwinResponse::new(&mut history.w, eps, field);
+    run_committee(
+        problem,
+        net,
+        data,
+        twin_w0,
+        &guard(format!("{label} (twin run of the response)")),
+        &mut MarkovBatches::new(cfg, twin_batches),
+        langevin(),
+        NetworkTests::Absent,
+        control,
+        Some(&mut twin),
+    )?;
+    let r = twin.response(cfg.steps, k);
+    Ok((run, Some((c, r))))
 }
 
 /// A replica's data set and starting point, all row-major: rows `x_mu` (`n x d`), labels
@@ -475,7 +537,8 @@ fn fields(w: &[f64], x: &[f64], inv_sqrt_d: f64, h: &mut [f64]) {
 /// `T` steps of SGD on every unit of the committee `net` from `w0` (theory.md eqs. 8.1
 /// and 1.2) on `data`, with the batches of `batches`, the Langevin increments of
 /// `langevin` (unit `k`'s of step `t` at index `t K + k`) and the test observables of
-/// `tests`; `guard` bounds the weights. Shapes are the caller's to check.
+/// `tests`; `guard` bounds the weights. `hook`, if any, sees every step's weights (`K x
+/// d`) and may push them (the two-time functions). Shapes are the caller's to check.
 #[allow(clippy::too_many_arguments)] // one recursion, all its inputs
 fn run_committee(
     problem: &Problem,
@@ -487,6 +550,7 @@ fn run_committee(
     mut langevin: LangevinNoise<'_>,
     tests: NetworkTests<'_>,
     control: &Control,
+    mut hook: Option<&mut dyn StepHook>,
 ) -> Result<NetworkTrajectory> {
     let cfg = problem.config();
     let CommitteeData { x, y, w_star, d } = data;
@@ -528,6 +592,9 @@ fn run_committee(
         for unit in 0..k {
             let m = overlaps[unit * ks];
             guard.check_weights(cfg, step, m, gram[unit * k + unit] - m * m)?;
+        }
+        if let Some(hook) = hook.as_mut() {
+            hook.observe(step, &w);
         }
 
         // The forward pass over every sample and the descent of the units for those in
@@ -578,6 +645,12 @@ fn run_committee(
         out.gram.extend(gram);
 
         if step + 1 < steps {
+            if let Some(hook) = hook.as_mut() {
+                // Every unit's descent sum, so a push moves each w_k(step + 1) as the
+                // DMFT's force eta_k(step) dt does.
+                let to_descent = 1.0 / (optimizer.lr_at(step) * inv_sqrt_d * batch_weight);
+                hook.push(step, &mut descent, to_descent);
+            }
             let units = w
                 .chunks_exact_mut(d)
                 .zip(&mut states)
@@ -820,6 +893,7 @@ pub fn network_on_data(
         langevin,
         tests,
         control,
+        None,
     )
 }
 
@@ -1097,6 +1171,47 @@ mod tests {
         }
         assert!(net.w.iter().zip(&one.w).all(|(a, b)| close(*a, *b)));
         assert!(net.test_loss.is_empty() && net.train_error.is_empty());
+    }
+
+    #[test]
+    fn two_time_blocks_leave_the_run_alone_and_hold_q_minus_m_m_at_equal_times() {
+        let cfg = Config {
+            data: Data::Teacher(Teacher::Linear),
+            hidden: 2,
+            teacher_hidden: 2,
+            teacher_activation: Activation::Erf,
+            batch: 0.5,
+            momentum: 0.3,
+            steps: 6,
+            ..Config::default()
+        };
+        let problem = Problem::new(cfg).unwrap();
+        let spec = EnsembleSpec::new(60, 2).seed(3).threads(Some(2));
+        let plain = simulate_network(&problem, &spec, &Control::new()).unwrap();
+        let two = simulate_network(&problem, &spec.record_two_time(true), &Control::new()).unwrap();
+        let (c, r) = two.two_time.clone().unwrap();
+        assert_eq!(
+            NetworkRuns {
+                two_time: None,
+                ..two
+            },
+            plain
+        );
+        let (k, steps, n) = (2, 6, 12);
+        for run in 0..2 {
+            let (c, r) = (&c[run * n * n..], &r[run * n * n..]);
+            for (a, b) in (0..n).flat_map(|a| (0..n).map(move |b| (a, b))) {
+                let (t, s, unit, other) = (a / k, b / k, a % k, b % k);
+                assert_eq!(c[a * n + b], c[b * n + a]);
+                assert_eq!(r[a * n + b] == 0.0, s >= t, "R at {a}, {b}");
+                if t == s {
+                    let m = &plain.overlaps[(run * steps + t) * 4..];
+                    let along = m[unit * 2] * m[other * 2] + m[unit * 2 + 1] * m[other * 2 + 1];
+                    let q = plain.gram[(run * steps + t) * 4 + unit * 2 + other];
+                    assert!((c[a * n + b] + along - q).abs() < 1e-12);
+                }
+            }
+        }
     }
 
     #[test]

@@ -1011,12 +1011,14 @@ impl TargetFn for PyTarget {
 }
 
 /// Runs the finite-d ensemble of a two-layer network (`simulate_network`): a dict of
-/// float64 arrays, `t` (T,), `M` (replicas, T, K, K*), `Q` (replicas, T, K, K) and each
-/// recorded observable (replicas, T); the errors are None unless labels are ±1.
-/// `progress(done)` is called with the number of finished replica-steps; `target`, a
-/// callable `target(h_star, eps) -> y`, gives the teacher's labels.
+/// float64 arrays, `t` (T,), `M` (replicas, T, K, K*), `Q` (replicas, T, K, K), each
+/// recorded observable (replicas, T), and with `record_two_time` each replica's `C` and
+/// `R` blocks (replicas, T, K, T, K); the errors are None unless labels are ±1.
+/// `progress(done)` is called with the number of finished replica-steps (the twin runs
+/// count); `target`, a callable `target(h_star, eps) -> y`, gives the teacher's labels.
 #[pyfunction]
-#[pyo3(signature = (config, *, d, replicas, seed, threads=None, progress=None, target=None))]
+#[pyo3(signature = (config, *, d, replicas, seed, threads=None, progress=None, target=None,
+    record_two_time=false))]
 #[allow(clippy::too_many_arguments)]
 fn simulate_network<'py>(
     py: Python<'py>,
@@ -1027,11 +1029,13 @@ fn simulate_network<'py>(
     threads: Option<i64>,
     progress: Option<Py<PyAny>>,
     target: Option<Py<PyAny>>,
+    record_two_time: bool,
 ) -> PyResult<Bound<'py, PyDict>> {
     let problem = problem_from_dict(config)?;
     let spec = EnsembleSpec::new(d, replicas)
         .seed(seed)
-        .threads(threads_arg(threads)?);
+        .threads(threads_arg(threads)?)
+        .record_two_time(record_two_time);
     let target = target.map(PyTarget);
     let ens = run_detached(py, Some(1), progress, |control| {
         let target = target.as_ref().map(|t| t as &dyn TargetFn);
@@ -1041,8 +1045,8 @@ fn simulate_network<'py>(
 }
 
 /// A network run's arrays as a dict: `t`, `M` `(n, T, K, K*)`, `Q` `(n, T, K, K)`, the
-/// observables `(n, T)` (None where not recorded), `n` replicas or groups, and the DMFT's
-/// kept `C`, `R` blocks `(n, T, K, T, K)` (None otherwise).
+/// observables `(n, T)` (None where not recorded), `n` replicas or groups, and the `C`,
+/// `R` blocks `(n, T, K, T, K)` the DMFT kept or the simulation recorded (None otherwise).
 fn network_arrays(py: Python<'_>, runs: NetworkRuns) -> PyResult<Bound<'_, PyDict>> {
     let (n, t, k, ks) = (runs.runs, runs.steps, runs.hidden, runs.teacher_units);
     let shape_error = |e: numpy::ndarray::ShapeError| PyRuntimeError::new_err(e.to_string());

@@ -38,6 +38,8 @@ pub(crate) enum Domain {
     NetworkDmftTest = 14,
     /// The random field of each replica's twin run (`simulate`'s two-time response).
     TwoTimeField = 15,
+    /// The random fields of each network replica's twin run (its two-time response).
+    NetworkTwoTimeField = 16,
 }
 
 /// The independent ChaCha8 stream number `index` of `domain` for `seed`.

@@ -32,7 +32,8 @@ pub struct EnsembleSpec {
     /// Worker threads of the run's own pool (`None`: all cores).
     pub threads: Option<usize>,
     /// Also record each replica's `C(k,l)` and, by a twin run, `R(k,l)`
-    /// ([`Ensemble::c`], [`Ensemble::r`]).
+    /// ([`Ensemble::c`], [`Ensemble::r`]; a network's blocks in
+    /// [`NetworkRuns::two_time`](crate::NetworkRuns)).
     #[cfg_attr(feature = "serde", serde(default))]
     pub record_two_time: bool,
 }
@@ -203,12 +204,13 @@ pub(crate) fn ensemble_memory(cfg: &Config, spec: &EnsembleSpec, concurrent: usi
 /// The field of the twin run, `eps xi(l)` with `eps` this times the weights' scale
 /// `max(1, m0^2 + q0)^(1/2)`: its bias is `O(eps)`, its rounding `1e-16/eps`, both far
 /// below the estimator's noise.
-const FIELD_SCALE: f64 = 1e-6;
+pub(crate) const FIELD_SCALE: f64 = 1e-6;
 
 /// The base run's side of the two-time functions: it keeps `w(k)` at every step.
-struct History {
-    /// Row-major `(steps, d)`.
-    w: Vec<f64>,
+pub(crate) struct History {
+    /// Row-major `(steps, d)`; a network's `(steps, K, d)`, unit `k` of step `t` at the
+    /// flat row `t K + k`.
+    pub(crate) w: Vec<f64>,
 }
 
 impl StepHook for History {
@@ -244,24 +246,33 @@ fn lower_dots(
 
 impl History {
     /// `C(k,l) = w(k)·w(l)/d - m(k) m(l)`, row-major `(steps, steps)`: with the `m` of the
-    /// run, its diagonal is the run's `q` bit for bit.
-    fn correlation(&self, m: &[f64]) -> Vec<f64> {
-        let steps = m.len();
-        let d = self.w.len() / steps.max(1);
-        let mut c = vec![0.0; steps * steps];
-        lower_dots(&self.w, &self.w, d, false, |k, l, dot| {
-            let value = dot / d as f64 - m[k] * m[l];
-            c[k * steps + l] = value;
-            c[l * steps + k] = value;
+    /// run, its diagonal is the run's `q` bit for bit. For a network (rows at the flat
+    /// index `t K + k`, `m` its overlaps `M` flat `(t K + k) K* + j`) the blocks
+    /// `C_kl(t,s) = w_k(t)·w_l(s)/d - sum_j M_kj(t) M_lj(s)`, the correlation of the weights
+    /// orthogonal to the teacher's directions as in the DMFT, at `(t K + k, s K + l)`.
+    pub(crate) fn correlation(&self, m: &[f64], teacher_units: usize) -> Vec<f64> {
+        let rows = m.len() / teacher_units;
+        let d = self.w.len() / rows.max(1);
+        let along = |a: usize| &m[a * teacher_units..(a + 1) * teacher_units];
+        let mut c = vec![0.0; rows * rows];
+        lower_dots(&self.w, &self.w, d, false, |a, b, dot| {
+            let value = dot / d as f64 - dot_product(along(a), along(b));
+            c[a * rows + b] = value;
+            c[b * rows + a] = value;
         });
         c
     }
 }
 
+/// `a·b` of two short vectors (the `K*` overlaps of two units).
+fn dot_product(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
 /// The twin run's side (theory.md section 4.7): it pushes `w(l+1)` by `eps xi(l)`, the
 /// force `eps xi(l)/dt_l`, and turns the base run's history into `w_twin(k) - w(k)`, for
 /// `R(k,l) = (w_twin(k) - w(k))·xi(l)/(eps d)`.
-struct TwinResponse<'a> {
+pub(crate) struct TwinResponse<'a> {
     /// The base run's `w(k)`, replaced by `w_twin(k) - w(k)` as the twin passes step `k`.
     diff: &'a mut [f64],
     eps: f64,
@@ -271,7 +282,7 @@ struct TwinResponse<'a> {
 }
 
 impl<'a> TwinResponse<'a> {
-    fn new(history: &'a mut [f64], eps: f64, rng: ChaCha8Rng) -> Self {
+    pub(crate) fn new(history: &'a mut [f64], eps: f64, rng: ChaCha8Rng) -> Self {
         TwinResponse {
             fields: Vec::with_capacity(history.len()),
             diff: history,
@@ -280,13 +291,19 @@ impl<'a> TwinResponse<'a> {
         }
     }
 
-    /// `R`, row-major `(steps, steps)`, once the twin has run.
-    fn response(&self, steps: usize) -> Vec<f64> {
-        let d = self.diff.len() / steps.max(1);
+    /// `R`, row-major `(steps, steps)`, once the twin has run; for a network of `units =
+    /// K` units the blocks `R_kl(t,s) = (w_twin,k(t) - w_k(t))·xi_l(s)/(eps d)` at the flat
+    /// index `(t K + k, s K + l)`. Zero for `s >= t`.
+    pub(crate) fn response(&self, steps: usize, units: usize) -> Vec<f64> {
+        let rows = steps * units;
+        let d = self.diff.len() / rows.max(1);
         let scale = 1.0 / (self.eps * d as f64);
-        let mut r = vec![0.0; steps * steps];
-        lower_dots(self.diff, &self.fields, d, true, |k, l, dot| {
-            r[k * steps + l] = dot * scale;
+        let mut r = vec![0.0; rows * rows];
+        lower_dots(self.diff, &self.fields, d, true, |a, b, dot| {
+            // Same step, another unit: xi(t) moves only w(t+1).
+            if b / units < a / units {
+                r[a * rows + b] = dot * scale;
+            }
         });
         r
     }
@@ -438,7 +455,7 @@ fn run_replica<L: LossFn, A: ActivationFn>(
     let Some(mut history) = history else {
         return Ok((traj, None));
     };
-    let c = history.correlation(&traj.m);
+    let c = history.correlation(&traj.m, 1);
     let eps = FIELD_SCALE * (cfg.m0() * cfg.m0() + cfg.q0).max(1.0).sqrt();
     let field = stream(spec.seed, Domain::TwoTimeField, r as u64);
     let mut twin = TwinResponse::new(&mut history.w, eps, field);
@@ -454,7 +471,7 @@ fn run_replica<L: LossFn, A: ActivationFn>(
         &format!("{label} (twin run of the response)"),
         Some(&mut twin),
     )?;
-    let r = twin.response(cfg.steps);
+    let r = twin.response(cfg.steps, 1);
     Ok((traj, Some(TwoTime { c, r })))
 }
 

@@ -79,10 +79,6 @@ def test_without_record_two_time_nothing_changes_and_nothing_is_recorded():
         plain.sem("R")
     with pytest.raises(TypeError, match="record_two_time"):
         ds.simulate(cfg, d=60, replicas=3, record_two_time=1)  # type: ignore[arg-type]
-    network = ds.Config(data="teacher", teacher="linear", loss="square", hidden=2, steps=5)
-    with pytest.raises(ds.InvalidParameterError, match="record_two_time") as refused:
-        ds.simulate(network, d=60, replicas=2, record_two_time=True)
-    assert refused.value.parameter == "record_two_time"
     # A run whose history of w and T x T matrices cannot fit is refused before any work.
     long = ds.Config(steps=10**6)
     with pytest.raises(MemoryError, match="record_two_time=False"):

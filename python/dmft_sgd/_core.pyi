@@ -224,6 +224,7 @@ def simulate_network(
     threads: int | None = None,
     progress: Callable[[int], Any] | None = None,
     target: Callable[[_F64, _F64], Any] | None = None,
+    record_two_time: bool = False,
 ) -> dict[str, _F64 | None]: ...
 def solve_network_dmft(
     config: dict[str, Any],

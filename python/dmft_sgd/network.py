@@ -192,6 +192,12 @@ class NetworkResult(_NetworkArrays):
         Mean training loss; the expected loss on a fresh sample.
     train_error, test_error : ndarray (replicas, T) or None
         Classification errors (``y o <= 0``); None where the labels are not ±1.
+    C, R : ndarray (replicas, T, K, T, K) or None
+        With ``record_two_time=True``, each replica's correlation ``C(t,s)_{kl} =
+        w_k(t)·w_l(s)/d - sum_j M_kj(t) M_lj(s)`` of the weights orthogonal to the
+        teacher and response ``R(t,s)_{kl}`` (a twin run with a tiny random force on every
+        unit; theory.md section 8), entry by entry those of `NetworkDMFTResult`; else
+        None.
     """
 
     config: Config
@@ -372,11 +378,12 @@ def solve_network_dmft(cfg: Config, samples: int, groups: int, seed: int, thread
 
 
 def simulate_network(cfg: Config, d: int, replicas: int, seed: int, threads: int | None,
-                     callback: Any, target: Any = None) -> NetworkResult:
+                     callback: Any, target: Any = None, record_two_time: bool = False) -> NetworkResult:
     """The core's network ensemble as a `NetworkResult` (arguments checked by `simulate`;
-    `target` the labels' callable, or None for the config's teacher)."""
+    `target` the labels' callable, or None for the config's teacher; `record_two_time`
+    whether each replica's C and R blocks are recorded)."""
     out = _core.simulate_network(cfg.to_dict(), d=d, replicas=replicas, seed=seed, threads=threads,
-                                 progress=callback, target=target)
+                                 progress=callback, target=target, record_two_time=record_two_time)
     return NetworkResult(config=cfg, d=d, replicas=replicas, seed=seed, **out)  # type: ignore[arg-type]
 
 

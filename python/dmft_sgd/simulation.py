@@ -47,7 +47,10 @@ def simulate(
     the closed-form test error at every step. With `record_two_time` it also records the
     two-time functions the DMFT predicts (``DMFTResult.C``, ``.R``), per replica: the
     correlation ``C[k, l] = w(k)·w(l)/d - m(k) m(l)`` and the response R by a twin run on
-    the same data, batches and noise with a tiny random field (theory.md section 4.7).
+    the same data, batches and noise with a tiny random field (theory.md section 4.7);
+    for a network the DMFT's blocks (``NetworkDMFTResult.C``, ``.R``), ``C[t, k, s, l] =
+    w_k(t)·w_l(s)/d - sum_j M[t, k, j] M[s, l, j]`` and R with the field on every unit
+    (theory.md section 8).
 
     Parameters
     ----------
@@ -74,12 +77,13 @@ def simulate(
         (real labels) or ``"sign"`` (it must return ±1); the run is then a network's
         (`NetworkResult`), with ``teacher_activation`` unused.
     record_two_time : bool
-        Also record ``C`` and ``R``, shape (replicas, T, T) (a single unit only): about
-        twice the time (a twin run per replica) plus T^2 d per replica, and 2 T d numbers
-        per running replica and 2 replicas T^2 in the result of memory. R is unbiased up
-        to O(1e-6); its noise per replica is about ``sqrt(sum_l' R(k, l')^2 / d)``
-        (``sqrt(k/d)`` at most, for R of order 1), so ``sem("R")`` over replicas is its
-        error bar.
+        Also record ``C`` and ``R``, shape (replicas, T, T): about twice the time (a twin
+        run per replica) plus T^2 d per replica, and 2 T d numbers per running replica
+        and 2 replicas T^2 in the result of memory. R is unbiased up to O(1e-6); its
+        noise per replica is about ``sqrt(sum_l' R(k, l')^2 / d)`` (``sqrt(k/d)`` at
+        most, for R of order 1), so ``sem("R")`` over replicas is its error bar (use 16
+        replicas or more: the ``sem`` of fewer is itself noisy). For a network, the
+        blocks of shape (replicas, T, K, T, K), T K in place of T in those costs.
 
     Returns
     -------
@@ -120,6 +124,9 @@ def simulate(
     ((4, 20, 20), True)
     >>> print(f"R(t + dt, t) = {two.mean('R')[1, 0]:.2f} +- {two.sem('R')[1, 0]:.2f}")  # 1 in the DMFT
     R(t + dt, t) = 1.04 +- 0.05
+    >>> net = ds.simulate(cfg.replace(hidden=2, activation="erf"), d=100, replicas=4, record_two_time=True)
+    >>> net.C.shape  # (replicas, T, K, T, K): C(t, t) + M M^T = Q
+    (4, 20, 2, 20, 2)
     """
     cfg = as_config("cfg", cfg)
     d = as_int("d", d, 1)
@@ -130,13 +137,10 @@ def simulate(
     if not isinstance(record_two_time, bool):
         raise wrong_type("record_two_time", record_two_time,
                          f"record_two_time must be a bool, got {record_two_time!r}")
-    if is_network(cfg) or target is not None:  # a committee or a multi-index teacher (theory.md section 8)
-        if record_two_time:
-            raise invalid("record_two_time", True, "record_two_time is for a single unit: a network's "
-                          "simulation records its overlaps M and Q, not C and R")
-        with reporter(progress, replicas * cfg.steps, "SGD", per=replicas) as callback, values_named(d=d):
-            return simulate_network(cfg, d, replicas, seed, threads, callback, target)
     runs = replicas * (2 if record_two_time else 1)
+    if is_network(cfg) or target is not None:  # a committee or a multi-index teacher (theory.md section 8)
+        with reporter(progress, runs * cfg.steps, "SGD", per=runs) as callback, values_named(d=d):
+            return simulate_network(cfg, d, replicas, seed, threads, callback, target, record_two_time)
     with reporter(progress, runs * cfg.steps, "SGD", per=runs) as callback, values_named(d=d):
         out = _core.simulate(cfg.to_dict(), d=d, replicas=replicas, seed=seed, threads=threads,
                              progress=callback, record_two_time=record_two_time)
