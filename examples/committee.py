@@ -4,7 +4,13 @@ square loss, at finite d. Both units start orthogonal to the teacher; they first
 its mean direction together (the symmetric plateau, M[k, 1] = M[k, 2]), then each
 specialises to one teacher unit (|M[k, 1] - M[k, 2]| grows), in an order set by the
 random start. Each replica is one line (the two permutations are equivalent, so the
-replica mean of M itself stays symmetric)."""
+replica mean of M itself stays symmetric).
+
+Beside it, the DMFT (d -> infinity, exact tangent) over the first 100 steps: it follows
+the simulations through the common phase. On the symmetric plateau the symmetry is broken
+by fluctuations: at finite d by the d-dimensional noise, in the DMFT by the Monte Carlo
+noise of each group of effective samples, which then specialise like replicas (the
+groups' spread, the error band, grows there)."""
 
 import time
 
@@ -22,12 +28,19 @@ cfg = ds.Config(data="teacher", teacher="linear", loss="square", alpha=16.0, lr=
 start = time.perf_counter()
 net = ds.simulate(cfg, d=d, replicas=replicas, seed=0)
 print(f"simulation: {time.perf_counter() - start:.2f} s")
+start = time.perf_counter()
+theory = ds.solve_dmft(cfg.replace(steps=min(steps, 100)), samples=400 if args.quick else 2000, seed=0,
+                       response="tangent")
+print(f"DMFT: {time.perf_counter() - start:.2f} s")
 
 fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
 loss, sem = net.mean("test_loss"), net.sem("test_loss")
 axes[0].plot(net.t, loss, label="test loss")
 axes[0].fill_between(net.t, loss - sem, loss + sem, alpha=0.3, lw=0)
 axes[0].plot(net.t, net.mean("train_loss"), label="training loss")
+dmft_loss, dmft_sem = theory.mean("test_loss"), theory.sem("test_loss")
+axes[0].plot(theory.t, dmft_loss, "k", lw=1, label="test loss, DMFT (d = inf)")
+axes[0].fill_between(theory.t, dmft_loss - dmft_sem, dmft_loss + dmft_sem, color="k", alpha=0.2, lw=0)
 axes[0].set(xlabel="time t", ylabel="loss", yscale="log")
 axes[0].legend(fontsize=8)
 for r in range(replicas):
