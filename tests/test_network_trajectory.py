@@ -149,6 +149,32 @@ def test_drawn_batches_and_noise_are_those_of_the_single_unit():
     np.testing.assert_array_equal(given.M, net.M)
 
 
+@pytest.mark.parametrize("activation", UNITS)
+def test_swapping_units_of_equal_weight_swaps_their_rows(activation):
+    # Issue 24, check 6: the committee is symmetric under exchanging two units with the
+    # same second-layer weight, so exchanging their starting weights exchanges their
+    # rows of M and their rows and columns of Q at every step: exactly for K = 2 (the
+    # output a sigma(h_1) + a sigma(h_2) is a sum of two terms, exact in either order),
+    # to rounding for K = 3. Exchanging two teacher directions exchanges M's columns.
+    rng = np.random.default_rng(9)
+    n, d = 60, 24
+    V = directions(rng, 2, d)
+    X, y = data(rng, V, n, signs=True)
+    cfg = ds.Config(loss="logistic", activation=activation, lr=0.1, batch=0.5, lam=0.05, steps=25, momentum=0.3)
+    for k, second_layer, tol in ((2, (0.5, 0.5), 0.0), (3, (0.4, 0.4, 0.2), 1e-12)):
+        w0 = 0.5 * rng.standard_normal((k, d))
+        run = ds.sgd_trajectory(X, y, V, w0, cfg.replace(hidden=k, second_layer=second_layer), seed=3)
+        swapped = ds.sgd_trajectory(X, y, V, w0[[1, 0, *range(2, k)]], cfg.replace(hidden=k, second_layer=second_layer),
+                                    seed=3)
+        order = [1, 0, *range(2, k)]
+        np.testing.assert_allclose(swapped.M, run.M[:, order], rtol=tol, atol=tol)
+        np.testing.assert_allclose(swapped.Q, run.Q[:, order][:, :, order], rtol=tol, atol=tol)
+        np.testing.assert_allclose(swapped.train_loss, run.train_loss, rtol=tol, atol=tol)
+        teachers_swapped = ds.sgd_trajectory(X, y, V[::-1], w0, cfg.replace(hidden=k, second_layer=second_layer),
+                                             seed=3)
+        np.testing.assert_array_equal(teachers_swapped.M, run.M[:, :, ::-1])
+
+
 def test_what_is_recorded_follows_the_labels_and_the_test_set():
     rng = np.random.default_rng(41)
     n, d = 30, 12
