@@ -19,7 +19,7 @@ use crate::optimizer::{Descent, Optimizer};
 use crate::problem::Problem;
 use crate::resources::{check_memory, resolve_threads, with_threads};
 use crate::rng::{stream, Domain};
-use crate::sgd::{are_signs, check_finite, LangevinNoise, StepHook};
+use crate::sgd::{check_finite, checked_test_set, checked_user_labels, LangevinNoise, StepHook};
 use crate::simd::{axpy, dot};
 use crate::simulate::{EnsembleSpec, History, TwinResponse, FIELD_SCALE};
 use rand::{Rng, RngExt};
@@ -822,40 +822,10 @@ pub fn network_on_data(
             ));
         }
     }
-    let signs = are_signs(run.y);
-    let loss = problem.loss();
-    if loss.needs_sign_labels() && !signs {
-        return Err(Error::invalid(
-            "y",
-            format!(
-                "must be ±1 for loss '{}', which needs labels ±1; for real-valued labels use loss='square'",
-                loss.name()
-            ),
-        ));
-    }
-    let tests = match run.test {
+    let signs = checked_user_labels(run.y, &problem.loss())?;
+    let tests = match checked_test_set(run.test, d, signs)? {
         None => NetworkTests::Absent,
-        Some((x, y)) => {
-            if x.is_empty() || Some(x.len()) != y.len().checked_mul(d) {
-                return Err(Error::invalid(
-                    "X_test",
-                    format!(
-                        "must have shape (n_test, d) = ({}, {d}) with n_test >= 1, got {} entries",
-                        y.len(),
-                        x.len()
-                    ),
-                ));
-            }
-            check_finite("X_test", x)?;
-            check_finite("y_test", y)?;
-            if signs && !are_signs(y) {
-                return Err(Error::invalid(
-                    "y_test",
-                    "must be ±1 like y (the test error compares signs)",
-                ));
-            }
-            NetworkTests::TestSet { x, y }
-        }
+        Some((x, y)) => NetworkTests::TestSet { x, y },
     };
     let mut given;
     let mut drawn;

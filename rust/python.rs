@@ -25,9 +25,10 @@ use crate::problem::Problem;
 use crate::resources::{measure_read_bandwidth, with_threads};
 use crate::sgd::{sgd_on_data, DataSet, UserRun};
 use crate::simulate::{simulate as simulate_ensemble, EnsembleSpec};
-use numpy::ndarray::{Array2, Array3, Array4, ArrayD};
+use numpy::ndarray::{Array2, Array3, Array4, ArrayD, Dimension};
 use numpy::{
-    IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2, PyReadonlyArray3,
+    Element, IntoPyArray, PyArray1, PyArray2, PyReadonlyArray, PyReadonlyArray1, PyReadonlyArray2,
+    PyReadonlyArray3,
 };
 use pyo3::exceptions::{PyKeyboardInterrupt, PyMemoryError, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
@@ -764,6 +765,38 @@ fn solution_out(py: Python<'_>, sol: DmftSolution) -> PyResult<DmftSolutionOut> 
     })
 }
 
+/// The data of a user's array, which must be C-contiguous (an error names it otherwise).
+fn contiguous<'a, T: Element, D: Dimension>(
+    array: &'a PyReadonlyArray<'_, T, D>,
+    name: &str,
+) -> PyResult<&'a [T]> {
+    array
+        .as_slice()
+        .map_err(|_| PyValueError::new_err(format!("{name} must be C-contiguous")))
+}
+
+/// [`contiguous`] for an optional array.
+fn contiguous_if_given<'a, T: Element, D: Dimension>(
+    array: &'a Option<PyReadonlyArray<'_, T, D>>,
+    name: &str,
+) -> PyResult<Option<&'a [T]>> {
+    array.as_ref().map(|a| contiguous(a, name)).transpose()
+}
+
+/// The user's test set `(X_test, y_test)`: both or neither.
+fn test_set<'a>(
+    x_test: &'a Option<PyReadonlyArray2<'_, f64>>,
+    y_test: &'a Option<PyReadonlyArray1<'_, f64>>,
+) -> PyResult<Option<(&'a [f64], &'a [f64])>> {
+    match (x_test, y_test) {
+        (Some(x), Some(y)) => Ok(Some((contiguous(x, "X_test")?, contiguous(y, "y_test")?))),
+        (None, None) => Ok(None),
+        _ => Err(PyValueError::new_err(
+            "X_test and y_test go together: give both or neither",
+        )),
+    }
+}
+
 /// SGD on user data (C-contiguous float64 arrays); returns its (steps,) arrays and the
 /// final weights `w`.
 #[pyfunction]
@@ -784,42 +817,17 @@ fn sgd_trajectory<'py>(
     y_test: Option<PyReadonlyArray1<'py, f64>>,
 ) -> PyResult<TrajectoryOut> {
     let problem = problem_from_dict(config)?;
-    let contiguous = |name: &str| PyValueError::new_err(format!("{name} must be C-contiguous"));
-    let x_slice = x.as_slice().map_err(|_| contiguous("X"))?;
-    let y_slice = y.as_slice().map_err(|_| contiguous("y"))?;
-    let v_slice = v_star.as_slice().map_err(|_| contiguous("v_star"))?;
-    let w0_slice = w0.as_slice().map_err(|_| contiguous("w0"))?;
-    let mask = match &batches {
-        Some(b) => Some(b.as_slice().map_err(|_| contiguous("batches"))?),
-        None => None,
-    };
-    let noise = match &langevin_noise {
-        Some(xi) => Some(xi.as_slice().map_err(|_| contiguous("langevin_noise"))?),
-        None => None,
-    };
-    let test = match (&x_test, &y_test) {
-        (Some(xt), Some(yt)) => Some((
-            xt.as_slice().map_err(|_| contiguous("X_test"))?,
-            yt.as_slice().map_err(|_| contiguous("y_test"))?,
-        )),
-        (None, None) => None,
-        _ => {
-            return Err(PyValueError::new_err(
-                "X_test and y_test go together: give both or neither",
-            ))
-        }
-    };
     let data = DataSet {
-        x: x_slice,
-        y: y_slice,
-        v_star: v_slice,
+        x: contiguous(&x, "X")?,
+        y: contiguous(&y, "y")?,
+        v_star: contiguous(&v_star, "v_star")?,
     };
     let run = UserRun {
         seed,
-        batches: mask,
-        langevin_noise: noise,
-        test,
-        ..UserRun::new(data, w0_slice)
+        batches: contiguous_if_given(&batches, "batches")?,
+        langevin_noise: contiguous_if_given(&langevin_noise, "langevin_noise")?,
+        test: test_set(&x_test, &y_test)?,
+        ..UserRun::new(data, contiguous(&w0, "w0")?)
     };
     let traj = run_detached(py, Some(1), None, |control| {
         sgd_on_data(&problem, &run, control)
@@ -855,35 +863,16 @@ fn network_trajectory<'py>(
     y_test: Option<PyReadonlyArray1<'py, f64>>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let problem = problem_from_dict(config)?;
-    let contiguous = |name: &str| PyValueError::new_err(format!("{name} must be C-contiguous"));
-    let test = match (&x_test, &y_test) {
-        (Some(xt), Some(yt)) => Some((
-            xt.as_slice().map_err(|_| contiguous("X_test"))?,
-            yt.as_slice().map_err(|_| contiguous("y_test"))?,
-        )),
-        (None, None) => None,
-        _ => {
-            return Err(PyValueError::new_err(
-                "X_test and y_test go together: give both or neither",
-            ))
-        }
-    };
     let run = NetworkRun {
         seed,
-        batches: match &batches {
-            Some(b) => Some(b.as_slice().map_err(|_| contiguous("batches"))?),
-            None => None,
-        },
-        langevin_noise: match &langevin_noise {
-            Some(xi) => Some(xi.as_slice().map_err(|_| contiguous("langevin_noise"))?),
-            None => None,
-        },
-        test,
+        batches: contiguous_if_given(&batches, "batches")?,
+        langevin_noise: contiguous_if_given(&langevin_noise, "langevin_noise")?,
+        test: test_set(&x_test, &y_test)?,
         ..NetworkRun::new(
-            x.as_slice().map_err(|_| contiguous("X"))?,
-            y.as_slice().map_err(|_| contiguous("y"))?,
-            v_star.as_slice().map_err(|_| contiguous("v_star"))?,
-            w0.as_slice().map_err(|_| contiguous("w0"))?,
+            contiguous(&x, "X")?,
+            contiguous(&y, "y")?,
+            contiguous(&v_star, "v_star")?,
+            contiguous(&w0, "w0")?,
             v_star.as_array().ncols(),
         )
     };

@@ -350,6 +350,53 @@ pub(crate) fn are_signs(y: &[f64]) -> bool {
     y.iter().all(|&v| v == 1.0 || v == -1.0)
 }
 
+/// Whether the user's labels `y` are all ±1 (the errors are then recorded); real labels
+/// are refused, naming `y`, for a loss that needs signs.
+pub(crate) fn checked_user_labels<L: LossFn>(y: &[f64], loss: &L) -> Result<bool> {
+    let signs = are_signs(y);
+    if loss.needs_sign_labels() && !signs {
+        return Err(Error::invalid(
+            "y",
+            format!(
+                "must be ±1 for loss '{}', which needs labels ±1; for real-valued labels use loss='square'",
+                loss.name()
+            ),
+        ));
+    }
+    Ok(signs)
+}
+
+/// The user's test set (rows `x` of `d` columns, labels `y`), checked: at least one row,
+/// finite, and labels ±1 where the training labels are (`signs`).
+pub(crate) fn checked_test_set<'a>(
+    test: Option<(&'a [f64], &'a [f64])>,
+    d: usize,
+    signs: bool,
+) -> Result<Option<(&'a [f64], &'a [f64])>> {
+    let Some((x, y)) = test else {
+        return Ok(None);
+    };
+    if x.is_empty() || Some(x.len()) != y.len().checked_mul(d) {
+        return Err(Error::invalid(
+            "X_test",
+            format!(
+                "must have shape (n_test, d) = ({}, {d}) with n_test >= 1, got {} entries",
+                y.len(),
+                x.len()
+            ),
+        ));
+    }
+    check_finite("X_test", x)?;
+    check_finite("y_test", y)?;
+    if signs && !are_signs(y) {
+        return Err(Error::invalid(
+            "y_test",
+            "must be ±1 like y (the test error compares signs)",
+        ));
+    }
+    Ok(Some((x, y)))
+}
+
 /// SGD on a data set the user supplies, with the batch chain drawn from `run.seed` (see
 /// [`batch_mask`](crate::batch_mask)) or given, and at a positive temperature the Langevin
 /// increments drawn or given. The data are the user's, so the config's data model
@@ -389,39 +436,10 @@ pub fn sgd_on_data_with<L: LossFn, A: ActivationFn>(
             format!("must be normalised to |v_star|^2 = d (theory convention), got |v_star|^2/d = {norm2}"),
         ));
     }
-    let signs = are_signs(data.y);
-    if sample_loss.loss.needs_sign_labels() && !signs {
-        return Err(Error::invalid(
-            "y",
-            format!(
-                "must be ±1 for loss '{}', which needs labels ±1; for real-valued labels use loss='square'",
-                sample_loss.loss.name()
-            ),
-        ));
-    }
-    let test = match run.test {
+    let signs = checked_user_labels(data.y, &sample_loss.loss)?;
+    let test = match checked_test_set(run.test, d, signs)? {
         None => TestObservables::Absent,
-        Some((x, y)) => {
-            if x.is_empty() || x.len() != y.len() * d {
-                return Err(Error::invalid(
-                    "X_test",
-                    format!(
-                        "must have shape (n_test, d) = ({}, {d}) with n_test >= 1, got {} entries",
-                        y.len(),
-                        x.len()
-                    ),
-                ));
-            }
-            check_finite("X_test", x)?;
-            check_finite("y_test", y)?;
-            if signs && !are_signs(y) {
-                return Err(Error::invalid(
-                    "y_test",
-                    "must be ±1 like y (the test error compares signs)",
-                ));
-            }
-            TestObservables::TestSet { x, y }
-        }
+        Some((x, y)) => TestObservables::TestSet { x, y },
     };
     let label = "sgd_trajectory";
     let langevin = match run.langevin_noise {

@@ -27,21 +27,32 @@ def worst_z(theory, sim, names) -> float:
     return worst
 
 
+def network_and_single_unit(cfg, samples=8000):
+    """The network solver on the one-unit problem `cfg` (called directly: the API sends one
+    unit to the single-unit solver) and the single-unit solver, other seeds."""
+    out = _core.solve_network_dmft(cfg.to_dict(), samples=samples, groups=8, seed=0, threads=2)
+    net = ds.NetworkDMFTResult(config=cfg, samples=samples, groups=8, seed=0, **out)
+    return net, ds.solve_dmft(cfg, samples=samples, seed=1)
+
+
+def assert_blocks_agree(net, one):
+    """C(t,s) and R(t,s) of the two, entry by entry, within 4.5 combined standard errors
+    (+ 1e-9: rounding where there is no spread)."""
+    for name in ("C", "R"):
+        a, sa = net.mean(name)[:, 0, :, 0], net.sem(name)[:, 0, :, 0]
+        b, sb = getattr(one, name), one.sem(name)
+        assert np.all(np.abs(a - b) < 4.5 * np.sqrt(sa**2 + sb**2) + 1e-9), name
+
+
 def test_at_one_unit_it_is_the_single_unit_dmft():
     # The network solver on a one-unit problem (called directly: the API sends one unit
     # to the single-unit solver) against that solver: every observable within 4 combined
     # standard errors at every step.
     cfg = ds.Config(data="teacher", teacher="linear", loss="square", noise=0.1, alpha=3.0, lam=0.1, lr=0.1,
                     steps=30, m0=0.2)
-    out = _core.solve_network_dmft(cfg.to_dict(), samples=8000, groups=8, seed=0, threads=2)
-    net = ds.NetworkDMFTResult(config=cfg, samples=8000, groups=8, seed=0, **out)
-    one = ds.solve_dmft(cfg, samples=8000, seed=1)
+    net, one = network_and_single_unit(cfg)
     # The two-time blocks too: C(t,s) and R(t,s), entry by entry (R(t+1,t) = 1 exactly).
-    for name in ("C", "R"):
-        a, sa = net.mean(name)[:, 0, :, 0], net.sem(name)[:, 0, :, 0]
-        b, sb = getattr(one, name), one.sem(name)
-        spread = np.sqrt(sa**2 + sb**2)
-        assert np.all(np.abs(a - b) < 4.5 * spread + 1e-9), name  # 1e-9: rounding where no spread
+    assert_blocks_agree(net, one)
     assert np.all(np.diagonal(net.R[:, :, 0, :, 0], offset=-1, axis1=1, axis2=2) == 1.0)
     m, q_full = net.mean("M")[:, 0, 0], net.mean("Q")[:, 0, 0]
     pairs = [(m, net.sem("M")[:, 0, 0], one.m, one.sem("m")),
@@ -58,13 +69,8 @@ def test_with_a_schedule_at_one_unit_it_is_the_single_unit_dmft():
     # one, R(t,s) = (1/dt_s) dw(t)/d eta(s), as the single-unit solver reports it.
     cfg = ds.Config(data="teacher", teacher="linear", loss="square", noise=0.1, alpha=3.0, lam=0.1,
                     lr=WARM_UP_DECAY, steps=30, m0=0.2, batch=0.5, tau=1.0)
-    out = _core.solve_network_dmft(cfg.to_dict(), samples=8000, groups=8, seed=0, threads=2)
-    net = ds.NetworkDMFTResult(config=cfg, samples=8000, groups=8, seed=0, **out)
-    one = ds.solve_dmft(cfg, samples=8000, seed=1)
-    for name in ("C", "R"):
-        a, sa = net.mean(name)[:, 0, :, 0], net.sem(name)[:, 0, :, 0]
-        b, sb = getattr(one, name), one.sem(name)
-        assert np.all(np.abs(a - b) < 4.5 * np.sqrt(sa**2 + sb**2) + 1e-9), name
+    net, one = network_and_single_unit(cfg)
+    assert_blocks_agree(net, one)
     # R(t+1,t) = dt_t/dt_0 in the solver's units: 1 in the true ones, up to rounding.
     assert np.allclose(np.diagonal(net.R[:, :, 0, :, 0], offset=-1, axis1=1, axis2=2), 1.0, rtol=1e-14)
     for a, sa, b, sb in [(net.mean("M")[:, 0, 0], net.sem("M")[:, 0, 0], one.m, one.sem("m")),
@@ -191,9 +197,7 @@ def test_fdt_at_one_unit_is_the_single_unit_fdt():
     # The network solver's blocks at K = 1 against the single-unit DMFT: the curves
     # point by point and the temperatures within 4 combined standard errors.
     cfg = ds.Config(data="teacher", teacher="linear", loss="square", lam=0.5, temperature=0.1, lr=0.1, steps=60)
-    out = _core.solve_network_dmft(cfg.to_dict(), samples=2000, groups=8, seed=0, threads=2)
-    net = ds.NetworkDMFTResult(config=cfg, samples=2000, groups=8, seed=0, **out)
-    one = ds.solve_dmft(cfg, samples=2000, seed=1)
+    net, one = network_and_single_unit(cfg, samples=2000)
     for t_w in (1.0, 3.0):
         with warnings.catch_warnings():  # at t_w = 1 not yet a line, for both alike
             warnings.simplefilter("ignore", RuntimeWarning)

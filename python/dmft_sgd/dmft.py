@@ -154,14 +154,12 @@ def solve_dmft(
     cfg = as_config("cfg", cfg)
     if target is not None and not callable(target):
         raise wrong_type("target", target, f"target must be a callable target(h_star, eps) -> y, got {target!r}")
+    if keep_groups is not None and not isinstance(keep_groups, bool):
+        raise wrong_type("keep_groups", keep_groups, f"keep_groups must be a bool or None, got {keep_groups!r}")
     if is_network(cfg) or target is not None:  # a committee or a multi-index teacher (theory.md 8.2)
-        if keep_groups is not None and not isinstance(keep_groups, bool):
-            raise wrong_type("keep_groups", keep_groups, f"keep_groups must be a bool or None, got {keep_groups!r}")
         return _solve_network(cfg, samples, seed, threads, groups, progress, method, response, target, keep_groups)
     samples, seed, threads, groups, band, response_samples = _typed_options(
         samples, seed, threads, groups, band, keep_kernels, response_samples)
-    if keep_groups is not None and not isinstance(keep_groups, bool):
-        raise TypeError(f"keep_groups must be a bool or None, got {keep_groups!r}")
     iterations = as_int("iterations", iterations, 0)
     damping, tol = as_float("damping", damping), as_float("tol", tol)
     total = cfg.steps * (iterations if method == "iterate" else 1)
