@@ -387,10 +387,11 @@ class SGFResult:
                 f"groups={self.groups}, seed={self.seed}, steps={self.t.size}, config={self.config!r})")
 
 
-def _network_sgf(cfg: Config, rates: tuple[float, ...], order: int, samples: int, groups: int | None, seed: int,
-                 threads: int | None, response: str, progress: bool | ProgressCallback | None) -> SGFResult:
-    """The SGF of a two-layer network: one network DMFT per level (the core's ladder
-    rules), each group's series extrapolated as for a single unit."""
+def _network_levels(cfg: Config, rates: tuple[float, ...], samples: int, groups: int | None, seed: int,
+                    threads: int | None, response: str,
+                    progress: bool | ProgressCallback | None) -> tuple[NetworkDMFTResult, ...]:
+    """The levels of a two-layer network's ladder: one network DMFT per level (the core's
+    ladder rules), each with the same seed."""
     steps = _core.ladder_steps(cfg.to_dict(), lrs=list(rates))
     groups = 8 if groups is None else groups
     levels = []
@@ -403,11 +404,7 @@ def _network_sgf(cfg: Config, rates: tuple[float, ...], order: int, samples: int
             levels.append(solve_network_dmft(level, samples, groups, seed, threads, step_callback,
                                              response=response, keep_groups=False))
             done += level_steps
-    result = SGFResult(config=cfg, lrs=rates, order=order, levels=tuple(levels))
-    message = result._too_coarse()
-    if message is not None:
-        warnings.warn(message, RuntimeWarning, stacklevel=3)
-    return result
+    return tuple(levels)
 
 
 def _sgf_from_file(meta: dict[str, Any], arrays: dict[str, np.ndarray], where: str) -> SGFResult:
@@ -549,21 +546,23 @@ def sgf(
         samples, seed, threads, groups, band, keep_kernels, response_samples)
     if not isinstance(response, str):
         raise TypeError(f"response must be a str, got {response!r}")
+    levels: tuple[DMFTResult, ...] | tuple[NetworkDMFTResult, ...]
     if is_network(cfg):
-        return _network_sgf(cfg, rates, order, samples, groups, seed, threads, response, progress)
-    finest = cfg.steps
-    if rates and rates[-1] > 0 and not isinstance(cfg.lr, tuple):
-        finest = int(round((cfg.steps - 1) * cfg.lr / rates[-1])) + 1
-    with reporter(progress, finest, "SGF") as callback:
-        out = _core.solve_dmft_ladder(
-            cfg.to_dict(), lrs=list(rates), samples=samples, groups=groups, seed=seed, threads=threads,
-            response=response, band=band, response_samples=response_samples, keep_kernels=keep_kernels,
-            keep_groups=False, progress=callback,
-        )
-    levels = tuple(
-        _result(solution, cfg.replace(lr=lr, steps=solution.t.size), samples=samples, seed=seed,
-                method="single", response_samples=response_samples)
-        for lr, solution in zip(rates, out))
+        levels = _network_levels(cfg, rates, samples, groups, seed, threads, response, progress)
+    else:
+        finest = cfg.steps
+        if rates and rates[-1] > 0 and not isinstance(cfg.lr, tuple):
+            finest = int(round((cfg.steps - 1) * cfg.lr / rates[-1])) + 1
+        with reporter(progress, finest, "SGF") as callback:
+            out = _core.solve_dmft_ladder(
+                cfg.to_dict(), lrs=list(rates), samples=samples, groups=groups, seed=seed, threads=threads,
+                response=response, band=band, response_samples=response_samples, keep_kernels=keep_kernels,
+                keep_groups=False, progress=callback,
+            )
+        levels = tuple(
+            _result(solution, cfg.replace(lr=lr, steps=solution.t.size), samples=samples, seed=seed,
+                    method="single", response_samples=response_samples)
+            for lr, solution in zip(rates, out))
     result = SGFResult(config=cfg, lrs=rates, order=order, levels=levels)
     message = result._too_coarse()
     if message is not None:
